@@ -36,6 +36,14 @@ export type WireErrorCode =
   | 'PCAP_ERR_BAD_BLOCK'
   | 'PCAP_ERR_UNSUPPORTED_LINKTYPE'
   | 'PCAP_ERR_TOO_LARGE'
+  // devices, privilege and the namespace lab (src/net)
+  | 'DEV_ERR_NO_RAW_SOCKET'
+  | 'DEV_ERR_NO_CAP'
+  | 'DEV_ERR_PERMISSION'
+  | 'DEV_ERR_NO_FIREWALL'
+  | 'DEV_ERR_NETNS'
+  | 'DEV_ERR_CLOSED'
+  | 'DEV_ERR_IO'
   // hex input and generic
   | 'HEX_ERR_INVALID'
   | 'ERR_BAD_ARGUMENT'
