@@ -41,15 +41,24 @@ export interface TcpRepr {
   payload: Uint8Array
 }
 
-/** Byte offsets of the fixed header fields (RFC 9293 §3.1 figure 1), gVisor style. */
+// Byte offsets of the fixed header fields (RFC 9293 §3.1, figure 1), named the gVisor way.
+/** Offset of the source port (16 bits). */
 export const SRC_PORT = 0
+/** Offset of the destination port (16 bits). */
 export const DST_PORT = 2
+/** Offset of the sequence number (32 bits). */
 export const SEQ = 4
+/** Offset of the acknowledgment number (32 bits). */
 export const ACK = 8
+/** Offset of the byte holding data offset (high nibble) and reserved bits (low nibble). */
 export const DATA_OFFSET = 12
+/** Offset of the flag byte (CWR ECE URG ACK PSH RST SYN FIN, high bit first). */
 export const FLAGS = 13
+/** Offset of the window (16 bits). */
 export const WINDOW = 14
+/** Offset of the checksum (16 bits). */
 export const CHECKSUM = 16
+/** Offset of the urgent pointer (16 bits). */
 export const URGENT = 18
 /** Length of the fixed header, without options. */
 export const TCP_MIN_HEADER_LEN = 20
@@ -242,7 +251,7 @@ export interface TcpParsed extends TcpRepr {
 /**
  * Parses a TCP segment (the whole IP payload). Payload and unknown-option data are subarrays of `bytes`.
  * Without `pseudo` the checksum is not checked (checksumOk undefined); with `requireChecksum` a bad one
- * throws TCP_ERR_BAD_CHECKSUM.
+ * throws TCP_ERR_BAD_CHECKSUM (and a missing pseudo-header throws ERR_BAD_ARGUMENT).
  */
 export function parseTcp(bytes: Uint8Array, pseudo?: PseudoHeader, opts?: { requireChecksum?: boolean }): TcpParsed {
   const len = bytes.length
@@ -254,7 +263,10 @@ export function parseTcp(bytes: Uint8Array, pseudo?: PseudoHeader, opts?: { requ
   const hlen = doff << 2
   if (doff < 5 || hlen > len) throw badDataOffset(doff, len)
   let checksumOk: boolean | undefined
-  if (pseudo !== undefined) {
+  if (pseudo === undefined) {
+    // Demanding a verified checksum without the addresses to verify it is a caller bug, not a pass.
+    if (opts?.requireChecksum === true) throw new WireError('ERR_BAD_ARGUMENT', 'requireChecksum needs a pseudo-header')
+  } else {
     checkPseudo(pseudo)
     checksumOk = finishChecksum(segmentSum(bytes, 0, len, pseudo)) === 0
     if (!checksumOk && opts?.requireChecksum === true) {

@@ -13,7 +13,7 @@ export const seq = (n: number): Seq => (n >>> 0) as Seq
 /** a + n modulo 2^32; n may be negative. */
 export const seqAdd = (a: Seq, n: number): Seq => ((a + n) >>> 0) as Seq
 
-/** The signed distance b - a in (-2^31, 2^31]: how far b is ahead of a. */
+/** The signed distance b - a in [-2^31, 2^31): how far b is ahead of a. */
 export const seqDiff = (b: Seq, a: Seq): number => (b - a) | 0
 
 /** a < b modulo 2^32. */
