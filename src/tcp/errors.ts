@@ -30,6 +30,7 @@ export type WireErrorCode =
   | 'ETH_ERR_BAD_FIELD'
   | 'ARP_ERR_TRUNCATED'
   | 'ARP_ERR_UNSUPPORTED'
+  | 'ARP_ERR_BAD_FIELD'
   // capture files
   | 'PCAP_ERR_TRUNCATED'
   | 'PCAP_ERR_BAD_MAGIC'
@@ -44,6 +45,7 @@ export type WireErrorCode =
   | 'DEV_ERR_NETNS'
   | 'DEV_ERR_CLOSED'
   | 'DEV_ERR_IO'
+  | 'DEV_ERR_UNRESOLVED'
   // hex input and generic
   | 'HEX_ERR_INVALID'
   | 'ERR_BAD_ARGUMENT'

@@ -84,7 +84,7 @@ describe('tcplab craft', () => {
   })
 
   it.each([
-    [['--src', '10.0.0.1:1', '--dst', '[::1]:2'], /both IPv4 or both IPv6/],
+    [['--src', '10.0.0.1:1', '--dst', '[::1]:2'], /must both be IPv4 or both IPv6/],
     [['--src', '10.0.0.1:1'], /needs --src IP:PORT and --dst IP:PORT/],
     [['--src', '10.0.0.1:1', '--dst', '10.0.0.2:2', '--flags', 'SX'], /X/],
     [['--src', '10.0.0.1:1', '--dst', '10.0.0.2:2', '--seq', '4294967296'], /--seq must be an integer from 0 to 4294967295/],
