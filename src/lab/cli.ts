@@ -9,9 +9,10 @@ import { isWireError } from '../tcp/errors.js'
 import { commandHelp, EXIT_USAGE, parseCommandArgs, type Command, type Io } from './command.js'
 import { craftCommand } from './commands/craft.js'
 import { decodeCommand } from './commands/decode.js'
+import { benchCommand } from './commands/bench.js'
 
 /** Every command, in the order `tcplab --help` lists them. */
-export const COMMANDS: Command[] = [craftCommand, decodeCommand]
+export const COMMANDS: Command[] = [craftCommand, decodeCommand, benchCommand]
 
 const VERSION = '0.1.0'
 
