@@ -316,7 +316,7 @@ export async function* readCapture(source: CaptureSource, opts: ReadCaptureOptio
       throw new WireError('PCAP_ERR_BAD_MAGIC', `not a pcap or pcapng file: magic 0x${magicBe.toString(16).padStart(8, '0')}`)
     }
     const h = await src.read(PCAP_FILE_HEADER_LEN - 4)
-    if (typeof h === 'number') throw truncated('the pcap file header', 4, PCAP_FILE_HEADER_LEN, 4 + h)
+    if (typeof h === 'number') throw truncated('the pcap file header', 0, PCAP_FILE_HEADER_LEN, 4 + h)
     // The link-type field carries FCS information in its upper bits (draft-ietf-opsawg-pcap §4): keep the type.
     const linkType = u32(h, PCAP_OFF_LINKTYPE - 4, le) & 0xffff
     const fracToNs = nano ? 1n : 1000n
@@ -335,7 +335,7 @@ export async function* readCapture(source: CaptureSource, opts: ReadCaptureOptio
         throw new WireError('PCAP_ERR_TOO_LARGE', `packet record at byte ${start} claims ${caplen} captured bytes, above the ${max}-byte limit`)
       }
       const data = src.take(caplen) ?? (await src.read(caplen))
-      if (typeof data === 'number') throw truncated('packet data', start + PCAP_RECORD_HEADER_LEN, caplen, data)
+      if (typeof data === 'number') throw truncated('a packet record', start, PCAP_RECORD_HEADER_LEN + caplen, PCAP_RECORD_HEADER_LEN + data)
       yield {
         linkType,
         timestampNs: BigInt(sec) * NS_PER_S + BigInt(frac) * fracToNs,
