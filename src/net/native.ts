@@ -1,0 +1,197 @@
+/**
+ * Lazy loading of the optional native addons (`raw-socket` for IP-medium raw sockets, `cap` for libpcap
+ * capture) and the privilege checks around them. Nothing here loads an addon at import time, so tcplab
+ * runs without them and says in one line what to install or which capability is missing.
+ */
+import { readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { WireError } from '../tcp/errors.js'
+
+const nodeRequire = createRequire(import.meta.url)
+
+/** Options of the loaders; `require` is injectable so tests can simulate a missing or broken addon. */
+export interface LoadOptions {
+  require?: (id: string) => unknown
+}
+
+/** The part of `raw-socket`'s internal SocketWrap that rawdev uses for synchronous, batched I/O. */
+export interface RawSocketWrap {
+  send(buffer: Uint8Array, offset: number, length: number, address: string, cb: (bytes: number) => void): void
+  recv(buffer: Uint8Array, cb: (buffer: Uint8Array, bytes: number, source: string) => void): void
+  on(event: string, fn: (...args: unknown[]) => void): unknown
+  removeAllListeners(event: string): unknown
+}
+
+/** A `raw-socket` Socket (an EventEmitter: 'message', 'error', 'close'). */
+export interface RawSocket {
+  wrap?: RawSocketWrap
+  send(
+    buffer: Uint8Array,
+    offset: number,
+    length: number,
+    address: string,
+    after: (err: Error | null, bytes: number) => void,
+  ): unknown
+  setOption(level: number, option: number, value: number | Uint8Array, length?: number): void
+  close(): unknown
+  on(event: string, fn: (...args: any[]) => void): unknown
+}
+
+/** The `raw-socket` module. */
+export interface RawSocketModule {
+  createSocket(opts: { protocol?: number; addressFamily?: number; bufferSize?: number }): RawSocket
+  AddressFamily: { IPv4: number; IPv6: number }
+  SocketLevel: { SOL_SOCKET: number; IPPROTO_IP: number; IPPROTO_IPV6: number }
+  SocketOption: { IP_HDRINCL: number; SO_RCVBUF: number; SO_SNDBUF: number; SO_BINDTODEVICE?: number }
+}
+
+/** A `cap` capture handle (an EventEmitter: 'packet' with (nbytes, truncated)). */
+export interface CapHandle {
+  open(device: string, filter: string, bufSize: number, buffer: Uint8Array): string
+  send(buffer: Uint8Array, size?: number): void
+  close(): void
+  on(event: 'packet', fn: (nbytes: number, truncated: boolean) => void): unknown
+  setMinBytes?: (n: number) => void
+}
+
+/** The `cap` module. */
+export interface CapModule {
+  Cap: { new (): CapHandle; deviceList(): { name: string; addresses: { addr: string }[] }[] }
+}
+
+let rawCache: RawSocketModule | undefined
+let capCache: CapModule | undefined
+
+/** True when `e` is Node's "cannot find module `id`" (and not a missing dependency of it). */
+function isNotFound(e: unknown, id: string): boolean {
+  const err = e as { code?: string; message?: string }
+  return err?.code === 'MODULE_NOT_FOUND' && (err.message ?? '').includes(`'${id}'`)
+}
+
+const firstLine = (e: unknown): string => (e instanceof Error ? e.message : String(e)).split('\n')[0]
+
+/** Loads `raw-socket` (cached) or throws WireError DEV_ERR_NO_RAW_SOCKET saying what to install. */
+export function loadRawSocket(opts: LoadOptions = {}): RawSocketModule {
+  if (opts.require === undefined && rawCache !== undefined) return rawCache
+  const req = opts.require ?? nodeRequire
+  let mod: RawSocketModule
+  try {
+    mod = req('raw-socket') as RawSocketModule
+  } catch (e) {
+    if (isNotFound(e, 'raw-socket')) {
+      throw new WireError(
+        'DEV_ERR_NO_RAW_SOCKET',
+        "raw sockets need the optional 'raw-socket' addon, which is not installed: npm install raw-socket (needs python3, make and g++)",
+      )
+    }
+    throw new WireError(
+      'DEV_ERR_NO_RAW_SOCKET',
+      `the 'raw-socket' addon failed to load (${firstLine(e)}): npm rebuild raw-socket`,
+    )
+  }
+  if (opts.require === undefined) rawCache = mod
+  return mod
+}
+
+/** Loads `cap` (cached) or throws WireError DEV_ERR_NO_CAP saying what to install. */
+export function loadCap(opts: LoadOptions = {}): CapModule {
+  if (opts.require === undefined && capCache !== undefined) return capCache
+  const req = opts.require ?? nodeRequire
+  let mod: CapModule
+  try {
+    mod = req('cap') as CapModule
+  } catch (e) {
+    if (isNotFound(e, 'cap')) {
+      throw new WireError(
+        'DEV_ERR_NO_CAP',
+        "the capture device needs the 'cap' addon, which needs libpcap: apt-get install libpcap-dev && npm install cap",
+      )
+    }
+    throw new WireError(
+      'DEV_ERR_NO_CAP',
+      `the capture device needs the 'cap' addon, which failed to load (${firstLine(e)}): apt-get install libpcap-dev && npm rebuild cap`,
+    )
+  }
+  if (opts.require === undefined) capCache = mod
+  return mod
+}
+
+/** Linux capability bits (include/uapi/linux/capability.h). */
+export const Capability = { CAP_NET_ADMIN: 12, CAP_NET_RAW: 13, CAP_SYS_ADMIN: 21 } as const
+
+/**
+ * The effective capability set of this process from /proc/self/status (`CapEff`, hex), or undefined
+ * where that file does not exist (not Linux). `status` is injectable for tests.
+ */
+export function effectiveCapabilities(status?: string): bigint | undefined {
+  let text = status
+  if (text === undefined) {
+    try {
+      text = readFileSync('/proc/self/status', 'utf8')
+    } catch {
+      return undefined
+    }
+  }
+  const m = /^CapEff:\s*([0-9a-fA-F]+)\s*$/m.exec(text)
+  return m === null ? undefined : BigInt(`0x${m[1]}`)
+}
+
+/** Whether the effective set holds capability `bit` (falls back to "is root" where /proc is missing). */
+export function hasCapability(bit: number, status?: string): boolean {
+  const caps = effectiveCapabilities(status)
+  if (caps === undefined) return process.getuid?.() === 0
+  return ((caps >> BigInt(bit)) & 1n) === 1n
+}
+
+/** Whether this process may open raw sockets and packet captures (CAP_NET_RAW, bit 13 of CapEff). */
+export function hasRawPrivilege(status?: string): boolean {
+  return hasCapability(Capability.CAP_NET_RAW, status)
+}
+
+/** Whether this process may change firewall rules and links (CAP_NET_ADMIN, bit 12 of CapEff). */
+export function hasNetAdminPrivilege(status?: string): boolean {
+  return hasCapability(Capability.CAP_NET_ADMIN, status)
+}
+
+/** The one-line error for a raw socket without the privilege. */
+export function rawPermissionError(): WireError {
+  return new WireError(
+    'DEV_ERR_PERMISSION',
+    'raw sockets need root or CAP_NET_RAW (run with sudo, or setcap cap_net_raw+ep $(which node))',
+  )
+}
+
+/** The one-line error for a packet capture without the privilege. */
+export function capPermissionError(): WireError {
+  return new WireError(
+    'DEV_ERR_PERMISSION',
+    'the capture device needs root or CAP_NET_RAW (run with sudo, or setcap cap_net_raw+ep $(which node))',
+  )
+}
+
+/** The one-line error for firewall changes (the RST guard) without the privilege. */
+export function firewallPermissionError(): WireError {
+  return new WireError(
+    'DEV_ERR_PERMISSION',
+    'the RST guard needs root or CAP_NET_ADMIN to add a firewall rule (run with sudo)',
+  )
+}
+
+/** The one-line error for the namespace lab without the privilege. */
+export function labPermissionError(): WireError {
+  return new WireError(
+    'DEV_ERR_PERMISSION',
+    'the namespace lab needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN create network namespaces): run with sudo',
+  )
+}
+
+/** True when an error from a socket, a capture or a command says "not permitted". */
+export function isPermissionFailure(e: unknown): boolean {
+  const err = e as { code?: string; message?: string; stderr?: unknown }
+  const text = `${err?.message ?? ''} ${String(err?.stderr ?? '')}`
+  return (
+    err?.code === 'EPERM' ||
+    err?.code === 'EACCES' ||
+    /operation not permitted|permission denied|you don't have permission|must be root/i.test(text)
+  )
+}
