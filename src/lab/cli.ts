@@ -10,9 +10,10 @@ import { commandHelp, EXIT_USAGE, parseCommandArgs, type Command, type Io } from
 import { craftCommand } from './commands/craft.js'
 import { decodeCommand } from './commands/decode.js'
 import { benchCommand } from './commands/bench.js'
+import { echoClientCommand, echoServerCommand } from './commands/echo.js'
 
 /** Every command, in the order `tcplab --help` lists them. */
-export const COMMANDS: Command[] = [craftCommand, decodeCommand, benchCommand]
+export const COMMANDS: Command[] = [craftCommand, decodeCommand, echoServerCommand, echoClientCommand, benchCommand]
 
 const VERSION = '0.1.0'
 
