@@ -1,0 +1,593 @@
+/**
+ * The namespace lab: a throwaway topology of two network namespaces, side A and side B, joined by one
+ * veth pair, where tcplab meets the Linux kernel's TCP without touching the host's network.
+ *
+ * ```
+ *   tcplab-<id>-a                                   tcplab-<id>-b
+ *   tl<id>a  198.18.0.1/24  2001:2::1/64  <—veth—>  tl<id>b  198.18.0.2/24  2001:2::2/64
+ *            lab-owned: 198.18.0.10, 2001:2::10             lab-owned: 198.18.0.20, 2001:2::20
+ * ```
+ *
+ * Addresses come from ranges reserved for benchmarking, never routed on the Internet: 198.18.0.0/15
+ * (RFC 2544 §C.2.2, RFC 6890) and 2001:2::/48 (RFC 5180 §8). Every lab uses the same addresses — the
+ * namespaces isolate them — and only names differ: `tcplab-<id>-a`/`-b` for the namespaces, `tl<id>a`/`b`
+ * for the veth ends (≤ 15 characters, IFNAMSIZ), `tcplab_<…>` for nftables tables, so parallel test
+ * processes never collide and `tcplab cleanup` can find every leftover. The lab-owned addresses belong to
+ * no kernel interface: the capture device (capdev) claims them with its own MAC, so the kernel never
+ * answers for them (no RST guard needed); the kernel reaches them through the on-link /24 and /64.
+ *
+ * Nothing is ever added to the root namespace: the veth is created with both ends directly inside the
+ * lab's namespaces (`ip -n A link add … peer … netns B`). Inside each namespace: `lo` up, IPv6 addresses
+ * with `nodad`, DAD and router solicitation off, and checksum/segmentation offloads off on the veth (with
+ * them on, the kernel hands raw sockets and libpcap TCP segments with unfinished checksums and 64 KB
+ * "super-packets"). A Node process cannot enter a namespace itself, so work inside one runs as a child
+ * process through `ip netns exec`: {@link Lab.exec} and {@link Lab.spawn}.
+ *
+ * Each lab registers a cleanup action (cleanup.ts) that kills the processes left in its namespaces and
+ * deletes them (the veth goes with them) on exit, uncaught errors, SIGINT and SIGTERM.
+ */
+import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { WireError } from '../tcp/errors.js'
+import { registerCleanup, type CleanupHandle } from './cleanup.js'
+import { Capability, hasCapability, labPermissionError } from './native.js'
+
+/** Prefix of every namespace a lab creates. */
+export const LAB_NS_PREFIX = 'tcplab-'
+/** Prefix of every nftables table tcplab creates (RST guards, test counters). */
+export const LAB_TABLE_PREFIX = 'tcplab_'
+/** Prefix of every veth end a lab creates. */
+export const LAB_IF_PREFIX = 'tl'
+
+/** Which end of the lab. */
+export type LabSideName = 'a' | 'b'
+
+/** One side of a lab. */
+export interface LabSide {
+  readonly name: LabSideName
+  /** Network namespace name, `tcplab-<id>-a`. */
+  readonly ns: string
+  /** The veth end inside `ns`, `tl<id>a`. */
+  readonly iface: string
+  /** MAC of the veth end (the kernel's). */
+  readonly mac: string
+  /** The kernel's IPv4 address on the veth (prefix `lab.prefix4`). */
+  readonly ipv4: string
+  /** The kernel's IPv6 address on the veth (prefix `lab.prefix6`). */
+  readonly ipv6: string
+  /** Addresses on the veth's subnets that no kernel holds, for a userland stack with its own MAC (capdev). */
+  readonly owned: { readonly ipv4: string; readonly ipv6: string; readonly mac: string }
+}
+
+/** The fixed addressing plan of every lab (namespaces keep labs apart). */
+export const LAB_PLAN = {
+  prefix4: 24,
+  prefix6: 64,
+  subnet4: '198.18.0.0/24',
+  subnet6: '2001:2::/64',
+  a: {
+    ipv4: '198.18.0.1',
+    ipv6: '2001:2::1',
+    mac: '02:74:6c:00:00:01',
+    owned: { ipv4: '198.18.0.10', ipv6: '2001:2::10', mac: '02:74:6c:00:00:0a' },
+  },
+  b: {
+    ipv4: '198.18.0.2',
+    ipv6: '2001:2::2',
+    mac: '02:74:6c:00:00:02',
+    owned: { ipv4: '198.18.0.20', ipv6: '2001:2::20', mac: '02:74:6c:00:00:14' },
+  },
+} as const
+
+/** What a command run by the lab printed and how it ended. */
+export interface ExecResult {
+  stdout: string
+  stderr: string
+  /** Exit code, or null when killed by a signal. */
+  code: number | null
+  signal: NodeJS.Signals | null
+}
+
+/** Options of {@link Lab.exec} and {@link run}. */
+export interface ExecOptions {
+  /** Written to the command's stdin. */
+  input?: string | Uint8Array
+  /** Resolve with the result instead of rejecting when the command fails. */
+  allowFail?: boolean
+  /** Kill the command after this many ms (default 30000). */
+  timeoutMs?: number
+}
+
+/** A running lab. */
+export interface Lab {
+  /** The lab's id: `tcplab-<id>-a`, `tl<id>a`. */
+  readonly id: string
+  readonly a: LabSide
+  readonly b: LabSide
+  readonly prefix4: number
+  readonly prefix6: number
+  /** Whether checksum/segmentation offloads could be turned off on the veth (see the module comment). */
+  readonly offloadsOff: boolean
+  /** Side by name. */
+  side(name: LabSideName): LabSide
+  /** Runs `argv` inside a side's namespace and collects its output; rejects with DEV_ERR_NETNS on failure. */
+  exec(side: LabSideName, argv: readonly string[], opts?: ExecOptions): Promise<ExecResult>
+  /** Starts `argv` inside a side's namespace (`ip netns exec` execs it, so `child.pid` is the command's). */
+  spawn(side: LabSideName, argv: readonly string[], opts?: SpawnOptions): ChildProcess
+  /** How to use the lab by hand, one line each (for `tcplab netns up`). */
+  describe(): string[]
+  /** Kills what still runs in the lab and deletes both namespaces (the veth goes with them). Idempotent. */
+  down(): Promise<void>
+  /** {@link Lab.down}, synchronously. */
+  downSync(): void
+}
+
+const netnsError = (msg: string): WireError => new WireError('DEV_ERR_NETNS', msg)
+const oneLine = (s: string): string => s.trim().split('\n').filter(Boolean).slice(-1)[0] ?? ''
+const fmtArgv = (argv: readonly string[]): string => argv.join(' ')
+
+/** Runs a command (no shell) and collects its output; rejects with DEV_ERR_NETNS unless `allowFail`. */
+export function run(argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] })
+    const out: Buffer[] = []
+    const err: Buffer[] = []
+    let spawnError: Error | undefined
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30_000)
+    child.stdout.on('data', (d: Buffer) => out.push(d))
+    child.stderr.on('data', (d: Buffer) => err.push(d))
+    child.on('error', (e) => {
+      spawnError = e
+    })
+    child.stdin.on('error', () => {
+      // The command may exit without reading its input; its exit status tells what happened.
+    })
+    child.stdin.end(opts.input ?? '')
+    child.on('close', (code, signal) => {
+      clearTimeout(timer)
+      const r: ExecResult = {
+        stdout: Buffer.concat(out).toString(),
+        stderr: Buffer.concat(err).toString(),
+        code: spawnError !== undefined ? 127 : code,
+        signal,
+      }
+      if (spawnError !== undefined && !opts.allowFail) {
+        reject(missingTool(argv, spawnError))
+      } else if ((r.code !== 0 || r.signal !== null) && !opts.allowFail) {
+        reject(commandFailed(argv, r))
+      } else resolve(r)
+    })
+  })
+}
+
+/** {@link run}, synchronously (for cleanup at exit, where nothing asynchronous runs). */
+export function runSync(argv: readonly string[], opts: ExecOptions = {}): ExecResult {
+  const r = spawnSync(argv[0], argv.slice(1), {
+    input: opts.input ?? '',
+    timeout: opts.timeoutMs ?? 30_000,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  })
+  const res: ExecResult = {
+    stdout: r.stdout?.toString() ?? '',
+    stderr: r.stderr?.toString() ?? '',
+    code: r.error !== undefined ? 127 : r.status,
+    signal: r.signal,
+  }
+  if (!opts.allowFail) {
+    if (r.error !== undefined) throw missingTool(argv, r.error)
+    if (res.code !== 0 || res.signal !== null) throw commandFailed(argv, res)
+  }
+  return res
+}
+
+function missingTool(argv: readonly string[], e: Error): WireError {
+  if ((e as { code?: string }).code === 'ENOENT') {
+    const tool = argv[0] === 'ip' ? "the 'ip' command (iproute2): apt-get install iproute2" : `'${argv[0]}'`
+    return netnsError(`${fmtArgv(argv.slice(0, 3))}: cannot run ${tool}`)
+  }
+  return netnsError(`${fmtArgv(argv.slice(0, 3))}: ${e.message}`)
+}
+
+function commandFailed(argv: readonly string[], r: ExecResult): WireError {
+  const why = r.signal !== null ? `killed by ${r.signal}` : `exit ${r.code}`
+  const detail = oneLine(r.stderr) || oneLine(r.stdout)
+  return netnsError(`${fmtArgv(argv)} failed (${why})${detail ? `: ${detail}` : ''}`)
+}
+
+/** A short random id: 6 characters of [a-z0-9]. */
+export function newLabId(): string {
+  const bytes = randomBytes(6)
+  let s = ''
+  for (const b of bytes) s += '0123456789abcdefghijklmnopqrstuvwxyz'[b % 36]
+  return s
+}
+
+/** Ids may only be short lowercase alphanumerics: they end up in interface names (≤ 15 chars). */
+const ID_RE = /^[a-z0-9]{1,10}$/
+
+function checkId(id: string): void {
+  if (!ID_RE.test(id)) {
+    throw new WireError('ERR_BAD_ARGUMENT', `lab name '${id}' must be 1..10 characters of a-z and 0-9`)
+  }
+}
+
+/** Namespace names of lab `id`. */
+export function labNamespaces(id: string): [string, string] {
+  return [`${LAB_NS_PREFIX}${id}-a`, `${LAB_NS_PREFIX}${id}-b`]
+}
+
+/** The id of a lab namespace name (`tcplab-<id>-a` → `<id>`), or undefined. */
+export function labIdOf(ns: string): string | undefined {
+  const m = /^tcplab-([a-z0-9]{1,10})-[ab]$/.exec(ns)
+  return m === null ? undefined : m[1]
+}
+
+/** Names in `ip netns list` (first word of each line: "name (id: 3)"). */
+export function parseNetnsList(text: string): string[] {
+  return text
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/)[0])
+    .filter((n) => n !== undefined && n !== '')
+}
+
+/** All named network namespaces. */
+export async function listNamespaces(): Promise<string[]> {
+  return parseNetnsList((await run(['ip', 'netns', 'list'])).stdout)
+}
+
+function listNamespacesSync(): string[] {
+  return parseNetnsList(runSync(['ip', 'netns', 'list']).stdout)
+}
+
+/** Ids of every lab present (any process's), from the namespace names. */
+export async function listLabs(): Promise<string[]> {
+  return labIdsIn(await listNamespaces())
+}
+
+function labIdsIn(names: string[]): string[] {
+  const ids = new Set<string>()
+  for (const n of names) {
+    const id = labIdOf(n)
+    if (id !== undefined) ids.add(id)
+  }
+  return [...ids].sort()
+}
+
+/**
+ * Turns off checksum and segmentation offloads on `iface` with the legacy ethtool ioctls (SIOCETHTOOL:
+ * ETHTOOL_STXCSUM, _SSG, _STSO, _SGSO, _SGRO, _SRXCSUM set to 0), in Python because Node has no ioctl and
+ * the `ethtool` program is often missing. Tried after `ethtool -K`.
+ */
+const OFFLOADS_OFF_PY = `
+import array, fcntl, socket, struct, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for cmd in (0x17, 0x19, 0x1f, 0x24, 0x2c, 0x15):
+    buf = array.array('B', struct.pack('II', cmd, 0))
+    fcntl.ioctl(s.fileno(), 0x8946, struct.pack('16sP', sys.argv[1].encode(), buf.buffer_info()[0]))
+`
+
+/** Sysctls set inside each namespace before the veth exists, so the veth inherits them (`default`). */
+const NS_SYSCTLS = [
+  'net.ipv6.conf.all.accept_dad=0',
+  'net.ipv6.conf.default.accept_dad=0',
+  'net.ipv6.conf.all.router_solicitations=0',
+  'net.ipv6.conf.default.router_solicitations=0',
+  'net.ipv6.conf.all.accept_ra=0',
+  'net.ipv6.conf.default.accept_ra=0',
+]
+
+/** Options of {@link netnsUp}. */
+export interface NetnsUpOptions {
+  /** Lab id (1..10 of a-z0-9); default a random one. Fails if a lab of that name exists. */
+  name?: string
+}
+
+/**
+ * Creates a lab (see the module comment) and registers its removal with cleanup.ts. Needs root (or
+ * CAP_SYS_ADMIN + CAP_NET_ADMIN); throws DEV_ERR_PERMISSION without it, DEV_ERR_NETNS when a step fails
+ * (after removing whatever it had created).
+ */
+export async function netnsUp(opts: NetnsUpOptions = {}): Promise<Lab> {
+  if (!hasCapability(Capability.CAP_SYS_ADMIN) || !hasCapability(Capability.CAP_NET_ADMIN)) {
+    throw labPermissionError()
+  }
+  const existing = await listNamespaces()
+  let id = opts.name
+  if (id !== undefined) {
+    checkId(id)
+    if (labIdsIn(existing).includes(id)) throw netnsError(`lab '${id}' already exists (tcplab netns down --name ${id})`)
+  } else {
+    do id = newLabId()
+    while (labIdsIn(existing).includes(id))
+  }
+  const lab = new LabImpl(id)
+  try {
+    await lab.create()
+  } catch (e) {
+    lab.downSync()
+    throw e
+  }
+  return lab
+}
+
+class LabImpl implements Lab {
+  readonly a: LabSide
+  readonly b: LabSide
+  readonly prefix4 = LAB_PLAN.prefix4
+  readonly prefix6 = LAB_PLAN.prefix6
+  offloadsOff = false
+  private readonly children = new Set<ChildProcess>()
+  private readonly cleanup: CleanupHandle
+  /** Namespaces this lab created: only these are ever removed by it (a failed create never touches another's). */
+  private readonly created: string[] = []
+
+  constructor(readonly id: string) {
+    const [nsA, nsB] = labNamespaces(id)
+    this.a = { name: 'a', ns: nsA, iface: `${LAB_IF_PREFIX}${id}a`, ...LAB_PLAN.a }
+    this.b = { name: 'b', ns: nsB, iface: `${LAB_IF_PREFIX}${id}b`, ...LAB_PLAN.b }
+    // Registered before anything exists, so a signal during creation still removes what was made.
+    this.cleanup = registerCleanup(`namespace lab ${id}`, () => removeNamespacesSync(this.created))
+  }
+
+  async create(): Promise<void> {
+    const { a, b } = this
+    for (const s of [a, b]) {
+      await run(['ip', 'netns', 'add', s.ns])
+      this.created.push(s.ns)
+    }
+    await Promise.all([a, b].map((s) => run(['ip', 'netns', 'exec', s.ns, 'sysctl', '-q', '-w', ...NS_SYSCTLS])))
+    // Both ends are born inside the lab's namespaces: nothing ever appears in the root namespace.
+    await run([
+      'ip', '-n', a.ns, 'link', 'add', a.iface, 'address', a.mac, 'type', 'veth',
+      'peer', 'name', b.iface, 'address', b.mac, 'netns', b.ns,
+    ])
+    const offs = await Promise.all([a, b].map((s) => this.configure(s)))
+    this.offloadsOff = offs.every(Boolean)
+    await Promise.all([a, b].map((s) => waitReady(s)))
+  }
+
+  private async configure(s: LabSide): Promise<boolean> {
+    const n = ['ip', '-n', s.ns]
+    await run([...n, 'link', 'set', 'lo', 'up'])
+    const off = await disableOffloads(s.ns, s.iface)
+    await run([...n, 'addr', 'add', `${s.ipv4}/${this.prefix4}`, 'dev', s.iface])
+    await run([...n, '-6', 'addr', 'add', `${s.ipv6}/${this.prefix6}`, 'dev', s.iface, 'nodad'])
+    await run([...n, 'link', 'set', s.iface, 'up'])
+    return off
+  }
+
+  side(name: LabSideName): LabSide {
+    return name === 'a' ? this.a : this.b
+  }
+
+  exec(side: LabSideName, argv: readonly string[], opts?: ExecOptions): Promise<ExecResult> {
+    return run(['ip', 'netns', 'exec', this.side(side).ns, ...argv], opts)
+  }
+
+  spawn(side: LabSideName, argv: readonly string[], opts: SpawnOptions = {}): ChildProcess {
+    const child = spawn('ip', ['netns', 'exec', this.side(side).ns, ...argv], opts)
+    this.children.add(child)
+    child.on('exit', () => this.children.delete(child))
+    return child
+  }
+
+  describe(): string[] {
+    const { a, b } = this
+    return [
+      `lab ${this.id}: ${a.ns} (${a.iface} ${a.ipv4}/${this.prefix4} ${a.ipv6}/${this.prefix6}) <-veth-> ${b.ns} (${b.iface} ${b.ipv4}/${this.prefix4} ${b.ipv6}/${this.prefix6})`,
+      `lab-owned (for --via pcap): side a ${a.owned.ipv4} ${a.owned.ipv6} ${a.owned.mac}; side b ${b.owned.ipv4} ${b.owned.ipv6} ${b.owned.mac}`,
+      `run a command on side a: ip netns exec ${a.ns} <command>   (e.g. ip netns exec ${a.ns} ping -c1 ${b.ipv4})`,
+      `run a command on side b: ip netns exec ${b.ns} <command>`,
+      `remove: tcplab netns down --name ${this.id}`,
+    ]
+  }
+
+  private killChildren(): void {
+    for (const c of this.children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL')
+  }
+
+  async down(): Promise<void> {
+    this.killChildren()
+    await removeNamespaces(this.created)
+    this.cleanup.unregister()
+  }
+
+  downSync(): void {
+    this.killChildren()
+    this.cleanup.run()
+  }
+}
+
+/** How long {@link waitReady} waits for the kernel to finish bringing a veth end up. */
+const READY_TIMEOUT_MS = 10_000
+
+/**
+ * Waits until the kernel has finished bringing `s.iface` up: operstate UP and IPv6 ready on it (its
+ * multicast route `ff00::/8` installed). Carrier changes reach IPv6 through the kernel's linkwatch, which
+ * batches events machine-wide and can lag by up to a second when many interfaces change at once (parallel
+ * tests): until then the side drops multicast, neighbor solicitations included.
+ */
+async function waitReady(s: LabSide): Promise<void> {
+  const start = Date.now()
+  for (;;) {
+    const [link, routes] = await Promise.all([
+      run(['ip', '-n', s.ns, '-o', 'link', 'show', 'dev', s.iface]),
+      run(['ip', '-n', s.ns, '-6', 'route', 'show', 'table', 'local', 'type', 'multicast']),
+    ])
+    if (/\bstate UP\b/.test(link.stdout) && routes.stdout.includes(`ff00::/8 dev ${s.iface} `)) return
+    if (Date.now() - start > READY_TIMEOUT_MS) {
+      throw netnsError(`${s.iface} in ${s.ns} is not ready after ${READY_TIMEOUT_MS / 1000} s (no carrier or no IPv6)`)
+    }
+    await new Promise((r) => setTimeout(r, 5))
+  }
+}
+
+/** Turns offloads off on `iface` inside `ns`: `ethtool -K`, else the Python ioctl. False if neither works. */
+async function disableOffloads(ns: string, iface: string): Promise<boolean> {
+  const x = ['ip', 'netns', 'exec', ns]
+  const e = await run([...x, 'ethtool', '-K', iface, 'tx', 'off', 'sg', 'off', 'tso', 'off', 'gso', 'off', 'gro', 'off'], {
+    allowFail: true,
+  })
+  if (e.code === 0) return true
+  const p = await run([...x, 'python3', '-c', OFFLOADS_OFF_PY, iface], { allowFail: true })
+  return p.code === 0
+}
+
+/** Kills (SIGKILL) every process in namespace `ns`: they are ours, started in a lab. */
+function killNamespacePids(pidsText: string): void {
+  for (const w of pidsText.split(/\s+/)) {
+    const pid = Number(w)
+    if (!Number.isInteger(pid) || pid <= 1 || pid === process.pid) continue
+    try {
+      process.kill(pid, 'SIGKILL')
+    } catch {
+      // Already gone.
+    }
+  }
+}
+
+/** Removes lab `id` (both namespaces; the veth goes with them). Returns the namespaces it deleted. */
+export function removeLab(id: string): Promise<string[]> {
+  return removeNamespaces(labNamespaces(id))
+}
+
+/** Kills the processes in each namespace and deletes it; returns those deleted. */
+async function removeNamespaces(list: readonly string[]): Promise<string[]> {
+  const present = new Set(await listNamespaces())
+  const removed: string[] = []
+  for (const ns of list) {
+    if (!present.has(ns)) continue
+    const pids = await run(['ip', 'netns', 'pids', ns], { allowFail: true })
+    killNamespacePids(pids.stdout)
+    const r = await run(['ip', 'netns', 'del', ns], { allowFail: true })
+    if (r.code === 0) removed.push(ns)
+  }
+  return removed
+}
+
+/** {@link removeLab}, synchronously. */
+export function removeLabSync(id: string): string[] {
+  return removeNamespacesSync(labNamespaces(id))
+}
+
+function removeNamespacesSync(list: readonly string[]): string[] {
+  const present = new Set(listNamespacesSync())
+  const removed: string[] = []
+  for (const ns of list) {
+    if (!present.has(ns)) continue
+    killNamespacePids(runSync(['ip', 'netns', 'pids', ns], { allowFail: true }).stdout)
+    if (runSync(['ip', 'netns', 'del', ns], { allowFail: true }).code === 0) removed.push(ns)
+  }
+  return removed
+}
+
+/**
+ * Removes one lab by id (or by one of its namespace names) — for `tcplab netns down`, also after a
+ * `kill -9` left one behind. Returns the namespaces deleted (empty when there was nothing).
+ */
+export async function netnsDown(name: string): Promise<string[]> {
+  const id = labIdOf(name) ?? name
+  checkId(id)
+  return removeLab(id)
+}
+
+/** What {@link cleanupAll} removed. */
+export interface CleanupReport {
+  /** Lab namespaces deleted. */
+  namespaces: string[]
+  /** nftables tables deleted, as `<namespace or "root">:<family> <table>`. */
+  tables: string[]
+  /** iptables/ip6tables rules deleted, as `<namespace or "root">:<rule>`. */
+  iptablesRules: string[]
+}
+
+/** `nft list tables` lines ("table inet tcplab_x") whose name starts with `prefix`, as [family, name]. */
+export function parseNftTables(text: string, prefix = LAB_TABLE_PREFIX): [string, string][] {
+  const out: [string, string][] = []
+  for (const line of text.split('\n')) {
+    const m = /^table\s+(\S+)\s+(\S+)/.exec(line.trim())
+    if (m !== null && m[2].startsWith(prefix)) out.push([m[1], m[2]])
+  }
+  return out
+}
+
+/** `iptables -S OUTPUT` lines of tcplab (comment `tcplab_…`), turned into `-D` argument lists. */
+export function parseIptablesRules(text: string, prefix = LAB_TABLE_PREFIX): string[][] {
+  const out: string[][] = []
+  for (const line of text.split('\n')) {
+    const words = line.trim().split(/\s+/)
+    const c = words.indexOf('--comment')
+    if (words[0] !== '-A' || c < 0) continue
+    const comment = (words[c + 1] ?? '').replace(/^"|"$/g, '')
+    if (!comment.startsWith(prefix)) continue
+    out.push(['-D', ...words.slice(1).map((w) => w.replace(/^"|"$/g, ''))])
+  }
+  return out
+}
+
+/** Options of {@link cleanupAll}. */
+export interface CleanupAllOptions {
+  /** Only these lab ids, and only tables/rules named `tcplab_<id>…`; default: everything of tcplab. */
+  only?: string[]
+}
+
+/**
+ * Removes every lab namespace and every tcplab nftables table and iptables rule left anywhere (the root
+ * namespace and every other named namespace) — `tcplab cleanup`, after a `kill -9` or a crash.
+ */
+export async function cleanupAll(opts: CleanupAllOptions = {}): Promise<CleanupReport> {
+  const report: CleanupReport = { namespaces: [], tables: [], iptablesRules: [] }
+  const only = opts.only
+  only?.forEach(checkId)
+  const names = await listNamespaces()
+  for (const id of labIdsIn(names)) {
+    if (only !== undefined && !only.includes(id)) continue
+    report.namespaces.push(...(await removeLab(id)))
+  }
+  const prefixes = only === undefined ? [LAB_TABLE_PREFIX] : only.map((id) => `${LAB_TABLE_PREFIX}${id}`)
+  const others = names.filter((n) => labIdOf(n) === undefined)
+  for (const ns of [undefined, ...others]) {
+    const x = ns === undefined ? [] : ['ip', 'netns', 'exec', ns]
+    const where = ns ?? 'root'
+    const tables = await run([...x, 'nft', 'list', 'tables'], { allowFail: true })
+    if (tables.code === 0) {
+      for (const p of prefixes) {
+        for (const [family, name] of parseNftTables(tables.stdout, p)) {
+          const r = await run([...x, 'nft', 'delete', 'table', family, name], { allowFail: true })
+          if (r.code === 0) report.tables.push(`${where}:${family} ${name}`)
+        }
+      }
+    }
+    for (const tool of ['iptables', 'ip6tables']) {
+      const rules = await run([...x, tool, '-w', '-S', 'OUTPUT'], { allowFail: true })
+      if (rules.code !== 0) continue
+      for (const p of prefixes) {
+        for (const del of parseIptablesRules(rules.stdout, p)) {
+          const r = await run([...x, tool, '-w', ...del], { allowFail: true })
+          if (r.code === 0) report.iptablesRules.push(`${where}:${tool} ${del.slice(1).join(' ')}`)
+        }
+      }
+    }
+  }
+  return report
+}
+
+/**
+ * What is left of lab `id`: its namespaces, veths named after it in the root namespace, and nftables
+ * tables named after it in the root namespace. Empty when the lab is fully gone.
+ */
+export function labLeftovers(id: string): string[] {
+  const left: string[] = []
+  const names = new Set(listNamespacesSync())
+  for (const ns of labNamespaces(id)) if (names.has(ns)) left.push(`namespace ${ns}`)
+  const links = runSync(['ip', '-o', 'link', 'show'], { allowFail: true }).stdout
+  for (const line of links.split('\n')) {
+    const m = /^\d+:\s+([^:@\s]+)/.exec(line)
+    if (m !== null && (m[1] === `${LAB_IF_PREFIX}${id}a` || m[1] === `${LAB_IF_PREFIX}${id}b`)) left.push(`link ${m[1]}`)
+  }
+  const tables = runSync(['nft', 'list', 'tables'], { allowFail: true })
+  if (tables.code === 0) {
+    for (const [f, t] of parseNftTables(tables.stdout, `${LAB_TABLE_PREFIX}${id}`)) left.push(`nft table ${f} ${t}`)
+  }
+  return left
+}

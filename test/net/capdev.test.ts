@@ -1,0 +1,551 @@
+import { EventEmitter } from 'node:events'
+import { describe, expect, it } from 'vitest'
+import { isWireError } from '../../src/tcp/errors.js'
+import { TcpFlags } from '../../src/tcp/segment.js'
+import type { Seq } from '../../src/tcp/seq.js'
+import { parseIp } from '../../src/net/addr.js'
+import {
+  ArpAgent,
+  defaultCapFilter,
+  ipOverEthernet,
+  multicastMac,
+  NdpAgent,
+  openCapDevice,
+  solicitedNode,
+  type Timers,
+} from '../../src/net/capdev.js'
+import { parseEthernet } from '../../src/net/ethernet.js'
+import { parseIpv6 } from '../../src/net/ipv6.js'
+import { memoryPair } from '../../src/net/memdev.js'
+import { loadCap, type CapModule } from '../../src/net/native.js'
+import { buildTcpPacket } from '../../src/net/packet.js'
+import { hex, toHex } from '../helpers/codecLaws.js'
+import { describeRoot } from '../helpers/root.js'
+import {
+  exitOf,
+  installRstCounters,
+  kernelListener,
+  LineReader,
+  nftCounters,
+  repoPath,
+  requireBuilt,
+  until,
+  withLab,
+} from '../helpers/lab.js'
+
+/** Virtual time: timers fire only when the test advances the clock. */
+class FakeTimers implements Timers {
+  now = 0
+  private seq = 0
+  private readonly queue = new Map<number, { at: number; fn: () => void }>()
+  setTimeout(fn: () => void, ms: number): unknown {
+    const id = ++this.seq
+    this.queue.set(id, { at: this.now + ms, fn })
+    return id
+  }
+  clearTimeout(h: unknown): void {
+    this.queue.delete(h as number)
+  }
+  advance(ms: number): void {
+    const end = this.now + ms
+    for (;;) {
+      const due = [...this.queue.entries()].filter(([, t]) => t.at <= end).sort((x, y) => x[1].at - y[1].at)[0]
+      if (due === undefined) break
+      this.queue.delete(due[0])
+      this.now = due[1].at
+      due[1].fn()
+    }
+    this.now = end
+  }
+}
+
+const settle = async (): Promise<void> => {
+  for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r))
+}
+
+const OUR_MAC = '02:74:6c:00:00:0a'
+const PEER_MAC = '02:74:6c:00:00:02'
+
+function arpAgent(extra: Partial<ConstructorParameters<typeof ArpAgent>[0]> = {}) {
+  const t = new FakeTimers()
+  const sent: string[] = []
+  const agent = new ArpAgent({
+    mac: OUR_MAC,
+    ipv4: '198.18.0.10',
+    send: (f) => sent.push(toHex(f)),
+    now: () => t.now,
+    timers: t,
+    ...extra,
+  })
+  return { t, sent, agent }
+}
+
+/** An ARP packet (no Ethernet header). */
+const arp = (op: number, smac: string, sip: string, tmac: string, tip: string): Uint8Array =>
+  hex(`0001 0800 06 04 000${op} ${smac.replaceAll(':', '')} ${toHex(parseIp(sip))} ${tmac.replaceAll(':', '')} ${toHex(parseIp(tip))}`)
+
+describe('ArpAgent (RFC 826)', () => {
+  it('answers a request for the lab-owned address with its MAC, and learns the requester', () => {
+    const { sent, agent } = arpAgent()
+    agent.handle(arp(1, PEER_MAC, '198.18.0.2', '00:00:00:00:00:00', '198.18.0.10'))
+    expect(sent).toEqual([
+      toHex(
+        hex(`
+          02746c000002 02746c00000a 0806            # Ethernet: to the requester, from us, ARP
+          0001 0800 06 04 0002                      # Ethernet/IPv4, reply
+          02746c00000a c612000a                     # sender: us, 198.18.0.10
+          02746c000002 c6120002                     # target: the requester, 198.18.0.2
+          000000000000000000000000000000000000      # padding to 60 bytes
+        `),
+      ),
+    ])
+    expect(toHex(agent.lookup('198.18.0.2')!)).toBe('02746c000002')
+    expect(agent.stats()).toEqual({ requestsAnswered: 1, requestsSent: 0, learned: 1, ignored: 0 })
+  })
+
+  it('ignores requests for other addresses (and does not learn from them), but merges known senders', () => {
+    const { sent, agent } = arpAgent()
+    agent.handle(arp(1, PEER_MAC, '198.18.0.2', '00:00:00:00:00:00', '198.18.0.1'))
+    expect(sent).toEqual([])
+    expect(agent.lookup('198.18.0.2')).toBeUndefined()
+    agent.handle(arp(2, PEER_MAC, '198.18.0.2', OUR_MAC, '198.18.0.10'))
+    expect(toHex(agent.lookup('198.18.0.2')!)).toBe('02746c000002')
+    // The peer moves to another MAC: a broadcast request it sends to anyone updates our entry.
+    agent.handle(arp(1, '02:74:6c:00:00:99', '198.18.0.2', '00:00:00:00:00:00', '198.18.0.1'))
+    expect(toHex(agent.lookup('198.18.0.2')!)).toBe('02746c000099')
+    expect(agent.stats()).toEqual({ requestsAnswered: 0, requestsSent: 0, learned: 2, ignored: 1 })
+  })
+
+  it('answers an RFC 5227 probe (sender 0.0.0.0) without learning from it', () => {
+    const { sent, agent } = arpAgent()
+    agent.handle(arp(1, PEER_MAC, '0.0.0.0', '00:00:00:00:00:00', '198.18.0.10'))
+    expect(sent.length).toBe(1)
+    expect(sent[0].slice(0, 12)).toBe('02746c000002')
+    expect(sent[0].slice(64, 84)).toBe('02746c00000200000000') // target: the prober, 0.0.0.0
+    expect(agent.cache.size).toBe(0)
+  })
+
+  it('ignores malformed packets, other hardware types and its own echo, without throwing', () => {
+    const { sent, agent } = arpAgent()
+    agent.handle(new Uint8Array(10))
+    const tokenRing = arp(1, PEER_MAC, '198.18.0.2', '00:00:00:00:00:00', '198.18.0.10')
+    tokenRing[1] = 6
+    agent.handle(tokenRing)
+    agent.handle(arp(1, OUR_MAC, '198.18.0.10', '00:00:00:00:00:00', '198.18.0.10'))
+    expect(sent).toEqual([])
+    expect(agent.stats().ignored).toBe(3)
+  })
+
+  it('resolves by broadcasting requests once a second, sharing one resolution between callers', async () => {
+    const { t, sent, agent } = arpAgent()
+    const p1 = agent.resolve('198.18.0.2')
+    const p2 = agent.resolve('198.18.0.2')
+    expect(sent).toEqual([
+      toHex(
+        hex(`
+          ffffffffffff 02746c00000a 0806      # broadcast, from us, ARP
+          0001 0800 06 04 0001                # request
+          02746c00000a c612000a               # sender: us
+          000000000000 c6120002               # target: unknown MAC, 198.18.0.2
+          000000000000000000000000000000000000
+        `),
+      ),
+    ])
+    t.advance(999)
+    expect(sent.length).toBe(1)
+    t.advance(1)
+    expect(sent.length).toBe(2)
+    agent.handle(arp(2, PEER_MAC, '198.18.0.2', OUR_MAC, '198.18.0.10'))
+    expect(toHex(await p1)).toBe('02746c000002')
+    expect(toHex(await p2)).toBe('02746c000002')
+    t.advance(5000)
+    expect(sent.length).toBe(2)
+    expect(agent.stats()).toEqual({ requestsAnswered: 0, requestsSent: 2, learned: 1, ignored: 0 })
+  })
+
+  it('gives up after maxTries with DEV_ERR_UNRESOLVED', async () => {
+    const { t, sent, agent } = arpAgent({ maxTries: 3, retryMs: 500 })
+    const p = agent.resolve('198.18.0.3')
+    const result = p.catch((e: unknown) => e)
+    t.advance(1499)
+    expect(sent.length).toBe(3)
+    t.advance(1)
+    const e = await result
+    expect(isWireError(e, 'DEV_ERR_UNRESOLVED')).toBe(true)
+    expect((e as Error).message).toBe('no answer from 198.18.0.3 after 3 solicitations')
+  })
+
+  it('forgets entries after the TTL and keeps at most maxEntries', () => {
+    const { t, agent } = arpAgent({ ttlMs: 1000, maxEntries: 2 })
+    agent.handle(arp(1, PEER_MAC, '198.18.0.2', '00:00:00:00:00:00', '198.18.0.10'))
+    t.advance(999)
+    expect(agent.lookup('198.18.0.2')).toBeDefined()
+    t.advance(1)
+    expect(agent.lookup('198.18.0.2')).toBeUndefined()
+    for (const n of [3, 4, 5]) agent.handle(arp(1, PEER_MAC, `198.18.0.${n}`, '00:00:00:00:00:00', '198.18.0.10'))
+    expect(agent.cache.size).toBe(2)
+    expect(agent.lookup('198.18.0.3')).toBeUndefined()
+    expect(agent.lookup('198.18.0.5')).toBeDefined()
+  })
+})
+
+/** An NS or NA inside an Ethernet frame, from annotated parts. */
+const ndFrame = (ethDst: string, ethSrc: string, hopLimit: string, src: string, dst: string, icmp: string): Uint8Array => {
+  const len = hex(icmp).length.toString(16).padStart(4, '0')
+  return hex(`${ethDst} ${ethSrc} 86dd  60000000 ${len} 3a ${hopLimit} ${toHex(parseIp(src))} ${toHex(parseIp(dst))} ${icmp}`)
+}
+
+function ndpAgent() {
+  const t = new FakeTimers()
+  const sent: string[] = []
+  const agent = new NdpAgent({ mac: OUR_MAC, ipv6: '2001:2::10', send: (f) => sent.push(toHex(f)), now: () => t.now, timers: t })
+  return { t, sent, agent }
+}
+
+const handleFrame = (agent: NdpAgent, f: Uint8Array): boolean => {
+  const eth = parseEthernet(f)
+  return agent.handle(eth, parseIpv6(eth.payload))
+}
+
+// The peer's NS for 2001:2::10, to its solicited-node group, with its link-layer address.
+const PEER_NS = ndFrame(
+  '3333ff000010',
+  '02746c000002',
+  'ff',
+  '2001:2::2',
+  'ff02::1:ff00:10',
+  '87 00 cb00 00000000  20010002000000000000000000000010  01 01 02746c000002',
+)
+
+describe('NdpAgent (RFC 4861)', () => {
+  it('computes solicited-node groups and their multicast MACs', () => {
+    const g = solicitedNode(parseIp('2001:2::1:2345:6789'))
+    expect(toHex(g)).toBe('ff0200000000000000000001ff456789')
+    expect(toHex(multicastMac(g))).toBe('3333ff456789')
+  })
+
+  it('answers a solicitation for the lab-owned address with a solicited, override advertisement', () => {
+    const { sent, agent } = ndpAgent()
+    expect(handleFrame(agent, PEER_NS)).toBe(true)
+    expect(sent).toEqual([
+      toHex(
+        hex(`
+          02746c000002 02746c00000a 86dd                # to the solicitor, from us, IPv6
+          60000000 0020 3a ff                          # payload 32, ICMPv6, hop limit 255
+          20010002000000000000000000000010             # from 2001:2::10
+          20010002000000000000000000000002             # to 2001:2::2
+          88 00 46fa                                   # neighbor advertisement, checksum
+          60 000000                                    # S and O flags
+          20010002000000000000000000000010             # target 2001:2::10
+          02 01 02746c00000a                           # target link-layer address: our MAC
+        `),
+      ),
+    ])
+    expect(toHex(agent.lookup('2001:2::2')!)).toBe('02746c000002')
+    expect(agent.stats()).toEqual({ solicitationsAnswered: 1, solicitationsSent: 0, learned: 1, ignored: 0 })
+  })
+
+  it('answers duplicate address detection (source ::) to all-nodes, unsolicited', () => {
+    const { sent, agent } = ndpAgent()
+    const dad = hex(
+      `3333ff000010 02746c000002 86dd 60000000 0018 3a ff ${'00'.repeat(16)} ${toHex(parseIp('ff02::1:ff00:10'))}
+       87 00 5a85 00000000 20010002000000000000000000000010`,
+    )
+    expect(handleFrame(agent, dad)).toBe(true)
+    expect(sent.length).toBe(1)
+    expect(sent[0].slice(0, 12)).toBe('333300000001')
+    expect(sent[0].slice(76, 108)).toBe('ff020000000000000000000000000001')
+    expect(sent[0].slice(108, 124)).toBe('8800a7fb20000000')
+    expect(agent.cache.size).toBe(0)
+  })
+
+  it('drops solicitations that fail validation: hop limit, checksum, foreign target', () => {
+    const { sent, agent } = ndpAgent()
+    const hop64 = PEER_NS.slice()
+    hop64[21] = 64
+    const badSum = PEER_NS.slice()
+    badSum[57] ^= 1
+    const other = ndFrame(
+      '3333ff000002', '02746c000002', 'ff', '2001:2::2', 'ff02::1:ff00:2',
+      '87 00 0000 00000000 20010002000000000000000000000002 01 01 02746c000002',
+    )
+    const zeroLenOption = PEER_NS.slice()
+    zeroLenOption[79] = 0
+    for (const f of [hop64, badSum, other, zeroLenOption]) expect(handleFrame(agent, f)).toBe(true)
+    expect(sent).toEqual([])
+    expect(agent.stats().ignored).toBe(4)
+    // Not NDP at all: an echo request is left for someone else.
+    const echo = ndFrame('02746c00000a', '02746c000002', '40', '2001:2::2', '2001:2::10', '80 00 0000 00000000')
+    expect(handleFrame(agent, echo)).toBe(false)
+  })
+
+  it('resolves a peer with a solicitation to its solicited-node group', async () => {
+    const { t, sent, agent } = ndpAgent()
+    const p = agent.resolve('2001:2::2')
+    expect(sent).toEqual([
+      toHex(
+        hex(`
+          3333ff000002 02746c00000a 86dd
+          60000000 0020 3a ff
+          20010002000000000000000000000010             # from us
+          ff0200000000000000000001ff000002             # to ff02::1:ff00:2
+          87 00 cb06 00000000                          # neighbor solicitation
+          20010002000000000000000000000002             # target
+          01 01 02746c00000a                           # source link-layer address
+        `),
+      ),
+    ])
+    t.advance(1000)
+    expect(sent.length).toBe(2)
+    const na = ndFrame(
+      '02746c00000a', '02746c000002', 'ff', '2001:2::2', '2001:2::10',
+      '88 00 4710 60000000 20010002000000000000000000000002 02 01 02746c000002',
+    )
+    expect(handleFrame(agent, na)).toBe(true)
+    expect(toHex(await p)).toBe('02746c000002')
+  })
+})
+
+const empty = new Uint8Array(0)
+const tcpPacket = (src: string, dst: string, payload = empty): Uint8Array =>
+  buildTcpPacket(
+    { src: parseIp(src), dst: parseIp(dst) },
+    { srcPort: 40000, dstPort: 5000, seq: 1 as Seq, ack: 0 as Seq, flags: TcpFlags.SYN, window: 1000, urgent: 0, options: [], payload },
+  )
+
+describe('ipOverEthernet', () => {
+  function twoStacks(opts: { maxQueued?: number } = {}) {
+    const t = new FakeTimers()
+    const [ea, eb] = memoryPair({ medium: 'ethernet' })
+    const common = { now: () => t.now, timers: t, ...opts }
+    const a = ipOverEthernet(ea, { mac: OUR_MAC, ipv4: '198.18.0.10', ipv6: '2001:2::10', ...common })
+    const b = ipOverEthernet(eb, { mac: PEER_MAC, ipv4: '198.18.0.2', ipv6: '2001:2::2', ...common })
+    const atA: string[] = []
+    const atB: string[] = []
+    a.onReceive((p) => atA.push(toHex(p)))
+    b.onReceive((p) => atB.push(toHex(p)))
+    return { t, a, b, ea, eb, atA, atB }
+  }
+
+  it('resolves the next hop by ARP, then delivers IPv4 packets both ways, in order', async () => {
+    const { a, b, atA, atB } = twoStacks()
+    const p1 = tcpPacket('198.18.0.10', '198.18.0.2', new Uint8Array([1]))
+    const p2 = tcpPacket('198.18.0.10', '198.18.0.2', new Uint8Array([2]))
+    a.send(p1)
+    a.send(p2)
+    await settle()
+    expect(atB).toEqual([toHex(p1), toHex(p2)])
+    // B learned A from A's request: no ARP needed for the answer.
+    const back = tcpPacket('198.18.0.2', '198.18.0.10')
+    b.send(back)
+    await settle()
+    expect(atA).toEqual([toHex(back)])
+    expect(a.arp!.stats()).toEqual({ requestsAnswered: 0, requestsSent: 1, learned: 1, ignored: 0 })
+    expect(b.arp!.stats()).toEqual({ requestsAnswered: 1, requestsSent: 0, learned: 1, ignored: 0 })
+    expect(a.stats()).toMatchObject({ sent: 2, received: 1, unresolved: 0 })
+  })
+
+  it('resolves by neighbor discovery for IPv6 and delivers the packet', async () => {
+    const { a, b, atB } = twoStacks()
+    const p = tcpPacket('2001:2::10', '2001:2::2', new Uint8Array([9, 9]))
+    a.send(p)
+    await settle()
+    expect(atB).toEqual([toHex(p)])
+    expect(a.ndp!.stats().solicitationsSent).toBe(1)
+    expect(b.ndp!.stats().solicitationsAnswered).toBe(1)
+  })
+
+  it('delivers only packets for its own addresses, trimmed of Ethernet padding', async () => {
+    const { a, ea, eb, atA } = twoStacks()
+    const small = tcpPacket('198.18.0.2', '198.18.0.10')
+    const frame = (dstMac: string, pkt: Uint8Array, type = '0800'): Uint8Array =>
+      hex(`${dstMac.replaceAll(':', '')} 02746c000002 ${type} ${toHex(pkt)} 000000000000`)
+    eb.send(frame(OUR_MAC, small))
+    eb.send(frame('02:74:6c:00:00:77', small)) // another station's MAC
+    eb.send(frame(OUR_MAC, tcpPacket('198.18.0.2', '198.18.0.11'))) // another IP
+    eb.send(frame(OUR_MAC, small, '88cc')) // LLDP
+    eb.send(hex('02746c00000a 02746c'))
+    await settle()
+    expect(atA).toEqual([toHex(small)])
+    expect(a.stats()).toMatchObject({ received: 1, malformed: 1, foreign: 3 })
+    void ea
+  })
+
+  it('drops what it cannot resolve, and what overflows the queue, counting both', async () => {
+    const { t, a, atB } = twoStacks({ maxQueued: 2 })
+    for (let i = 0; i < 3; i++) a.send(tcpPacket('198.18.0.10', '198.18.0.99'))
+    expect(a.stats().unresolved).toBe(1)
+    t.advance(3000)
+    await settle()
+    expect(a.stats().unresolved).toBe(3)
+    expect(atB).toEqual([])
+  })
+})
+
+// ---------------------------------------------------------------------------------------------------
+// The capture device over a stand-in `cap` addon.
+
+class FakeCap extends EventEmitter {
+  static opened: { iface: string; filter: string; bufSize: number }[] = []
+  static openError: Error | undefined
+  static linkType = 'ETHERNET'
+  buffer: Uint8Array = new Uint8Array(0)
+  sent: string[] = []
+  sendError: Error | undefined
+  closed = 0
+  open(iface: string, filter: string, bufSize: number, buffer: Uint8Array): string {
+    if (FakeCap.openError) throw FakeCap.openError
+    FakeCap.opened.push({ iface, filter, bufSize })
+    this.buffer = buffer
+    FakeCap.last = this
+    return FakeCap.linkType
+  }
+  static last: FakeCap
+  send(b: Uint8Array, n: number): void {
+    if (this.sendError) throw this.sendError
+    this.sent.push(toHex(b.subarray(0, n)))
+  }
+  close(): void {
+    this.closed++
+  }
+  /** libpcap writes each frame into the one shared buffer, then emits. */
+  capture(frame: Uint8Array, truncated = false): void {
+    this.buffer.set(frame)
+    this.emit('packet', frame.length, truncated)
+  }
+}
+const fakeCap = { Cap: FakeCap } as unknown as CapModule
+
+describe('capture device over a stand-in cap', () => {
+  it('opens the interface with a filter for our MAC and copies each frame out of the shared buffer', () => {
+    FakeCap.openError = undefined
+    FakeCap.linkType = 'ETHERNET'
+    const dev = openCapDevice({ iface: 'tlx', mac: '02:74:6C:00:00:0A', cap: fakeCap })
+    expect(FakeCap.opened.at(-1)).toEqual({
+      iface: 'tlx',
+      filter: '(ether dst 02:74:6c:00:00:0a or ether broadcast or ether multicast) and not ether src 02:74:6c:00:00:0a',
+      bufSize: 4 << 20,
+    })
+    expect(dev.filter).toBe(defaultCapFilter(OUR_MAC))
+    const got: Uint8Array[] = []
+    dev.onReceive((f) => got.push(f))
+    const f1 = hex('02746c00000a 02746c000002 0800 45')
+    const f2 = hex('ffffffffffff 02746c000002 0806 0001')
+    FakeCap.last.capture(f1)
+    FakeCap.last.capture(f2)
+    FakeCap.last.capture(hex('02746c00000a'))
+    FakeCap.last.capture(f1, true)
+    expect(got.map(toHex)).toEqual([toHex(f1), toHex(f2)])
+    expect(dev.stats()).toEqual({ sent: 0, received: 2, dropped: 2, sendErrors: 0, malformed: 2 })
+    dev.send(f2)
+    expect(FakeCap.last.sent).toEqual([toHex(f2)])
+    dev.close()
+    dev.close()
+    expect(FakeCap.last.closed).toBe(1)
+    expect(isWireError((() => { try { dev.send(f2) } catch (e) { return e } })(), 'DEV_ERR_CLOSED')).toBe(true)
+  })
+
+  it('reports send failures to the error handler', async () => {
+    FakeCap.openError = undefined
+    const dev = openCapDevice({ iface: 'tlx', cap: fakeCap, filter: '' })
+    const errors: string[] = []
+    dev.onError((e) => errors.push(e.message))
+    FakeCap.last.sendError = new Error('send: Network is down')
+    dev.send(hex('02746c00000a 02746c000002 0800'))
+    await Promise.resolve()
+    expect(errors).toEqual(['send: Network is down'])
+    expect(dev.stats().sendErrors).toBe(1)
+  })
+
+  it('says in one line what is missing: privilege, interface, Ethernet', () => {
+    const attempt = (): unknown => {
+      try {
+        openCapDevice({ iface: 'tlx', cap: fakeCap })
+      } catch (e) {
+        return e
+      }
+    }
+    FakeCap.openError = new Error("tlx: You don't have permission to capture on that device (socket: Operation not permitted)")
+    let e = attempt()
+    expect(isWireError(e, 'DEV_ERR_PERMISSION')).toBe(true)
+    expect((e as Error).message).toBe('the capture device needs root or CAP_NET_RAW (run with sudo, or setcap cap_net_raw+ep $(which node))')
+    FakeCap.openError = new Error('tlx: No such device exists\n(SIOCGIFHWADDR: No such device)')
+    e = attempt()
+    expect(isWireError(e, 'DEV_ERR_IO')).toBe(true)
+    expect((e as Error).message).toBe('cannot capture on tlx: tlx: No such device exists')
+    FakeCap.openError = undefined
+    FakeCap.linkType = 'LINUX_SLL'
+    e = attempt()
+    expect((e as Error).message).toBe('tlx is not an Ethernet interface (libpcap link type LINUX_SLL)')
+    FakeCap.linkType = 'ETHERNET'
+  })
+
+  it('loadCap says what to install when the addon or libpcap is missing', () => {
+    const notFound = Object.assign(new Error("Cannot find module 'cap'"), { code: 'MODULE_NOT_FOUND' })
+    const load = (err: Error): unknown => {
+      try {
+        loadCap({ require: () => { throw err } })
+      } catch (e) {
+        return e
+      }
+    }
+    let e = load(notFound)
+    expect(isWireError(e, 'DEV_ERR_NO_CAP')).toBe(true)
+    expect((e as Error).message).toBe(
+      "the capture device needs the 'cap' addon, which needs libpcap: apt-get install libpcap-dev && npm install cap",
+    )
+    e = load(new Error('libpcap.so.0.8: cannot open shared object file: No such file or directory\nRequire stack: …'))
+    expect((e as Error).message).toBe(
+      "the capture device needs the 'cap' addon, which failed to load (libpcap.so.0.8: cannot open shared object file: No such file or directory): apt-get install libpcap-dev && npm rebuild cap",
+    )
+  })
+})
+
+describeRoot('capture device against the kernel in a lab (root)', () => {
+  const PORT = 5000
+  for (const family of [4, 6] as const) {
+    const how = family === 4 ? 'ARP' : 'neighbor discovery'
+    it(`IPv${family}: resolves the kernel by ${how}, gets its SYN+ACK, answers its ${how}, and the kernel never resets`, async () => {
+      requireBuilt('dist/net/capdev.js', 'dist/net/packet.js')
+      await withLab(async (lab) => {
+        const table = await installRstCounters(lab)
+        await kernelListener(lab, 'b', PORT)
+        const src = family === 4 ? lab.a.owned.ipv4 : lab.a.owned.ipv6
+        const dst = family === 4 ? lab.b.ipv4 : lab.b.ipv6
+        const iss = 0xfffffff0
+        const opts = { via: 'cap', iface: lab.a.iface, mac: lab.a.owned.mac, src, dst, sport: 40000, dport: PORT, iss }
+        const child = lab.spawn('a', [process.execPath, repoPath('test/interop/syn-probe.mjs'), JSON.stringify(opts)], {
+          stdio: ['pipe', 'pipe', 'pipe'],
+        })
+        const out = new LineReader(child)
+        const sa = await out.json<Record<string, unknown>>('synack')
+        expect(sa).toMatchObject({
+          flags: TcpFlags.SYN | TcpFlags.ACK,
+          ack: (iss + 1) >>> 0,
+          srcPort: PORT,
+          dstPort: 40000,
+          checksumOk: true,
+          peerMac: lab.b.mac,
+        })
+        // Side B saw one RST, ours; side A's kernel sent none at all (the frames were not for its MAC).
+        expect(await until(() => nftCounters(lab, 'b', table), (c) => c.rst_in >= 1)).toEqual({ rst_in: 1 })
+        expect(await nftCounters(lab, 'a', table)).toEqual({ kernel_rst_out: 0, kernel_rst_post: 0, own_rst_post: 0 })
+        // Side B learned our MAC from our own request. Make it forget, and ask: the agent must answer.
+        await lab.exec('b', ['ip', 'neigh', 'flush', 'to', src])
+        const udp = family === 4 ? 'AF_INET' : 'AF_INET6'
+        await lab.exec('b', ['python3', '-c', `import socket; socket.socket(socket.${udp}, socket.SOCK_DGRAM).sendto(b'x', ('${src}', 9))`])
+        const neigh = await until(
+          async () => (await lab.exec('b', ['ip', 'neigh', 'show', 'to', src])).stdout,
+          (t) => t.includes('lladdr') || t.includes('FAILED'),
+        )
+        expect(neigh).toContain(`lladdr ${lab.a.owned.mac} REACHABLE`)
+        child.stdin!.write('done\n')
+        const stats = await out.json<{ agent: Record<string, number>; device: Record<string, number> }>('stats')
+        if (family === 4) expect(stats.agent).toMatchObject({ requestsSent: 1, requestsAnswered: 1 })
+        else expect(stats.agent).toMatchObject({ solicitationsSent: 1, solicitationsAnswered: 1 })
+        expect(stats.device).toMatchObject({ sent: 2, sendErrors: 0, unresolved: 0 })
+        expect(await exitOf(child)).toEqual({ code: 0, signal: null })
+      })
+    })
+  }
+})
