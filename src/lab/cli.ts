@@ -11,9 +11,10 @@ import { craftCommand } from './commands/craft.js'
 import { decodeCommand } from './commands/decode.js'
 import { benchCommand } from './commands/bench.js'
 import { echoClientCommand, echoServerCommand } from './commands/echo.js'
+import { cleanupCommand, netnsCommand } from './commands/netns.js'
 
 /** Every command, in the order `tcplab --help` lists them. */
-export const COMMANDS: Command[] = [craftCommand, decodeCommand, echoServerCommand, echoClientCommand, benchCommand]
+export const COMMANDS: Command[] = [craftCommand, decodeCommand, echoServerCommand, echoClientCommand, netnsCommand, cleanupCommand, benchCommand]
 
 const VERSION = '0.1.0'
 

@@ -120,6 +120,11 @@ export interface Lab {
   down(): Promise<void>
   /** {@link Lab.down}, synchronously. */
   downSync(): void
+  /**
+   * Leaves the lab in place when this process exits (for `tcplab netns up`): its removal is no longer
+   * registered, so `tcplab netns down` or `tcplab cleanup` must remove it.
+   */
+  keep(): void
 }
 
 const netnsError = (msg: string): WireError => new WireError('DEV_ERR_NETNS', msg)
@@ -395,6 +400,10 @@ class LabImpl implements Lab {
   downSync(): void {
     this.killChildren()
     this.cleanup.run()
+  }
+
+  keep(): void {
+    this.cleanup.unregister()
   }
 }
 

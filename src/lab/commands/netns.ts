@@ -1,0 +1,83 @@
+/** `tcplab netns up|down|list` and `tcplab cleanup`: the throwaway namespace lab by hand. */
+import { cleanupAll, listLabs, netnsDown, netnsUp, LAB_PLAN } from '../../net/netns.js'
+import { usageError, type Command } from '../command.js'
+
+/** The `netns` command. */
+export const netnsCommand: Command = {
+  name: 'netns',
+  usage: 'up [--name N] | down [--name N | --all] | list',
+  summary: 'Create or remove a lab: two network namespaces joined by a veth pair (root only).',
+  description:
+    `Addresses come from the benchmarking ranges (RFC 2544 ${LAB_PLAN.subnet4}, RFC 5180 ${LAB_PLAN.subnet6}):\n` +
+    `side a is ${LAB_PLAN.a.ipv4} and ${LAB_PLAN.a.ipv6}, side b ${LAB_PLAN.b.ipv4} and ${LAB_PLAN.b.ipv6}.\n` +
+    "Nothing is added to the machine's own namespace. 'up' prints how to run commands in each side;\n" +
+    "the lab stays until 'tcplab netns down' (or 'tcplab cleanup').",
+  allowPositionals: true,
+  options: {
+    name: { type: 'string', arg: 'N', help: 'lab name, 1-10 of a-z0-9 (default: a random one for up)' },
+    all: { type: 'boolean', help: "with 'down': remove every tcplab lab" },
+    json: { type: 'boolean', help: 'print the lab (or what was removed) as JSON' },
+  },
+  async run(args, io) {
+    const [action, ...extra] = args.positionals
+    if (extra.length > 0) throw usageError(`unexpected argument '${extra[0]}'`)
+    const name = args.values.name as string | undefined
+    const json = args.values.json === true
+    switch (action) {
+      case 'up': {
+        const lab = await netnsUp(name !== undefined ? { name } : {})
+        lab.keep()
+        if (json) {
+          io.stdout(JSON.stringify({ id: lab.id, a: lab.a, b: lab.b, prefix4: lab.prefix4, prefix6: lab.prefix6 }))
+        } else for (const line of lab.describe()) io.stdout(line)
+        return 0
+      }
+      case 'down': {
+        if (args.values.all === true) {
+          const labs = await listLabs()
+          const removed: string[] = []
+          for (const id of labs) removed.push(...(await netnsDown(id)))
+          io.stdout(json ? JSON.stringify({ removed }) : removed.length ? `removed ${removed.join(' ')}` : 'no tcplab labs')
+          return 0
+        }
+        let id = name
+        if (id === undefined) {
+          const labs = await listLabs()
+          if (labs.length !== 1) {
+            throw usageError(labs.length === 0 ? 'no tcplab lab is up' : `several labs are up (${labs.join(', ')}): say which with --name, or --all`)
+          }
+          id = labs[0]
+        }
+        const removed = await netnsDown(id)
+        if (json) io.stdout(JSON.stringify({ removed }))
+        else io.stdout(removed.length ? `removed ${removed.join(' ')}` : `no lab named ${id}`)
+        return removed.length ? 0 : 1
+      }
+      case 'list': {
+        const labs = await listLabs()
+        if (json) io.stdout(JSON.stringify({ labs }))
+        else for (const id of labs) io.stdout(id)
+        return 0
+      }
+      default:
+        throw usageError(`netns takes up, down or list (see 'tcplab netns --help')`)
+    }
+  },
+}
+
+/** The `cleanup` command. */
+export const cleanupCommand: Command = {
+  name: 'cleanup',
+  usage: '[--json]',
+  summary: 'Remove everything tcplab may have left after a crash or kill -9: labs, RST guards, firewall rules.',
+  options: { json: { type: 'boolean', help: 'print what was removed as JSON' } },
+  async run(args, io) {
+    const report = await cleanupAll()
+    if (args.values.json === true) io.stdout(JSON.stringify(report))
+    else {
+      const items = [...report.namespaces, ...report.tables, ...report.iptablesRules]
+      io.stdout(items.length ? `removed: ${items.join(', ')}` : 'nothing to clean up')
+    }
+    return 0
+  },
+}
