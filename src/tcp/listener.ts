@@ -1,0 +1,199 @@
+/**
+ * Passive OPEN (RFC 9293 §3.10.7.2, the LISTEN state): a listener that answers segments for its port that
+ * match no connection and spawns one TCB per incoming SYN. Backlogs are bounded twice, as in Linux: half-open
+ * connections (SYN-RECEIVED, the "SYN queue") and established ones not yet accepted (the accept queue).
+ * When the SYN queue is full and `synCookies` is on, the SYN+ACK carries a SYN cookie (RFC 4987 §3.6) and
+ * no state is kept until a valid ACK comes back.
+ */
+import { seq, seqAdd, type Seq } from './seq.js'
+import { TcpFlags, type TcpRepr } from './segment.js'
+import { defaultSecret, HashDomain, keyedHash32 } from './isn.js'
+import { EMPTY } from './snd.js'
+import { rstForClosed, Tcb } from './tcb.js'
+import type { TraceListener } from './trace.js'
+import { resolveConfig, type FourTuple, type TcpConfig, type TcpState } from './types.js'
+
+export { rstForClosed } from './tcb.js'
+
+const { SYN, RST, ACK } = TcpFlags
+
+/** MSS values a SYN cookie can encode (Linux's IPv4 msstab): the index takes 2 of the cookie's bits. */
+export const COOKIE_MSS = [536, 1300, 1440, 1460] as const
+
+/** A SYN cookie's clock ticks once a minute; a cookie is valid in its minute and the next (Linux: 2). */
+const COOKIE_TICK = 60_000_000
+
+/** Options for {@link Listener}. */
+export interface ListenerOptions {
+  /** Local port listened on (for the RST replies' source port the segment's own port is used). */
+  localPort: number
+  /** Accept-queue bound: established connections not yet accepted (listen(2)'s backlog). Default 128. */
+  backlog?: number
+  /** Half-open bound: children in SYN-RECEIVED. Default: the backlog. */
+  maxHalfOpen?: number
+  /** Answer SYNs with SYN cookies once the half-open queue is full. Default false. */
+  synCookies?: boolean
+  /** Configuration for every spawned TCB. */
+  config?: Partial<TcpConfig>
+  /** Trace callback handed to every spawned TCB. */
+  onEvent?: TraceListener
+}
+
+/** Counters for the SYN-flood figures of issue 7. */
+export interface ListenerStats {
+  synsReceived: number
+  synsDropped: number
+  cookiesSent: number
+  cookiesAccepted: number
+  cookiesRejected: number
+  resetsSent: number
+}
+
+/** A TCP listener: LISTEN state for one port. */
+export class Listener {
+  /** Always LISTEN (RFC 9293 §3.3.2). */
+  readonly state: TcpState = 'LISTEN'
+  /** Accept-queue bound. */
+  readonly backlog: number
+  /** Half-open bound. */
+  readonly maxHalfOpen: number
+  /** Counters. */
+  readonly stats: ListenerStats = {
+    synsReceived: 0,
+    synsDropped: 0,
+    cookiesSent: 0,
+    cookiesAccepted: 0,
+    cookiesRejected: 0,
+    resetsSent: 0,
+  }
+  private readonly acceptQueue: Tcb[] = []
+  private halfOpenCount = 0
+  private readonly config: Partial<TcpConfig>
+  private readonly resolved: TcpConfig
+  private readonly secret: Uint8Array
+  private readonly synCookies: boolean
+  private readonly onEvent: TraceListener | undefined
+  private readonly hook = (tcb: Tcb, from: TcpState, to: TcpState): void => {
+    if (from !== 'SYN-RECEIVED') return
+    this.halfOpenCount--
+    if (to !== 'CLOSED') this.acceptQueue.push(tcb)
+  }
+
+  constructor(readonly options: ListenerOptions) {
+    this.backlog = options.backlog ?? 128
+    this.maxHalfOpen = options.maxHalfOpen ?? this.backlog
+    this.config = options.config ?? {}
+    this.resolved = resolveConfig(this.config)
+    this.secret = this.resolved.isnSecret ?? defaultSecret()
+    this.synCookies = options.synCookies ?? false
+    this.onEvent = options.onEvent
+  }
+
+  /** Connections in SYN-RECEIVED. */
+  get halfOpen(): number {
+    return this.halfOpenCount
+  }
+
+  /** Established connections waiting for `accept`. */
+  get pending(): number {
+    return this.acceptQueue.length
+  }
+
+  /** The oldest connection that completed its handshake, or undefined. */
+  accept(): Tcb | undefined {
+    return this.acceptQueue.shift()
+  }
+
+  /**
+   * A segment for this port that matched no connection (`tuple` seen from our side). Returns a new TCB
+   * (in SYN-RECEIVED, or ESTABLISHED from a SYN cookie) that the caller must register and `dispatch`, a
+   * segment to send in reply (a RST, or a cookie SYN+ACK), or undefined when the segment is dropped.
+   */
+  process(now: number, seg: TcpRepr, tuple: FourTuple): Tcb | TcpRepr | undefined {
+    const f = seg.flags
+    // First: "An incoming RST segment could not be valid ... ignore it."
+    if (f & RST) return undefined
+    // Second: any ACK is bad in LISTEN — unless it returns one of our SYN cookies.
+    if (f & ACK) {
+      if (this.synCookies && !(f & SYN)) {
+        const mss = this.checkCookie(now, seg, tuple)
+        if (mss !== undefined && this.acceptQueue.length < this.backlog) {
+          this.stats.cookiesAccepted++
+          const tcb = Tcb.fromCookie(tuple, now, seg, seqAdd(seg.ack, -1), mss, this.config, this.onEvent)
+          this.acceptQueue.push(tcb)
+          if (seg.payload.length > 0 || f & TcpFlags.FIN) tcb.process(now, seg)
+          return tcb
+        }
+        if (mss === undefined) this.stats.cookiesRejected++
+      }
+      this.stats.resetsSent++
+      return rstForClosed(seg)
+    }
+    // Third: SYN.
+    if (f & SYN) {
+      this.stats.synsReceived++
+      if (this.acceptQueue.length >= this.backlog) {
+        // Linux drops SYNs while the accept queue is full; the client retries.
+        this.stats.synsDropped++
+        return undefined
+      }
+      if (this.halfOpenCount >= this.maxHalfOpen) {
+        if (this.synCookies) return this.cookieSynAck(now, seg, tuple)
+        this.stats.synsDropped++
+        return undefined
+      }
+      this.halfOpenCount++
+      return Tcb.fromSyn(tuple, now, seg, this.config, this.onEvent, this.hook)
+    }
+    // Fourth: "Any other control or text-bearing segment (not containing SYN) must have an ACK and thus
+    // would have been discarded by the ACK processing" — drop.
+    return undefined
+  }
+
+  /** RFC 4987 §3.6: cookie = t (5 bits) ‖ MSS index (3 bits) ‖ 24 bits of a keyed hash over the 4-tuple, t and the client's ISN. */
+  private cookieFor(tuple: FourTuple, clientIsn: Seq, t: number, mssIdx: number): Seq {
+    const h = keyedHash32(this.secret, HashDomain.SYN_COOKIE, tuple, (clientIsn ^ Math.imul(t, 0x01000193)) >>> 0)
+    return seq(((t & 31) << 27) | ((mssIdx & 7) << 24) | (h & 0xffffff))
+  }
+
+  private cookieSynAck(now: number, syn: TcpRepr, tuple: FourTuple): TcpRepr {
+    let peerMss = 536
+    for (const o of syn.options) if (o.kind === 'mss') peerMss = o.value
+    const want = Math.min(peerMss, this.resolved.mss)
+    let idx = 0
+    for (let i = COOKIE_MSS.length - 1; i >= 0; i--) {
+      if (COOKIE_MSS[i] <= want) {
+        idx = i
+        break
+      }
+    }
+    const t = Math.floor(now / COOKIE_TICK) % 32
+    const cookie = this.cookieFor(tuple, syn.seq, t, idx)
+    this.stats.cookiesSent++
+    // Only MSS survives a cookie: no window scale, SACK or timestamps (we keep no state to remember them).
+    return {
+      srcPort: syn.dstPort,
+      dstPort: syn.srcPort,
+      seq: cookie,
+      ack: seqAdd(syn.seq, 1),
+      flags: SYN | ACK,
+      window: Math.min(this.resolved.rcvBuf, 0xffff),
+      urgent: 0,
+      options: [{ kind: 'mss', value: this.resolved.mss }],
+      payload: EMPTY,
+    }
+  }
+
+  /** The MSS a returning ACK's cookie encodes, or undefined when the cookie is not ours or too old. */
+  private checkCookie(now: number, ack: TcpRepr, tuple: FourTuple): number | undefined {
+    const cookie = seqAdd(ack.ack, -1)
+    const clientIsn = seqAdd(ack.seq, -1)
+    const t = cookie >>> 27
+    const idx = (cookie >>> 24) & 7
+    if (idx >= COOKIE_MSS.length) return undefined
+    const nowT = Math.floor(now / COOKIE_TICK) % 32
+    if (t !== nowT && t !== (nowT + 31) % 32) return undefined
+    if (this.cookieFor(tuple, clientIsn, t, idx) !== cookie) return undefined
+    return COOKIE_MSS[idx]
+  }
+}

@@ -1,0 +1,122 @@
+/**
+ * Send-side bookkeeping (gVisor's snd.go): the send buffer, a ring that holds every byte from SND.UNA to
+ * the end of what the application queued, and the RFC 6298 retransmission-timer estimator. Bytes are
+ * copied once, on the way in; outgoing segments are zero-copy subarrays of the ring.
+ */
+
+/** A byte ring: bytes are appended at the tail, acknowledged off the head, and read as subarrays. */
+export class SendBuffer {
+  private buf: Uint8Array | undefined
+  private head = 0
+  private len = 0
+
+  /** `capacity` bytes; storage is allocated on the first write so idle or half-open TCBs stay small. */
+  constructor(readonly capacity: number) {}
+
+  /** Bytes queued (sent but unacknowledged, plus unsent). */
+  get length(): number {
+    return this.len
+  }
+
+  /** Room left for `write`. */
+  get free(): number {
+    return this.capacity - this.len
+  }
+
+  /** Copies as much of `data` as fits and returns how many bytes were taken (backpressure). */
+  write(data: Uint8Array): number {
+    const n = Math.min(data.length, this.capacity - this.len)
+    if (n === 0) return 0
+    const buf = (this.buf ??= new Uint8Array(this.capacity))
+    let tail = this.head + this.len
+    if (tail >= this.capacity) tail -= this.capacity
+    const first = Math.min(n, this.capacity - tail)
+    buf.set(data.subarray(0, first), tail)
+    if (first < n) buf.set(data.subarray(first, n), 0)
+    this.len += n
+    return n
+  }
+
+  /** Drops `n` acknowledged bytes from the head. */
+  consume(n: number): void {
+    if (n <= 0) return
+    if (n > this.len) n = this.len
+    this.head += n
+    if (this.head >= this.capacity) this.head -= this.capacity
+    this.len -= n
+    if (this.len === 0) this.head = 0
+  }
+
+  /**
+   * Up to `max` bytes starting `offset` bytes after the head, as one subarray: the result stops at the
+   * ring's end, so a segment that would straddle the wrap point is sent short (smoltcp does the same).
+   */
+  view(offset: number, max: number): Uint8Array {
+    const buf = this.buf
+    if (buf === undefined || offset >= this.len) return EMPTY
+    let start = this.head + offset
+    if (start >= this.capacity) start -= this.capacity
+    const n = Math.min(max, this.len - offset, this.capacity - start)
+    return buf.subarray(start, start + n)
+  }
+}
+
+/** A shared empty payload, so segments without data allocate nothing. */
+export const EMPTY = new Uint8Array(0)
+
+/**
+ * RFC 6298 retransmission timeout: SRTT and RTTVAR from samples, RTO = SRTT + max(G, 4·RTTVAR) clamped to
+ * [rtoMin, rtoMax], exponential backoff on expiry. All values in µs.
+ */
+export class RttEstimator {
+  /** Smoothed RTT, undefined until the first sample. */
+  srtt: number | undefined
+  /** RTT variation. */
+  rttvar = 0
+  /** The RTO before backoff. */
+  rto: number
+  /** How many times the timer has expired without a fresh sample since (RFC 6298 §5.5). */
+  backoff = 0
+
+  /** G, the clock granularity of RFC 6298 §2: 1 ms, the resolution of our timestamp clock. */
+  static readonly G = 1000
+
+  constructor(
+    rtoInitial: number,
+    private readonly rtoMin: number,
+    private readonly rtoMax: number,
+  ) {
+    // RFC 6298 §2.1: until a sample is made, RTO = 1 s (configurable).
+    this.rto = Math.min(Math.max(rtoInitial, rtoMin), rtoMax)
+  }
+
+  /** The RTO in force, with backoff applied: RFC 6298 §5.5 doubles it per expiry, capped at rtoMax. */
+  get current(): number {
+    const v = this.rto * 2 ** this.backoff
+    return v > this.rtoMax ? this.rtoMax : v
+  }
+
+  /** Feeds one RTT measurement R (µs), taken only from a segment that was never retransmitted (Karn). */
+  sample(r: number): void {
+    if (r < 0) return
+    if (this.srtt === undefined) {
+      // RFC 6298 §2.2: first measurement.
+      this.srtt = r
+      this.rttvar = r / 2
+    } else {
+      // RFC 6298 §2.3 with alpha = 1/8, beta = 1/4 (RTTVAR is updated before SRTT).
+      this.rttvar = 0.75 * this.rttvar + 0.25 * Math.abs(this.srtt - r)
+      this.srtt = 0.875 * this.srtt + 0.125 * r
+    }
+    const rto = this.srtt + Math.max(RttEstimator.G, 4 * this.rttvar)
+    // RFC 6298 §2.4/§2.5: clamp to the minimum and maximum.
+    this.rto = Math.round(Math.min(Math.max(rto, this.rtoMin), this.rtoMax))
+    // RFC 6298 §5.7 note: a fresh sample after backoff sets the RTO afresh.
+    this.backoff = 0
+  }
+
+  /** RFC 6298 §5.5: the timer expired; double the RTO (until the doubled value passes rtoMax). */
+  expired(): void {
+    if (this.rto * 2 ** this.backoff < this.rtoMax) this.backoff++
+  }
+}

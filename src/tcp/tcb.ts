@@ -1,0 +1,1566 @@
+/**
+ * The TCP state machine (RFC 9293), in smoltcp's shape: `process(now, seg)` takes one incoming segment,
+ * `dispatch(now)` yields at most one segment to send (call it until it returns undefined), `pollAt()` says
+ * when a timer next needs `dispatch`. No I/O, no timers, no clock: time comes in as `now` (µs, see
+ * types.ts), randomness only through the ISN hook. Segments carry no addresses; the caller demultiplexes.
+ *
+ * Incoming segments follow RFC 9293 §3.10.7 step by step (the comments name the step), hardened by
+ * RFC 5961 (challenge ACKs) and RFC 7323 (PAWS). Retransmission follows RFC 6298; congestion control is
+ * RFC 5681 with NewReno recovery (RFC 6582), required by RFC 9293 MUST-19. Where we follow Linux rather
+ * than the letter of an RFC, the comment says "Linux".
+ *
+ * Design choices where the RFCs leave room:
+ * - RTO minimum 200 ms, as Linux (TCP_RTO_MIN), rather than RFC 6298 §2.4's 1 s (a SHOULD): the lab talks
+ *   to Linux peers over veths with sub-millisecond RTTs, and a 1 s floor would make every loss a visible
+ *   one-second stall that no Linux peer shows.
+ * - After an RTO we go back N (SND.NXT ← SND.UNA, as smoltcp and BSD do) and let slow start resend; we
+ *   keep SND.MAX, the highest sequence number ever sent, for ACK acceptability (RFC 5961 §5.2), so an ACK
+ *   for data sent before the rollback is still valid and moves SND.NXT forward.
+ * - A zero-window probe is one octet of new data (RFC 9293 §3.8.6.1), sent after one RTO and backed off
+ *   exponentially; probes answered by the peer do not count toward the retry limit (MUST-37).
+ */
+import { seq, seqAdd, seqDiff, seqGe, seqGt, seqInWindow, seqLe, seqLt, type Seq } from './seq.js'
+import { TcpFlags, type TcpRepr } from './segment.js'
+import type { TcpOption } from './options.js'
+import { defaultSecret, isnFor, tsOffsetFor } from './isn.js'
+import { RecvBuffer } from './rcv.js'
+import { EMPTY, RttEstimator, SendBuffer } from './snd.js'
+import type { DropReason, TimerKind, TraceListener } from './trace.js'
+import {
+  resolveConfig,
+  type FourTuple,
+  type TcpConfig,
+  type TcpError,
+  type TcpErrorCode,
+  type TcpState,
+} from './types.js'
+
+const { FIN, SYN, RST, PSH, ACK, URG } = TcpFlags
+
+/** RFC 7323 §5.5: TS.Recent older than 24 days is stale and no longer used for PAWS (µs). */
+const PAWS_IDLE = 24 * 24 * 3600 * 1_000_000
+
+/** Errors raised by user calls made in the wrong state (RFC 9293 §3.10: "error: connection closing"...). */
+export class TcpUserError extends Error {
+  override readonly name = 'TcpUserError'
+  constructor(
+    readonly code: 'ENOTCONN' | 'EPIPE' | 'ECONNRESET' | 'ECONNREFUSED' | 'ETIMEDOUT' | 'ECONNABORTED',
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+/** Every legal transition of RFC 9293 Figure 5, plus the reset/abort/timeout edges to CLOSED. */
+export const LEGAL_TRANSITIONS: Readonly<Record<TcpState, readonly TcpState[]>> = Object.freeze({
+  CLOSED: ['SYN-SENT', 'LISTEN'],
+  LISTEN: ['SYN-RECEIVED', 'SYN-SENT', 'CLOSED'],
+  'SYN-SENT': ['SYN-RECEIVED', 'ESTABLISHED', 'CLOSED'],
+  'SYN-RECEIVED': ['ESTABLISHED', 'FIN-WAIT-1', 'CLOSED', 'LISTEN'],
+  ESTABLISHED: ['FIN-WAIT-1', 'CLOSE-WAIT', 'CLOSED'],
+  'FIN-WAIT-1': ['FIN-WAIT-2', 'CLOSING', 'TIME-WAIT', 'CLOSED'],
+  'FIN-WAIT-2': ['TIME-WAIT', 'CLOSED'],
+  'CLOSE-WAIT': ['LAST-ACK', 'CLOSED'],
+  CLOSING: ['TIME-WAIT', 'CLOSED'],
+  'LAST-ACK': ['CLOSED'],
+  'TIME-WAIT': ['CLOSED'],
+})
+
+/** Counters for figures (retransmissions, challenge ACKs…) and for issue-7 style checks. */
+export interface TcbStats {
+  segsIn: number
+  segsOut: number
+  bytesIn: number
+  bytesOut: number
+  retransmits: number
+  timeouts: number
+  fastRetransmits: number
+  probes: number
+  dupAcksIn: number
+  challengeAcks: number
+  challengeAcksSuppressed: number
+  drops: number
+  rttSamples: number
+}
+
+/** The options of one incoming segment, scanned into a reused scratch object. */
+interface SegOpts {
+  mss: number
+  ws: number
+  sackOk: boolean
+  ts: boolean
+  tsVal: number
+  tsEcr: number
+}
+
+const NOP: TcpOption = Object.freeze({ kind: 'nop' }) as TcpOption
+const SACK_PERM: TcpOption = Object.freeze({ kind: 'sackPermitted' }) as TcpOption
+const NO_OPTIONS: TcpOption[] = Object.freeze([]) as unknown as TcpOption[]
+
+function scanOptions(options: readonly TcpOption[], o: SegOpts): void {
+  o.mss = 0
+  o.ws = -1
+  o.sackOk = false
+  o.ts = false
+  o.tsVal = 0
+  o.tsEcr = 0
+  // RFC 9293 MUST-5/MUST-6: options may appear in any segment; unknown kinds are ignored.
+  for (let i = 0; i < options.length; i++) {
+    const opt = options[i]
+    switch (opt.kind) {
+      case 'mss':
+        o.mss = opt.value
+        break
+      case 'wscale':
+        o.ws = opt.shift
+        break
+      case 'sackPermitted':
+        o.sackOk = true
+        break
+      case 'timestamp':
+        o.ts = true
+        o.tsVal = opt.value >>> 0
+        o.tsEcr = opt.echo >>> 0
+        break
+      default:
+        break
+    }
+  }
+}
+
+/**
+ * RFC 9293 §3.10.7.1: the reply to a segment that belongs to no connection (CLOSED). An incoming RST is
+ * never answered. With ACK set: <SEQ=SEG.ACK><CTL=RST>; otherwise <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>,
+ * where SEG.LEN counts SYN and FIN.
+ */
+export function rstForClosed(seg: TcpRepr): TcpRepr | undefined {
+  if (seg.flags & RST) return undefined
+  if (seg.flags & ACK) {
+    return {
+      srcPort: seg.dstPort,
+      dstPort: seg.srcPort,
+      seq: seg.ack,
+      ack: seq(0),
+      flags: RST,
+      window: 0,
+      urgent: 0,
+      options: NO_OPTIONS,
+      payload: EMPTY,
+    }
+  }
+  const len = seg.payload.length + (seg.flags & SYN ? 1 : 0) + (seg.flags & FIN ? 1 : 0)
+  return {
+    srcPort: seg.dstPort,
+    dstPort: seg.srcPort,
+    seq: seq(0),
+    ack: seqAdd(seg.seq, len),
+    flags: RST | ACK,
+    window: 0,
+    urgent: 0,
+    options: NO_OPTIONS,
+    payload: EMPTY,
+  }
+}
+
+/** Called by a listener's child on every transition, so the listener can keep its backlog counts. */
+export type StateHook = (tcb: Tcb, from: TcpState, to: TcpState) => void
+
+/** One TCP connection: a Transmission Control Block and the RFC 9293 state machine around it. */
+export class Tcb {
+  private _state: TcpState
+  /** Set when the connection ended abnormally (reset, refused, timed out). */
+  error: TcpError | undefined
+  /** Trace callback: every transition, segment, drop and timer. Built only when set. */
+  onEvent: TraceListener | undefined
+  /** True when this TCB was spawned by a listener (passive OPEN). */
+  readonly passive: boolean
+  /** Resolved configuration. */
+  readonly config: TcpConfig
+  /** Counters. */
+  readonly stats: TcbStats = {
+    segsIn: 0,
+    segsOut: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    retransmits: 0,
+    timeouts: 0,
+    fastRetransmits: 0,
+    probes: 0,
+    dupAcksIn: 0,
+    challengeAcks: 0,
+    challengeAcksSuppressed: 0,
+    drops: 0,
+    rttSamples: 0,
+  }
+
+  // --- send sequence space (RFC 9293 §3.3.1) ---
+  /** Initial send sequence number. */
+  readonly iss: Seq
+  /** Oldest unacknowledged sequence number. */
+  sndUna: Seq
+  /** Next sequence number to send (moves back to SND.UNA after an RTO: go-back-N). */
+  sndNxt: Seq
+  /** Highest sequence number sent so far (BSD's snd_max): the upper bound for acceptable ACKs. */
+  sndMax: Seq
+  /** Send window in bytes (already scaled). */
+  sndWnd = 0
+  /** Segment sequence number used for the last window update. */
+  sndWl1: Seq
+  /** Segment acknowledgment number used for the last window update. */
+  sndWl2: Seq
+  /** Largest window the peer has offered (RFC 5961 §5.2's MAX.SND.WND). */
+  maxSndWnd = 0
+  /** Peer's window-scale shift (0 unless both sides sent the option). */
+  sndShift = 0
+  /** Sequence number of the first byte in the send buffer. */
+  private sndBufSeq: Seq
+  private readonly sndBuf: SendBuffer
+  /** CLOSE was called: a FIN follows the queued data. */
+  private finQueued = false
+  /** Send urgent pointer: first non-urgent octet (RFC 9293 §3.8.5, MUST-62). */
+  private sndUp: Seq | undefined
+  /** End of the last short (sub-MSS) segment sent, for Minshall's Nagle (Linux's snd_sml). */
+  private sndSml: Seq
+
+  // --- receive sequence space ---
+  /** Initial receive sequence number (valid once the peer's SYN is seen). */
+  irs: Seq = seq(0)
+  /** Next sequence number expected. */
+  rcvNxt: Seq = seq(0)
+  /** Right edge of the window we last advertised (never moved left: RFC 9293 SHLD-14). */
+  private rcvAdvRight: Seq = seq(0)
+  /** Our window-scale shift (0 unless both sides sent the option). */
+  rcvShift = 0
+  /** RCV.NXT carried by the last ACK we sent (RFC 7323's Last.ACK.sent). */
+  private lastAckSent: Seq = seq(0)
+  private readonly rcvBuf: RecvBuffer
+  /** The peer's FIN arrived ahead of missing data: where it sits. */
+  private rcvFinAt: Seq | undefined
+  /** The peer's FIN has been received in order. */
+  finReceived = false
+  /** Receive urgent pointer (first non-urgent octet), once the peer sent URG. */
+  rcvUp: Seq | undefined
+  /** We have seen the peer's SYN (IRS/RCV.NXT are valid). */
+  private synSeen = false
+  /** The window field carried by our SYN or SYN+ACK (never scaled: RFC 7323 §2.2). */
+  private synWindow: number
+
+  // --- negotiated options ---
+  /** Timestamps in use (RFC 7323 §3.2: both SYNs carried the option). */
+  tsOk = false
+  /** SACK in use (RFC 2018: both SYNs carried SACK-permitted). */
+  sackOk = false
+  /** Window scaling in use (RFC 7323 §2.2). */
+  wsOk = false
+  /** MSS the peer announced, or the RFC 9293 MUST-15 default (536 IPv4, 1220 IPv6). */
+  peerMss: number
+  private tsRecent = 0
+  private tsRecentAt = 0
+  private tsRecentValid = false
+  private readonly tsOffset: number
+
+  // --- timers (data, never callbacks) ---
+  private rtxAt: number | undefined
+  private rtxKind: 'retransmit' | 'persist' = 'retransmit'
+  private retries = 0
+  private ackSinceTimeout = false
+  /** The RFC 6298 estimator. */
+  readonly rtt: RttEstimator
+  private rttSeq: Seq | undefined
+  private rttStart = 0
+  private timeWaitAt: number | undefined
+  private delayedAckAt: number | undefined
+  private progressAt: number
+
+  // --- congestion control (RFC 5681, RFC 6582) ---
+  /** Congestion window in bytes. */
+  cwnd: number
+  /** Slow-start threshold in bytes. */
+  ssthresh = Infinity
+  private dupAcks = 0
+  private recover: Seq
+  private inRecovery = false
+
+  // --- pending output ---
+  private ackNow = false
+  private segsSinceAck = 0
+  private fastRtx = false
+  private forceProbe = false
+  private readonly replies: TcpRepr[] = []
+  private lastOowAckAt = -Infinity
+  private now: number
+  private readonly stateHook: StateHook | undefined
+  private readonly opts: SegOpts = { mss: 0, ws: -1, sackOk: false, ts: false, tsVal: 0, tsEcr: 0 }
+  private readonly sackScratch: number[] = [0, 0, 0, 0, 0, 0, 0, 0]
+
+  private constructor(
+    readonly tuple: FourTuple,
+    now: number,
+    config: Partial<TcpConfig> | undefined,
+    passive: boolean,
+    hook: StateHook | undefined,
+  ) {
+    this.config = resolveConfig(config)
+    const c = this.config
+    this.now = now
+    this.passive = passive
+    this.stateHook = hook
+    this._state = passive ? 'LISTEN' : 'CLOSED'
+    const secret = c.isnSecret ?? (c.iss === undefined || c.tsOffset === undefined ? defaultSecret() : undefined)
+    // RFC 9293 §3.4.1 / RFC 6528: ISN = M + F(4-tuple, key); tests may fix it.
+    this.iss =
+      typeof c.iss === 'number'
+        ? seq(c.iss)
+        : typeof c.iss === 'function'
+          ? seq(c.iss(tuple, now))
+          : isnFor(secret!, tuple, now)
+    this.tsOffset = c.tsOffset !== undefined ? c.tsOffset >>> 0 : tsOffsetFor(secret!, tuple)
+    this.sndUna = this.iss
+    this.sndNxt = this.iss
+    this.sndMax = this.iss
+    this.sndWl1 = seq(0)
+    this.sndWl2 = this.iss
+    this.sndBufSeq = seqAdd(this.iss, 1)
+    this.recover = this.iss
+    this.sndSml = this.iss
+    this.sndBuf = new SendBuffer(c.sndBuf)
+    // One scaling unit of slack: a window rounded up to the scale never overruns the ring.
+    this.rcvBuf = new RecvBuffer(c.rcvBuf + (c.windowScale === false ? 1 : 1 << c.windowScale))
+    this.synWindow = Math.min(c.rcvBuf, 0xffff)
+    this.peerMss = this.defaultPeerMss()
+    this.rtt = new RttEstimator(c.rtoInitial, c.rtoMin, c.rtoMax)
+    this.cwnd = c.initialCwnd * this.effMss
+    this.progressAt = now
+  }
+
+  /** Active OPEN (RFC 9293 §3.10.1): a TCB in SYN-SENT whose SYN the next `dispatch` sends. */
+  static connect(tuple: FourTuple, now: number, config?: Partial<TcpConfig>, onEvent?: TraceListener): Tcb {
+    const t = new Tcb(tuple, now, config, false, undefined)
+    t.onEvent = onEvent
+    t.setState('SYN-SENT', 'OPEN (active)')
+    return t
+  }
+
+  /**
+   * Passive OPEN, one connection: the TCB a listener spawns for an incoming SYN (RFC 9293 §3.10.7.2
+   * third check). It starts in SYN-RECEIVED with the SYN+ACK queued. `syn` must have SYN set and no ACK.
+   */
+  static fromSyn(
+    tuple: FourTuple,
+    now: number,
+    syn: TcpRepr,
+    config?: Partial<TcpConfig>,
+    onEvent?: TraceListener,
+    hook?: StateHook,
+  ): Tcb {
+    const t = new Tcb(tuple, now, config, true, hook)
+    t.onEvent = onEvent
+    t.emitSegIn(syn)
+    scanOptions(syn.options, t.opts)
+    t.acceptSyn(now, syn)
+    t.sndWnd = syn.window // never scaled in a SYN (RFC 7323 §2.2)
+    t.maxSndWnd = syn.window
+    t.sndWl1 = syn.seq
+    // §3.10.7.2: SND.NXT ← ISS+1 and SND.UNA ← ISS once the SYN+ACK goes out; dispatch does that.
+    t.setState('SYN-RECEIVED', 'SYN received (passive OPEN)')
+    return t
+  }
+
+  /**
+   * A connection re-created from a valid SYN cookie (RFC 4987 §3.6): ESTABLISHED directly, with the MSS
+   * the cookie encoded and no other options (they were not stored).
+   */
+  static fromCookie(
+    tuple: FourTuple,
+    now: number,
+    ack: TcpRepr,
+    iss: Seq,
+    mss: number,
+    config?: Partial<TcpConfig>,
+    onEvent?: TraceListener,
+  ): Tcb {
+    const t = new Tcb(tuple, now, { ...config, iss, timestamps: false, sackPermitted: false, windowScale: false }, true, undefined)
+    t.onEvent = onEvent
+    t.emitSegIn(ack)
+    t.synSeen = true
+    t.irs = seqAdd(ack.seq, -1)
+    t.rcvNxt = ack.seq
+    t.peerMss = mss
+    t.cwnd = t.config.initialCwnd * t.effMss
+    t.sndUna = seqAdd(iss, 1)
+    t.sndNxt = t.sndUna
+    t.sndMax = t.sndUna
+    t.recover = t.sndUna
+    t.sndWnd = ack.window
+    t.maxSndWnd = ack.window
+    t.sndWl1 = ack.seq
+    t.sndWl2 = ack.ack
+    t.rcvAdvRight = seqAdd(t.rcvNxt, t.synWindow)
+    t.lastAckSent = t.rcvNxt
+    t.setState('SYN-RECEIVED', 'SYN cookie')
+    t.setState('ESTABLISHED', 'ACK with a valid SYN cookie')
+    return t
+  }
+
+  // ------------------------------------------------------------------ public state
+
+  /** Current RFC 9293 state. */
+  get state(): TcpState {
+    return this._state
+  }
+
+  /** Largest payload we put in one segment: RFC 9293 §3.7.1 Eff.snd.MSS, less the timestamp option. */
+  get effMss(): number {
+    const m = Math.min(this.peerMss, this.config.mss) - (this.tsOk ? 12 : 0)
+    return m > 1 ? m : 1
+  }
+
+  /** The receive window we currently promise: RCV.WND (bytes past RCV.NXT). */
+  get rcvWnd(): number {
+    if (!this.synSeen) return this.synWindow
+    const w = seqDiff(this.rcvAdvRight, this.rcvNxt)
+    return w > 0 ? w : 0
+  }
+
+  /** Bytes the application can read now. */
+  get readable(): number {
+    return this.rcvBuf.length
+  }
+
+  /** Room in the send buffer: how many bytes `send` would take now. */
+  get writable(): number {
+    switch (this._state) {
+      case 'SYN-SENT':
+      case 'SYN-RECEIVED':
+      case 'ESTABLISHED':
+      case 'CLOSE-WAIT':
+        return this.finQueued ? 0 : this.sndBuf.free
+      default:
+        return 0
+    }
+  }
+
+  /** Bytes queued for sending that the peer has not acknowledged yet (sent or not). */
+  get unacked(): number {
+    return this.sndBuf.length
+  }
+
+  /** The peer closed its direction and every byte before its FIN has been read. */
+  get eof(): boolean {
+    return this.finReceived && this.rcvBuf.length === 0
+  }
+
+  /** RFC 9293 MUST-33: how many octets of urgent data lie ahead of the reader (0 when none). */
+  get urgentPending(): number {
+    if (this.rcvUp === undefined) return 0
+    const readSeq = seqAdd(this.rcvNxt, -this.rcvBuf.length - (this.finReceived ? 1 : 0))
+    const n = seqDiff(this.rcvUp, readSeq)
+    return n > 0 ? n : 0
+  }
+
+  // ------------------------------------------------------------------ user calls (RFC 9293 §3.10)
+
+  /**
+   * SEND (§3.10.2): copies as much of `data` as the send buffer takes and returns that count. With
+   * `urgent`, the urgent pointer moves to the end of this data (§3.8.5). Throws TcpUserError when the
+   * connection is closed or closing.
+   */
+  send(data: Uint8Array, opts?: { urgent?: boolean }): number {
+    switch (this._state) {
+      case 'SYN-SENT':
+      case 'SYN-RECEIVED':
+      case 'ESTABLISHED':
+      case 'CLOSE-WAIT':
+        if (this.finQueued) throw new TcpUserError('EPIPE', 'connection closing')
+        break
+      case 'CLOSED':
+      case 'LISTEN':
+        if (this.error) throw new TcpUserError(this.error.code, this.error.reason)
+        throw new TcpUserError('ENOTCONN', 'connection does not exist')
+      default:
+        throw new TcpUserError('EPIPE', 'connection closing')
+    }
+    // The user timeout measures from when data starts waiting, not from an idle period before it.
+    if (this.sndBuf.length === 0 && this.sndUna === this.sndMax) this.progressAt = this.now
+    const n = this.sndBuf.write(data)
+    if (opts?.urgent && n > 0) this.sndUp = seqAdd(this.sndBufSeq, this.sndBuf.length)
+    return n
+  }
+
+  /** RECEIVE (§3.10.3): copies up to `max` in-order bytes into a new array (empty when none). */
+  recv(max = Infinity): Uint8Array {
+    const n = Math.min(max, this.rcvBuf.length)
+    if (n === 0) return EMPTY
+    const out = new Uint8Array(n)
+    this.rcvBuf.read(out)
+    this.afterRead()
+    return out
+  }
+
+  /** RECEIVE into a caller-owned buffer; returns the byte count (0 when none). No allocation. */
+  recvInto(into: Uint8Array): number {
+    const n = this.rcvBuf.read(into)
+    if (n > 0) this.afterRead()
+    return n
+  }
+
+  /** The next contiguous run of received bytes without copying; follow with `consume(n)`. */
+  peek(max?: number): Uint8Array {
+    return this.rcvBuf.peek(max)
+  }
+
+  /** Frees `n` bytes returned by `peek`. */
+  consume(n: number): void {
+    this.rcvBuf.consume(n)
+    this.afterRead()
+  }
+
+  /**
+   * CLOSE (§3.10.4): "I have no more to send". A FIN follows the queued data; receiving goes on
+   * (half-close). In SYN-SENT the connection is simply deleted.
+   */
+  close(): void {
+    switch (this._state) {
+      case 'SYN-SENT':
+        this.toClosed('CLOSE in SYN-SENT')
+        return
+      case 'SYN-RECEIVED':
+      case 'ESTABLISHED':
+        this.finQueued = true
+        this.setState('FIN-WAIT-1', 'CLOSE')
+        return
+      case 'CLOSE-WAIT':
+        this.finQueued = true
+        this.setState('LAST-ACK', 'CLOSE')
+        return
+      default:
+        // CLOSED: "connection does not exist"; FIN-WAIT-*, CLOSING, LAST-ACK, TIME-WAIT: already closing.
+        return
+    }
+  }
+
+  /**
+   * ABORT (§3.10.5): in a synchronized state (and SYN-RECEIVED) send a RST, then CLOSED. Like Linux the
+   * RST also carries ACK=RCV.NXT; its sequence number is SND.MAX, the peer's likely RCV.NXT.
+   */
+  abort(): void {
+    switch (this._state) {
+      case 'SYN-RECEIVED':
+      case 'ESTABLISHED':
+      case 'FIN-WAIT-1':
+      case 'FIN-WAIT-2':
+      case 'CLOSE-WAIT':
+        this.replies.push(this.makeSeg(this.sndMax, RST | ACK, 0, EMPTY, NO_OPTIONS))
+        break
+      default:
+        break
+    }
+    if (this._state !== 'CLOSED') this.toClosed('ABORT')
+  }
+
+  // ------------------------------------------------------------------ segment arrives (§3.10.7)
+
+  /** One incoming segment for this connection (checksum already verified, demultiplexed by 4-tuple). */
+  process(now: number, seg: TcpRepr): void {
+    this.now = now
+    this.stats.segsIn++
+    if (this.onEvent) this.emitSegIn(seg)
+    switch (this._state) {
+      case 'CLOSED': {
+        // §3.10.7.1: as if no TCB existed.
+        const r = rstForClosed(seg)
+        if (r) this.queueReply(r)
+        this.drop(seg, 'closed')
+        return
+      }
+      case 'LISTEN':
+        this.drop(seg, 'closed')
+        return
+      case 'SYN-SENT':
+        this.processSynSent(now, seg)
+        break
+      default:
+        this.processSynchronized(now, seg)
+        break
+    }
+    this.armPersist(now)
+  }
+
+  /** §3.10.7.3 SYN-SENT STATE. */
+  private processSynSent(now: number, seg: TcpRepr): void {
+    const f = seg.flags
+    // First: check the ACK bit.
+    if (f & ACK) {
+      if (seqLe(seg.ack, this.iss) || seqGt(seg.ack, this.sndMax)) {
+        if (!(f & RST)) this.queueReply(this.makeRst(seg.ack))
+        this.drop(seg, 'bad-ack')
+        return
+      }
+    }
+    // Second: the RST bit. Acceptable only with an ACK of our SYN.
+    if (f & RST) {
+      if (f & ACK) {
+        this.toClosed('RST in SYN-SENT', { code: 'ECONNREFUSED', reason: 'connection refused: RST in reply to SYN' })
+      } else {
+        this.drop(seg, 'rst-bad-ack')
+      }
+      return
+    }
+    // Third (security/precedence): not implemented (RFC 9293 Appendix A.1).
+    // Fourth: the SYN bit.
+    if (!(f & SYN)) {
+      this.drop(seg, 'no-syn-or-rst')
+      return
+    }
+    scanOptions(seg.options, this.opts)
+    this.acceptSyn(now, seg)
+    if (f & ACK) {
+      // Our SYN is acknowledged: SND.UNA ← SEG.ACK, ESTABLISHED, ACK the SYN.
+      this.ackAdvance(now, seg.ack)
+      this.sndWnd = seg.window // never scaled in a SYN (RFC 7323 §2.2)
+      this.maxSndWnd = Math.max(this.maxSndWnd, this.sndWnd)
+      this.sndWl1 = seg.seq
+      this.sndWl2 = seg.ack
+      this.setState('ESTABLISHED', 'SYN+ACK received')
+      this.ackNow = true
+      // "Data or controls included in the SYN+ACK are processed at the sixth step."
+      if (seg.payload.length > 0 || f & FIN || f & URG) {
+        this.processUrgText(now, seg, seqAdd(seg.seq, 1), seg.payload, (f & FIN) !== 0)
+      }
+    } else {
+      // Simultaneous open (MUST-10): SYN-RECEIVED, send <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>.
+      this.sndWnd = seg.window
+      this.maxSndWnd = Math.max(this.maxSndWnd, this.sndWnd)
+      this.sndWl1 = seg.seq
+      this.sndWl2 = this.iss
+      this.sndNxt = this.iss
+      this.rttSeq = undefined
+      // Text in a bare SYN is dropped; the peer sends it again after the handshake.
+      this.setState('SYN-RECEIVED', 'SYN received in SYN-SENT (simultaneous open)')
+    }
+  }
+
+  /** Records the peer's SYN: IRS, RCV.NXT and the options of RFC 9293 §3.7.1, RFC 7323 and RFC 2018. */
+  private acceptSyn(now: number, seg: TcpRepr): void {
+    const c = this.config
+    const o = this.opts
+    this.synSeen = true
+    this.irs = seg.seq
+    this.rcvNxt = seqAdd(seg.seq, 1)
+    this.lastAckSent = this.rcvNxt
+    this.rcvAdvRight = seqAdd(this.rcvNxt, this.synWindow)
+    // RFC 9293 MUST-15: without an MSS option assume 536 (IPv4) or 1220 (IPv6).
+    this.peerMss = o.mss > 0 ? o.mss : this.defaultPeerMss()
+    // RFC 7323 §2.2: scaling only when both SYNs carry the option; §2.3: a shift above 14 is used as 14.
+    this.wsOk = o.ws >= 0 && c.windowScale !== false
+    this.sndShift = this.wsOk ? Math.min(o.ws, 14) : 0
+    this.rcvShift = this.wsOk ? (c.windowScale as number) : 0
+    // RFC 7323 §3.2: timestamps only when both SYNs carry them.
+    this.tsOk = o.ts && c.timestamps
+    if (this.tsOk) {
+      this.tsRecent = o.tsVal
+      this.tsRecentAt = now
+      this.tsRecentValid = true
+    }
+    this.sackOk = o.sackOk && c.sackPermitted
+    this.cwnd = c.initialCwnd * this.effMss
+  }
+
+  /** §3.10.7.4: every state from SYN-RECEIVED to TIME-WAIT. */
+  private processSynchronized(now: number, seg: TcpRepr): void {
+    const f = seg.flags
+    let segSeq = seg.seq
+    const rst = (f & RST) !== 0
+    let syn = (f & SYN) !== 0
+    let fin = (f & FIN) !== 0
+    let payload = seg.payload
+    const o = this.opts
+    scanOptions(seg.options, o)
+
+    // Simultaneous open: the peer's SYN+ACK (seq IRS, acknowledging our SYN) arrives in SYN-RECEIVED. By
+    // the letter of §3.10.7.4 it is out of window and only elicits an ACK (RFC 9293 Appendix A.2); Linux
+    // ("simultaneous connect" in tcp_rcv_state_process) takes it as the ACK of our SYN, and so do we.
+    if (
+      this._state === 'SYN-RECEIVED' && !this.passive && syn && !rst && f & ACK &&
+      segSeq === this.irs && seg.ack === this.sndMax
+    ) {
+      syn = false
+      segSeq = seqAdd(segSeq, 1)
+    }
+
+    // Linux: a retransmitted SYN in SYN-RECEIVED means our SYN+ACK was lost; send it again (rate-limited).
+    if (this._state === 'SYN-RECEIVED' && syn && !rst && !(f & ACK) && segSeq === this.irs) {
+      if (this.sndUna === this.iss && this.oowAllowed(now)) this.sndNxt = this.iss
+      this.drop(seg, 'out-of-window')
+      return
+    }
+
+    // RFC 7323 §5.3 R1 (PAWS), before the sequence check; never applied to RST.
+    if (this.tsOk && o.ts && !rst && this.tsRecentValid && seqLt(seq(o.tsVal), seq(this.tsRecent))) {
+      if (now - this.tsRecentAt > PAWS_IDLE) {
+        this.tsRecentValid = false // RFC 7323 §5.5: TS.Recent too old to judge by
+      } else {
+        if (payload.length > 0 || fin) this.ackNow = true
+        else this.oowAck(now)
+        this.drop(seg, 'paws')
+        return
+      }
+    }
+
+    // First: sequence number check (§3.10.7.4 table).
+    const segLen = payload.length + (syn ? 1 : 0) + (fin ? 1 : 0)
+    const wnd = this.rcvWnd
+    let ok: boolean
+    if (segLen === 0) {
+      ok = wnd === 0 ? segSeq === this.rcvNxt : seqInWindow(segSeq, this.rcvNxt, wnd)
+    } else if (wnd === 0) {
+      // Not acceptable by the table, but MUST-66 asks us to still process its ACK, URG and RST when it
+      // starts at RCV.NXT (as Linux does): its text is trimmed off below and answered with an ACK.
+      ok = segSeq === this.rcvNxt
+    } else {
+      ok = seqInWindow(segSeq, this.rcvNxt, wnd) || seqInWindow(seqAdd(segSeq, segLen - 1), this.rcvNxt, wnd)
+    }
+    if (!ok) {
+      if (rst) {
+        this.drop(seg, 'out-of-window')
+      } else if (syn) {
+        // RFC 5961 §4.2: a SYN, whatever its sequence number, gets a challenge ACK.
+        this.challengeAck(now)
+        this.drop(seg, 'syn-in-window')
+      } else {
+        // TIME-WAIT: a retransmitted FIN is acknowledged and restarts the 2 MSL wait (§3.10.7.4 eighth).
+        if (this._state === 'TIME-WAIT' && fin) this.timeWaitAt = now + 2 * this.config.msl
+        // "send an acknowledgment <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>"; Linux rate-limits the reply to
+        // segments without data, which would otherwise let two confused ends ACK each other forever.
+        if (payload.length > 0 || fin) this.ackNow = true
+        else this.oowAck(now)
+        this.drop(seg, 'out-of-window')
+      }
+      return
+    }
+
+    // RFC 7323 §4.3 (2): TS.Recent ← SEG.TSval when the segment covers Last.ACK.sent.
+    if (this.tsOk && o.ts && seqLe(segSeq, this.lastAckSent)) {
+      if (!this.tsRecentValid || seqGe(seq(o.tsVal), seq(this.tsRecent))) {
+        this.tsRecent = o.tsVal
+        this.tsRecentAt = now
+        this.tsRecentValid = true
+      }
+    }
+
+    // Trim to the window: "segments with higher beginning sequence numbers may be held for later
+    // processing"; the part before RCV.NXT is a duplicate, the part past the right edge is dropped.
+    let start = segSeq
+    if (seqLt(start, this.rcvNxt)) {
+      let cut = seqDiff(this.rcvNxt, start)
+      if (syn) {
+        syn = false
+        cut--
+        start = seqAdd(start, 1)
+      }
+      const c = Math.min(cut, payload.length)
+      if (c > 0) {
+        payload = payload.subarray(c)
+        start = seqAdd(start, c)
+        cut -= c
+      }
+      if (cut > 0) fin = false
+    }
+    let trimmedRight = false
+    const room = seqDiff(seqAdd(this.rcvNxt, wnd), start)
+    if (payload.length > room) {
+      payload = payload.subarray(0, room > 0 ? room : 0)
+      fin = false
+      trimmedRight = true
+    }
+
+    // Second: the RST bit (RFC 5961 §3.2: reset only on an exact match, challenge ACK otherwise).
+    if (rst) {
+      if (segSeq !== this.rcvNxt) {
+        this.challengeAck(now)
+        this.drop(seg, 'rst-in-window')
+        return
+      }
+      switch (this._state) {
+        case 'SYN-RECEIVED':
+          if (this.passive) this.toClosed('RST in SYN-RECEIVED (passive OPEN: the listener goes on)')
+          else this.toClosed('RST in SYN-RECEIVED', { code: 'ECONNREFUSED', reason: 'connection refused: RST in SYN-RECEIVED' })
+          return
+        case 'ESTABLISHED':
+        case 'FIN-WAIT-1':
+        case 'FIN-WAIT-2':
+        case 'CLOSE-WAIT':
+          this.toClosed('RST', { code: 'ECONNRESET', reason: `connection reset by peer in ${this._state}` })
+          return
+        default:
+          // CLOSING, LAST-ACK, TIME-WAIT: "enter the CLOSED state, delete the TCB, and return".
+          this.toClosed('RST')
+          return
+      }
+    }
+
+    // Third: security/precedence — not implemented (RFC 9293 Appendix A.1).
+
+    // Fourth: the SYN bit.
+    if (syn) {
+      if (this._state === 'SYN-RECEIVED' && this.passive) {
+        // "return this connection to the LISTEN state": the listener keeps listening, this TCB goes.
+        this.toClosed('SYN in SYN-RECEIVED (passive OPEN: back to LISTEN)')
+        return
+      }
+      // RFC 5961 §4.2 (MUST): challenge ACK, never a reset.
+      this.challengeAck(now)
+      this.drop(seg, 'syn-in-window')
+      return
+    }
+
+    // Fifth: the ACK field.
+    if (!(f & ACK)) {
+      this.drop(seg, 'no-ack')
+      return
+    }
+    const ack = seg.ack
+    if (this._state === 'SYN-RECEIVED') {
+      if (seqGt(ack, this.sndUna) && seqLe(ack, this.sndMax)) {
+        this.sndWnd = seg.window * 2 ** this.sndShift
+        this.maxSndWnd = Math.max(this.maxSndWnd, this.sndWnd)
+        this.sndWl1 = segSeq
+        this.sndWl2 = ack
+        this.setState('ESTABLISHED', 'ACK of SYN')
+      } else {
+        // "form a reset segment <SEQ=SEG.ACK><CTL=RST> and send it"
+        this.queueReply(this.makeRst(ack))
+        this.drop(seg, 'bad-ack')
+        return
+      }
+    }
+    if (seqGt(ack, this.sndMax)) {
+      // §3.10.7.4: "If the ACK acks something not yet sent (SEG.ACK > SND.NXT) then send an ACK, drop the
+      // segment, and return" — rate-limited as a challenge ACK (RFC 5961 §5.2, §7).
+      this.challengeAck(now)
+      this.drop(seg, 'ack-unsent')
+      return
+    }
+    if (seqLt(ack, seqAdd(this.sndUna, -this.maxSndWnd))) {
+      // RFC 5961 §5.2: an ACK older than SND.UNA − MAX.SND.WND is blind-injection material.
+      this.challengeAck(now)
+      this.drop(seg, 'ack-too-old')
+      return
+    }
+    this.ackSinceTimeout = true
+    const newWnd = seg.window * 2 ** this.sndShift
+    if (seqGt(ack, this.sndUna)) {
+      this.ackAdvance(now, ack)
+    } else if (
+      ack === this.sndUna &&
+      seg.payload.length === 0 &&
+      !(f & (SYN | FIN)) &&
+      newWnd === this.sndWnd &&
+      seqLt(this.sndUna, this.sndMax)
+    ) {
+      this.onDupAck()
+    }
+    // Window update: "If SND.UNA =< SEG.ACK =< SND.NXT, the send window should be updated" when the
+    // segment is newer than the last update (WL1/WL2 rule).
+    if (
+      seqGe(ack, this.sndUna) &&
+      (seqLt(this.sndWl1, segSeq) || (this.sndWl1 === segSeq && seqLe(this.sndWl2, ack)))
+    ) {
+      this.sndWnd = newWnd
+      if (newWnd > this.maxSndWnd) this.maxSndWnd = newWnd
+      this.sndWl1 = segSeq
+      this.sndWl2 = ack
+    }
+    if (this.finQueued && this.finAcked) {
+      switch (this._state) {
+        case 'FIN-WAIT-1':
+          this.setState('FIN-WAIT-2', 'ACK of FIN')
+          break
+        case 'CLOSING':
+          this.enterTimeWait(now, 'ACK of FIN')
+          break
+        case 'LAST-ACK':
+          this.toClosed('ACK of FIN')
+          return
+        default:
+          break
+      }
+    }
+
+    this.processUrgText(now, seg, start, payload, fin)
+    if (trimmedRight) this.ackNow = true
+  }
+
+  /** §3.10.7.4 sixth (URG), seventh (text) and eighth (FIN), for an acceptable, trimmed segment. */
+  private processUrgText(now: number, seg: TcpRepr, start: Seq, payload: Uint8Array, fin: boolean): void {
+    const s = this._state
+    const receiving = s === 'ESTABLISHED' || s === 'FIN-WAIT-1' || s === 'FIN-WAIT-2'
+    // Sixth: URG. The pointer names the first non-urgent octet (MUST-62); urgent data is read inline.
+    if (seg.flags & URG && receiving) {
+      const up = seqAdd(seg.seq, seg.urgent)
+      if (this.rcvUp === undefined || seqGt(up, this.rcvUp)) {
+        const wasPending = this.urgentPending > 0
+        this.rcvUp = up
+        // MUST-32: tell the application when urgent data begins.
+        if (!wasPending && this.onEvent) this.onEvent({ type: 'urgent', now, up }, this)
+      }
+    }
+    // Seventh: segment text.
+    if (payload.length > 0) {
+      if (!receiving) {
+        this.drop(seg, 'after-fin')
+        return
+      }
+      const off = seqDiff(start, this.rcvNxt)
+      const hadHoles = this.rcvBuf.oooRanges > 0
+      const adv = this.rcvBuf.write(off, payload)
+      this.stats.bytesIn += payload.length
+      if (adv < 0) {
+        this.ackNow = true
+        this.drop(seg, 'ooo-full')
+        return
+      }
+      if (adv > 0) {
+        this.rcvNxt = seqAdd(this.rcvNxt, adv)
+        // RFC 5681 §4.2: ACK at once when a segment fills a hole; otherwise delayed-ACK rules.
+        if (hadHoles) this.ackNow = true
+        else this.scheduleAck(now, payload.length)
+      } else {
+        // Out of order: an immediate duplicate ACK (RFC 5681 §4.2), with SACK blocks when agreed.
+        this.ackNow = true
+      }
+      if (fin) {
+        const finAt = seqAdd(start, payload.length)
+        if (finAt !== this.rcvNxt) {
+          this.rcvFinAt = finAt
+          fin = false
+        }
+      }
+      if (this.rcvFinAt !== undefined && this.rcvFinAt === this.rcvNxt) {
+        this.rcvFinAt = undefined
+        fin = true
+      }
+    } else if (fin && start !== this.rcvNxt) {
+      // A bare FIN ahead of missing data.
+      if (receiving) this.rcvFinAt = start
+      this.ackNow = true
+      fin = false
+    }
+    // Eighth: the FIN bit.
+    if (fin) this.receiveFin(now)
+  }
+
+  /** §3.10.7.4 eighth: the peer's FIN, in order. */
+  private receiveFin(now: number): void {
+    switch (this._state) {
+      case 'ESTABLISHED':
+      case 'SYN-RECEIVED':
+        this.consumeFin()
+        this.setState('CLOSE-WAIT', 'FIN received')
+        break
+      case 'FIN-WAIT-1':
+        this.consumeFin()
+        if (this.finAcked) this.enterTimeWait(now, 'FIN received (our FIN acknowledged)')
+        else this.setState('CLOSING', 'FIN received (simultaneous close)')
+        break
+      case 'FIN-WAIT-2':
+        this.consumeFin()
+        this.enterTimeWait(now, 'FIN received')
+        break
+      case 'TIME-WAIT':
+        this.ackNow = true
+        this.timeWaitAt = now + 2 * this.config.msl
+        break
+      default:
+        // CLOSE-WAIT, CLOSING, LAST-ACK: the FIN was already received; just acknowledge.
+        this.ackNow = true
+        break
+    }
+  }
+
+  private consumeFin(): void {
+    this.rcvNxt = seqAdd(this.rcvNxt, 1)
+    this.finReceived = true
+    this.rcvBuf.clearOutOfOrder()
+    this.ackNow = true
+  }
+
+  private enterTimeWait(now: number, cause: string): void {
+    // MUST-13: TIME-WAIT lasts 2×MSL.
+    this.timeWaitAt = now + 2 * this.config.msl
+    this.rtxAt = undefined
+    this.delayedAckAt = undefined
+    this.setState('TIME-WAIT', cause)
+  }
+
+  /** An ACK that acknowledges new data: RFC 9293 §3.10.7.4 fifth, RFC 6298 §5.3, RFC 5681/6582. */
+  private ackAdvance(now: number, ack: Seq): void {
+    const acked = seqDiff(ack, this.sndUna)
+    if (seqGt(ack, this.sndBufSeq)) {
+      const n = Math.min(seqDiff(ack, this.sndBufSeq), this.sndBuf.length)
+      this.sndBuf.consume(n)
+      this.sndBufSeq = seqAdd(this.sndBufSeq, n)
+    }
+    this.sndUna = ack
+    if (seqLt(this.sndNxt, ack)) this.sndNxt = ack
+    if (this.sndUp !== undefined && seqLe(this.sndUp, ack)) this.sndUp = undefined
+    this.retries = 0
+    this.progressAt = now
+    // Karn (MUST-18): rttSeq is only set for segments sent once; an RTO or fast retransmit clears it.
+    if (this.rttSeq !== undefined && seqGe(ack, this.rttSeq)) {
+      this.rtt.sample(now - this.rttStart)
+      this.stats.rttSamples++
+      this.rttSeq = undefined
+      if (this.onEvent) {
+        const r = this.rtt
+        this.onEvent({ type: 'rtt', now, sample: now - this.rttStart, srtt: r.srtt!, rttvar: r.rttvar, rto: r.rto }, this)
+      }
+    }
+    // Congestion control.
+    const smss = this.effMss
+    if (this.inRecovery) {
+      if (seqGe(ack, this.recover)) {
+        // RFC 6582 §3.2 step 3: full acknowledgment ends recovery.
+        this.inRecovery = false
+        this.cwnd = Math.min(this.ssthresh, Math.max(seqDiff(this.sndMax, this.sndUna), 0) + smss)
+      } else {
+        // Partial acknowledgment: retransmit the next hole, deflate by the amount acked.
+        this.fastRtx = true
+        this.cwnd = Math.max(this.cwnd - acked + smss, smss)
+      }
+    } else if (this.cwnd < this.ssthresh) {
+      this.cwnd += Math.min(acked, smss) // RFC 5681 §3.1 slow start (RFC 3465 L = 1)
+    } else {
+      this.cwnd += Math.max(1, Math.floor((smss * smss) / this.cwnd)) // congestion avoidance
+    }
+    this.dupAcks = 0
+    // RFC 6298 §5.2/§5.3: stop the timer when all is acknowledged, otherwise restart it.
+    if (this.sndUna === this.sndMax) this.rtxAt = undefined
+    else {
+      this.rtxAt = now + this.rtt.current
+      this.rtxKind = 'retransmit'
+    }
+  }
+
+  /** RFC 5681 §3.2 fast retransmit / fast recovery, with RFC 6582's `recover` guard. */
+  private onDupAck(): void {
+    this.stats.dupAcksIn++
+    this.dupAcks++
+    const smss = this.effMss
+    if (this.inRecovery) {
+      this.cwnd += smss
+    } else if (this.dupAcks === 3 && seqGt(this.sndUna, this.recover)) {
+      const flight = seqDiff(this.sndMax, this.sndUna)
+      this.ssthresh = Math.max(Math.floor(flight / 2), 2 * smss)
+      this.recover = this.sndMax
+      this.cwnd = this.ssthresh + 3 * smss
+      this.inRecovery = true
+      this.fastRtx = true
+      this.rttSeq = undefined
+      this.stats.fastRetransmits++
+    }
+  }
+
+  /** Schedules an ACK for in-order data: at once, or delayed (RFC 9293 §3.8.6.3, RFC 5681 §4.2). */
+  private scheduleAck(now: number, len: number): void {
+    const d = this.config.ackDelay
+    if (d === 0) {
+      this.ackNow = true
+      return
+    }
+    // SHLD-19: an ACK for at least every second full-sized segment; MUST-40: delay < 0.5 s.
+    if (len >= this.effMss) this.segsSinceAck++
+    if (this.segsSinceAck >= 2) this.ackNow = true
+    else if (this.delayedAckAt === undefined) this.delayedAckAt = now + d
+  }
+
+  /** RFC 5961 §7: a challenge ACK, at most one per `challengeAckInterval`. */
+  private challengeAck(now: number): void {
+    if (this.oowAllowed(now)) {
+      this.stats.challengeAcks++
+      this.ackNow = true
+    } else {
+      this.stats.challengeAcksSuppressed++
+    }
+  }
+
+  /** An ACK in reply to an unacceptable segment without data, rate-limited like Linux (tcp_oow_rate_limited). */
+  private oowAck(now: number): void {
+    if (this.oowAllowed(now)) this.ackNow = true
+  }
+
+  private oowAllowed(now: number): boolean {
+    if (now - this.lastOowAckAt < this.config.challengeAckInterval) return false
+    this.lastOowAckAt = now
+    return true
+  }
+
+  private afterRead(): void {
+    const s = this._state
+    if (s !== 'ESTABLISHED' && s !== 'FIN-WAIT-1' && s !== 'FIN-WAIT-2') return
+    // Window update after the application reads (RFC 9293 §3.8.6.2.2): only when the right edge can move
+    // by at least min(RCV.BUFF/2, MSS) and the window at least doubles (Linux's tcp_cleanup_rbuf rule).
+    const cur = this.rcvWnd
+    const free = this.config.rcvBuf - this.rcvBuf.length
+    if (free - cur >= Math.min(this.config.rcvBuf >> 1, this.config.mss) && free >= 2 * cur) this.ackNow = true
+  }
+
+  // ------------------------------------------------------------------ output
+
+  /** When `dispatch` next has something to do: 0 for "now", a time in µs, or undefined for never. */
+  pollAt(): number | undefined {
+    if (this.replies.length > 0) return 0
+    if (this._state === 'CLOSED') return undefined
+    if (this.ackNow || this.fastRtx) return 0
+    if (this.sndUna === this.iss && this.sndNxt === this.iss) return 0 // SYN or SYN+ACK to send
+    if (this.sndUna !== this.iss && this.planData() >= 0) return 0
+    let t = this.rtxAt
+    if (this.timeWaitAt !== undefined && (t === undefined || this.timeWaitAt < t)) t = this.timeWaitAt
+    if (this.delayedAckAt !== undefined && (t === undefined || this.delayedAckAt < t)) t = this.delayedAckAt
+    return t
+  }
+
+  /** At most one segment to send now; call until it returns undefined (after `process` and when `pollAt` ≤ now). */
+  dispatch(now: number): TcpRepr | undefined {
+    this.now = now
+    if (this.replies.length > 0) return this.out(this.replies.shift()!, false)
+    this.runTimers(now)
+    if (this.replies.length > 0) return this.out(this.replies.shift()!, false)
+    const s = this._state
+    if (s === 'CLOSED' || s === 'LISTEN') return undefined
+    if (this.sndUna === this.iss) {
+      // Our SYN is not acknowledged yet: (re)send SYN or SYN+ACK, nothing else carries data.
+      if (this.sndNxt === this.iss) return this.synSegment(now)
+      if (this.ackNow && this.synSeen) return this.ackSegment(now)
+      return undefined
+    }
+    if (s !== 'TIME-WAIT' && s !== 'FIN-WAIT-2') {
+      const d = this.dataSegment(now)
+      if (d !== undefined) return d
+    }
+    if (this.ackNow) return this.ackSegment(now)
+    this.armPersist(now)
+    return undefined
+  }
+
+  private runTimers(now: number): void {
+    if (this.timeWaitAt !== undefined && now >= this.timeWaitAt) {
+      this.timeWaitAt = undefined
+      this.emitTimer(now, 'time-wait')
+      this.toClosed('2MSL timeout')
+      return
+    }
+    if (this.rtxAt !== undefined && now >= this.rtxAt) {
+      this.rtxAt = undefined
+      if (this.rtxKind === 'persist') this.onPersistTimeout(now)
+      else this.onRetransmitTimeout(now)
+      if (this._state === 'CLOSED') return
+    }
+    if (this.delayedAckAt !== undefined && now >= this.delayedAckAt) {
+      this.delayedAckAt = undefined
+      this.emitTimer(now, 'delayed-ack')
+      this.ackNow = true
+    }
+  }
+
+  /** RFC 6298 §5.4–5.6 and RFC 9293 §3.8.3 (R2): the retransmission timer expired. */
+  private onRetransmitTimeout(now: number): void {
+    this.emitTimer(now, 'retransmit')
+    this.stats.timeouts++
+    const synPhase = this.sndUna === this.iss
+    // Probes the peer answered with a zero window do not count: MUST-37 lets the window stay closed.
+    if (!(this.sndWnd === 0 && this.ackSinceTimeout && !synPhase)) this.retries++
+    this.ackSinceTimeout = false
+    const limit = synPhase ? this.config.synRetries : this.config.maxRetries
+    if (this.retries > limit) {
+      const what = synPhase ? (this.synSeen ? 'SYN+ACK' : 'SYN') : 'data'
+      this.toClosed('retransmission limit', {
+        code: 'ETIMEDOUT',
+        reason: `no acknowledgment for ${what} after ${limit} retransmissions`,
+      })
+      return
+    }
+    if (this.userTimedOut(now)) return
+    if (!synPhase) {
+      // RFC 5681 §3.1 equation (4) and the loss window of one segment; RFC 6582 §4: recover ← highest sent.
+      const smss = this.effMss
+      this.ssthresh = Math.max(Math.floor(seqDiff(this.sndMax, this.sndUna) / 2), 2 * smss)
+      this.cwnd = smss
+      this.inRecovery = false
+      this.recover = this.sndMax
+      this.dupAcks = 0
+      this.fastRtx = false
+    }
+    this.rtt.expired()
+    this.rttSeq = undefined // Karn: no sample from anything sent before now
+    this.sndNxt = this.sndUna // go back N from the earliest unacknowledged octet (RFC 6298 §5.4)
+    if (this.sndWnd === 0 && !synPhase) this.forceProbe = true
+  }
+
+  /** RFC 9293 §3.8.6.1: the persist timer expired; send a one-octet probe and back off (SHLD-29/30). */
+  private onPersistTimeout(now: number): void {
+    this.emitTimer(now, 'persist')
+    if (this.userTimedOut(now)) return
+    this.rtt.expired()
+    this.forceProbe = true
+  }
+
+  private userTimedOut(now: number): boolean {
+    const ut = this.config.userTimeout
+    if (ut > 0 && now - this.progressAt >= ut) {
+      this.toClosed('user timeout', {
+        code: 'ETIMEDOUT',
+        reason: `no progress for ${Math.round((now - this.progressAt) / 1000)} ms (user timeout ${ut / 1000} ms)${this.sndWnd === 0 ? ' with a zero window' : ''}`,
+      })
+      return true
+    }
+    return false
+  }
+
+  /** Arms the persist timer when data or a FIN waits on the window and nothing is in flight to elicit an ACK. */
+  private armPersist(now: number): void {
+    if (this.rtxAt !== undefined) return
+    const s = this._state
+    if (s !== 'ESTABLISHED' && s !== 'CLOSE-WAIT' && s !== 'FIN-WAIT-1' && s !== 'CLOSING' && s !== 'LAST-ACK') return
+    if (this.sndUna === this.iss || this.sndNxt !== this.sndUna) return
+    const bufEnd = seqAdd(this.sndBufSeq, this.sndBuf.length)
+    const pending = seqLt(this.sndNxt, bufEnd) || (this.finQueued && seqLe(this.sndNxt, bufEnd))
+    if (!pending) return
+    this.rtxAt = now + this.rtt.current
+    this.rtxKind = 'persist'
+  }
+
+  /**
+   * How many data octets the next segment would carry now (≥ 0, a FIN may ride along), or -1 when
+   * nothing may be sent. Pure: shared by dispatch and pollAt.
+   */
+  private planData(): number {
+    const s = this._state
+    if (s !== 'ESTABLISHED' && s !== 'CLOSE-WAIT' && s !== 'FIN-WAIT-1' && s !== 'CLOSING' && s !== 'LAST-ACK') return -1
+    const bufEnd = seqAdd(this.sndBufSeq, this.sndBuf.length)
+    const avail = seqDiff(bufEnd, this.sndNxt)
+    const finPending = this.finQueued && avail >= 0
+    if (avail <= 0 && !finPending) return -1
+    const mss = this.segMss()
+    const usable = seqDiff(seqAdd(this.sndUna, Math.min(this.sndWnd, this.cwnd)), this.sndNxt)
+    let len = Math.min(mss, avail > 0 ? avail : 0, usable > 0 ? usable : 0)
+    if (this.forceProbe && usable <= 0) {
+      // Zero-window probe: one octet of new data, or the FIN alone (MUST-36).
+      return avail > 0 ? 1 : 0
+    }
+    if (len < mss && len < avail) {
+      // Sender SWS avoidance (§3.8.6.2.1, MUST-38): a short window-limited segment only if it is at least
+      // half the largest window the peer ever offered, or when the override (persist) timer fired.
+      if (len === 0 || (len < this.maxSndWnd / 2 && !this.forceProbe)) len = 0
+    } else if (len > 0 && len < mss && len === avail && this.config.nagle && seqGt(this.sndSml, this.sndUna) && seqLe(this.sndSml, this.sndNxt)) {
+      // Nagle (§3.7.4) with Minshall's modification (RFC 9293 Appendix A.3, as Linux): hold a short final
+      // segment while an earlier short segment is unacknowledged, unless the FIN goes with it.
+      if (!finPending) len = 0
+    }
+    if (len > 0) return len
+    // No data: only a FIN that fits in the window (it takes one sequence number).
+    if (finPending && avail === 0 && (usable > 0 || seqDiff(seqAdd(this.sndUna, this.sndWnd), this.sndNxt) > 0)) return 0
+    return -1
+  }
+
+  private segMss(): number {
+    // SACK blocks ride in the header and take room from the payload (RFC 9293 §3.7.1 Eff.snd.MSS).
+    const n = this.sackOk ? Math.min(this.rcvBuf.oooRanges, this.tsOk ? 3 : 4) : 0
+    return this.effMss - (n > 0 ? 4 + 8 * n : 0)
+  }
+
+  private dataSegment(now: number): TcpRepr | undefined {
+    if (this.fastRtx) {
+      this.fastRtx = false
+      if (seqLt(this.sndUna, this.sndMax)) return this.buildSegment(now, this.sndUna, this.segMss(), true)
+    }
+    const len = this.planData()
+    if (len < 0) return undefined
+    if (this.forceProbe) {
+      this.forceProbe = false
+      this.stats.probes++
+    }
+    return this.buildSegment(now, this.sndNxt, len, false)
+  }
+
+  /**
+   * A segment at `at` with up to `max` data octets (fewer at the ring's wrap), plus FIN when it reaches the
+   * end of the queued data after CLOSE. `resend` leaves SND.NXT alone (fast retransmit).
+   */
+  private buildSegment(now: number, at: Seq, max: number, resend: boolean): TcpRepr {
+    const bufEnd = seqAdd(this.sndBufSeq, this.sndBuf.length)
+    if (resend) {
+      // A fast retransmission resends only what was sent before (never new data past SND.MAX).
+      const finSent = this.finQueued && this.sndMax === seqAdd(bufEnd, 1)
+      const sent = seqDiff(this.sndMax, at) - (finSent ? 1 : 0)
+      if (max > sent) max = sent
+    }
+    const payload = max > 0 ? this.sndBuf.view(seqDiff(at, this.sndBufSeq), max) : EMPTY
+    const end = seqAdd(at, payload.length)
+    let flags = ACK
+    if (payload.length > 0 && end === bufEnd) flags |= PSH // MUST-61: PSH on the last segment queued
+    if (this.finQueued && end === bufEnd) {
+      // The FIN needs one sequence number inside the window, unless this is a forced probe or a resend.
+      const wndEnd = seqAdd(this.sndUna, this.sndWnd)
+      if (resend ? seqGt(this.sndMax, end) : seqLt(end, wndEnd) || payload.length === 0) flags |= FIN
+    }
+    let urgent = 0
+    if (this.sndUp !== undefined && seqGt(this.sndUp, at)) {
+      // RFC 9293 §3.8.5: URG with the pointer to the first non-urgent octet, as an offset from SEG.SEQ.
+      const off = seqDiff(this.sndUp, at)
+      if (off <= 0xffff) {
+        flags |= URG
+        urgent = off
+      }
+    }
+    if (payload.length > 0 && payload.length < this.segMss()) this.sndSml = end
+    const next = seqAdd(end, flags & FIN ? 1 : 0)
+    const retransmit = seqLt(at, this.sndMax)
+    if (!resend) {
+      this.sndNxt = next
+      if (seqGt(next, this.sndMax)) {
+        // Time one fresh segment at a time (RFC 6298 §3 with Karn's rule: never a retransmitted one).
+        if (!retransmit && this.rttSeq === undefined) {
+          this.rttSeq = next
+          this.rttStart = now
+        }
+        this.sndMax = next
+      }
+    }
+    if (retransmit) {
+      this.stats.retransmits++
+      if (this.rttSeq !== undefined && seqLt(at, this.rttSeq)) this.rttSeq = undefined
+    }
+    if (this.rtxAt === undefined || this.rtxKind === 'persist') {
+      this.rtxAt = now + this.rtt.current
+      this.rtxKind = 'retransmit'
+    }
+    const seg = this.makeSeg(at, flags, this.windowField(), payload, this.segOptions(now))
+    seg.urgent = urgent
+    this.stats.bytesOut += payload.length
+    return this.out(seg, retransmit)
+  }
+
+  private synSegment(now: number): TcpRepr {
+    const c = this.config
+    const retransmit = this.sndMax !== this.iss
+    const flags = this.synSeen ? SYN | ACK : SYN
+    // RFC 9293 §3.7.1 / RFC 7323 / RFC 2018 options, in Linux's order: MSS, SACK_PERM, TS, NOP, WS (and
+    // NOP,NOP,TS or NOP,NOP,SACK_PERM when one of the pair is off). A SYN+ACK only echoes what the peer
+    // offered.
+    const ts = this.synSeen ? this.tsOk : c.timestamps
+    const sack = this.synSeen ? this.sackOk : c.sackPermitted
+    const ws = this.synSeen ? this.wsOk : c.windowScale !== false
+    const o: TcpOption[] = [{ kind: 'mss', value: c.mss }]
+    if (ts) {
+      if (sack) o.push(SACK_PERM)
+      else o.push(NOP, NOP)
+      o.push({ kind: 'timestamp', value: this.tsVal(now), echo: this.synSeen ? this.tsRecent : 0 })
+    }
+    if (ws) o.push(NOP, { kind: 'wscale', shift: c.windowScale as number })
+    if (sack && !ts) o.push(NOP, NOP, SACK_PERM)
+    this.sndNxt = seqAdd(this.iss, 1)
+    this.sndMax = this.sndNxt
+    if (!retransmit) {
+      this.rttSeq = this.sndNxt
+      this.rttStart = now
+    } else {
+      this.stats.retransmits++
+    }
+    if (this.rtxAt === undefined) {
+      this.rtxAt = now + this.rtt.current
+      this.rtxKind = 'retransmit'
+    }
+    if (this.synSeen) this.lastAckSent = this.rcvNxt
+    // RFC 7323 §2.2: the window in a SYN or SYN+ACK is never scaled.
+    const seg = this.makeSeg(this.iss, flags, this.synWindow, EMPTY, o)
+    if (this.synSeen) {
+      this.ackNow = false
+      this.delayedAckAt = undefined
+    }
+    return this.out(seg, retransmit)
+  }
+
+  private ackSegment(now: number): TcpRepr {
+    // <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>, with SND.NXT taken as the highest sent (the peer's view).
+    return this.out(this.makeSeg(this.sndMax, ACK, this.windowField(), EMPTY, this.segOptions(now)), false)
+  }
+
+  /** Options for a non-SYN segment: NOP,NOP,TS (RFC 7323 App. A layout) and NOP,NOP,SACK (RFC 2018). */
+  private segOptions(now: number): TcpOption[] {
+    const sackN = this.sackOk ? this.rcvBuf.oooRanges : 0
+    if (!this.tsOk && sackN === 0) return NO_OPTIONS
+    const o: TcpOption[] = []
+    if (this.tsOk) o.push(NOP, NOP, { kind: 'timestamp', value: this.tsVal(now), echo: this.tsRecent })
+    if (sackN > 0) {
+      const k = this.rcvBuf.sackOffsets(this.sackScratch, this.tsOk ? 3 : 4)
+      const blocks: Array<[Seq, Seq]> = []
+      for (let i = 0; i < k; i++) {
+        blocks.push([seqAdd(this.rcvNxt, this.sackScratch[2 * i]), seqAdd(this.rcvNxt, this.sackScratch[2 * i + 1])])
+      }
+      o.push(NOP, NOP, { kind: 'sack', blocks })
+    }
+    return o
+  }
+
+  /**
+   * The window field for an outgoing segment, and the bookkeeping of what it promises. Receiver SWS
+   * avoidance (§3.8.6.2.2, MUST-39): the right edge moves only by min(RCV.BUFF/2, MSS) or more; it never
+   * moves left (SHLD-14), so with scaling the window is rounded up to the next unit (Linux rounds up the
+   * same way), bounded by the ring's real room (RCV.BUFF plus one unit).
+   */
+  private windowField(): number {
+    const unit = 2 ** this.rcvShift
+    const free = Math.max(this.config.rcvBuf - this.rcvBuf.length, 0)
+    const cur = this.rcvWnd
+    let wnd = free
+    if (wnd - cur < Math.min(this.config.rcvBuf >> 1, this.config.mss)) wnd = cur
+    // Rounded up: with a scale unit larger than the free space (a small buffer and a large shift) rounding
+    // down would advertise zero forever. The ring has one unit of slack for exactly this.
+    let field = Math.ceil(wnd / unit)
+    const hard = Math.floor(this.rcvBuf.room / unit)
+    if (field > hard) field = hard
+    if (field > 0xffff) field = 0xffff
+    this.rcvAdvRight = seqAdd(this.rcvNxt, field * unit)
+    this.lastAckSent = this.rcvNxt
+    this.ackNow = false
+    this.segsSinceAck = 0
+    this.delayedAckAt = undefined
+    return field
+  }
+
+  private tsVal(now: number): number {
+    // A 1 ms timestamp clock (RFC 7323 §5.4 asks for 1 ms..1 s per tick) plus the per-connection offset.
+    return (this.tsOffset + Math.floor(now / 1000)) >>> 0
+  }
+
+  private makeSeg(at: Seq, flags: number, window: number, payload: Uint8Array, options: TcpOption[]): TcpRepr {
+    return {
+      srcPort: this.tuple.localPort,
+      dstPort: this.tuple.remotePort,
+      seq: at,
+      ack: flags & ACK ? this.rcvNxt : seq(0),
+      flags,
+      window,
+      urgent: 0,
+      options,
+      payload,
+    }
+  }
+
+  private makeRst(at: Seq): TcpRepr {
+    return this.makeSeg(at, RST, 0, EMPTY, NO_OPTIONS)
+  }
+
+  private queueReply(r: TcpRepr): void {
+    // Bounded: a burst of bad segments between two dispatch calls cannot grow memory.
+    if (this.replies.length < 8) this.replies.push(r)
+  }
+
+  private out(seg: TcpRepr, retransmit: boolean): TcpRepr {
+    this.stats.segsOut++
+    if (this.onEvent) this.onEvent({ type: 'segment-out', now: this.now, seg, retransmit }, this)
+    return seg
+  }
+
+  // ------------------------------------------------------------------ helpers
+
+  private get finAcked(): boolean {
+    return this.finQueued && this.sndBuf.length === 0 && seqGt(this.sndUna, this.sndBufSeq)
+  }
+
+  private defaultPeerMss(): number {
+    return this.tuple.remoteAddr.length === 16 ? 1220 : 536
+  }
+
+  private setState(to: TcpState, cause: string): void {
+    const from = this._state
+    this._state = to
+    if (this.onEvent) {
+      this.onEvent(
+        {
+          type: 'state',
+          now: this.now,
+          from,
+          to,
+          cause,
+          sndUna: this.sndUna,
+          sndNxt: this.sndNxt,
+          sndWnd: this.sndWnd,
+          rcvNxt: this.rcvNxt,
+          rcvWnd: this.rcvWnd,
+        },
+        this,
+      )
+    }
+    if (this.stateHook) this.stateHook(this, from, to)
+  }
+
+  private toClosed(cause: string, err?: TcpError): void {
+    if (err) {
+      this.error = err
+      if (this.onEvent) this.onEvent({ type: 'error', now: this.now, code: err.code, reason: err.reason }, this)
+    }
+    this.rtxAt = undefined
+    this.timeWaitAt = undefined
+    this.delayedAckAt = undefined
+    this.ackNow = false
+    this.fastRtx = false
+    this.forceProbe = false
+    this.setState('CLOSED', cause)
+  }
+
+  private drop(seg: TcpRepr, reason: DropReason): void {
+    this.stats.drops++
+    if (this.onEvent) this.onEvent({ type: 'drop', now: this.now, seg, reason }, this)
+  }
+
+  private emitSegIn(seg: TcpRepr): void {
+    if (this.onEvent) this.onEvent({ type: 'segment-in', now: this.now, seg }, this)
+  }
+
+  private emitTimer(now: number, timer: TimerKind): void {
+    if (this.onEvent) this.onEvent({ type: 'timer', now, timer, backoff: this.rtt.backoff }, this)
+  }
+
+  /**
+   * Checks the TCB's invariants (RFC 9293 §3.3.1 relations and our own bookkeeping); returns a
+   * description of the first one broken, or undefined. Used by tests and the simulation after every step.
+   */
+  checkInvariants(): string | undefined {
+    const s = this._state
+    if (!seqLe(this.sndUna, this.sndNxt)) return `SND.UNA ${this.sndUna} > SND.NXT ${this.sndNxt}`
+    if (!seqLe(this.sndNxt, this.sndMax)) return `SND.NXT ${this.sndNxt} > SND.MAX ${this.sndMax}`
+    if (!seqLe(this.sndUna, this.sndBufSeq) && !this.finAcked) return 'send buffer starts before SND.UNA'
+    const bufEnd = seqAdd(this.sndBufSeq, this.sndBuf.length)
+    const maxEnd = seqAdd(bufEnd, this.finQueued ? 1 : 0)
+    if (!seqLe(this.sndMax, maxEnd)) return `SND.MAX ${this.sndMax} beyond queued data end ${maxEnd}`
+    if (this.sndUna !== this.iss && seqDiff(this.sndBufSeq, this.sndUna) !== 0 && !this.finAcked) {
+      return `send buffer start ${this.sndBufSeq} != SND.UNA ${this.sndUna}`
+    }
+    if (this.sndBuf.length > this.sndBuf.capacity) return 'send buffer over capacity'
+    if (this.sndWnd < 0 || this.sndWnd > 0xffff * 2 ** 14) return `SND.WND ${this.sndWnd} out of range`
+    if (this.sndWnd > this.maxSndWnd) return 'SND.WND > MAX.SND.WND'
+    if (!(this.cwnd >= 1)) return `cwnd ${this.cwnd}`
+    if (this.synSeen) {
+      const w = seqDiff(this.rcvAdvRight, this.rcvNxt)
+      if (w > this.rcvBuf.room) return `advertised window ${w} exceeds buffer room ${this.rcvBuf.room}`
+      if (w > 0xffff * 2 ** this.rcvShift) return `advertised window ${w} exceeds the field`
+    }
+    const rb = this.rcvBuf.check()
+    if (rb) return rb
+    if (this.error && s !== 'CLOSED') return `error set in ${s}`
+    if (s === 'CLOSED' || s === 'LISTEN') return undefined
+    if (s !== 'TIME-WAIT' && seqLt(this.sndUna, this.sndMax) && this.rtxAt === undefined) {
+      return 'unacknowledged data but no retransmission timer'
+    }
+    if (s === 'TIME-WAIT' && this.timeWaitAt === undefined) return 'TIME-WAIT without its timer'
+    const closingSend = s === 'FIN-WAIT-1' || s === 'FIN-WAIT-2' || s === 'CLOSING' || s === 'LAST-ACK' || s === 'TIME-WAIT'
+    if (closingSend !== this.finQueued) return `FIN queued=${this.finQueued} in ${s}`
+    const finIn = s === 'CLOSE-WAIT' || s === 'CLOSING' || s === 'LAST-ACK' || s === 'TIME-WAIT'
+    if (finIn !== this.finReceived) return `FIN received=${this.finReceived} in ${s}`
+    if ((s === 'FIN-WAIT-2' || s === 'TIME-WAIT') && !this.finAcked) return `${s} but our FIN is not acknowledged`
+    if (s === 'SYN-SENT' && this.synSeen) return 'SYN-SENT with a peer SYN recorded'
+    return undefined
+  }
+}

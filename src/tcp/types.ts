@@ -1,0 +1,139 @@
+/**
+ * Types shared by the TCB, the listener and the trace: states, the 4-tuple, configuration and its
+ * defaults. Time everywhere in src/tcp is a plain number of MICROSECONDS since an arbitrary epoch chosen
+ * by the caller (the lab uses `performance.now() * 1000`, the simulation starts at 0); it must never go
+ * backwards and must be ≥ 0.
+ */
+import type { Seq } from './seq.js'
+
+/** The eleven states of RFC 9293 §3.3.2, spelled as in the RFC. */
+export type TcpState =
+  | 'CLOSED'
+  | 'LISTEN'
+  | 'SYN-SENT'
+  | 'SYN-RECEIVED'
+  | 'ESTABLISHED'
+  | 'FIN-WAIT-1'
+  | 'FIN-WAIT-2'
+  | 'CLOSE-WAIT'
+  | 'CLOSING'
+  | 'LAST-ACK'
+  | 'TIME-WAIT'
+
+/** A connection's addresses and ports, seen from this end (local = us). Addresses are 4 or 16 bytes. */
+export interface FourTuple {
+  localAddr: Uint8Array
+  localPort: number
+  remoteAddr: Uint8Array
+  remotePort: number
+}
+
+/** Why a connection ended abnormally; codes follow errno names so the lab can print them like Linux. */
+export type TcpErrorCode = 'ECONNREFUSED' | 'ECONNRESET' | 'ETIMEDOUT' | 'ECONNABORTED'
+
+/** The reason a connection was torn down, set when it enters CLOSED abnormally (RFC 9293 MUST-12). */
+export interface TcpError {
+  code: TcpErrorCode
+  reason: string
+}
+
+/** One microsecond-based time unit helper: µs per second. */
+export const SECOND = 1_000_000
+/** µs per millisecond. */
+export const MILLISECOND = 1_000
+
+/** Every tunable of a TCB; all optional when passed in, resolved against {@link DEFAULT_TCP_CONFIG}. */
+export interface TcpConfig {
+  /** MSS we advertise (RFC 9293 §3.7.1, MUST-14/MUST-67) and our cap on outgoing payload. */
+  mss: number
+  /** Window-scale shift we offer (RFC 7323 §2), or false to not offer the option. */
+  windowScale: number | false
+  /** Offer SACK-permitted (RFC 2018) in the SYN; we then send SACK blocks for out-of-order data. */
+  sackPermitted: boolean
+  /** Offer timestamps (RFC 7323 §3): TSval/TSecr in every segment and PAWS once both sides agree. */
+  timestamps: boolean
+  /** Receive buffer size in bytes: the most we advertise (plus at most one scaling unit). */
+  rcvBuf: number
+  /** Send buffer size in bytes: `send` accepts no more than this unacknowledged + unsent. */
+  sndBuf: number
+  /** RFC 6298 §2.1 initial RTO (µs). */
+  rtoInitial: number
+  /** Lower bound on the RTO (µs). Default 200 ms as Linux (TCP_RTO_MIN), not RFC 6298's 1 s: see tcb.ts. */
+  rtoMin: number
+  /** Upper bound on the RTO after backoff (µs); RFC 6298 §2.5 allows a maximum of at least 60 s. */
+  rtoMax: number
+  /** Retransmissions of a SYN or SYN+ACK before giving up (RFC 9293 R2 for SYN, MUST-23: ≥ 3 minutes). */
+  synRetries: number
+  /** Retransmissions of data or FIN before giving up (RFC 9293 R2, MUST-20); Linux tcp_retries2 = 15. */
+  maxRetries: number
+  /**
+   * Optional user timeout in µs (RFC 5482 / Linux TCP_USER_TIMEOUT): abort with ETIMEDOUT when data has
+   * been outstanding or blocked by a zero window this long with no forward progress. 0 = off, in which
+   * case a zero window may stay closed indefinitely while the peer answers probes (RFC 9293 MUST-37).
+   */
+  userTimeout: number
+  /** Maximum segment lifetime (µs); TIME-WAIT lasts 2×MSL (RFC 9293 §3.4.2, MUST-13). */
+  msl: number
+  /** Delayed-ACK timeout in µs (RFC 9293 §3.8.6.3, MUST-40: < 0.5 s); 0 acknowledges every segment at once. */
+  ackDelay: number
+  /** Nagle's algorithm (RFC 9293 §3.7.4, SHLD-7); false is TCP_NODELAY (MUST-17). */
+  nagle: boolean
+  /** Initial congestion window in segments (RFC 6928: 10, as Linux). */
+  initialCwnd: number
+  /**
+   * Minimum spacing (µs) between challenge ACKs and other ACKs sent in reply to invalid segments
+   * (RFC 5961 §7). Per connection, like Linux's tcp_invalid_ratelimit (500 ms), which avoids the global
+   * counter side channel of CVE-2016-5696.
+   */
+  challengeAckInterval: number
+  /**
+   * Initial send sequence number: a fixed value (tests), a function of the 4-tuple and time, or undefined
+   * for RFC 6528 ISNs keyed with `isnSecret`.
+   */
+  iss: number | ((tuple: FourTuple, now: number) => number) | undefined
+  /** Secret key for RFC 6528 ISNs and the timestamp offset; when undefined a process-wide random key is used. */
+  isnSecret: Uint8Array | undefined
+  /** Offset added to our timestamp clock (Linux randomises it per connection); undefined derives it from the secret. */
+  tsOffset: number | undefined
+}
+
+/** Defaults: what a modern Linux client does, except where tcb.ts says otherwise. */
+export const DEFAULT_TCP_CONFIG: Readonly<TcpConfig> = Object.freeze({
+  mss: 1460,
+  windowScale: 7,
+  sackPermitted: true,
+  timestamps: true,
+  rcvBuf: 256 * 1024,
+  sndBuf: 256 * 1024,
+  rtoInitial: 1 * SECOND,
+  rtoMin: 200 * MILLISECOND,
+  rtoMax: 120 * SECOND,
+  synRetries: 7,
+  maxRetries: 15,
+  userTimeout: 0,
+  msl: 30 * SECOND,
+  ackDelay: 40 * MILLISECOND,
+  nagle: true,
+  initialCwnd: 10,
+  challengeAckInterval: 500 * MILLISECOND,
+  iss: undefined,
+  isnSecret: undefined,
+  tsOffset: undefined,
+})
+
+/** Merges a partial config over the defaults and checks the ranges that would break the TCB. */
+export function resolveConfig(partial?: Partial<TcpConfig>): TcpConfig {
+  const c: TcpConfig = { ...DEFAULT_TCP_CONFIG, ...partial }
+  if (!(c.mss >= 64 && c.mss <= 65535)) throw new RangeError(`mss ${c.mss} out of range 64..65535`)
+  if (c.windowScale !== false && !(c.windowScale >= 0 && c.windowScale <= 14)) {
+    throw new RangeError(`windowScale ${c.windowScale} out of range 0..14 (RFC 7323 §2.3)`)
+  }
+  if (!(c.rcvBuf >= 1 && c.rcvBuf <= 0x3fffffff)) throw new RangeError(`rcvBuf ${c.rcvBuf} out of range`)
+  if (!(c.sndBuf >= 1 && c.sndBuf <= 0x3fffffff)) throw new RangeError(`sndBuf ${c.sndBuf} out of range`)
+  if (c.ackDelay >= 500_000) throw new RangeError('ackDelay must be < 0.5 s (RFC 9293 MUST-40)')
+  if (!(c.rtoMin > 0 && c.rtoMin <= c.rtoMax)) throw new RangeError('need 0 < rtoMin ≤ rtoMax')
+  return c
+}
+
+/** A sequence number pair for a SACK block (RFC 2018): [left edge, right edge). */
+export type SackBlock = [Seq, Seq]
