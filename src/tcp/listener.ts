@@ -10,7 +10,7 @@ import { TcpFlags, type TcpRepr } from './segment.js'
 import { defaultSecret, HashDomain, keyedHash32 } from './isn.js'
 import { EMPTY } from './snd.js'
 import { rstForClosed, Tcb } from './tcb.js'
-import type { TraceListener } from './trace.js'
+import type { DropReason, TraceListener } from './trace.js'
 import { resolveConfig, type FourTuple, type TcpConfig, type TcpState } from './types.js'
 
 export { rstForClosed } from './tcb.js'
@@ -112,7 +112,7 @@ export class Listener {
   process(now: number, seg: TcpRepr, tuple: FourTuple): Tcb | TcpRepr | undefined {
     const f = seg.flags
     // First: "An incoming RST segment could not be valid ... ignore it."
-    if (f & RST) return undefined
+    if (f & RST) return this.dropped(now, seg, 'listen')
     // Second: any ACK is bad in LISTEN — unless it returns one of our SYN cookies.
     if (f & ACK) {
       if (this.synCookies && !(f & SYN)) {
@@ -127,7 +127,7 @@ export class Listener {
         if (mss === undefined) this.stats.cookiesRejected++
       }
       this.stats.resetsSent++
-      return rstForClosed(seg)
+      return this.reply(now, seg, rstForClosed(seg)!)
     }
     // Third: SYN.
     if (f & SYN) {
@@ -135,19 +135,35 @@ export class Listener {
       if (this.acceptQueue.length >= this.backlog) {
         // Linux drops SYNs while the accept queue is full; the client retries.
         this.stats.synsDropped++
-        return undefined
+        return this.dropped(now, seg, 'backlog-full')
       }
       if (this.halfOpenCount >= this.maxHalfOpen) {
-        if (this.synCookies) return this.cookieSynAck(now, seg, tuple)
+        if (this.synCookies) return this.reply(now, seg, this.cookieSynAck(now, seg, tuple))
         this.stats.synsDropped++
-        return undefined
+        return this.dropped(now, seg, 'backlog-full')
       }
       this.halfOpenCount++
       return Tcb.fromSyn(tuple, now, seg, this.config, this.onEvent, this.hook)
     }
     // Fourth: "Any other control or text-bearing segment (not containing SYN) must have an ACK and thus
     // would have been discarded by the ACK processing" — drop.
+    return this.dropped(now, seg, 'listen')
+  }
+
+  private dropped(now: number, seg: TcpRepr, reason: DropReason): undefined {
+    if (this.onEvent) {
+      this.onEvent({ type: 'segment-in', now, seg }, this)
+      this.onEvent({ type: 'drop', now, seg, reason }, this)
+    }
     return undefined
+  }
+
+  private reply(now: number, seg: TcpRepr, out: TcpRepr): TcpRepr {
+    if (this.onEvent) {
+      this.onEvent({ type: 'segment-in', now, seg }, this)
+      this.onEvent({ type: 'segment-out', now, seg: out, retransmit: false }, this)
+    }
+    return out
   }
 
   /** RFC 4987 §3.6: cookie = t (5 bits) ‖ MSS index (3 bits) ‖ 24 bits of a keyed hash over the 4-tuple, t and the client's ISN. */

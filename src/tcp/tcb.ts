@@ -37,6 +37,9 @@ import {
 
 const { FIN, SYN, RST, PSH, ACK, URG } = TcpFlags
 
+/** Smallest peer MSS we honour (Linux's tcp_min_snd_mss default). */
+export const MIN_SND_MSS = 48
+
 /** RFC 7323 §5.5: TS.Recent older than 24 days is stale and no longer used for PAWS (µs). */
 const PAWS_IDLE = 24 * 24 * 3600 * 1_000_000
 
@@ -353,6 +356,7 @@ export class Tcb {
     onEvent?: TraceListener,
     hook?: StateHook,
   ): Tcb {
+    if ((syn.flags & (SYN | ACK | RST)) !== SYN) throw new RangeError('fromSyn needs a segment with SYN and neither ACK nor RST')
     const t = new Tcb(tuple, now, config, true, hook)
     t.onEvent = onEvent
     t.emitSegIn(syn)
@@ -649,8 +653,10 @@ export class Tcb {
     this.rcvNxt = seqAdd(seg.seq, 1)
     this.lastAckSent = this.rcvNxt
     this.rcvAdvRight = seqAdd(this.rcvNxt, this.synWindow)
-    // RFC 9293 MUST-15: without an MSS option assume 536 (IPv4) or 1220 (IPv6).
-    this.peerMss = o.mss > 0 ? o.mss : this.defaultPeerMss()
+    // RFC 9293 MUST-15: without an MSS option assume 536 (IPv4) or 1220 (IPv6). Like Linux
+    // (net.ipv4.tcp_min_snd_mss, after CVE-2019-11479) we never go below 48: a tiny MSS would only make
+    // a hostile peer's job of exhausting us easier.
+    this.peerMss = o.mss > 0 ? Math.max(o.mss, MIN_SND_MSS) : this.defaultPeerMss()
     // RFC 7323 §2.2: scaling only when both SYNs carry the option; §2.3: a shift above 14 is used as 14.
     this.wsOk = o.ws >= 0 && c.windowScale !== false
     this.sndShift = this.wsOk ? Math.min(o.ws, 14) : 0
@@ -1006,15 +1012,17 @@ export class Tcb {
     if (this.sndUp !== undefined && seqLe(this.sndUp, ack)) this.sndUp = undefined
     this.retries = 0
     this.progressAt = now
-    // Karn (MUST-18): rttSeq is only set for segments sent once; an RTO or fast retransmit clears it.
-    if (this.rttSeq !== undefined && seqGe(ack, this.rttSeq)) {
-      this.rtt.sample(now - this.rttStart)
-      this.stats.rttSamples++
+    const o = this.opts
+    if (this.tsOk && o.ts && o.tsEcr !== 0) {
+      // RFC 7323 §4 (RTTM): with timestamps every ACK of new data times the segment whose TSval it echoes,
+      // retransmitted or not, so Karn's ambiguity does not arise (Linux does the same).
+      const ms = (Math.floor(now / 1000) - ((o.tsEcr - this.tsOffset) >>> 0)) >>> 0
+      if (ms < 0x7fffffff) this.rttSample(now, ms * 1000)
       this.rttSeq = undefined
-      if (this.onEvent) {
-        const r = this.rtt
-        this.onEvent({ type: 'rtt', now, sample: now - this.rttStart, srtt: r.srtt!, rttvar: r.rttvar, rto: r.rto }, this)
-      }
+    } else if (this.rttSeq !== undefined && seqGe(ack, this.rttSeq)) {
+      // Karn (MUST-18): rttSeq is only set for segments sent once; an RTO or fast retransmit clears it.
+      this.rttSample(now, now - this.rttStart)
+      this.rttSeq = undefined
     }
     // Congestion control.
     const smss = this.effMss
@@ -1039,6 +1047,15 @@ export class Tcb {
     else {
       this.rtxAt = now + this.rtt.current
       this.rtxKind = 'retransmit'
+    }
+  }
+
+  private rttSample(now: number, r: number): void {
+    this.rtt.sample(r)
+    this.stats.rttSamples++
+    if (this.onEvent) {
+      const e = this.rtt
+      this.onEvent({ type: 'rtt', now, sample: r, srtt: e.srtt!, rttvar: e.rttvar, rto: e.rto }, this)
     }
   }
 

@@ -24,6 +24,8 @@ export type DropReason =
   | 'ack-too-old' // SEG.ACK < SND.UNA − MAX.SND.WND (RFC 5961 §5.2)
   | 'ooo-full' // out-of-order data refused: too many holes
   | 'after-fin' // data after the peer's FIN (§3.10.7.4 seventh)
+  | 'backlog-full' // LISTEN: SYN dropped, half-open or accept queue full
+  | 'listen' // LISTEN: RST ignored, or a segment with neither SYN nor ACK (§3.10.7.2)
 
 /** Timers that can fire. */
 export type TimerKind = 'retransmit' | 'persist' | 'time-wait' | 'delayed-ack'
@@ -50,7 +52,7 @@ export type TraceEvent =
   | { type: 'error'; now: number; code: TcpErrorCode; reason: string }
   | { type: 'urgent'; now: number; up: Seq }
 
-/** The callback a TCB or listener calls for each event; `source` is the TCB (or undefined for a listener). */
+/** The callback a TCB or listener calls for each event; `source` is the TCB or the Listener that emits it. */
 export type TraceListener = (event: TraceEvent, source: unknown) => void
 
 const FLAG_NAMES: Array<[number, string]> = [

@@ -11,6 +11,7 @@ import { Tcb } from '../../src/tcp/tcb.js'
 import { formatEvent, segmentSummary, type TraceEvent } from '../../src/tcp/trace.js'
 import type { FourTuple, TcpConfig } from '../../src/tcp/types.js'
 
+/** Flag bits by name, for terse segment literals. */
 export const { FIN, SYN, RST, PSH, ACK, URG } = TcpFlags
 
 /** Our port and the peer's. */

@@ -3,9 +3,11 @@
  * delays segments, in virtual time (µs). The client is an active-open TCB; the server is a Listener and
  * the TCBs it spawns. Both applications send a random payload, read what arrives (sometimes slowly, so
  * windows close), and close in a random order. After every step the TCB invariants and the legality of
- * every state transition are checked. Replay one seed with SIM_SEED=n; SIM_SEEDS=n runs more seeds.
+ * every state transition are checked. Every segment crosses the link as bytes (emitTcp → parseTcp with a
+ * verified checksum). Replay one seed with SIM_SEED=n; SIM_SEEDS=n runs more seeds.
  */
-import type { TcpRepr } from '../../src/tcp/segment.js'
+import { emitTcp, parseTcp, type TcpRepr } from '../../src/tcp/segment.js'
+import type { PseudoHeader } from '../../src/tcp/checksum.js'
 import { Listener } from '../../src/tcp/listener.js'
 import { LEGAL_TRANSITIONS, Tcb } from '../../src/tcp/tcb.js'
 import { formatEvent, type TraceEvent } from '../../src/tcp/trace.js'
@@ -31,6 +33,8 @@ interface SimParams {
   serverCloseAfterEof: boolean
   clientCfg: Partial<TcpConfig>
   serverCfg: Partial<TcpConfig>
+  /** When set, that side's application aborts once `atByte` bytes have moved (its own sent + received). */
+  abort?: { client: boolean; atByte: number }
 }
 
 /** The outcome: `error` explains the first failure; `trace` is filled when tracing was requested. */
@@ -41,6 +45,9 @@ interface SimResult {
   segments: number
   retransmits: number
   trace: string[]
+  /** Final SND.UNA of both ends (to see that sequence numbers wrapped). */
+  clientUna: number
+  serverUna: number
 }
 
 /** Fills a buffer with bytes from a seeded generator (word at a time). */
@@ -54,6 +61,14 @@ function randomPayload(n: number, seed: number): Uint8Array {
     words[i] = x >>> 0
   }
   return new Uint8Array(words.buffer, 0, n)
+}
+
+/** A clock-driven ISN starting at `base` at time 0 (RFC 6528's 4 µs clock without the hash). */
+function isnBase(base: number): (t: unknown, now: number) => number {
+  const f = (_t: unknown, now: number): number => (base + Math.floor(now / 4)) >>> 0
+  // Printed with the failing seed's parameters.
+  f.toJSON = () => `isn(${base})`
+  return f
 }
 
 /** Random parameters for a seed: up to `maxSize` bytes each way, up to `maxLoss` loss. */
@@ -72,9 +87,12 @@ function paramsFor(seed: number, maxSize: number, maxLoss: number, exact = false
       sndBuf: pick([4096, 65536, 262144]),
       ackDelay: pick([0, 0, 40_000, 200_000]),
       nagle: r() < 0.5,
-      msl: 5_000_000,
-      // ISNs anywhere, often just below 2^32 so that sequence numbers wrap mid-transfer.
-      iss: r() < 0.3 ? 0xffffffff - Math.floor(r() * 70_000) : Math.floor(r() * 0x100000000),
+      msl: 30_000_000,
+      // Exploration at very high loss (SIM_PATIENT=1) should find bugs, not legitimate give-ups.
+      ...(process.env.SIM_PATIENT ? { synRetries: 1000, maxRetries: 1000 } : {}),
+      // ISNs anywhere, often just below 2^32 so that sequence numbers wrap mid-transfer; clock-driven as
+      // RFC 6528's M, so a stale SYN after a reset does not meet the same ISS again.
+      iss: isnBase(r() < 0.3 ? 0xffffffff - Math.floor(r() * 70_000) : Math.floor(r() * 0x100000000)),
       tsOffset: Math.floor(r() * 0x100000000),
     }
   }
@@ -95,6 +113,9 @@ function paramsFor(seed: number, maxSize: number, maxLoss: number, exact = false
     serverCfg: cfg(),
   }
 }
+
+const PSEUDO_TO_SERVER: PseudoHeader = { src: TUPLE.localAddr, dst: TUPLE.remoteAddr }
+const PSEUDO_TO_CLIENT: PseudoHeader = { src: TUPLE.remoteAddr, dst: TUPLE.localAddr }
 
 interface InFlight {
   at: number
@@ -179,14 +200,18 @@ function runSim(p: SimParams, traceIt = false): SimResult {
   let ids = 0
   let segments = 0
 
+  const wire = new Uint8Array(65536 + 60)
   const transmit = (seg: TcpRepr, toServer: boolean): void => {
     segments++
+    // Every segment goes through the real codec: emitted with its checksum, parsed back and verified.
+    // That proves each segment the TCB builds is encodable, and copies it off the sender's ring.
+    const pseudo = toServer ? PSEUDO_TO_SERVER : PSEUDO_TO_CLIENT
+    const n = emitTcp(seg, wire, 0, pseudo)
     if (rand() < p.loss) return
     const copies = rand() < p.dup ? 2 : 1
     for (let c = 0; c < copies; c++) {
-      // The wire serialises: copy the payload (the sender's ring will be reused).
-      const copy: TcpRepr = { ...seg, payload: seg.payload.slice() }
-      link.push({ at: now + p.delay + Math.floor(rand() * p.jitter), id: ids++, toServer, seg: copy })
+      const parsed = parseTcp(wire.slice(0, n), pseudo, { requireChecksum: true })
+      link.push({ at: now + p.delay + Math.floor(rand() * p.jitter), id: ids++, toServer, seg: parsed })
     }
   }
   const pump = (t: Tcb, toServer: boolean): void => {
@@ -202,7 +227,16 @@ function runSim(p: SimParams, traceIt = false): SimResult {
     for (let i = children.length - 1; i >= 0; i--) if (children[i].state !== 'CLOSED') return children[i]
     return undefined
   }
+  let aborted = false
   const app = (): void => {
+    if (p.abort && !aborted) {
+      const side = p.abort.client ? client : server
+      const moved = p.abort.client ? sentA + nGotB : sentB + nGotA
+      if (side !== undefined && moved >= p.abort.atByte && side.state !== 'CLOSED') {
+        side.abort()
+        aborted = true
+      }
+    }
     // Client application (it goes on reading what is buffered after the connection has closed).
     {
       if (sentA < p.sizeA && client.writable > 0) sentA += client.send(dataA.subarray(sentA))
@@ -254,7 +288,7 @@ function runSim(p: SimParams, traceIt = false): SimResult {
 
   pump(client, true)
   let steps = 0
-  const LIMIT_TIME = 3_600_000_000 // one virtual hour
+  const LIMIT_TIME = Number(process.env.SIM_TIME_LIMIT ?? 3_600_000_000) // one virtual hour
   while (error === undefined) {
     steps++
     let next = link.peek()?.at
@@ -272,7 +306,7 @@ function runSim(p: SimParams, traceIt = false): SimResult {
     }
     if (next > now) now = next
     if (now > LIMIT_TIME) {
-      fail('connection did not finish within an hour of virtual time')
+      fail(`connection did not finish within ${LIMIT_TIME / 1e6} s of virtual time`)
       break
     }
     // Deliver every packet due now.
@@ -305,7 +339,18 @@ function runSim(p: SimParams, traceIt = false): SimResult {
     check()
     if (steps > 5_000_000) fail('too many steps')
   }
-  if (error === undefined) {
+  if (error === undefined && p.abort) {
+    // After an ABORT the aborting end is CLOSED without error; the other end was reset, finished, or —
+    // when every RST was lost and it has nothing to send — sits idle in a half-open connection (RFC 9293
+    // §3.5.1: only keep-alives or new data would find out).
+    const aborter = p.abort.client ? client : server
+    const other = p.abort.client ? server : client
+    if (aborted) {
+      if (aborter && (aborter.state !== 'CLOSED' || aborter.error)) fail(`aborting end: ${aborter.state} ${aborter.error?.code}`)
+      if (other && other.state !== 'CLOSED' && other.pollAt() !== undefined) fail(`other end busy in ${other.state}`)
+      if (other?.error && other.error.code !== 'ECONNRESET') fail(`other end: ${other.error.code}`)
+    }
+  } else if (error === undefined) {
     if (client.state !== 'CLOSED') fail(`client ended in ${client.state}`)
     if (client.error) fail(`client error ${client.error.code}: ${client.error.reason}`)
     if (server === undefined) fail('server never accepted')
@@ -317,7 +362,7 @@ function runSim(p: SimParams, traceIt = false): SimResult {
   }
   let retransmits = client.stats.retransmits
   for (const ch of children) retransmits += ch.stats.retransmits
-  return { error, now, steps, segments, retransmits, trace }
+  return { error, now, steps, segments, retransmits, trace, clientUna: client.sndUna, serverUna: server?.sndUna ?? 0 }
 }
 
 /** Replays a failing seed with tracing and returns a printable report (last `lines` trace lines). */
@@ -332,7 +377,10 @@ function report(p: SimParams, lines = 150): string {
   ].join('\n')
 }
 
-const SEEDS = Number(process.env.SIM_SEEDS ?? 2000)
+const SEEDS = Number(process.env.SIM_SEEDS ?? 10_000)
+const BIG_SEEDS = Number(process.env.SIM_BIG_SEEDS ?? 40)
+const MAX_LOSS = Number(process.env.SIM_MAX_LOSS ?? 0.2)
+const ABORT_SEEDS = Number(process.env.SIM_ABORT_SEEDS ?? 1000)
 const ONE = process.env.SIM_SEED !== undefined ? Number(process.env.SIM_SEED) : undefined
 
 function runSeeds(first: number, count: number, maxSize: number, maxLoss: number, exact = false): { segments: number; retransmits: number; virtual: number } {
@@ -357,13 +405,41 @@ function runSeeds(first: number, count: number, maxSize: number, maxLoss: number
 
 describe('seeded simulation over a lossy, duplicating, reordering link', () => {
   it(`${SEEDS} seeds: payloads up to 64 KB each way, up to 20% loss`, () => {
-    const s = runSeeds(1, SEEDS, 64 * 1024, 0.2)
+    const s = runSeeds(1, SEEDS, 64 * 1024, MAX_LOSS)
     if (ONE === undefined) expect(s.segments).toBeGreaterThan(SEEDS * 10)
   })
 
-  it('20 seeds: 1 MB from the client (and up to 1 MB back), up to 20% loss', () => {
-    const s = runSeeds(1_000_001, 20, 1 << 20, 0.2, true)
-    if (ONE === undefined) expect(s.segments).toBeGreaterThan(20 * 700)
+  it(`${BIG_SEEDS} seeds: 1 MB from the client (and up to 1 MB back), up to 20% loss`, () => {
+    const s = runSeeds(1_000_001, BIG_SEEDS, 1 << 20, MAX_LOSS, true)
+    if (ONE === undefined) expect(s.segments).toBeGreaterThan(BIG_SEEDS * 700)
+  })
+
+  it(`${ABORT_SEEDS} seeds where one application aborts mid-transfer: resets, never a stuck or illegal state`, () => {
+    for (let seed = 2_000_001; seed < 2_000_001 + ABORT_SEEDS; seed++) {
+      if (ONE !== undefined && seed !== ONE) continue
+      const p = paramsFor(seed, 64 * 1024, MAX_LOSS)
+      const r = prng(seed)
+      p.abort = { client: r() < 0.5, atByte: Math.floor(r() * (p.sizeA + p.sizeB + 1)) }
+      const res = runSim(p)
+      if (res.error !== undefined) {
+        const rep = report(p)
+        console.error(rep)
+        expect.fail(rep.split('\n').slice(0, 3).join('\n'))
+      }
+    }
+  })
+
+  it('ISNs just below 2^32: sequence numbers wrap mid-transfer on both ends (1 MB each way, 10% loss)', () => {
+    const p = paramsFor(77, 1 << 20, 0.1, true)
+    p.sizeB = 1 << 20
+    p.clientCfg.iss = 0xffffffff - 5000
+    p.serverCfg.iss = 0xffffffff - 100 // fixed: the final SND.UNA is then known exactly
+    const r = runSim(p)
+    expect(r.error).toBeUndefined()
+    // Both ends moved past 2^32: their final SND.UNA is numerically small.
+    expect(r.clientUna).toBe((0xffffffff - 5000 + 1 + (1 << 20) + 1) % 2 ** 32)
+    expect(r.serverUna).toBe((0xffffffff - 100 + 1 + (1 << 20) + 1) % 2 ** 32)
+    expect(r.retransmits).toBeGreaterThan(0)
   })
 
   it('a seed replays identically (determinism)', () => {

@@ -26,6 +26,7 @@ import {
   recorder,
   send,
   seg,
+  tcbCloseWait,
   tcbEstablished,
   type Expect,
 } from './helpers.js'
@@ -152,10 +153,11 @@ describe('ESTABLISHED: zero window and probing', () => {
     send(t, { seq: R(0), ack: L(0), window: 0 })
     t.send(text('x'))
     let now = 0
-    for (let i = 0; i < 20 && t.state !== 'CLOSED'; i++) {
+    const open = (): boolean => t.state !== 'CLOSED'
+    for (let i = 0; i < 20 && open(); i++) {
       now = t.pollAt()!
       drain(t, now)
-      if (t.state !== 'CLOSED') send(t, { seq: R(0), ack: L(0), window: 0 }, now + 1)
+      if (open()) send(t, { seq: R(0), ack: L(0), window: 0 }, now + 1)
     }
     expect(t.state).toBe('CLOSED')
     expect(t.error?.code).toBe('ETIMEDOUT')
@@ -365,6 +367,10 @@ describe('ESTABLISHED: urgent pointer (RFC 9293 §3.8.5)', () => {
     expectSent(t, { ack: R(1) })
     expect(str(t.recv())).toBe('x')
     expect(t.urgentPending).toBe(59999)
+    const cw = tcbCloseWait()
+    send(cw, { seq: R(1), ack: L(0), flags: ACK | URG, urgent: 5 })
+    expect(cw.state).toBe('CLOSE-WAIT')
+    expect(cw.urgentPending).toBe(0)
   })
 })
 

@@ -285,6 +285,10 @@ describe('SYN-SENT', () => {
     v6.dispatch(0)
     v6.process(0, seg({ seq: k, ack: L(0), flags: SYN | ACK }))
     expect(v6.effMss).toBe(1220)
+    // A hostile MSS of 1 is raised to 48, as Linux's tcp_min_snd_mss.
+    const tiny = tcbSynSent()
+    send(tiny, { seq: k, ack: L(0), flags: SYN | ACK, options: [{ kind: 'mss', value: 1 }] })
+    expect(tiny.effMss).toBe(48)
   })
 })
 
@@ -484,6 +488,23 @@ describe('LISTEN: the listener', () => {
     const r2 = l.process(0, seg({ seq: seq(5), ack: seq(78), flags: SYN | ACK }), PEER_TUPLE) as TcpRepr
     expect(r2).toMatchObject({ seq: 78, flags: RST })
     expect(l.process(0, seg({ seq: seq(5), flags: FIN }), PEER_TUPLE)).toBeUndefined()
+  })
+
+  it('traces what it answers and what it drops', () => {
+    const events: string[] = []
+    const l = new Listener({
+      localPort: REMOTE_PORT,
+      maxHalfOpen: 0,
+      config: PLAIN,
+      onEvent: (e, src) => {
+        expect(src).toBe(l)
+        events.push(e.type === 'drop' ? `drop:${e.reason}` : e.type)
+      },
+    })
+    l.process(0, seg({ seq: seq(5), ack: seq(77), flags: ACK }), PEER_TUPLE)
+    l.process(0, synFrom(1000), L_TUPLE(1000))
+    l.process(0, seg({ flags: RST }), PEER_TUPLE)
+    expect(events).toEqual(['segment-in', 'segment-out', 'segment-in', 'drop:backlog-full', 'segment-in', 'drop:listen'])
   })
 
   it('bounds half-open connections: SYNs beyond the limit are dropped', () => {

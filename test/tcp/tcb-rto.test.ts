@@ -110,6 +110,25 @@ describe('RFC 6298 estimator', () => {
   })
 })
 
+describe('RTT measurement with timestamps (RFC 7323 §4)', () => {
+  it('times even a retransmitted segment by the TSval its ACK echoes, ending the backoff', () => {
+    const t = Tcb.connect(TUPLE, 0, { ...PLAIN, timestamps: true })
+    t.dispatch(0)
+    const ts = (value: number, echo: number) => [{ kind: 'timestamp' as const, value, echo }]
+    send(t, { seq: REMOTE_ISS, ack: L(0), flags: SYN | ACK, options: [...MSS_1460, ...ts(1, 0)] }, 10_000)
+    t.dispatch(10_000)
+    expect(t.rtt.srtt).toBe(10_000) // TSecr 0 means "no echo": classic timing
+    t.send(bytes(10))
+    expectSent(t, { seq: L(0), options: [{ kind: 'nop' }, { kind: 'nop' }, ...ts(10, 1)] }, 10_000)
+    expectSent(t, { seq: L(0), options: [{ kind: 'nop' }, { kind: 'nop' }, ...ts(210, 1)] }, 210_000)
+    expect(t.rtt.backoff).toBe(1)
+    const ev = recorder(t)
+    send(t, { seq: R(0), ack: L(10), options: ts(2, 210) }, 260_000)
+    expect(ev.find((e) => e.type === 'rtt')).toMatchObject({ sample: 50_000 })
+    expect(t.rtt.backoff).toBe(0)
+  })
+})
+
 describe('data retransmission', () => {
   it('RTO: resends from SND.UNA with a one-segment loss window, then slow-starts (go-back-N)', () => {
     const t = tcbEstablished()
