@@ -1,0 +1,1242 @@
+/**
+ * The interface: what runs the userland TCP on a device (smoltcp's `iface::Interface`). It takes IP
+ * packets from an IP-medium device, checks and demultiplexes them by 4-tuple to a TCB (or to a listener,
+ * or answers a closed port with RST), drains every TCB's `dispatch` after each event, wraps the segments
+ * in IP and sends them, and keeps ONE real timer for the earliest `pollAt()` of all connections.
+ *
+ * Work happens in three kinds of entry points — a packet arrives, the timer fires, the application calls
+ * (send, recv, close…) — and each one reads the clock once. A packet that arrives while an entry point is
+ * running (a synchronous device answering from inside `send`) is queued and handled when it finishes, so
+ * a TCB is never entered twice at once.
+ *
+ * Time is µs as in src/tcp. The clock and the timer scheduler are injectable: tests pass a
+ * {@link VirtualClock} and drive time by hand, with no sleeps.
+ */
+import { EventEmitter } from 'node:events'
+import { formatIp, parseIp } from '../net/addr.js'
+import type { Device } from '../net/device.js'
+import type { Ipv4Parsed } from '../net/ipv4.js'
+import { decodeIp, emitTcpPacket, type DecodedPacket, type IpHeaderFields } from '../net/packet.js'
+import { WireError } from '../tcp/errors.js'
+import { Listener, type ListenerStats } from '../tcp/listener.js'
+import { TcpFlags, type TcpRepr } from '../tcp/segment.js'
+import { rstForClosed, Tcb } from '../tcp/tcb.js'
+import type { TraceEvent } from '../tcp/trace.js'
+import { DEFAULT_TCP_CONFIG, type FourTuple, type TcpConfig, type TcpState } from '../tcp/types.js'
+import { TimerHeap } from './timerheap.js'
+
+const IPPROTO_TCP = 6
+const { RST } = TcpFlags
+
+// ------------------------------------------------------------------------------------------ time
+
+/** Schedules the interface's timer (and sockets' idle timers) at an absolute time of the interface clock. */
+export interface TimerScheduler {
+  /** Calls `fn` once at (or after) `atUs` on the interface's clock; returns a handle for `clearTimer`. */
+  setTimer(fn: () => void, atUs: number): unknown
+  /** Cancels a timer that has not fired (a handle that already fired or was cleared is ignored). */
+  clearTimer(handle: unknown): void
+  /** Whether a pending timer keeps the process alive (Node's ref/unref); optional. */
+  setRef?(handle: unknown, ref: boolean): void
+}
+
+/** The default clock: µs since the process started, from the monotonic `performance.now()`. */
+export function monotonicUs(): number {
+  return Math.round(performance.now() * 1000)
+}
+
+/** A scheduler over Node's `setTimeout`, converting absolute µs of `clock` to a relative delay in ms. */
+export function realScheduler(clock: () => number = monotonicUs): TimerScheduler {
+  return {
+    setTimer(fn, atUs) {
+      // Rounded up: a timer that fires a little early would find nothing due and re-arm at once. Capped
+      // at setTimeout's limit (about 24.8 days); firing at the cap just re-arms for the rest.
+      const ms = Math.min(0x7fffffff, Math.max(0, Math.ceil((atUs - clock()) / 1000)))
+      return setTimeout(fn, ms)
+    },
+    clearTimer(handle) {
+      clearTimeout(handle as NodeJS.Timeout)
+    },
+    setRef(handle, ref) {
+      const t = handle as NodeJS.Timeout
+      if (ref) t.ref()
+      else t.unref()
+    },
+  }
+}
+
+interface VirtualTimer {
+  fn: () => void
+  at: number
+  live: boolean
+}
+
+/**
+ * Virtual time for tests and simulations: a clock that moves only when told to, and a scheduler whose
+ * timers fire, in time order, as `advance`/`runNext` move the clock past them.
+ */
+export class VirtualClock implements TimerScheduler {
+  private t: number
+  private readonly heap = new TimerHeap<VirtualTimer>()
+  private live = 0
+  /** The clock function to hand to an Interface (µs). */
+  readonly clock = (): number => this.t
+
+  constructor(startUs = 0) {
+    this.t = startUs
+  }
+
+  /** Current virtual time (µs). */
+  get now(): number {
+    return this.t
+  }
+
+  /** Timers set and neither fired nor cleared. */
+  get pending(): number {
+    return this.live
+  }
+
+  /** When the next live timer fires, or undefined when none is pending. */
+  nextAt(): number | undefined {
+    this.skipDead()
+    return this.heap.size > 0 ? this.heap.peekTime() : undefined
+  }
+
+  setTimer(fn: () => void, atUs: number): unknown {
+    const t: VirtualTimer = { fn, at: atUs, live: true }
+    this.heap.push(atUs, t)
+    this.live++
+    return t
+  }
+
+  clearTimer(handle: unknown): void {
+    const t = handle as VirtualTimer | undefined
+    if (t !== undefined && t.live) {
+      t.live = false
+      this.live--
+    }
+  }
+
+  /** Fires the earliest pending timer, moving the clock to its time (never backwards); false when none. */
+  runNext(): boolean {
+    this.skipDead()
+    const t = this.heap.pop()
+    if (t === undefined) return false
+    t.live = false
+    this.live--
+    if (t.at > this.t) this.t = t.at
+    t.fn()
+    return true
+  }
+
+  /** Moves the clock to `atUs`, firing every timer due by then in time order; returns how many fired. */
+  advanceTo(atUs: number): number {
+    let n = 0
+    for (;;) {
+      this.skipDead()
+      if (this.heap.size === 0 || this.heap.peekTime() > atUs) break
+      this.runNext()
+      n++
+    }
+    if (atUs > this.t) this.t = atUs
+    return n
+  }
+
+  /** Moves the clock forward by `us`, firing timers on the way. */
+  advance(us: number): number {
+    return this.advanceTo(this.t + us)
+  }
+
+  private skipDead(): void {
+    while (this.heap.size > 0 && !this.heap.peekItem()!.live) this.heap.pop()
+  }
+}
+
+// ------------------------------------------------------------------------------------------ types
+
+/** Why the interface dropped a received packet. */
+export type IfaceDropReason =
+  /** decodeIp threw: truncated or impossible IP or TCP header, unknown IP version. */
+  | 'malformed'
+  /** IPv4 header checksum wrong (RFC 791). */
+  | 'ip-checksum'
+  /** Destination address is not one of ours. */
+  | 'not-ours'
+  /** Not TCP (UDP, ICMP…). */
+  | 'not-tcp'
+  /** A fragment: the interface does not reassemble (Linux sets DF on TCP, and so do we). */
+  | 'fragment'
+  /** TCP checksum wrong (RFC 9293 §3.1, MUST-3). */
+  | 'tcp-checksum'
+  /** Source or destination port 0. */
+  | 'bad-port'
+  /** No connection and no listener: answered with RST when `rstClosedPorts` (unless it was a RST). */
+  | 'closed-port'
+  /** A listener discarded it (backlog full, stray non-SYN segment, bad cookie without a reply). */
+  | 'listener'
+  /** Arrived after `close()`. */
+  | 'closed'
+
+const DROP_REASONS: readonly IfaceDropReason[] = [
+  'malformed',
+  'ip-checksum',
+  'not-ours',
+  'not-tcp',
+  'fragment',
+  'tcp-checksum',
+  'bad-port',
+  'closed-port',
+  'listener',
+  'closed',
+]
+
+/** Counters of an interface (a live object: read it, don't write it). */
+export interface IfaceStats {
+  packetsIn: number
+  packetsOut: number
+  bytesIn: number
+  bytesOut: number
+  /** Received packets dropped, by reason. */
+  drops: Record<IfaceDropReason, number>
+  /** RST segments sent: closed ports, listener refusals, aborts and every RST a TCB produced. */
+  resetsSent: number
+  /** Packets that could not be built or that the device refused (oversize, closed). */
+  sendErrors: number
+  /** Connections opened (active) and spawned by listeners (passive, counted at SYN). */
+  activeOpens: number
+  passiveOpens: number
+}
+
+/** One packet seen by the interface, for observers (the CLI, diagrams). Zero cost when nobody listens. */
+export interface PacketEvent {
+  dir: 'in' | 'out'
+  /** The whole IP packet; valid only during the event (the send buffer is reused): copy it to keep it. */
+  bytes: Uint8Array
+  /** What decodeIp made of it (partially filled when it threw); undefined when nothing parsed. */
+  decoded: DecodedPacket | undefined
+  /** The TCP segment (parsed for 'in', as emitted for 'out'). */
+  tcp: TcpRepr | undefined
+  /** Interface time (µs). */
+  now: number
+  /** The connection it belongs to, when there is one. */
+  conn: Connection | undefined
+  /** Set for a received packet the interface dropped. */
+  drop: IfaceDropReason | undefined
+}
+
+/** Events of an {@link Interface}. */
+export interface InterfaceEvents {
+  /** Every packet in and out. */
+  packet: [PacketEvent]
+  /** Every TCB trace event (transitions, segments, drops, timers); `conn` is undefined only for none. */
+  trace: [TraceEvent, Connection | undefined]
+  /** A segment could not be built or sent (counted in `sendErrors`). Not 'error': it never throws. */
+  sendError: [Error]
+  /** The device reported an asynchronous error. */
+  deviceError: [Error]
+}
+
+/** What the interface tells about a connection after every event that may have changed it. */
+export interface ConnectionHandler {
+  /** Called after a segment was processed or a timer ran for `conn` (state, data, space may have changed). */
+  onConnectionUpdate(conn: Connection): void
+}
+
+/** Options of {@link Interface}. */
+export interface InterfaceOptions {
+  /** An IP-medium device (use `ipOverEthernet` for an Ethernet one). */
+  device: Device
+  /** The local addresses the interface owns (4 or 16 bytes, or text). */
+  addrs: Array<Uint8Array | string>
+  /** Clock in µs, never going backwards. Default: `performance.now()` in µs. */
+  clock?: () => number
+  /** Timer scheduler on the same clock. Default: `setTimeout` (unref'd while no connection is open). */
+  scheduler?: TimerScheduler
+  /** Defaults for every TCB (per-call `tcp` options override them). */
+  tcp?: Partial<TcpConfig>
+  /** Answer segments for ports with no connection and no listener with RST (RFC 9293 §3.10.7.1). Default true. */
+  rstClosedPorts?: boolean
+  /** Inclusive range of ephemeral ports for active opens. Default [49152, 65535] (RFC 6335 §6). */
+  ephemeralPorts?: [number, number]
+  /** Close the device in `close()`. Default true. */
+  closeDevice?: boolean
+  /**
+   * How long a released connection may sit in FIN-WAIT-2 waiting for the peer's FIN before it is
+   * forgotten, quietly (Linux's tcp_fin_timeout, 60 s by default), in µs.
+   */
+  orphanTimeout?: number
+}
+
+/** Options of {@link Interface.connect}. */
+export interface IfaceConnectOptions {
+  remoteAddr: Uint8Array | string
+  remotePort: number
+  /** Default: the first of our addresses in the remote address's family. */
+  localAddr?: Uint8Array | string
+  /** Default: an ephemeral port not in use. */
+  localPort?: number
+  tcp?: Partial<TcpConfig>
+  /** Attached before the SYN goes out. */
+  handler?: ConnectionHandler
+}
+
+/** Options of {@link Interface.listen}. */
+export interface IfaceListenOptions {
+  /** Half-open (SYN-RECEIVED) bound per address family; accepted connections are taken at once. Default 128. */
+  backlog?: number
+  /** Answer SYNs with SYN cookies once the half-open queue is full (RFC 4987 §3.6). */
+  synCookies?: boolean
+  tcp?: Partial<TcpConfig>
+  /** Accept only connections to this local address (default: any of ours). */
+  localAddr?: Uint8Array | string
+  /** Called with each connection that completed its handshake (ESTABLISHED or beyond). */
+  onConnection?: (conn: Connection) => void
+}
+
+/** Errors of the interface's own calls, with Node-like codes (EADDRINUSE, EADDRNOTAVAIL, EINVAL…). */
+export class NetError extends Error {
+  override readonly name = 'NetError'
+  constructor(
+    readonly code: 'EADDRINUSE' | 'EADDRNOTAVAIL' | 'EINVAL' | 'ECLOSED',
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+// ------------------------------------------------------------------------------------------ connection
+
+/** One TCP connection on an interface: its TCB plus the interface's bookkeeping. */
+export class Connection {
+  /** The handler told about changes (a TcpSocket), if any. */
+  handler: ConnectionHandler | undefined
+  /** IPv4 or IPv6. */
+  readonly family: 4 | 6
+  /** @internal next connection in the same hash bucket. */
+  next: Connection | undefined = undefined
+  /** @internal hash of the 4-tuple. */
+  hash = 0
+  /** @internal the time of this connection's valid heap entry (NaN: none). */
+  heapAt = NaN
+  /** @internal the listener it came from, until accepted. */
+  port: PortListener | undefined = undefined
+  /** @internal counted in the interface's keep-alive count. */
+  held = false
+  /** @internal released by its owner: the TCB finishes alone; data arriving is answered with RST (Linux). */
+  orphan = false
+  /** @internal when a released connection in FIN-WAIT-2 is given up (NaN: not yet). */
+  orphanAt = NaN
+  /** @internal removed from the interface (the TCB is CLOSED). */
+  removed = false
+  /** @internal IP fields for every outgoing packet (our address → theirs). */
+  readonly ip: IpHeaderFields
+
+  constructor(
+    /** @internal */ readonly iface: Interface,
+    /** The TCB. */
+    readonly tcb: Tcb,
+  ) {
+    this.family = tcb.tuple.localAddr.length === 4 ? 4 : 6
+    this.ip = { src: tcb.tuple.localAddr, dst: tcb.tuple.remoteAddr }
+  }
+
+  /** The 4-tuple from our side. */
+  get tuple(): FourTuple {
+    return this.tcb.tuple
+  }
+
+  /** The TCB's RFC 9293 state. */
+  get state(): TcpState {
+    return this.tcb.state
+  }
+
+  /** True once the TCB is CLOSED and the interface forgot it. */
+  get closed(): boolean {
+    return this.removed
+  }
+
+  /** SEND: queues what fits in the send buffer, sends what the windows allow; returns bytes taken. */
+  send(data: Uint8Array): number {
+    return this.iface.userSend(this, data)
+  }
+
+  /** RECEIVE into a caller-owned buffer; a window update goes out when reading opened the window. */
+  recvInto(into: Uint8Array): number {
+    return this.iface.userRecvInto(this, into)
+  }
+
+  /** RECEIVE up to `max` bytes into a new array. */
+  recv(max = Infinity): Uint8Array {
+    const n = Math.min(max, this.tcb.readable)
+    const out = new Uint8Array(n)
+    if (n > 0) this.recvInto(out)
+    return out
+  }
+
+  /** CLOSE: FIN after the queued data (half-close; receiving goes on). */
+  close(): void {
+    this.iface.userClose(this, false)
+  }
+
+  /** ABORT: RST in a synchronized state, then CLOSED. */
+  abort(): void {
+    this.iface.userClose(this, true)
+  }
+
+  /**
+   * Gives the connection up: the handler is detached, it no longer keeps the process alive, and the TCB
+   * finishes its close alone. Data that arrives afterwards is answered with RST, as Linux does for an
+   * orphaned socket (tcp_rcv_state_process, FIN-WAIT with RCV_SHUTDOWN).
+   */
+  release(): void {
+    this.iface.userRelease(this)
+  }
+
+  /** Whether this connection keeps the process alive (while not in TIME-WAIT and not released). */
+  ref(on: boolean): void {
+    this.iface.setHeld(this, on && !this.orphan && !this.removed && this.tcb.state !== 'TIME-WAIT')
+  }
+}
+
+/** A port the interface listens on: one Listener per address family, created at the first SYN. */
+export class PortListener {
+  /** Connections spawned and not yet established/accepted. */
+  readonly pending = new Set<Connection>()
+  /** @internal */ v4: Listener | undefined = undefined
+  /** @internal */ v6: Listener | undefined = undefined
+  /** True after close(). */
+  closed = false
+  /** Called with every accepted connection. */
+  onConnection: ((conn: Connection) => void) | undefined
+
+  constructor(
+    private readonly iface: Interface,
+    /** The port. */
+    readonly port: number,
+    /** The local address it is bound to, or undefined for any of ours. */
+    readonly localAddr: Uint8Array | undefined,
+    /** @internal */ readonly opts: IfaceListenOptions,
+  ) {
+    this.onConnection = opts.onConnection
+  }
+
+  /** Listener counters summed over both families. */
+  get stats(): ListenerStats {
+    const s: ListenerStats = { synsReceived: 0, synsDropped: 0, cookiesSent: 0, cookiesAccepted: 0, cookiesRejected: 0, resetsSent: 0 }
+    for (const l of [this.v4, this.v6]) {
+      if (!l) continue
+      for (const k of Object.keys(s) as Array<keyof ListenerStats>) s[k] += l.stats[k]
+    }
+    return s
+  }
+
+  /** Stops listening: new SYNs meet a closed port; connections not yet accepted are reset (as Linux does). */
+  close(): void {
+    this.iface.unlisten(this)
+  }
+}
+
+// ------------------------------------------------------------------------------------------ helpers
+
+function toAddr(a: Uint8Array | string, what: string): Uint8Array {
+  if (typeof a === 'string') return parseIp(a)
+  if (a.length !== 4 && a.length !== 16) throw new WireError('ERR_BAD_ARGUMENT', `${what} must have 4 or 16 bytes, not ${a.length}`)
+  return a.slice()
+}
+
+function addrEq(a: Uint8Array, b: Uint8Array): boolean {
+  const n = a.length
+  if (n !== b.length) return false
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false
+  return true
+}
+
+/** FNV-1a-style mix of the 4-tuple into a 32-bit bucket key: no strings built per packet. */
+function tupleHash(local: Uint8Array, lport: number, remote: Uint8Array, rport: number): number {
+  let h = Math.imul(((lport << 16) | rport) ^ 0x811c9dc5, 0x01000193)
+  for (let i = 0; i < remote.length; i++) h = Math.imul(h ^ remote[i], 0x01000193)
+  for (let i = 0; i < local.length; i++) h = Math.imul(h ^ local[i], 0x01000193)
+  return h ^ (h >>> 16)
+}
+
+function isPort(p: unknown): p is number {
+  return typeof p === 'number' && Number.isInteger(p) && p >= 1 && p <= 0xffff
+}
+
+const NOOP = (): void => {}
+
+/** Segments one flush may send before we suspect a TCB bug (a dispatch that never returns undefined). */
+const MAX_DISPATCH = 1 << 20
+
+// ------------------------------------------------------------------------------------------ interface
+
+/** Runs the userland TCP on one IP-medium device. */
+export class Interface extends EventEmitter<InterfaceEvents> {
+  /** The device. */
+  readonly device: Device
+  /** Addresses we own. */
+  readonly addrs: readonly Uint8Array[]
+  /** The clock (µs). */
+  readonly clock: () => number
+  /** The timer scheduler (also used by sockets' idle timeouts). */
+  readonly scheduler: TimerScheduler
+  /** Live counters. */
+  readonly stats: IfaceStats
+
+  private readonly tcpDefaults: Partial<TcpConfig>
+  private readonly rstClosedPorts: boolean
+  private readonly ephemeral: [number, number]
+  private readonly closeDevice: boolean
+  private readonly orphanTimeout: number
+  private portCursor: number
+
+  private readonly table = new Map<number, Connection>()
+  private count = 0
+  private readonly byTcb = new WeakMap<Tcb, Connection>()
+  private readonly ports = new Map<number, PortListener>()
+  private readonly portUse = new Map<number, number>()
+
+  private readonly heap = new TimerHeap<Connection>()
+  private readonly due: Connection[] = []
+  private timerHandle: unknown = undefined
+  private timerAt = Infinity
+  private timerRef = false
+  private heldCount = 0
+
+  private depth = 0
+  private nowUs = 0
+  private readonly rxQueue: Uint8Array[] = []
+  private readonly rxScratch: DecodedPacket = {}
+  private readonly txBuf: Uint8Array
+  private readonly txViews: Array<Uint8Array | undefined> = []
+  private txBusy = false
+  private drainScheduled = false
+  private isClosed = false
+
+  private tracing = false
+  private observing = false
+  private readonly pendingTrace: Array<TraceEvent | Tcb> = []
+
+  constructor(opts: InterfaceOptions) {
+    super()
+    if (opts.device.medium !== 'ip') {
+      throw new WireError('ERR_BAD_ARGUMENT', `the interface needs an IP-medium device (wrap an Ethernet one with ipOverEthernet), got '${opts.device.medium}'`)
+    }
+    if (opts.addrs.length === 0) throw new WireError('ERR_BAD_ARGUMENT', 'the interface needs at least one address')
+    this.device = opts.device
+    this.addrs = opts.addrs.map((a) => toAddr(a, 'an interface address'))
+    this.clock = opts.clock ?? monotonicUs
+    this.scheduler = opts.scheduler ?? realScheduler(this.clock)
+    this.tcpDefaults = { ...opts.tcp }
+    this.rstClosedPorts = opts.rstClosedPorts ?? true
+    const [lo, hi] = opts.ephemeralPorts ?? [49152, 65535]
+    if (!isPort(lo) || !isPort(hi) || lo > hi) throw new WireError('ERR_BAD_ARGUMENT', `bad ephemeral port range ${lo}..${hi}`)
+    this.ephemeral = [lo, hi]
+    // Linux starts its search at a hashed offset so ports are hard to guess (RFC 6056 §3.3.4); random will do.
+    this.portCursor = Math.floor(Math.random() * (hi - lo + 1))
+    this.closeDevice = opts.closeDevice ?? true
+    this.orphanTimeout = opts.orphanTimeout ?? 60_000_000
+    this.txBuf = new Uint8Array(Math.max(this.device.mtu, 68))
+    this.stats = {
+      packetsIn: 0,
+      packetsOut: 0,
+      bytesIn: 0,
+      bytesOut: 0,
+      drops: Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as Record<IfaceDropReason, number>,
+      resetsSent: 0,
+      sendErrors: 0,
+      activeOpens: 0,
+      passiveOpens: 0,
+    }
+    // Tracing and observation cost nothing until someone listens: track the listener counts.
+    const self = this as EventEmitter
+    self.on('newListener', (name: string | symbol) => {
+      if (name === 'trace') this.setTracing(true)
+      else if (name === 'packet') this.observing = true
+    })
+    self.on('removeListener', (name: string | symbol) => {
+      if (name === 'trace') this.setTracing(this.listenerCount('trace') > 0)
+      else if (name === 'packet') this.observing = this.listenerCount('packet') > 0
+    })
+    this.device.onReceive(this.onPacket)
+    this.device.onError?.(this.onDeviceError)
+  }
+
+  // ---------------------------------------------------------------------------------- public
+
+  /** The clock reading of the current (or last) entry point (µs). */
+  get now(): number {
+    return this.nowUs
+  }
+
+  /** Connections the interface holds (every state but CLOSED, TIME-WAIT included). */
+  get connectionCount(): number {
+    return this.count
+  }
+
+  /** Every connection held. */
+  *connections(): IterableIterator<Connection> {
+    for (let c of this.table.values()) {
+      for (; c !== undefined; c = c.next!) yield c
+    }
+  }
+
+  /** Whether the real timer is armed (for tests: false after close and when nothing is due). */
+  get timerArmed(): boolean {
+    return this.timerHandle !== undefined
+  }
+
+  /** Whether the armed timer keeps the process alive (some connection is open, not in TIME-WAIT). */
+  get timerKeepsAlive(): boolean {
+    return this.timerHandle !== undefined && this.timerRef
+  }
+
+  /** Entries in the timer heap, stale ones included (for tests and the benchmark). */
+  get timerEntries(): number {
+    return this.heap.size
+  }
+
+  /** True after `close()`. */
+  get closed(): boolean {
+    return this.isClosed
+  }
+
+  /** The port listener on `port`, if any. */
+  listenerOn(port: number): PortListener | undefined {
+    return this.ports.get(port)
+  }
+
+  /** Active OPEN: a new connection in SYN-SENT; its SYN is sent before this returns. */
+  connect(opts: IfaceConnectOptions): Connection {
+    if (this.isClosed) throw new NetError('ECLOSED', 'the interface is closed')
+    const remoteAddr = toAddr(opts.remoteAddr, 'remoteAddr')
+    if (!isPort(opts.remotePort)) throw new NetError('EINVAL', `remote port must be 1..65535, not ${opts.remotePort}`)
+    const localAddr = opts.localAddr !== undefined ? toAddr(opts.localAddr, 'localAddr') : this.addrs.find((a) => a.length === remoteAddr.length)
+    if (localAddr === undefined || !this.isOurs(localAddr)) {
+      const what = localAddr === undefined ? `no IPv${remoteAddr.length === 4 ? 4 : 6} address` : `${formatIp(localAddr)} is not ours`
+      throw new NetError('EADDRNOTAVAIL', `cannot connect to ${formatIp(remoteAddr)}: ${what}`)
+    }
+    if (localAddr.length !== remoteAddr.length) throw new NetError('EINVAL', 'local and remote addresses are of different families')
+    let localPort: number
+    if (opts.localPort !== undefined && opts.localPort !== 0) {
+      if (!isPort(opts.localPort)) throw new NetError('EINVAL', `local port must be 1..65535, not ${opts.localPort}`)
+      localPort = opts.localPort
+      if (this.lookup(localAddr, localPort, remoteAddr, opts.remotePort) !== undefined) {
+        throw new NetError('EADDRINUSE', `${formatIp(localAddr)}:${localPort} is already connected to ${formatIp(remoteAddr)}:${opts.remotePort}`)
+      }
+    } else {
+      localPort = this.pickPort(localAddr, remoteAddr, opts.remotePort)
+    }
+    const tuple: FourTuple = { localAddr, localPort, remoteAddr, remotePort: opts.remotePort }
+    this.enter()
+    try {
+      const family = localAddr.length === 4 ? 4 : 6
+      const tcb = Tcb.connect(tuple, this.nowUs, this.configFor(family, opts.tcp), this.tracing ? this.onTcbEvent : undefined)
+      const conn = this.register(tcb, undefined)
+      conn.handler = opts.handler
+      this.stats.activeOpens++
+      this.flush(conn)
+      return conn
+    } finally {
+      this.exit(true)
+    }
+  }
+
+  /** Passive OPEN on `port` (0 picks an ephemeral port). Throws EADDRINUSE when the port is taken. */
+  listen(port: number, opts: IfaceListenOptions = {}): PortListener {
+    if (this.isClosed) throw new NetError('ECLOSED', 'the interface is closed')
+    const localAddr = opts.localAddr !== undefined ? toAddr(opts.localAddr, 'localAddr') : undefined
+    if (localAddr !== undefined && !this.isOurs(localAddr)) throw new NetError('EADDRNOTAVAIL', `${formatIp(localAddr)} is not ours`)
+    if (port === 0) port = this.pickListenPort()
+    else if (!isPort(port)) throw new NetError('EINVAL', `port must be 0..65535, not ${port}`)
+    if (this.ports.has(port)) throw new NetError('EADDRINUSE', `port ${port} is already listened on`)
+    const pl = new PortListener(this, port, localAddr, opts)
+    this.ports.set(port, pl)
+    return pl
+  }
+
+  /** Resets every connection (RST where synchronized), stops listening and the timer, and closes the device. */
+  close(): void {
+    if (this.isClosed) return
+    this.enter()
+    try {
+      for (const pl of [...this.ports.values()]) this.unlisten(pl)
+      for (const conn of [...this.connections()]) {
+        conn.tcb.abort()
+        this.flush(conn)
+        this.notify(conn)
+      }
+    } finally {
+      this.isClosed = true
+      this.rxQueue.length = 0
+      this.depth = 0
+      this.heap.clear()
+      this.disarm()
+      this.device.onReceive(NOOP)
+      if (this.closeDevice) this.device.close()
+    }
+  }
+
+  // ---------------------------------------------------------------------------------- internal API
+
+  /** @internal */
+  userSend(conn: Connection, data: Uint8Array): number {
+    this.enter()
+    try {
+      const n = conn.tcb.send(data)
+      if (n > 0) this.flush(conn)
+      return n
+    } finally {
+      this.exit(true)
+    }
+  }
+
+  /** @internal */
+  userRecvInto(conn: Connection, into: Uint8Array): number {
+    this.enter()
+    try {
+      const n = conn.tcb.recvInto(into)
+      if (n > 0) this.flush(conn)
+      return n
+    } finally {
+      this.exit(true)
+    }
+  }
+
+  /** @internal */
+  userClose(conn: Connection, abort: boolean): void {
+    this.enter()
+    try {
+      if (abort) conn.tcb.abort()
+      else conn.tcb.close()
+      this.flush(conn)
+    } finally {
+      this.exit(true)
+    }
+  }
+
+  /** @internal */
+  userRelease(conn: Connection): void {
+    conn.handler = undefined
+    conn.orphan = true
+    this.setHeld(conn, false)
+    if (conn.removed || this.isClosed) return
+    this.enter()
+    try {
+      this.flush(conn) // starts the FIN-WAIT-2 clock if it is already there
+    } finally {
+      this.exit(true)
+    }
+  }
+
+  /** @internal */
+  setHeld(conn: Connection, on: boolean): void {
+    if (conn.held === on) return
+    conn.held = on
+    this.heldCount += on ? 1 : -1
+    if (this.depth === 0) this.arm()
+  }
+
+  /** @internal */
+  unlisten(pl: PortListener): void {
+    if (pl.closed) return
+    pl.closed = true
+    if (this.ports.get(pl.port) === pl) this.ports.delete(pl.port)
+    if (pl.pending.size === 0) return
+    this.enter()
+    try {
+      for (const conn of [...pl.pending]) {
+        pl.pending.delete(conn)
+        conn.port = undefined
+        conn.tcb.abort()
+        this.flush(conn)
+      }
+    } finally {
+      this.exit(true)
+    }
+  }
+
+  // ---------------------------------------------------------------------------------- entry points
+
+  private enter(): void {
+    if (this.depth++ === 0) this.nowUs = this.clock()
+  }
+
+  /**
+   * Leaves an entry point. Packets queued meanwhile are handled now — unless this was an application
+   * call: then they wait for a microtask, so a handler is never called back from inside its own
+   * `send`/`recv` (a synchronous device would otherwise re-enter a socket in the middle of a write).
+   */
+  private exit(user = false): void {
+    if (this.depth > 1) {
+      this.depth--
+      return
+    }
+    try {
+      if (!user) this.drainRx()
+    } finally {
+      this.depth = 0
+      if (this.isClosed) {
+        this.rxQueue.length = 0
+      } else {
+        if (user && this.rxQueue.length > 0 && !this.drainScheduled) {
+          this.drainScheduled = true
+          queueMicrotask(this.onDrain)
+        }
+        this.arm()
+      }
+    }
+  }
+
+  /** Handles queued packets in arrival order (the queue may grow meanwhile). */
+  private drainRx(): void {
+    const q = this.rxQueue
+    try {
+      for (let i = 0; i < q.length && !this.isClosed; i++) {
+        if (i > 0) this.nowUs = this.clock()
+        this.handlePacket(q[i])
+      }
+    } finally {
+      q.length = 0
+    }
+  }
+
+  private readonly onDrain = (): void => {
+    this.drainScheduled = false
+    if (this.depth > 0 || this.rxQueue.length === 0 || this.isClosed) return
+    this.enter()
+    this.exit()
+  }
+
+  private readonly onPacket = (packet: Uint8Array): void => {
+    if (this.isClosed) {
+      this.stats.drops.closed++
+      return
+    }
+    // Always through the queue, so a packet never overtakes one that arrived before it.
+    this.rxQueue.push(packet)
+    if (this.depth > 0) return
+    this.enter()
+    this.exit()
+  }
+
+  private readonly onDeviceError = (err: Error): void => {
+    this.emit('deviceError', err)
+  }
+
+  private readonly onTimer = (): void => {
+    this.timerHandle = undefined
+    this.timerAt = Infinity
+    if (this.isClosed) return
+    this.enter()
+    const due = this.due
+    try {
+      const now = this.nowUs
+      const heap = this.heap
+      while (heap.size > 0 && heap.peekTime() <= now) {
+        const at = heap.peekTime()
+        const c = heap.pop()!
+        // Lazy deletion: only the entry matching the connection's recorded deadline is live.
+        if (c.heapAt !== at) continue
+        c.heapAt = NaN
+        due.push(c)
+      }
+      for (let i = 0; i < due.length; i++) {
+        const c = due[i]
+        if (c.removed) continue
+        this.flush(c)
+        this.notify(c)
+      }
+    } finally {
+      due.length = 0
+      this.exit()
+    }
+  }
+
+  // ---------------------------------------------------------------------------------- receive path
+
+  private handlePacket(bytes: Uint8Array): void {
+    const st = this.stats
+    st.packetsIn++
+    st.bytesIn += bytes.length
+    const observe = this.observing
+    // Observers may keep the decoded object, so they get a fresh one; otherwise a scratch is reused.
+    const d: DecodedPacket = observe ? {} : this.rxScratch
+    d.ip = undefined
+    d.tcp = undefined
+    let drop: IfaceDropReason | undefined
+    try {
+      decodeIp(bytes, d)
+    } catch {
+      drop = 'malformed'
+    }
+    // (Read back through the type: TypeScript would keep the `undefined` narrowing from the reset above.)
+    const ip = (d as DecodedPacket).ip as DecodedPacket['ip']
+    const seg = (d as DecodedPacket).tcp as DecodedPacket['tcp']
+    if (drop === undefined) {
+      if (ip === undefined) drop = 'malformed'
+      else if (ip.src.length === 4 && !(ip as Ipv4Parsed).checksumOk) drop = 'ip-checksum'
+      else if (!this.isOurs(ip.dst)) drop = 'not-ours'
+      else if (ip.protocol !== IPPROTO_TCP) drop = 'not-tcp'
+      else if (seg === undefined) drop = 'fragment'
+      else if (seg.checksumOk !== true) drop = 'tcp-checksum'
+      else if (seg.srcPort === 0 || seg.dstPort === 0) drop = 'bad-port'
+    }
+    if (drop !== undefined) {
+      st.drops[drop]++
+      if (observe) this.emitPacket('in', bytes, ip ? d : undefined, seg, undefined, drop)
+      return
+    }
+    const src = ip!.src
+    const dst = ip!.dst
+    const tcp = seg!
+    const conn = this.lookup(dst, tcp.dstPort, src, tcp.srcPort)
+    if (conn !== undefined) {
+      if (observe) this.emitPacket('in', bytes, d, tcp, conn, undefined)
+      conn.tcb.process(this.nowUs, tcp)
+      this.afterSegment(conn)
+      return
+    }
+    const pl = this.ports.get(tcp.dstPort)
+    if (pl !== undefined && (pl.localAddr === undefined || addrEq(pl.localAddr, dst))) {
+      if (observe) this.emitPacket('in', bytes, d, tcp, undefined, undefined)
+      this.toListener(pl, src, dst, tcp)
+      return
+    }
+    st.drops['closed-port']++
+    if (observe) this.emitPacket('in', bytes, d, tcp, undefined, 'closed-port')
+    if (this.rstClosedPorts) {
+      // RFC 9293 §3.10.7.1: "If the state is CLOSED (i.e., TCB does not exist) ... a reset is sent."
+      const r = rstForClosed(tcp)
+      if (r !== undefined) this.transmit({ src: dst, dst: src }, r, undefined)
+    }
+  }
+
+  private toListener(pl: PortListener, src: Uint8Array, dst: Uint8Array, seg: TcpRepr): void {
+    const family = dst.length === 4 ? 4 : 6
+    let l = family === 4 ? pl.v4 : pl.v6
+    if (l === undefined) {
+      const o = pl.opts
+      l = new Listener({
+        localPort: pl.port,
+        backlog: o.backlog,
+        synCookies: o.synCookies,
+        // The MSS follows the family (IPv6 headers are 20 bytes longer), hence one Listener per family.
+        config: this.configFor(family, o.tcp),
+        onEvent: this.onTcbEvent,
+      })
+      if (family === 4) pl.v4 = l
+      else pl.v6 = l
+    }
+    // The TCB keeps the tuple: copies, not views of the packet.
+    const tuple: FourTuple = { localAddr: dst.slice(), localPort: seg.dstPort, remoteAddr: src.slice(), remotePort: seg.srcPort }
+    const r = l.process(this.nowUs, seg, tuple)
+    if (r instanceof Tcb) {
+      r.onEvent = this.tracing ? this.onTcbEvent : undefined
+      const conn = this.register(r, pl)
+      this.stats.passiveOpens++
+      this.afterSegment(conn)
+    } else if (r !== undefined) {
+      this.flushTrace(undefined)
+      this.transmit({ src: dst, dst: src }, r, undefined)
+    } else {
+      this.flushTrace(undefined)
+      this.stats.drops.listener++
+    }
+  }
+
+  private afterSegment(conn: Connection): void {
+    this.flush(conn)
+    const pl = conn.port
+    if (pl !== undefined) this.acceptFrom(pl)
+    this.notify(conn)
+  }
+
+  private acceptFrom(pl: PortListener): void {
+    for (const l of [pl.v4, pl.v6]) {
+      if (l === undefined) continue
+      for (let t = l.accept(); t !== undefined; t = l.accept()) {
+        const conn = this.byTcb.get(t)
+        if (conn === undefined || conn.port !== pl) continue
+        conn.port = undefined
+        pl.pending.delete(conn)
+        if (conn.removed) continue
+        if (pl.closed || pl.onConnection === undefined) {
+          // Nobody will ever accept it: reset, as Linux does for a closed listener's queue.
+          conn.tcb.abort()
+          this.flush(conn)
+          continue
+        }
+        pl.onConnection(conn)
+      }
+    }
+  }
+
+  private notify(conn: Connection): void {
+    const h = conn.handler
+    if (h !== undefined) {
+      h.onConnectionUpdate(conn)
+    } else if (conn.orphan && !conn.removed && conn.tcb.readable > 0) {
+      conn.tcb.abort()
+      this.flush(conn)
+    }
+  }
+
+  // ---------------------------------------------------------------------------------- send path
+
+  /** Drains the TCB's output, then forgets it when CLOSED or schedules its next deadline. */
+  private flush(conn: Connection): void {
+    if (conn.removed) return
+    const tcb = conn.tcb
+    const now = this.nowUs
+    for (let i = 0; i < MAX_DISPATCH; i++) {
+      const seg = tcb.dispatch(now)
+      if (seg === undefined) break
+      this.transmit(conn.ip, seg, conn)
+    }
+    const s = tcb.state
+    if (s === 'CLOSED') {
+      this.unregister(conn)
+      return
+    }
+    // TIME-WAIT belongs to the stack, not the application: it never keeps the process alive.
+    if (s === 'TIME-WAIT' && conn.held) this.setHeld(conn, false)
+    let t = tcb.pollAt()
+    if (conn.orphan && s === 'FIN-WAIT-2') {
+      // Linux (tcp_fin_timeout): an orphan waits for the peer's FIN this long, then goes without a RST.
+      if (Number.isNaN(conn.orphanAt)) conn.orphanAt = now + this.orphanTimeout
+      else if (now >= conn.orphanAt) {
+        this.unregister(conn)
+        return
+      }
+      if (t === undefined || conn.orphanAt < t) t = conn.orphanAt
+    }
+    if (t === undefined) return
+    // After a full drain nothing should be due now; if the TCB still says so, retry in 1 ms rather than spin.
+    const at = t > now ? t : now + 1000
+    // Keep an earlier entry: waking early costs one pollAt; pushing on every later deadline would fill the heap.
+    if (conn.heapAt <= at) return
+    conn.heapAt = at
+    this.heap.push(at, conn)
+    if (this.heap.size > 2 * this.count + 64) this.compactHeap()
+  }
+
+  private compactHeap(): void {
+    this.heap.compact((at, c) => c.heapAt === at && !c.removed)
+  }
+
+  private transmit(ip: IpHeaderFields, seg: TcpRepr, conn: Connection | undefined): void {
+    const st = this.stats
+    // An observer that sends from inside a 'packet' event must not overwrite the packet being sent.
+    const nested = this.txBusy
+    const buf = nested ? new Uint8Array(this.txBuf.length) : this.txBuf
+    this.txBusy = true
+    try {
+      let n: number
+      try {
+        n = emitTcpPacket(ip, seg, buf, 0)
+      } catch (e) {
+        st.sendErrors++
+        this.emit('sendError', e as Error)
+        return
+      }
+      let pkt: Uint8Array
+      if (nested) pkt = buf.subarray(0, n)
+      else pkt = this.txViews[n] ??= buf.subarray(0, n)
+      st.packetsOut++
+      st.bytesOut += n
+      if (seg.flags & RST) st.resetsSent++
+      if (this.observing) {
+        let d: DecodedPacket | undefined
+        try {
+          d = decodeIp(pkt)
+        } catch {
+          d = undefined
+        }
+        this.emitPacket('out', pkt, d, seg, conn, undefined)
+      }
+      try {
+        this.device.send(pkt)
+      } catch (e) {
+        st.sendErrors++
+        this.emit('sendError', e as Error)
+      }
+    } finally {
+      this.txBusy = nested
+    }
+  }
+
+  private emitPacket(
+    dir: 'in' | 'out',
+    bytes: Uint8Array,
+    decoded: DecodedPacket | undefined,
+    tcp: TcpRepr | undefined,
+    conn: Connection | undefined,
+    drop: IfaceDropReason | undefined,
+  ): void {
+    this.emit('packet', { dir, bytes, decoded, tcp, now: this.nowUs, conn, drop })
+  }
+
+  // ---------------------------------------------------------------------------------- timer
+
+  /** Points the one real timer at the heap's earliest entry (called once per entry point). */
+  private arm(): void {
+    const heap = this.heap
+    // Stale entries on top would only cause empty wake-ups (and keep a timer for closed connections).
+    while (heap.size > 0 && heap.peekItem()!.heapAt !== heap.peekTime()) heap.pop()
+    const top = heap.peekTime()
+    const ref = this.heldCount > 0
+    if (top === this.timerAt) {
+      if (this.timerHandle !== undefined && ref !== this.timerRef) {
+        this.scheduler.setRef?.(this.timerHandle, ref)
+        this.timerRef = ref
+      }
+      return
+    }
+    this.disarm()
+    if (top === Infinity) return
+    this.timerAt = top
+    this.timerHandle = this.scheduler.setTimer(this.onTimer, top)
+    this.timerRef = ref
+    if (!ref) this.scheduler.setRef?.(this.timerHandle, false)
+  }
+
+  private disarm(): void {
+    if (this.timerHandle !== undefined) this.scheduler.clearTimer(this.timerHandle)
+    this.timerHandle = undefined
+    this.timerAt = Infinity
+  }
+
+  // ---------------------------------------------------------------------------------- table
+
+  private lookup(local: Uint8Array, lport: number, remote: Uint8Array, rport: number): Connection | undefined {
+    let c = this.table.get(tupleHash(local, lport, remote, rport))
+    for (; c !== undefined; c = c.next) {
+      const t = c.tcb.tuple
+      if (t.localPort === lport && t.remotePort === rport && addrEq(t.remoteAddr, remote) && addrEq(t.localAddr, local)) return c
+    }
+    return undefined
+  }
+
+  private register(tcb: Tcb, pl: PortListener | undefined): Connection {
+    const conn = new Connection(this, tcb)
+    const t = tcb.tuple
+    const h = tupleHash(t.localAddr, t.localPort, t.remoteAddr, t.remotePort)
+    conn.hash = h
+    conn.next = this.table.get(h)
+    this.table.set(h, conn)
+    this.count++
+    this.byTcb.set(tcb, conn)
+    this.portUse.set(t.localPort, (this.portUse.get(t.localPort) ?? 0) + 1)
+    if (pl !== undefined) {
+      conn.port = pl
+      pl.pending.add(conn)
+    }
+    this.setHeld(conn, true)
+    this.flushTrace(tcb)
+    return conn
+  }
+
+  private unregister(conn: Connection): void {
+    if (conn.removed) return
+    conn.removed = true
+    conn.heapAt = NaN
+    const h = conn.hash
+    let c = this.table.get(h)
+    if (c === conn) {
+      if (conn.next === undefined) this.table.delete(h)
+      else this.table.set(h, conn.next)
+    } else {
+      while (c !== undefined && c.next !== conn) c = c.next
+      if (c !== undefined) c.next = conn.next
+    }
+    conn.next = undefined
+    this.count--
+    const p = conn.tcb.tuple.localPort
+    const u = (this.portUse.get(p) ?? 1) - 1
+    if (u === 0) this.portUse.delete(p)
+    else this.portUse.set(p, u)
+    if (conn.port !== undefined) {
+      conn.port.pending.delete(conn)
+      conn.port = undefined
+    }
+    this.setHeld(conn, false)
+  }
+
+  private isOurs(a: Uint8Array): boolean {
+    const addrs = this.addrs
+    for (let i = 0; i < addrs.length; i++) if (addrEq(addrs[i], a)) return true
+    return false
+  }
+
+  private pickPort(local: Uint8Array, remote: Uint8Array, rport: number): number {
+    const [lo, hi] = this.ephemeral
+    const span = hi - lo + 1
+    for (let i = 0; i < span; i++) {
+      const p = lo + ((this.portCursor + i) % span)
+      if (!this.portUse.has(p) && !this.ports.has(p)) {
+        this.portCursor = (p - lo + 1) % span
+        return p
+      }
+    }
+    // Every port is in use by some connection: share one whose 4-tuple with this peer is free (as Linux).
+    for (let i = 0; i < span; i++) {
+      const p = lo + ((this.portCursor + i) % span)
+      if (!this.ports.has(p) && this.lookup(local, p, remote, rport) === undefined) {
+        this.portCursor = (p - lo + 1) % span
+        return p
+      }
+    }
+    throw new NetError('EADDRNOTAVAIL', `no ephemeral port free in ${lo}..${hi} for ${formatIp(remote)}:${rport}`)
+  }
+
+  private pickListenPort(): number {
+    const [lo, hi] = this.ephemeral
+    const span = hi - lo + 1
+    for (let i = 0; i < span; i++) {
+      const p = lo + ((this.portCursor + i) % span)
+      if (!this.portUse.has(p) && !this.ports.has(p)) {
+        this.portCursor = (p - lo + 1) % span
+        return p
+      }
+    }
+    throw new NetError('EADDRINUSE', `no free port in ${lo}..${hi}`)
+  }
+
+  /** The TCB config for a family: defaults, then per-call options, with the MSS clamped to the device MTU. */
+  private configFor(family: 4 | 6, extra: Partial<TcpConfig> | undefined): Partial<TcpConfig> {
+    const c: Partial<TcpConfig> = { ...this.tcpDefaults, ...extra }
+    // RFC 9293 §3.7.1: the MSS we announce is what fits the link: MTU less the IP and TCP fixed headers.
+    const fit = this.device.mtu - (family === 4 ? 40 : 60)
+    c.mss = Math.max(64, Math.min(c.mss ?? DEFAULT_TCP_CONFIG.mss, fit))
+    return c
+  }
+
+  // ---------------------------------------------------------------------------------- tracing
+
+  private setTracing(on: boolean): void {
+    if (this.tracing === on) return
+    this.tracing = on
+    for (const c of this.connections()) c.tcb.onEvent = on ? this.onTcbEvent : undefined
+  }
+
+  private readonly onTcbEvent = (ev: TraceEvent, source: unknown): void => {
+    if (!this.tracing) return
+    const conn = this.byTcb.get(source as Tcb)
+    if (conn !== undefined) this.emit('trace', ev, conn)
+    // Events from inside Tcb.connect or Listener.process, before the connection exists: held until it does.
+    else this.pendingTrace.push(ev, source as Tcb)
+  }
+
+  /** Emits held trace events: those of `tcb` with its connection, and any others without one. */
+  private flushTrace(tcb: Tcb | undefined): void {
+    const p = this.pendingTrace
+    if (p.length === 0) return
+    const conn = tcb !== undefined ? this.byTcb.get(tcb) : undefined
+    const events = p.splice(0, p.length)
+    for (let i = 0; i < events.length; i += 2) {
+      const src = events[i + 1] as Tcb
+      this.emit('trace', events[i] as TraceEvent, src === tcb ? conn : this.byTcb.get(src))
+    }
+  }
+}
