@@ -1,0 +1,223 @@
+/**
+ * `tcplab handshake HOST:PORT`: an active open through the userland TCP on a raw socket or libpcap,
+ * printing every segment as it goes. Without the privilege for raw packets, `--send` carries the exchange
+ * over node:net instead and says so.
+ */
+import * as net from 'node:net'
+import { formatIp, parseIp } from '../../net/addr.js'
+import { hasRawPrivilege, loadCap, loadRawSocket } from '../../net/native.js'
+import { WireError } from '../../tcp/errors.js'
+import { parseUint, usageError, type Command, type Io } from '../command.js'
+import { openLiveStack, randomEphemeralPort, type Via } from '../live.js'
+import { ladderOf, LiveRecorder, segmentJson, segmentLine, type SegmentRecord } from '../liverec.js'
+import { TcpSocket } from '../socket.js'
+import { diagramFormat, renderText, renderToFile } from '../ladder/index.js'
+import { parseHostPort } from './echo.js'
+
+/** How long a closing exchange may take before the stack is torn down. */
+const CLOSE_GRACE_MS = 2000
+
+/** Why raw packets are out of reach here, or undefined when they are not. */
+export function rawUnavailableReason(via: Via): string | undefined {
+  try {
+    if (via === 'raw') loadRawSocket()
+    else loadCap()
+  } catch (e) {
+    return e instanceof Error ? e.message : String(e)
+  }
+  if (!hasRawPrivilege()) return 'raw packets need root or CAP_NET_RAW'
+  return undefined
+}
+
+/** Whether the terminal should get colours: a TTY and no NO_COLOR. */
+export function useColor(io: Io): boolean {
+  return io.isTTY && !process.env.NO_COLOR
+}
+
+/** Parses `--src IP[:PORT]`. */
+function parseSrc(text: string): { addr: Uint8Array; port?: number } {
+  const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(text) ?? /^([^:]+)(?::(\d+))?$/.exec(text)
+  if (m) return { addr: parseIp(m[1]), ...(m[2] ? { port: parseUint('src', m[2], 1, 65535) } : {}) }
+  return { addr: parseIp(text) } // a bare IPv6 address
+}
+
+/** The `handshake` command. */
+export const handshakeCommand: Command = {
+  name: 'handshake',
+  usage: 'HOST:PORT [options]',
+  summary: 'Open a connection with the userland TCP over raw packets, printing every segment as it goes.',
+  description:
+    'Needs root (or CAP_NET_RAW). --via raw (default) speaks from an address the kernel owns and installs an\n' +
+    'RST guard for exactly that address and port while it runs; --via pcap owns its own IP (--src) and MAC on\n' +
+    '--iface. Without the privilege, --send carries the exchange over node:net (the kernel\'s TCP) instead.',
+  allowPositionals: true,
+  options: {
+    via: { type: 'string', arg: 'raw|pcap', help: 'device: raw socket (default) or libpcap' },
+    iface: { type: 'string', arg: 'IF', help: 'interface for --via pcap (default: the route to HOST)' },
+    src: { type: 'string', arg: 'IP[:PORT]', help: 'our address and port (default: the route\'s source, a random port)' },
+    send: { type: 'string', arg: 'TEXT', help: 'send TEXT once connected and print what comes back until the peer closes' },
+    pcap: { type: 'string', arg: 'FILE', help: 'write every packet sent and received to FILE' },
+    json: { type: 'boolean', help: 'print one JSON object at the end instead of lines' },
+    timeout: { type: 'string', arg: 'MS', help: 'close with FIN after MS milliseconds (default 5000)' },
+    idle: { type: 'string', arg: 'MS', help: 'with --send: close with FIN once MS pass with nothing more received' },
+    ladder: { type: 'boolean', help: 'print a ladder diagram of the exchange at the end' },
+    diagram: { type: 'string', arg: 'FILE', help: 'write the ladder to FILE (.svg, .html, .mmd or .md)' },
+    absolute: { type: 'boolean', help: 'absolute sequence numbers in the ladder (default: relative)' },
+  },
+  async run(args, io) {
+    if (args.positionals.length !== 1) throw usageError("handshake takes one HOST:PORT (see 'tcplab handshake --help')")
+    const v = args.values as Record<string, string | boolean | undefined>
+    const { host, port } = parseHostPort(args.positionals[0])
+    const peer = parseIp(host)
+    const via = ((v.via as string | undefined) ?? 'raw') as Via
+    if (via !== 'raw' && via !== 'pcap') throw usageError(`--via must be raw or pcap, got '${via}'`)
+    const timeoutMs = v.timeout !== undefined ? parseUint('timeout', v.timeout as string, 1, 3_600_000) : 5000
+    const json = v.json === true
+    if (typeof v.diagram === 'string') diagramFormat(v.diagram)
+    const send = v.send as string | undefined
+    const idleMs = v.idle !== undefined ? parseUint('idle', v.idle as string, 1, 3_600_000) : undefined
+
+    const unavailable = rawUnavailableReason(via)
+    if (unavailable !== undefined) {
+      if (send === undefined) throw new WireError('DEV_ERR_PERMISSION', `cannot speak raw packets: ${unavailable}`)
+      io.stderr(`tcplab handshake: cannot speak raw packets (${unavailable}); carrying the exchange over node:net (the kernel's TCP) instead`)
+      return kernelExchange(host, port, send, timeoutMs, json, io)
+    }
+
+    const src = typeof v.src === 'string' ? parseSrc(v.src) : undefined
+    if (src && src.addr.length !== peer.length) throw usageError('--src and HOST must be the same address family')
+    const localPort = src?.port ?? randomEphemeralPort()
+    const stack = await openLiveStack({
+      via,
+      peer,
+      ...(src ? { localAddr: src.addr } : {}),
+      ...(typeof v.iface === 'string' ? { iface: v.iface } : {}),
+      guardPorts: via === 'raw' ? [localPort] : [],
+      ...(typeof v.pcap === 'string' ? { pcapFile: v.pcap } : {}),
+    })
+    const local = `${formatIp(stack.localAddr)}:${localPort}`
+    if (!json) {
+      io.stdout(`tcplab handshake: userland TCP over ${via === 'raw' ? 'a raw socket' : `libpcap on ${stack.device} (MAC ${stack.mac})`}, ${local} → ${args.positionals[0]}`)
+      for (const g of stack.guards) io.stdout(`RST guard: ${g.description}`)
+    }
+    const rec = new LiveRecorder(stack.iface, json ? undefined : (r) => io.stdout(segmentLine(r)))
+    let result = 'timeout'
+    let error: string | undefined
+    let received = ''
+    try {
+      await new Promise<void>((resolve) => {
+        const socket = new TcpSocket(stack.iface)
+        let idleTimer: NodeJS.Timeout | undefined
+        // Close with FIN, then give the peer a bounded moment to finish its side before tearing down.
+        const closeNow = (): void => {
+          if (idleTimer) clearTimeout(idleTimer)
+          if (result === 'established') socket.end()
+          setTimeout(() => {
+            socket.destroy()
+            resolve()
+          }, CLOSE_GRACE_MS).unref()
+        }
+        const timer = setTimeout(closeNow, timeoutMs)
+        socket.setEncoding('utf8')
+        socket.on('connect', () => {
+          result = 'established'
+          if (send !== undefined) socket.write(send)
+          else socket.end()
+        })
+        socket.on('data', (d: string) => {
+          received += d
+          if (idleMs !== undefined) {
+            if (idleTimer) clearTimeout(idleTimer)
+            idleTimer = setTimeout(closeNow, idleMs)
+          }
+        })
+        socket.on('end', () => socket.end())
+        socket.on('error', (e: NodeJS.ErrnoException) => {
+          if (e.code === 'ECONNREFUSED') result = 'refused'
+          else if (result !== 'established') result = 'error'
+          error = `${e.code ?? 'error'}: ${e.message}`
+        })
+        socket.on('close', () => {
+          clearTimeout(timer)
+          if (idleTimer) clearTimeout(idleTimer)
+          resolve()
+        })
+        socket.connect({ host, port, localAddress: formatIp(stack.localAddr), localPort })
+      })
+      await new Promise((r) => setImmediate(r))
+    } finally {
+      rec.stop()
+      await stack.close()
+    }
+    const segs: SegmentRecord[] = rec.segments
+    const rttUs = LiveRecorder.handshakeRtt(segs)
+    const states = ['CLOSED', ...rec.states.map((s) => s.to)]
+    const outcome = result === 'refused' ? 'refused (RST)' : result === 'timeout' ? 'timed out' : error ? `established, then ${error}` : 'established, closed with FIN'
+    const exchange = ladderOf(segs, { left: 'tcplab (userland)', right: 'peer' }, `tcplab handshake ${args.positionals[0]}`, outcome)
+    if (typeof v.diagram === 'string') await renderToFile(exchange, v.diagram, { absolute: v.absolute === true })
+    if (json) {
+      io.stdout(
+        JSON.stringify({
+          result,
+          segments: segs.map(segmentJson),
+          states,
+          rttUs: rttUs ?? null,
+          received,
+          path: 'userland',
+          via,
+          local,
+          remote: args.positionals[0],
+          ...(error ? { error } : {}),
+          ...(typeof v.pcap === 'string' ? { pcap: v.pcap } : {}),
+        }),
+      )
+    } else {
+      if (received) io.stdout(`received: ${JSON.stringify(received)}`)
+      io.stdout(`${result}${rttUs !== undefined ? ` (SYN → SYN+ACK ${(rttUs / 1000).toFixed(3)} ms)` : ''}; states ${states.join(' → ')}${error ? `; ${error}` : ''}`)
+      if (v.ladder === true) io.stdout(renderText(exchange, { absolute: v.absolute === true, color: useColor(io) }))
+      if (typeof v.pcap === 'string') io.stdout(`packets written to ${v.pcap}`)
+    }
+    return result === 'established' ? 0 : 1
+  },
+}
+
+/** The fallback: the same exchange over node:net, marked as the kernel path. */
+async function kernelExchange(host: string, port: number, send: string, timeoutMs: number, json: boolean, io: Io): Promise<number> {
+  let result = 'timeout'
+  let error: string | undefined
+  let received = ''
+  const t0 = process.hrtime.bigint()
+  let rttUs: number | undefined
+  await new Promise<void>((resolve) => {
+    const socket = net.connect({ host, port })
+    const timer = setTimeout(() => {
+      socket.destroy()
+      resolve()
+    }, timeoutMs)
+    socket.setEncoding('utf8')
+    socket.on('connect', () => {
+      result = 'established'
+      rttUs = Number((process.hrtime.bigint() - t0) / 1000n)
+      if (!json) io.stdout(`[kernel path] connected to ${host}:${port}`)
+      socket.write(send)
+    })
+    socket.on('data', (d: string) => {
+      received += d
+      if (!json) io.stdout(`[kernel path] received ${JSON.stringify(d)}`)
+    })
+    socket.on('end', () => socket.end())
+    socket.on('error', (e: NodeJS.ErrnoException) => {
+      result = e.code === 'ECONNREFUSED' ? 'refused' : result === 'established' ? result : 'error'
+      error = e.message
+    })
+    socket.on('close', () => {
+      clearTimeout(timer)
+      resolve()
+    })
+  })
+  if (json) {
+    io.stdout(JSON.stringify({ result, segments: [], states: [], rttUs: rttUs ?? null, received, path: 'kernel', ...(error ? { error } : {}) }))
+  } else io.stdout(`[kernel path] ${result}${error ? `: ${error}` : ''}`)
+  return result === 'established' ? 0 : 1
+}
+

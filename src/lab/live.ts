@@ -1,0 +1,137 @@
+/**
+ * Live stacks: the userland TCP on a real device, as `handshake`, `listen`, `demo` and the interop tests
+ * run it. `raw` speaks from an address the kernel owns (raw-socket, IP medium) and so needs an RST guard
+ * scoped to exactly its address and port; `pcap` owns an address and MAC of its own on an interface
+ * (libpcap, Ethernet medium, ARP/NDP answered by us) and needs none.
+ */
+import { randomBytes } from 'node:crypto'
+import { execFileSync } from 'node:child_process'
+import { WireError } from '../tcp/errors.js'
+import type { TcpConfig } from '../tcp/types.js'
+import { formatIp, formatMac, parseIp } from '../net/addr.js'
+import type { Device } from '../net/device.js'
+import { openRawDevice } from '../net/rawdev.js'
+import { ipOverEthernet, openCapDevice } from '../net/capdev.js'
+import { pcapTap } from '../net/memdev.js'
+import { LINKTYPE_ETHERNET, LINKTYPE_RAW, PcapWriter, type PcapFileWriter } from '../net/pcap.js'
+import { installRstGuard, type RstGuard } from '../net/rstguard.js'
+import { hasRawPrivilege } from '../net/native.js'
+import { Interface } from './iface.js'
+
+/** How the userland stack reaches the wire. */
+export type Via = 'raw' | 'pcap'
+
+/** Options of {@link openLiveStack}. */
+export interface LiveStackOptions {
+  via: Via
+  /** A peer address, used to find the outgoing interface and source address when not given. */
+  peer?: Uint8Array
+  /** Our address: for raw one the kernel owns (default: the route's source), for pcap one nobody holds. */
+  localAddr?: Uint8Array
+  /** Interface for pcap (default: the route's device). */
+  iface?: string
+  /** Our MAC for pcap (default: a random locally administered one). */
+  mac?: string
+  /** Ports the RST guard must cover (raw only): our source port, or the port we listen on. */
+  guardPorts?: number[]
+  /** Write every packet sent and received here. */
+  pcapFile?: string
+  tcp?: Partial<TcpConfig>
+}
+
+/** A running live stack; `close()` removes the guard, closes the device and the capture file. */
+export interface LiveStack {
+  iface: Interface
+  via: Via
+  localAddr: Uint8Array
+  /** The interface name (pcap) or undefined. */
+  device: string | undefined
+  mac: string | undefined
+  guards: RstGuard[]
+  close(): Promise<void>
+}
+
+/** What `ip route get` says about reaching `peer`: the device and our source address. */
+export function routeTo(peer: Uint8Array): { dev: string; src: Uint8Array } {
+  const family = peer.length === 4 ? '-4' : '-6'
+  let out: string
+  try {
+    out = execFileSync('ip', [family, 'route', 'get', formatIp(peer)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+  } catch (e) {
+    const msg = (e as { stderr?: string }).stderr?.trim().split('\n')[0] ?? String(e)
+    throw new WireError('DEV_ERR_IO', `no route to ${formatIp(peer)}: ${msg}`)
+  }
+  const dev = /\bdev (\S+)/.exec(out)?.[1]
+  const src = /\bsrc (\S+)/.exec(out)?.[1]
+  if (!dev || !src) throw new WireError('DEV_ERR_IO', `cannot tell the route to ${formatIp(peer)} from: ${out.trim()}`)
+  return { dev, src: parseIp(src) }
+}
+
+/** A random unicast, locally administered MAC (02:xx:…). */
+export function randomMac(): string {
+  const b = randomBytes(6)
+  b[0] = 0x02
+  return formatMac(b)
+}
+
+/** A random port from the ephemeral range (RFC 6335 §6). */
+export function randomEphemeralPort(): number {
+  return 49152 + (randomBytes(2).readUInt16BE(0) % 16384)
+}
+
+/** Opens the device, the capture tap, the RST guard and the interface. */
+export async function openLiveStack(opts: LiveStackOptions): Promise<LiveStack> {
+  if (!hasRawPrivilege()) {
+    throw new WireError('DEV_ERR_PERMISSION', `--via ${opts.via} needs root or CAP_NET_RAW (run with sudo)`)
+  }
+  const route = opts.peer ? routeTo(opts.peer) : undefined
+  const guards: RstGuard[] = []
+  let writer: PcapFileWriter | undefined
+  let device: Device | undefined
+  const cleanup = async (): Promise<void> => {
+    for (const g of guards) await g.remove().catch(() => {})
+    guards.length = 0
+    try {
+      device?.close()
+    } catch {
+      // already closed
+    }
+    writer?.close()
+    writer = undefined
+  }
+  try {
+    if (opts.via === 'raw') {
+      const localAddr = opts.localAddr ?? route?.src
+      if (!localAddr) throw new WireError('ERR_BAD_ARGUMENT', '--via raw needs a source address (--src) or a peer to route to')
+      for (const port of opts.guardPorts ?? []) guards.push(await installRstGuard({ addr: formatIp(localAddr), port }))
+      let dev: Device = openRawDevice({ family: localAddr.length === 4 ? 4 : 6, localAddress: formatIp(localAddr) })
+      if (opts.pcapFile) {
+        writer = PcapWriter.toFile(opts.pcapFile, { linkType: LINKTYPE_RAW })
+        dev = pcapTap(dev, writer)
+      }
+      device = dev
+      const iface = new Interface({ device: dev, addrs: [localAddr], tcp: opts.tcp })
+      return { iface, via: 'raw', localAddr, device: undefined, mac: undefined, guards, close: async () => { iface.close(); await cleanup() } }
+    }
+    const ifname = opts.iface ?? route?.dev
+    if (!ifname) throw new WireError('ERR_BAD_ARGUMENT', '--via pcap needs --iface IF (or a peer to route to)')
+    const localAddr = opts.localAddr
+    if (!localAddr) {
+      throw new WireError('ERR_BAD_ARGUMENT', `--via pcap needs an address of its own on ${ifname} that no host uses (--src/--ip)`)
+    }
+    const mac = opts.mac ?? randomMac()
+    let eth: Device = openCapDevice({ iface: ifname, mac })
+    if (opts.pcapFile) {
+      writer = PcapWriter.toFile(opts.pcapFile, { linkType: LINKTYPE_ETHERNET })
+      eth = pcapTap(eth, writer)
+    }
+    device = eth
+    const ipdev = ipOverEthernet(eth, localAddr.length === 4 ? { mac, ipv4: formatIp(localAddr) } : { mac, ipv6: formatIp(localAddr) })
+    device = ipdev
+    const iface = new Interface({ device: ipdev, addrs: [localAddr], tcp: opts.tcp })
+    return { iface, via: 'pcap', localAddr, device: ifname, mac, guards, close: async () => { iface.close(); await cleanup() } }
+  } catch (e) {
+    await cleanup()
+    throw e
+  }
+}
