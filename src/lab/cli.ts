@@ -13,9 +13,10 @@ import { benchCommand } from './commands/bench.js'
 import { echoClientCommand, echoServerCommand } from './commands/echo.js'
 import { cleanupCommand, netnsCommand } from './commands/netns.js'
 import { handshakeCommand } from './commands/handshake.js'
+import { listenCommand } from './commands/listen.js'
 
 /** Every command, in the order `tcplab --help` lists them. */
-export const COMMANDS: Command[] = [craftCommand, decodeCommand, echoServerCommand, echoClientCommand, handshakeCommand, netnsCommand, cleanupCommand, benchCommand]
+export const COMMANDS: Command[] = [craftCommand, decodeCommand, echoServerCommand, echoClientCommand, handshakeCommand, listenCommand, netnsCommand, cleanupCommand, benchCommand]
 
 const VERSION = '0.1.0'
 

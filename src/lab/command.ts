@@ -42,6 +42,8 @@ export interface Command {
   description?: string
   options: Record<string, OptionSpec>
   allowPositionals?: boolean
+  /** Rewrites argv before parsing (for an option whose value is optional, like listen's `--echo [SUFFIX]`). */
+  preprocess?(argv: string[]): string[]
   /** Runs the command and resolves to the exit code. */
   run(args: CommandArgs, io: Io): Promise<number>
 }
@@ -60,6 +62,7 @@ export function parseCommandArgs(cmd: Command, argv: string[]): CommandArgs {
   for (const [name, spec] of Object.entries(cmd.options)) {
     options[name] = { type: spec.type, ...(spec.short ? { short: spec.short } : {}), ...(spec.multiple ? { multiple: true } : {}) }
   }
+  if (cmd.preprocess) argv = cmd.preprocess(argv)
   let parsed
   try {
     parsed = parseArgs({ args: argv, options, allowPositionals: cmd.allowPositionals ?? false, strict: true, tokens: true })

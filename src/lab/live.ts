@@ -79,6 +79,19 @@ export function randomEphemeralPort(): number {
   return 49152 + (randomBytes(2).readUInt16BE(0) % 16384)
 }
 
+/**
+ * Waits (at most `ms`) until no connection of the interface is still closing: LAST-ACK, CLOSING and
+ * FIN-WAIT states get a moment to finish before the stack is torn down. TIME-WAIT does not hold it up.
+ */
+export async function drain(iface: Interface, ms = 2000): Promise<void> {
+  const until = Date.now() + ms
+  const busy = (): boolean => {
+    for (const c of iface.connections()) if (c.state !== 'TIME-WAIT' && c.state !== 'CLOSED') return true
+    return false
+  }
+  while (busy() && Date.now() < until) await new Promise((r) => setTimeout(r, 10))
+}
+
 /** Opens the device, the capture tap, the RST guard and the interface. */
 export async function openLiveStack(opts: LiveStackOptions): Promise<LiveStack> {
   if (!hasRawPrivilege()) {

@@ -87,6 +87,7 @@ export class LiveRecorder {
     this.start = iface.now
     iface.on('packet', this.onPacket)
     iface.on('trace', (ev) => {
+      if (ev.type === 'segment-out') this.settle()
       if (ev.type === 'state') this.states.push({ timeUs: ev.now - this.start, from: ev.from, to: ev.to, cause: ev.cause })
     })
   }
@@ -117,26 +118,30 @@ export class LiveRecorder {
       remote,
     }
     if (e.drop) r.drop = e.drop
+    // A received segment is reported before the TCB processes it, and processed before anything else
+    // happens: the state after it is whatever the connection is in at the next event (or microtask).
+    this.settle()
     this.segments.push(r)
     this.queue.push(r)
     if (e.dir === 'in' && !e.drop) {
-      // 'in' is reported before the TCB processes it: read our state once it has, and hold back what
-      // follows so lines come out in wire order.
-      const conn = e.conn
-      this.waiting++
-      queueMicrotask(() => {
-        r.state = (conn ?? this.find(local, remote))?.state ?? 'CLOSED'
-        this.waiting--
-        this.flush()
-      })
+      this.unsettled = { r, conn: e.conn }
+      queueMicrotask(() => this.settle())
     } else this.flush()
   }
 
   private readonly queue: SegmentRecord[] = []
-  private waiting = 0
+  private unsettled: { r: SegmentRecord; conn: Connection | undefined } | undefined
+
+  private settle(): void {
+    const u = this.unsettled
+    if (!u) return
+    this.unsettled = undefined
+    u.r.state = (u.conn ?? this.find(u.r.local, u.r.remote))?.state ?? 'CLOSED'
+    this.flush()
+  }
 
   private flush(): void {
-    if (this.waiting > 0) return
+    if (this.unsettled) return
     for (const r of this.queue) this.onSegment?.(r)
     this.queue.length = 0
   }

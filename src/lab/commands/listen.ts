@@ -1,0 +1,163 @@
+/**
+ * `tcplab listen PORT`: a userland listener on a raw socket or libpcap. With `--echo` it is the seed's
+ * echo server running on tcplab's TCP instead of the kernel's: the same application code (src/lab/echo.ts).
+ */
+import { execFileSync } from 'node:child_process'
+import { formatEndpoint, parseIp } from '../../net/addr.js'
+import { WireError } from '../../tcp/errors.js'
+import { parseUint, usageError, type Command } from '../command.js'
+import { ECHO_DEFAULTS, runEchoServer, type NetLike, type SocketLike } from '../echo.js'
+import { drain, openLiveStack, type Via } from '../live.js'
+import { ladderOf, LiveRecorder, segmentJson, segmentLine } from '../liverec.js'
+import { createServer, type TcpSocket } from '../socket.js'
+import { diagramFormat, renderText, renderToFile } from '../ladder/index.js'
+import type { Interface } from '../iface.js'
+import { rawUnavailableReason, useColor } from './handshake.js'
+
+/**
+ * `--echo` takes an optional SUFFIX: bare `--echo` (last, before another option, or before the port when
+ * the port is the only other positional) means the default suffix.
+ */
+export function optionalEchoValue(argv: string[]): string[] {
+  const out = [...argv]
+  const i = out.indexOf('--echo')
+  if (i < 0) return out
+  const next = out[i + 1]
+  const positionals = out.filter((a, j) => j !== i + 1 && !a.startsWith('-'))
+  if (next === undefined || next.startsWith('-') || (/^\d+$/.test(next) && positionals.length === 0)) out[i] = '--echo='
+  return out
+}
+
+/** tcplab's userland TCP on one interface, seen through the echo pair's net-like interface. */
+export function userlandNet(iface: Interface): NetLike {
+  return {
+    createServer: (listener) => createServer(iface, {}, listener as (s: TcpSocket) => void) as unknown as ReturnType<NetLike['createServer']>,
+    connect: () => {
+      throw new WireError('ERR_BAD_ARGUMENT', 'connect is not used by the listener')
+    },
+  }
+}
+
+/** The only global IPv4 address of this namespace, for `--via raw` without `--ip`. */
+function soleAddress(): Uint8Array {
+  const out = execFileSync('ip', ['-4', '-o', 'addr', 'show', 'scope', 'global'], { encoding: 'utf8' })
+  const addrs = [...out.matchAll(/\binet (\d+\.\d+\.\d+\.\d+)\//g)].map((m) => m[1])
+  if (addrs.length !== 1) throw usageError(`say which address to listen on with --ip (${addrs.length ? `this host has ${addrs.join(', ')}` : 'no global IPv4 address here'})`)
+  return parseIp(addrs[0])
+}
+
+/** The `listen` command. */
+export const listenCommand: Command = {
+  name: 'listen',
+  usage: 'PORT [options]',
+  summary: 'Listen with the userland TCP over raw packets; with --echo, serve the seed\'s echo protocol.',
+  description:
+    'Needs root (or CAP_NET_RAW). --via raw listens on an address the kernel owns (--ip; an RST guard keeps\n' +
+    'the kernel from resetting our connections); --via pcap owns --ip and a MAC of its own on --iface.\n' +
+    "--echo replies '<message> 你好!' (or '<message>SUFFIX' with --echo=SUFFIX) and exits after --count clients.",
+  allowPositionals: true,
+  preprocess: optionalEchoValue,
+  options: {
+    via: { type: 'string', arg: 'raw|pcap', help: 'device: raw socket (default) or libpcap' },
+    iface: { type: 'string', arg: 'IF', help: 'interface for --via pcap' },
+    ip: { type: 'string', arg: 'IP', help: 'address to listen on (raw: one the kernel owns; pcap: one nobody holds)' },
+    echo: { type: 'string', arg: '[SUFFIX]', help: `echo every message with SUFFIX appended (default '${ECHO_DEFAULTS.suffix}')` },
+    count: { type: 'string', arg: 'N', help: `connections to serve before exiting (default ${ECHO_DEFAULTS.count} with --echo, else 1)` },
+    json: { type: 'boolean', help: 'one JSON object per connection when it closes, instead of lines' },
+    pcap: { type: 'string', arg: 'FILE', help: 'write every packet sent and received to FILE' },
+    ladder: { type: 'boolean', help: 'print a ladder diagram of each connection when it closes' },
+    diagram: { type: 'string', arg: 'FILE', help: 'write the first connection\'s ladder to FILE (.svg, .html, .mmd, .md)' },
+    absolute: { type: 'boolean', help: 'absolute sequence numbers in the ladder' },
+  },
+  async run(args, io) {
+    if (args.positionals.length !== 1) throw usageError("listen takes one PORT (see 'tcplab listen --help')")
+    const port = parseUint('port', args.positionals[0], 1, 65535)
+    const v = args.values as Record<string, string | boolean | undefined>
+    const via = ((v.via as string | undefined) ?? 'raw') as Via
+    if (via !== 'raw' && via !== 'pcap') throw usageError(`--via must be raw or pcap, got '${via}'`)
+    if (typeof v.diagram === 'string') diagramFormat(v.diagram)
+    const echo = v.echo !== undefined ? (v.echo === '' ? ECHO_DEFAULTS.suffix : (v.echo as string)) : undefined
+    const count = v.count !== undefined ? parseUint('count', v.count as string, 1, 1_000_000) : echo !== undefined ? ECHO_DEFAULTS.count : 1
+    const json = v.json === true
+    const unavailable = rawUnavailableReason(via)
+    if (unavailable !== undefined) throw new WireError('DEV_ERR_PERMISSION', `cannot listen with raw packets: ${unavailable}`)
+    if (via === 'pcap' && (typeof v.ip !== 'string' || typeof v.iface !== 'string')) {
+      throw usageError('--via pcap needs --iface IF and --ip IP (an address on its subnet that no host uses)')
+    }
+    const localAddr = typeof v.ip === 'string' ? parseIp(v.ip) : soleAddress()
+    const stack = await openLiveStack({
+      via,
+      localAddr,
+      ...(typeof v.iface === 'string' ? { iface: v.iface } : {}),
+      guardPorts: via === 'raw' ? [port] : [],
+      ...(typeof v.pcap === 'string' ? { pcapFile: v.pcap } : {}),
+    })
+    const rec = new LiveRecorder(stack.iface, json ? undefined : (r) => io.stdout(`${r.remote.padEnd(22)} ${segmentLine(r)}`))
+    let diagramWritten = false
+    const report = async (socket: SocketLike, received: string): Promise<void> => {
+      const conn = (socket as unknown as TcpSocket).connection
+      // let a closing connection finish (LAST-ACK waits for the peer's last ACK), bounded
+      for (let i = 0; i < 200 && conn && !conn.closed && conn.state !== 'TIME-WAIT'; i++) await new Promise((r) => setTimeout(r, 10))
+      const t = conn?.tuple
+      const segs = t ? rec.of(formatEndpoint(t.localAddr, t.localPort), formatEndpoint(t.remoteAddr, t.remotePort)) : []
+      const exchange = ladderOf(segs, { left: 'tcplab (userland)', right: 'client' }, `tcplab listen ${port}`)
+      if (json) {
+        io.stdout(JSON.stringify({ remote: `${socket.remoteAddress}:${socket.remotePort}`, segments: segs.map(segmentJson), states: ['LISTEN', ...segs.map((s) => s.state).filter((s, i, a) => i === 0 || a[i - 1] !== s)], received, path: 'userland', via }))
+      } else if (v.ladder === true) io.stdout(renderText(exchange, { absolute: v.absolute === true, color: useColor(io) }))
+      if (typeof v.diagram === 'string' && !diagramWritten) {
+        diagramWritten = true
+        await renderToFile(exchange, v.diagram, { absolute: v.absolute === true })
+      }
+    }
+    try {
+      if (!json) {
+        io.stdout(`tcplab listen: userland TCP on ${via === 'raw' ? 'a raw socket' : `libpcap on ${stack.device} (MAC ${stack.mac})`}, ${v.ip ?? ''}:${port}, ${count} connection${count === 1 ? '' : 's'}`)
+        for (const g of stack.guards) io.stdout(`RST guard: ${g.description}`)
+      }
+      const net = userlandNet(stack.iface)
+      const pending: Promise<void>[] = []
+      if (echo !== undefined) {
+        const received = new Map<SocketLike, string>()
+        const wrapped: NetLike = {
+          ...net,
+          createServer: (listener) =>
+            net.createServer((socket) => {
+              socket.on('data', (d: Buffer | string) => received.set(socket, (received.get(socket) ?? '') + d.toString()))
+              socket.on('close', () => pending.push(report(socket, received.get(socket) ?? '')))
+              listener(socket)
+            }),
+        }
+        await runEchoServer(wrapped, { host: typeof v.ip === 'string' ? v.ip : '', port, count, suffix: echo, log: json ? () => {} : io.stdout })
+      } else {
+        await new Promise<void>((resolve, reject) => {
+          let closed = 0
+          const server = net.createServer((socket) => {
+            let received = ''
+            socket.on('data', (d: Buffer) => {
+              received += d.toString()
+              if (!json) io.stdout(`received ${JSON.stringify(d.toString())} from ${socket.remoteAddress}:${socket.remotePort}`)
+            })
+            socket.on('end', () => socket.end())
+            socket.on('error', () => {})
+            socket.on('close', () => {
+              pending.push(report(socket, received))
+              if (++closed >= count) {
+                server.close()
+                resolve()
+              }
+            })
+          })
+          server.on('error', reject)
+          server.listen({ host: typeof v.ip === 'string' ? v.ip : '', port, backlog: 128 })
+        })
+      }
+      await drain(stack.iface)
+      await Promise.all(pending)
+    } finally {
+      rec.stop()
+      await stack.close()
+    }
+    if (!json && typeof v.pcap === 'string') io.stdout(`packets written to ${v.pcap}`)
+    return 0
+  },
+}
