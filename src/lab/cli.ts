@@ -14,9 +14,11 @@ import { echoClientCommand, echoServerCommand } from './commands/echo.js'
 import { cleanupCommand, netnsCommand } from './commands/netns.js'
 import { handshakeCommand } from './commands/handshake.js'
 import { listenCommand } from './commands/listen.js'
+import { demoCommand } from './commands/demo.js'
+import { inspectCommand } from './commands/inspect.js'
 
 /** Every command, in the order `tcplab --help` lists them. */
-export const COMMANDS: Command[] = [craftCommand, decodeCommand, echoServerCommand, echoClientCommand, handshakeCommand, listenCommand, netnsCommand, cleanupCommand, benchCommand]
+export const COMMANDS: Command[] = [demoCommand, craftCommand, decodeCommand, inspectCommand, echoServerCommand, echoClientCommand, handshakeCommand, listenCommand, netnsCommand, cleanupCommand, benchCommand]
 
 const VERSION = '0.1.0'
 
