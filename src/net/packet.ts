@@ -4,7 +4,7 @@
  */
 import { WireError } from '../tcp/errors.js'
 import { IPPROTO_TCP, type PseudoHeader } from '../tcp/checksum.js'
-import { emitTcp, parseTcp, tcpLen, type TcpParsed, type TcpRepr } from '../tcp/segment.js'
+import { emitTcp, parseTcp, tcpLen, type ChecksumMode, type TcpParsed, type TcpRepr } from '../tcp/segment.js'
 import { parseIpv4, emitIpv4Header, ipv4HeaderLen, type Ipv4Parsed } from './ipv4.js'
 import { parseIpv6, emitIpv6Header, ipv6HeaderLen, type Ipv6Parsed } from './ipv6.js'
 import { parseEthernet, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, type EthernetRepr } from './ethernet.js'
@@ -82,7 +82,7 @@ export interface IpHeaderFields {
 }
 
 /** What `emitTcpPacket` does with the TCP checksum. */
-export type ChecksumMode = 'compute' | 'zero' | 'bad'
+export type { ChecksumMode }
 
 /** Length of the IP packet that `emitTcpPacket` writes. */
 export function tcpPacketLen(ip: IpHeaderFields, tcp: TcpRepr): number {
