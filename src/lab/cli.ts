@@ -76,7 +76,8 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     const message = (e instanceof Error ? e.message : String(e)).split('\n')[0]
     if (wantsJson) io.stdout(JSON.stringify({ error: { code, message } }))
     else io.stderr(`tcplab ${cmd.name}: ${message}`)
-    return isWireError(e, 'ERR_BAD_ARGUMENT') ? EXIT_USAGE : 1
+    // a bad command line, or a missing privilege (issue 7: name the capability and exit 2)
+    return isWireError(e, 'ERR_BAD_ARGUMENT') || isWireError(e, 'DEV_ERR_PERMISSION') ? EXIT_USAGE : 1
   }
 }
 
