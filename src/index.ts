@@ -44,8 +44,10 @@ export { hasRawPrivilege, loadRawSocket, loadCap } from './net/native.js'
 
 // Running the TCP on a device: the interface, sockets and servers like node:net's
 export { Interface, Connection, PortListener, VirtualClock, NetError, type InterfaceOptions, type PacketEvent } from './lab/iface.js'
-export { TcpSocket, TcpServer, connect, createServer, type TcpConnectOptions } from './lab/socket.js'
-export { openLiveStack, drain, routeTo, type LiveStack, type LiveStackOptions, type Via } from './lab/live.js'
+export { TcpSocket, TcpServer, connect as connectOn, createServer as createServerOn, type TcpConnectOptions, type TcpServerOptions } from './lab/socket.js'
+// node:net's entry points over a live userland stack: change one import, keep the application code
+export { connect, createServer, LiveServer, type ConnectOptions, type ServerOptions, type StackChoice } from './lab/api.js'
+export { openLiveStack, openLiveDevice, drain, routeTo, type LiveStack, type LiveStackOptions, type Via } from './lab/live.js'
 
 // Seeing TCP: captures, ladders, the seed's echo pair
 export { inspect, toLadder, type InspectOptions, type Inspection, type ConnectionReport } from './lab/inspect/index.js'

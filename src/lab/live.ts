@@ -92,8 +92,21 @@ export async function drain(iface: Interface, ms = 2000): Promise<void> {
   while (busy() && Date.now() < until) await new Promise((r) => setTimeout(r, 10))
 }
 
-/** Opens the device, the capture tap, the RST guard and the interface. */
-export async function openLiveStack(opts: LiveStackOptions): Promise<LiveStack> {
+/** The device half of a live stack: an IP-medium device plus what must be undone when it closes. */
+export interface LiveDevice {
+  device: Device
+  via: Via
+  localAddr: Uint8Array
+  /** The interface name (pcap) or undefined. */
+  ifname: string | undefined
+  mac: string | undefined
+  guards: RstGuard[]
+  /** Removes the guards and closes the capture file (the device is closed by whoever owns it). */
+  release(): Promise<void>
+}
+
+/** Opens the device, the capture tap and the RST guard (everything but the interface). */
+export async function openLiveDevice(opts: LiveStackOptions): Promise<LiveDevice> {
   if (!hasRawPrivilege()) {
     throw new WireError('DEV_ERR_PERMISSION', `--via ${opts.via} needs root or CAP_NET_RAW (run with sudo)`)
   }
@@ -101,14 +114,9 @@ export async function openLiveStack(opts: LiveStackOptions): Promise<LiveStack> 
   const guards: RstGuard[] = []
   let writer: PcapFileWriter | undefined
   let device: Device | undefined
-  const cleanup = async (): Promise<void> => {
+  const release = async (): Promise<void> => {
     for (const g of guards) await g.remove().catch(() => {})
     guards.length = 0
-    try {
-      device?.close()
-    } catch {
-      // already closed
-    }
     writer?.close()
     writer = undefined
   }
@@ -117,14 +125,12 @@ export async function openLiveStack(opts: LiveStackOptions): Promise<LiveStack> 
       const localAddr = opts.localAddr ?? route?.src
       if (!localAddr) throw new WireError('ERR_BAD_ARGUMENT', '--via raw needs a source address (--src) or a peer to route to')
       for (const port of opts.guardPorts ?? []) guards.push(await installRstGuard({ addr: formatIp(localAddr), port }))
-      let dev: Device = openRawDevice({ family: localAddr.length === 4 ? 4 : 6, localAddress: formatIp(localAddr) })
+      device = openRawDevice({ family: localAddr.length === 4 ? 4 : 6, localAddress: formatIp(localAddr) })
       if (opts.pcapFile) {
         writer = PcapWriter.toFile(opts.pcapFile, { linkType: LINKTYPE_RAW })
-        dev = pcapTap(dev, writer)
+        device = pcapTap(device, writer)
       }
-      device = dev
-      const iface = new Interface({ device: dev, addrs: [localAddr], tcp: opts.tcp })
-      return { iface, via: 'raw', localAddr, device: undefined, mac: undefined, guards, close: async () => { iface.close(); await cleanup() } }
+      return { device, via: 'raw', localAddr, ifname: undefined, mac: undefined, guards, release }
     }
     const ifname = opts.iface ?? route?.dev
     if (!ifname) throw new WireError('ERR_BAD_ARGUMENT', '--via pcap needs --iface IF (or a peer to route to)')
@@ -134,17 +140,39 @@ export async function openLiveStack(opts: LiveStackOptions): Promise<LiveStack> 
     }
     const mac = opts.mac ?? randomMac()
     let eth: Device = openCapDevice({ iface: ifname, mac })
+    device = eth
     if (opts.pcapFile) {
       writer = PcapWriter.toFile(opts.pcapFile, { linkType: LINKTYPE_ETHERNET })
       eth = pcapTap(eth, writer)
+      device = eth
     }
-    device = eth
-    const ipdev = ipOverEthernet(eth, localAddr.length === 4 ? { mac, ipv4: formatIp(localAddr) } : { mac, ipv6: formatIp(localAddr) })
-    device = ipdev
-    const iface = new Interface({ device: ipdev, addrs: [localAddr], tcp: opts.tcp })
-    return { iface, via: 'pcap', localAddr, device: ifname, mac, guards, close: async () => { iface.close(); await cleanup() } }
+    device = ipOverEthernet(eth, localAddr.length === 4 ? { mac, ipv4: formatIp(localAddr) } : { mac, ipv6: formatIp(localAddr) })
+    return { device, via: 'pcap', localAddr, ifname, mac, guards, release }
   } catch (e) {
-    await cleanup()
+    try {
+      device?.close()
+    } catch {
+      // already closed
+    }
+    await release()
     throw e
+  }
+}
+
+/** Opens the device, the capture tap, the RST guard and the interface. */
+export async function openLiveStack(opts: LiveStackOptions): Promise<LiveStack> {
+  const d = await openLiveDevice(opts)
+  const iface = new Interface({ device: d.device, addrs: [d.localAddr], tcp: opts.tcp })
+  return {
+    iface,
+    via: d.via,
+    localAddr: d.localAddr,
+    device: d.ifname,
+    mac: d.mac,
+    guards: d.guards,
+    close: async () => {
+      iface.close()
+      await d.release()
+    },
   }
 }
