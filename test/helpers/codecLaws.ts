@@ -118,3 +118,32 @@ export function hex(annotated: string): Uint8Array {
 export function poisoned(n: number): Uint8Array {
   return new Uint8Array(n).fill(POISON)
 }
+
+/** The WireError code `f` throws, 'no error', or 'not a WireError' — for table-driven error tests. */
+export function codeOf(f: () => unknown): string {
+  try {
+    f()
+    return 'no error'
+  } catch (e) {
+    return e instanceof WireError ? e.code : 'not a WireError'
+  }
+}
+
+/**
+ * A fixture's round trip: parse `bytes`, check the predicted length, re-emit at `offset` into a poisoned
+ * buffer, and compare byte for byte, with the bytes either side left untouched. Returns the parsed repr.
+ */
+export function reemitFixture<R>(
+  bytes: Uint8Array,
+  codec: { parse(b: Uint8Array): R; len(r: R): number; emit(r: R, into: Uint8Array, offset: number): number },
+  offset = 3,
+): R {
+  const r = codec.parse(bytes)
+  const n = codec.len(r)
+  expect(n).toBeLessThanOrEqual(bytes.length)
+  const out = poisoned(n + offset + 5)
+  expect(codec.emit(r, out, offset)).toBe(n)
+  expect(toHex(out.subarray(offset, offset + n))).toBe(toHex(bytes.subarray(0, n)))
+  expect([out[offset - 1], out[offset + n]]).toEqual([POISON, POISON])
+  return r
+}

@@ -12,16 +12,7 @@ import {
   parseMac,
 } from '../../src/net/addr.js'
 import { isWireError, type WireErrorCode } from '../../src/tcp/errors.js'
-import { checkFuzz, toHex } from '../helpers/codecLaws.js'
-
-function codeOf(f: () => unknown): WireErrorCode | 'no error' | 'not a WireError' {
-  try {
-    f()
-    return 'no error'
-  } catch (e) {
-    return isWireError(e) ? e.code : 'not a WireError'
-  }
-}
+import { checkFuzz, toHex, codeOf } from '../helpers/codecLaws.js'
 
 /** WHATWG URL host serialisation: RFC 5952 minus the dotted-quad tail (it prints ::ffff:102:304). */
 const urlHost = (s: string): string => new URL(`http://[${s}]/`).hostname.slice(1, -1)

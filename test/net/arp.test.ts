@@ -13,7 +13,7 @@ import {
   type ArpRepr,
 } from '../../src/net/arp.js'
 import { parseEthernet } from '../../src/net/ethernet.js'
-import { checkCodecLaws, checkFuzz, hex, poisoned, POISON, toHex } from '../helpers/codecLaws.js'
+import { checkCodecLaws, checkFuzz, hex, poisoned, POISON, toHex, codeOf, reemitFixture } from '../helpers/codecLaws.js'
 
 // The ARP exchange two Linux 6.18 kernels made across a veth pair (captured with tcpdump on A's side)
 // before A's first datagram to B: A = 02:00:00:00:00:0a / 10.9.0.1, B = 02:00:00:00:00:0b / 10.9.0.2.
@@ -45,23 +45,8 @@ const REQUEST_FRAME_PADDED = hex(`ffffffffffff 02000000000a 0806 ${toHex(REQUEST
 
 const FIXTURES = [REQUEST, REPLY, REQUEST_FRAME_PADDED.subarray(14)]
 
-function codeOf(f: () => unknown): WireErrorCode | 'no error' | 'not a WireError' {
-  try {
-    f()
-    return 'no error'
-  } catch (e) {
-    return isWireError(e) ? e.code : 'not a WireError'
-  }
-}
-
 function reemit(bytes: Uint8Array): ArpRepr {
-  const r = parseArp(bytes)
-  const out = poisoned(ARP_LEN + 5)
-  expect(emitArp(r, out, 3)).toBe(ARP_LEN)
-  expect(arpLen(r)).toBe(ARP_LEN)
-  expect(toHex(out.subarray(3, 3 + ARP_LEN))).toBe(toHex(bytes.subarray(0, ARP_LEN)))
-  expect([out[2], out[3 + ARP_LEN]]).toEqual([POISON, POISON])
-  return r
+  return reemitFixture<ArpRepr>(bytes, { parse: parseArp, len: arpLen, emit: emitArp })
 }
 
 describe('parseArp on kernel packets', () => {

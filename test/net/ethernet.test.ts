@@ -22,7 +22,7 @@ import {
   type EthernetRepr,
 } from '../../src/net/ethernet.js'
 import { parseIpv4 } from '../../src/net/ipv4.js'
-import { checkCodecLaws, checkFuzz, hex, poisoned, POISON, toHex } from '../helpers/codecLaws.js'
+import { checkCodecLaws, checkFuzz, hex, poisoned, POISON, toHex, codeOf, reemitFixture } from '../helpers/codecLaws.js'
 
 // Frames captured with tcpdump on a veth pair between two network namespaces (Linux 6.18): host A is
 // 02:00:00:00:00:0a / 10.9.0.1, host B 02:00:00:00:00:0b / 10.9.0.2. Captured on the sender, so frames
@@ -85,24 +85,9 @@ const QINQ_UDP = hex(`
 
 const FIXTURES = [ARP_REQUEST, UDP_FRAME, UDP_FRAME_PADDED, MLD_FRAME, VLAN_ARP, QINQ_UDP]
 
-function codeOf(f: () => unknown): WireErrorCode | 'no error' | 'not a WireError' {
-  try {
-    f()
-    return 'no error'
-  } catch (e) {
-    return isWireError(e) ? e.code : 'not a WireError'
-  }
-}
-
+/** Parses, re-emits into a poisoned buffer at an offset, and checks every byte and the byte count. */
 function reemit(bytes: Uint8Array): EthernetRepr {
-  const r = parseEthernet(bytes)
-  expect(ethernetLen(r)).toBe(bytes.length)
-  const out = poisoned(bytes.length + 6)
-  expect(emitEthernet(r, out, 2)).toBe(bytes.length)
-  expect(toHex(out.subarray(2, 2 + bytes.length))).toBe(toHex(bytes))
-  expect(out[1]).toBe(POISON)
-  expect(out[2 + bytes.length]).toBe(POISON)
-  return r
+  return reemitFixture<EthernetRepr>(bytes, { parse: parseEthernet, len: ethernetLen, emit: emitEthernet })
 }
 
 describe('parseEthernet on captured frames', () => {

@@ -16,7 +16,7 @@ import {
   type Ipv4Parsed,
   type Ipv4Repr,
 } from '../../src/net/ipv4.js'
-import { checkCodecLaws, checkFuzz, hex, poisoned, POISON, toHex } from '../helpers/codecLaws.js'
+import { checkCodecLaws, checkFuzz, hex, poisoned, POISON, toHex, codeOf, reemitFixture } from '../helpers/codecLaws.js'
 
 // Fixtures are packets the Linux kernel (6.18) sent, captured with tcpdump: on loopback in a network
 // namespace, and across a veth pair between two namespaces (10.9.0.1 → 10.9.0.2, MTU 1500).
@@ -108,25 +108,9 @@ const FRAGMENT_LAST = hex(`
 
 const FIXTURES = [SYN, UDP, ICMP, RECORD_ROUTE, FRAGMENT_MIDDLE, FRAGMENT_LAST]
 
-function codeOf(f: () => unknown): WireErrorCode | 'no error' | 'not a WireError' {
-  try {
-    f()
-    return 'no error'
-  } catch (e) {
-    return isWireError(e) ? e.code : 'not a WireError'
-  }
-}
-
 /** Parses, re-emits into a poisoned buffer at an offset, and checks every byte and the byte count. */
 function reemit(bytes: Uint8Array): Ipv4Parsed {
-  const p = parseIpv4(bytes)
-  expect(ipv4Len(p)).toBe(bytes.length)
-  const out = poisoned(bytes.length + 10)
-  expect(emitIpv4(p, out, 3)).toBe(bytes.length)
-  expect(toHex(out.subarray(3, 3 + bytes.length))).toBe(toHex(bytes))
-  expect(out[2]).toBe(POISON)
-  expect(out[3 + bytes.length]).toBe(POISON)
-  return p
+  return reemitFixture<Ipv4Parsed>(bytes, { parse: parseIpv4, len: ipv4Len, emit: emitIpv4 })
 }
 
 const ip = (s: string): string => s.split('.').map((x) => Number(x).toString(16).padStart(2, '0')).join('')

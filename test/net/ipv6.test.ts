@@ -21,7 +21,7 @@ import {
   type Ipv6Parsed,
   type Ipv6Repr,
 } from '../../src/net/ipv6.js'
-import { checkCodecLaws, checkFuzz, hex, poisoned, POISON, toHex } from '../helpers/codecLaws.js'
+import { checkCodecLaws, checkFuzz, hex, poisoned, POISON, toHex, codeOf, reemitFixture } from '../helpers/codecLaws.js'
 
 // Fixtures are packets the Linux kernel (6.18) sent, captured with tcpdump (loopback in a network namespace,
 // or a veth pair between two), except where a comment says the packet was put together by hand.
@@ -138,24 +138,9 @@ const ESP_CHAIN = hex(`
 
 const FIXTURES = [SYN, MLD, SYN_HBH_DST, SYN_HBH_FRAG_DST, UDP_FIRST_FRAGMENT, UDP_LAST_FRAGMENT, ESP_CHAIN]
 
-function codeOf(f: () => unknown): WireErrorCode | 'no error' | 'not a WireError' {
-  try {
-    f()
-    return 'no error'
-  } catch (e) {
-    return isWireError(e) ? e.code : 'not a WireError'
-  }
-}
-
+/** Parses, re-emits into a poisoned buffer at an offset, and checks every byte and the byte count. */
 function reemit(bytes: Uint8Array): Ipv6Parsed {
-  const p = parseIpv6(bytes)
-  expect(ipv6Len(p)).toBe(bytes.length)
-  const out = poisoned(bytes.length + 9)
-  expect(emitIpv6(p, out, 4)).toBe(bytes.length)
-  expect(toHex(out.subarray(4, 4 + bytes.length))).toBe(toHex(bytes))
-  expect(out[3]).toBe(POISON)
-  expect(out[4 + bytes.length]).toBe(POISON)
-  return p
+  return reemitFixture<Ipv6Parsed>(bytes, { parse: parseIpv6, len: ipv6Len, emit: emitIpv6 })
 }
 
 describe('parseIpv6 on kernel packets', () => {
