@@ -399,3 +399,30 @@ describe('LOCAL_ISS sanity', () => {
     expect(LOCAL_ISS).toBe(1000)
   })
 })
+
+describe('ESTABLISHED: the advertised right edge never moves left (RFC 9293 SHLD-14)', () => {
+  it('with window scaling and an application that never reads, fills to the edge and drops only what the ring cannot hold', () => {
+    const tuple = { localAddr: new Uint8Array([198, 18, 0, 10]), localPort: 40000, remoteAddr: new Uint8Array([198, 18, 0, 2]), remotePort: 5000 }
+    const t = Tcb.connect(tuple, 0, { iss: 1000, rcvBuf: 65536, windowScale: 7, timestamps: false, sackPermitted: false, ackDelay: 0 })
+    t.dispatch(0)
+    const IRS = 5000
+    t.process(0, { srcPort: 5000, dstPort: 40000, seq: seq(IRS), ack: seq(1001), flags: 0x12, window: 65535, urgent: 0, options: [{ kind: 'mss', value: 1460 }, { kind: 'wscale', shift: 10 }], payload: new Uint8Array(0) })
+    t.dispatch(0)
+    let next = IRS + 1
+    let edge = 0
+    for (let i = 0; i < 80; i++) {
+      // the peer fills the window it was offered, as Linux does
+      const n = Math.min(1448, Math.max(edge - next, 1448))
+      t.process(0, { srcPort: 5000, dstPort: 40000, seq: seq(next), ack: seq(1001), flags: 0x10, window: 1000, urgent: 0, options: [], payload: new Uint8Array(n) })
+      const a = t.dispatch(0)
+      if (!a) continue
+      next = a.ack // what we acknowledged is what we kept
+      const right = a.ack + a.window * 128
+      expect(right).toBeGreaterThanOrEqual(edge)
+      edge = right
+    }
+    // everything kept fits the ring (RCV.BUFF plus one scale unit), nothing more
+    expect(t.readable).toBe(65536 + 128)
+    expect(t.checkInvariants()).toBeUndefined()
+  })
+})
