@@ -773,9 +773,8 @@ export class Tcb {
       if (cut > 0) fin = false
     }
     let trimmedRight = false
-    // Accept up to the advertised edge, but never past what the ring can hold: the edge is kept (never
-    // moved left) even when rounding to the scale unit promises a little more than the room (Linux drops
-    // what does not fit the same way; the peer sends it again once the window opens).
+    // Accept up to the furthest edge promised, never past what the ring can hold (a guard: every promised
+    // edge fitted the ring when it was promised).
     const room = seqDiff(seqAdd(this.rcvNxt, Math.min(wnd, this.rcvBuf.room)), start)
     if (payload.length > room) {
       payload = payload.subarray(0, room > 0 ? room : 0)
@@ -1440,13 +1439,13 @@ export class Tcb {
     let field = Math.ceil(wnd / unit)
     const hard = Math.floor(this.rcvBuf.room / unit)
     if (field > hard) field = hard
-    // SHLD-14: the right edge never moves left. Cutting to `hard` alone did move it by up to one unit when
-    // the application was not reading, and Linux, filling to the old edge, then had its ACKs dropped as
-    // out of window (found by the interop slow-reader test).
-    const keep = Math.ceil(cur / unit)
-    if (field < keep) field = keep
     if (field > 0xffff) field = 0xffff
-    this.rcvAdvRight = seqAdd(this.rcvNxt, field * unit)
+    // SHLD-14 with scaling (RFC 7323 §2.4): the field is rounded to a whole unit, so the edge it shows
+    // can sit up to one unit left of one we showed before. We keep accepting data up to the furthest edge
+    // ever promised (the ring has the room: every edge was bounded by it when promised). Without this,
+    // Linux, filling to the old edge, had its ACKs dropped as out of window (the interop slow-reader test).
+    const right = seqAdd(this.rcvNxt, field * unit)
+    if (seqGt(right, this.rcvAdvRight) || !this.synSeen) this.rcvAdvRight = right
     this.lastAckSent = this.rcvNxt
     this.ackNow = false
     this.segsSinceAck = 0
@@ -1569,9 +1568,7 @@ export class Tcb {
     if (!(this.cwnd >= 1)) return `cwnd ${this.cwnd}`
     if (this.synSeen) {
       const w = seqDiff(this.rcvAdvRight, this.rcvNxt)
-      // Keeping the edge (SHLD-14) may promise a little more than the ring's room (what does not fit is
-      // dropped on arrival), but the window itself never grows past RCV.BUFF plus one scale unit.
-      if (w > this.config.rcvBuf + 2 ** this.rcvShift) return `advertised window ${w} exceeds RCV.BUFF ${this.config.rcvBuf} plus a scale unit`
+      if (w > this.rcvBuf.room) return `advertised window ${w} exceeds buffer room ${this.rcvBuf.room}`
       if (w > 0xffff * 2 ** this.rcvShift) return `advertised window ${w} exceeds the field`
     }
     const rb = this.rcvBuf.check()
