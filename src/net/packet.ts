@@ -5,8 +5,8 @@
 import { WireError } from '../tcp/errors.js'
 import { IPPROTO_TCP, type PseudoHeader } from '../tcp/checksum.js'
 import { emitTcp, parseTcp, tcpLen, type ChecksumMode, type TcpParsed, type TcpRepr } from '../tcp/segment.js'
-import { parseIpv4, emitIpv4Header, ipv4HeaderLen, type Ipv4Parsed } from './ipv4.js'
-import { parseIpv6, emitIpv6Header, ipv6HeaderLen, type Ipv6Parsed } from './ipv6.js'
+import { parseIpv4, emitIpv4Header, type Ipv4Parsed } from './ipv4.js'
+import { parseIpv6, emitIpv6Header, type Ipv6Parsed } from './ipv6.js'
 import { parseEthernet, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, type EthernetRepr } from './ethernet.js'
 import { parseArp, type ArpRepr } from './arp.js'
 
@@ -123,7 +123,7 @@ export function emitTcpPacket(
       fragmentOffset: 0,
       options: EMPTY,
     }
-    hlen = ipv4HeaderLen({ ...repr, payload: EMPTY })
+    hlen = 20 // no IPv4 options on the packets we build
     emitIpv4Header(repr, segLen, into, offset)
   } else {
     const repr = {
@@ -135,7 +135,7 @@ export function emitTcpPacket(
       nextHeader: IPPROTO_TCP,
       extensions: EMPTY,
     }
-    hlen = ipv6HeaderLen({ ...repr, payload: EMPTY })
+    hlen = 40 // no extension headers on the packets we build
     emitIpv6Header(repr, segLen, into, offset)
   }
   const n = emitTcp(tcp, into, offset + hlen, pseudoOf(ip), { checksum })

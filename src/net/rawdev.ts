@@ -36,6 +36,8 @@ const IPV6_HEADER_LEN = 40
 const MAX_PACKET = 65536
 const SLAB_SIZE = 1 << 20
 
+const NOOP = (): void => {}
+
 /** Options of {@link openRawDevice}. */
 export interface RawDeviceOptions {
   family: 4 | 6
@@ -204,6 +206,9 @@ class RawSocketDevice implements RawDevice {
       const at = this.family === 6 ? off + IPV6_HEADER_LEN : off
       let got = -1
       let source = ''
+      // Every drain ends in a thrown EAGAIN: skip building its stack trace (the throw is the common case).
+      const limit = Error.stackTraceLimit
+      Error.stackTraceLimit = 0
       try {
         wrap.recv(this.slab.subarray(at, at + MAX_PACKET), (_b, bytes, src) => {
           got = bytes
@@ -212,6 +217,8 @@ class RawSocketDevice implements RawDevice {
       } catch (e) {
         if (!isWouldBlock(e)) this.fail(e instanceof Error ? e : new Error(String(e)))
         return
+      } finally {
+        Error.stackTraceLimit = limit
       }
       if (got < 0) return
       const slab = this.slab
@@ -307,7 +314,7 @@ class RawSocketDevice implements RawDevice {
     const wrap = this.sock.wrap
     if (this.waiting === 0 && wrap !== undefined) {
       try {
-        wrap.send(packet, 0, packet.length, dst, () => {})
+        wrap.send(packet, 0, packet.length, dst, NOOP)
         this.counters.sent++
         return
       } catch (e) {
@@ -331,11 +338,20 @@ class RawSocketDevice implements RawDevice {
     })
   }
 
+  private lastDst4 = -1
+  private lastDst4Text = ''
+
   /** The destination address of an outgoing packet, checking that it is one of our family. */
   private destinationOf(p: Uint8Array): string {
     if (this.family === 4) {
       if (p.length < 20 || p[0] >> 4 !== 4) throw new WireError('ERR_BAD_ARGUMENT', 'raw IPv4 device: not an IPv4 packet')
-      return `${p[16]}.${p[17]}.${p[18]}.${p[19]}`
+      // one peer in practice: reuse its text instead of building it per packet
+      const key = ((p[16] << 24) | (p[17] << 16) | (p[18] << 8) | p[19]) >>> 0
+      if (key !== this.lastDst4) {
+        this.lastDst4 = key
+        this.lastDst4Text = `${p[16]}.${p[17]}.${p[18]}.${p[19]}`
+      }
+      return this.lastDst4Text
     }
     if (p.length < IPV6_HEADER_LEN || p[0] >> 4 !== 6) {
       throw new WireError('ERR_BAD_ARGUMENT', 'raw IPv6 device: not an IPv6 packet')

@@ -1429,7 +1429,7 @@ export class Tcb {
    * same way), bounded by the ring's real room (RCV.BUFF plus one unit).
    */
   private windowField(): number {
-    const unit = 2 ** this.rcvShift
+    const unit = 1 << this.rcvShift
     const free = Math.max(this.config.rcvBuf - this.rcvBuf.length, 0)
     const cur = this.rcvWnd
     let wnd = free

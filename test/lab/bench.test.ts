@@ -1,9 +1,17 @@
+import { spawnSync } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { describe, expect, it } from 'vitest'
 import {
+  benchModules,
+  bulkModule,
   calibrate,
   finishRow,
   formatTable,
+  handshakeModule,
+  inspectModule,
   iqrPct,
   measureRates,
   median,
@@ -20,6 +28,24 @@ import {
 import { CHECKSUM_ROWS, checksumModule, NO_NATIVE_REASON } from '../../src/lab/bench/rows/checksum.js'
 import { benchSynBytes, codecModule } from '../../src/lab/bench/rows/codec.js'
 import { pendingModule } from '../../src/lab/bench/rows/pending.js'
+import {
+  blocksOf,
+  childScript,
+  labPrivileged,
+  labSkipReason,
+  latencyFigure,
+  NEEDS_ROOT,
+  parseChildLines,
+  runHandshakeChild,
+  TCPLAB_PORTS,
+  withBenchLab,
+  type ChildLine,
+} from '../../src/lab/bench/rows/handshake.js'
+import { runBulkChild } from '../../src/lab/bench/rows/bulk.js'
+import { cliScript, findTshark, generateCapture, inspectSummaryOf, tsharkConversationsOf } from '../../src/lab/bench/rows/inspect.js'
+import { guardTableName, rangeGuardScript } from '../../src/lab/bench/child/common.js'
+import { inspect } from '../../src/lab/inspect/index.js'
+import { labLeftovers, type Lab } from '../../src/net/netns.js'
 import { benchCommand, makeBenchCommand } from '../../src/lab/commands/bench.js'
 import { parseCommandArgs, type Command, type Io } from '../../src/lab/command.js'
 import { isWireError } from '../../src/tcp/errors.js'
@@ -192,9 +218,27 @@ describe('table output', () => {
   })
 })
 
+/** Whether the namespace rows can run here for real: root, and the children compiled (npm run build). */
+const LAB_OK = labSkipReason([childScript('handshake'), childScript('bulk'), childScript('server')], labPrivileged) === undefined
+const TSHARK = findTshark()
+const INSPECT_OK = TSHARK !== undefined && existsSync(cliScript())
+
 describe('tcplab bench (in-process, --quick)', () => {
-  it('prints every row as one JSON object per line with the documented keys and types', async () => {
-    const r = await run(['--quick', '--json'])
+  it('lists the issue\'s rows in order', () => {
+    expect(benchModules().flatMap((m) => m.rows.map((r) => r.name))).toEqual(ALL_ROWS)
+  })
+
+  it('prints every row as one JSON object per line with the documented keys and types', { timeout: 120_000 }, async () => {
+    // The default modules, with hooks that let the test check nothing outlives the run.
+    const labs: Lab[] = []
+    const captures: string[] = []
+    const modules = (): BenchModule[] => [
+      ...benchModules().slice(0, 2),
+      handshakeModule({ onLab: (l) => labs.push(l) }),
+      bulkModule({ onLab: (l) => labs.push(l) }),
+      inspectModule({ onCapture: (p) => captures.push(p) }),
+    ]
+    const r = await run(['--quick', '--json'], makeBenchCommand(modules))
     expect(r.code).toBe(0)
     const rows = r.out.map((l) => JSON.parse(l) as Record<string, unknown>)
     expect(rows.map((j) => j.row)).toEqual(ALL_ROWS)
@@ -205,6 +249,7 @@ describe('tcplab bench (in-process, --quick)', () => {
       for (const k of ['tcplab', 'baseline', 'ratio', 'target', 'spread', 'baselineSpread', 'reps']) expect(numOrNull(j[k])).toBe(true)
       expect([true, false, null]).toContain(j.met)
       expect(['higher', 'lower']).toContain(j.better)
+      expect(j.error).toBeUndefined()
       if (j.skipped !== undefined) {
         expect(typeof j.skipped).toBe('string')
         expect((j.skipped as string).length).toBeGreaterThan(10)
@@ -220,8 +265,25 @@ describe('tcplab bench (in-process, --quick)', () => {
         expect(Math.abs((j.ratio as number) - want) / want).toBeLessThan(2e-3) // both figures rounded to 4 digits
       } else expect(j.ratio).toBeNull()
     }
-    // Rows 3–6 wait for the devices and the userland TCP: skipped, never faked.
-    for (const j of rows.slice(4)) expect(j.skipped).toMatch(/^not built yet/)
+    // Rows 3–5 run for real as root (tiny sizes), each with both figures; without root they say why.
+    const lab = rows.slice(4, 8)
+    if (LAB_OK) {
+      for (const j of lab) {
+        expect(j.skipped).toBeUndefined()
+        expect([typeof j.tcplab, typeof j.baseline, j.reps]).toEqual(['number', 'number', 3])
+      }
+      expect(labs).toHaveLength(2) // one for the handshake rows, one for bulk
+      for (const l of labs) expect(labLeftovers(l.id)).toEqual([])
+    } else if (!labPrivileged()) {
+      for (const j of lab) expect(j.skipped).toBe(NEEDS_ROOT)
+    }
+    const insp = rows[8]
+    if (INSPECT_OK) {
+      expect([typeof insp.tcplab, typeof insp.baseline, insp.reps]).toEqual(['number', 'number', 3])
+      expect(insp.note).toMatch(/^20000 packets \(200 connections, /)
+      expect(captures).toHaveLength(1)
+      expect(existsSync(captures[0])).toBe(false)
+    } else expect(insp.skipped).toMatch(/^(tshark not installed|not built)/)
     // Lower is better only for the latencies.
     expect(rows.filter((j) => j.better === 'lower').map((j) => j.row)).toEqual(['handshake-latency-p50', 'handshake-latency-p99'])
     // codec-syn's target is on tcplab's own rate, so it is judged with or without scapy.
@@ -230,23 +292,41 @@ describe('tcplab bench (in-process, --quick)', () => {
     expect(typeof codec.met).toBe('boolean')
   })
 
+  /** The real modules' rows behind stand-ins that measure nothing: for what selection and output do. */
+  const stubs = (): BenchModule[] => benchModules().map((m) => pendingModule(m.id, m.rows, `stub ${m.id}`))
+
   it('--only filters rows by name or prefix', async () => {
-    const r = await run(['--quick', '--json', '--only', 'handshake,inspect'])
+    const r = await run(['--quick', '--json', '--only', 'handshake,inspect'], makeBenchCommand(stubs))
     expect(r.out.map((l) => JSON.parse(l).row)).toEqual(['handshake-latency-p50', 'handshake-latency-p99', 'handshake-rate', 'inspect'])
-    const c = await run(['--quick', '--json', '--only', 'checksum-1500,codec-syn'])
-    expect(c.out.map((l) => JSON.parse(l).row)).toEqual(['checksum-1500', 'codec-syn'])
+    const c = await run(['--quick', '--json', '--only', 'checksum-1500,bulk'], makeBenchCommand(stubs))
+    expect(c.out.map((l) => JSON.parse(l).row)).toEqual(['checksum-1500', 'bulk-transfer'])
   })
 
   it('rejects an unknown row with a usage error', async () => {
     await expect(run(['--quick', '--only', 'checksum,warp-drive'])).rejects.toMatchObject({ code: 'ERR_BAD_ARGUMENT', message: expect.stringMatching(/warp-drive/) })
   })
 
-  it('prints a table without --json', async () => {
-    const r = await run(['--quick', '--only', 'inspect'])
+  it('prints a table without --json, skipped rows with their reason', async () => {
+    const r = await run(['--quick', '--only', 'inspect'], makeBenchCommand(() => [inspectModule({ tshark: null })]))
     expect(r.out).toEqual([
       'row      tcplab  baseline  unit  ratio  target  met',
-      "inspect  skipped: not built yet: needs 'tcplab inspect' and a capture generator",
+      'inspect  skipped: tshark not installed (apt-get install tshark)',
     ])
+  })
+
+  it('without root the lab rows say so and measure nothing (no lab is created)', async () => {
+    const labs: Lab[] = []
+    const no = { privileged: () => false, onLab: (l: Lab) => labs.push(l) }
+    const r = await run(['--quick'], makeBenchCommand(() => [handshakeModule(no), bulkModule(no)]))
+    expect(r.code).toBe(0)
+    expect(r.out).toEqual([
+      'row                    tcplab  baseline  unit  ratio  target  met',
+      'handshake-latency-p50  skipped: needs root (network namespaces and raw sockets)',
+      'handshake-latency-p99  skipped: needs root (network namespaces and raw sockets)',
+      'handshake-rate         skipped: needs root (network namespaces and raw sockets)',
+      'bulk-transfer          skipped: needs root (network namespaces and raw sockets)',
+    ])
+    expect(labs).toEqual([])
   })
 
   it('skips the checksum rows with the rebuild hint when raw-socket does not load', async () => {
@@ -306,5 +386,155 @@ describe('the benchmark SYN', () => {
       01            # NOP
       03 03 07      # window scale 7
     `)))
+  })
+})
+
+describe('namespace children', () => {
+  it('are run compiled, from dist/, also when the module runs from src/', () => {
+    expect(childScript('handshake')).toMatch(/[/\\]dist[/\\]lab[/\\]bench[/\\]child[/\\]handshake\.js$/)
+    expect(cliScript()).toMatch(/[/\\]dist[/\\]lab[/\\]cli\.js$/)
+  })
+
+  it('guard the whole tcplab port range with one nft rule that lets tcplab\'s own (marked) RSTs through', () => {
+    expect(guardTableName('x1')).toBe('tcplab_benchx1')
+    expect(() => guardTableName('X; flush ruleset')).toThrow(/bad guard id/)
+    expect(rangeGuardScript('tcplab_benchx1', '198.18.0.1', 40000, 65535)).toBe(
+      [
+        'table inet tcplab_benchx1 {',
+        '  chain out {',
+        '    type filter hook output priority 0; policy accept;',
+        '    ip saddr 198.18.0.1 tcp sport 40000-65535 tcp flags & rst == rst meta mark != 0x7463706c counter drop',
+        '  }',
+        '}',
+        '',
+      ].join('\n'),
+    )
+    expect(rangeGuardScript('t', '2001:2::1', 1, 2)).toContain('ip6 saddr 2001:2::1 tcp sport 1-2 ')
+  })
+
+  it('latency figures pool every handshake of a side; the spread is that of the blocks', () => {
+    const blocks = [{ type: 'block', samplesNs: [3000, 1000, 2000] }, { type: 'block', samplesNs: [4000, 6000, 5000] }]
+    const p50 = latencyFigure(blocks, 0.5)!
+    expect(p50.value).toBeCloseTo(3.5e-6, 15) // median of all six samples, in seconds
+    expect(p50.spread).toBeCloseTo(((5000 - 2000) / 2 / 3500) * 100, 10) // blocks' medians 2 µs and 5 µs
+    expect(p50.reps).toBe(2)
+    expect(latencyFigure(blocks, 1)!.value).toBeCloseTo(6e-6, 15)
+    expect(latencyFigure([], 0.5)).toBeNull()
+  })
+
+  it('speak JSON lines; anything else on stdout is ignored', () => {
+    expect(parseChildLines('{"type":"ready"}\nwarning: x\n{"type":"block","side":"kernel","n":3}\n{"no":"type"}\n{broken\n')).toEqual([
+      { type: 'ready' },
+      { type: 'block', side: 'kernel', n: 3 },
+    ])
+  })
+
+  /** The blocks of a child run as [side, rep] pairs, in the order printed. */
+  const order = (lines: ChildLine[]): Array<[unknown, unknown]> => lines.filter((l) => l.type === 'block').map((l) => [l.side, l.rep])
+  const ALTERNATING: Array<[string, number]> = [['tcplab', 0], ['kernel', 0], ['kernel', 1], ['tcplab', 1], ['tcplab', 2], ['kernel', 2]]
+
+  it.skipIf(!LAB_OK)('measure handshakes and transfers for real in a lab, alternating sides, and leave nothing behind', { timeout: 60_000 }, async () => {
+    let labId = ''
+    await withBenchLab({ onLab: (l) => (labId = l.id) }, 'sink', async (b) => {
+      expect(b.table).toBe(`tcplab_bench${labId}`)
+      const sizes = { latency: { reps: 3, count: 7, warmup: 3, blockWarmup: 1 }, rate: { reps: 3, count: 25, concurrency: 5, warmup: 5 } }
+      const lat = await runHandshakeChild(b, 'latency', sizes, true)
+      expect(lat[0]).toEqual({ type: 'ready' })
+      expect(lat[lat.length - 1]).toMatchObject({ type: 'done' })
+      expect(order(lat)).toEqual(ALTERNATING)
+      for (const side of ['tcplab', 'kernel'] as const) {
+        for (const x of blocksOf(lat, side)) {
+          expect(x.n).toBe(7)
+          expect(x.samplesNs).toHaveLength(7)
+          expect(x.minNs as number).toBeLessThanOrEqual(x.p50Ns as number)
+          expect(x.p50Ns as number).toBeLessThanOrEqual(x.p99Ns as number)
+          expect(x.p99Ns as number).toBeLessThanOrEqual(x.maxNs as number)
+        }
+      }
+      const rate = await runHandshakeChild(b, 'rate', sizes, true)
+      expect(order(rate)).toEqual(ALTERNATING)
+      for (const x of [...blocksOf(rate, 'tcplab'), ...blocksOf(rate, 'kernel')]) {
+        expect(x.n).toBe(25)
+        expect(x.perSecond).toBeCloseTo((25 * 1e9) / (x.elapsedNs as number), 6)
+      }
+      const bulk = await runBulkChild(b, { reps: 3, bytes: 300_001, warmupBytes: 0, chunk: 65_536 }, true)
+      // Each block passed only if the server counted every byte (the child checks its answer).
+      expect(order(bulk)).toEqual(ALTERNATING)
+      for (const x of blocksOf(bulk, 'tcplab')) expect(x.bytes).toBe(300_001)
+      // The children removed their guard tables on the way out.
+      const tables = await b.lab.exec('a', ['nft', 'list', 'tables'])
+      expect(tables.stdout).not.toContain('tcplab_bench')
+    })
+    expect(labLeftovers(labId)).toEqual([])
+    // The port plan: tcplab's range sits above the kernel's.
+    expect(TCPLAB_PORTS).toEqual([40000, 65535])
+  })
+})
+
+describe('the inspect capture', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tcplab-bench-test-'))
+
+  it('is a classic pcap of complete Linux-style connections, byte for byte', async () => {
+    const file = join(dir, 'g.pcap')
+    try {
+      expect(generateCapture(file, 300)).toEqual({ packets: 300, connections: 3, bytes: 24 + 300 * 16 + 300 * 66 + 3 * 2 * 8 + 3 * 47 * 200 })
+      const bytes = new Uint8Array(readFileSync(file))
+      expect(toHex(bytes.subarray(0, 24 + 16 + 74))).toBe(toHex(hex(`
+        d4 c3 b2 a1  02 00 04 00   # pcap magic (little-endian, µs), version 2.4
+        00 00 00 00  00 00 00 00   # thiszone, sigfigs
+        00 00 04 00  01 00 00 00   # snaplen 262144, LINKTYPE_ETHERNET
+        80 00 92 65  00 00 00 00   # record: 1704067200 s (2024-01-01), 0 µs
+        4a 00 00 00  4a 00 00 00   # captured 74, original 74
+        02 00 00 00 00 05  02 00 00 00 00 0c  08 00   # to the server's MAC from the client's, IPv4
+        45 00 00 3c  00 00 40 00  40 06 ae 94   # IPv4, 60 bytes, id 0, DF, TTL 64, TCP, checksum
+        c6 13 00 01  c6 12 00 01   # 198.19.0.1 > 198.18.0.1
+        80 00 01 bb   # port 32768 > 443
+        9e 37 79 b1   # seq: connection 0's ISN
+        00 00 00 00   # ack 0
+        a0 02 fa f0   # data offset 10, SYN, window 64240
+        23 5b 00 00   # checksum, urgent 0
+        02 04 05 b4  04 02  08 0a 00 00 03 e8 00 00 00 00  01  03 03 07   # MSS 1460, SACK-perm, TS 1000/0, NOP, wscale 7
+      `)))
+      const ins = inspect(file)
+      const reports = []
+      for await (const c of ins) reports.push(c)
+      expect(ins.summary()).toMatchObject({ connections: 3, packets: 300, tcpPackets: 300, complete: true })
+      expect(reports.map((c) => [c.client, c.server])).toEqual([1, 2, 3].map((k) => [{ ip: `198.19.0.${k}`, port: 32767 + k }, { ip: '198.18.0.1', port: 443 }]))
+      for (const c of reports) {
+        expect(c).toMatchObject({
+          handshake: 'complete',
+          ended: 'closed',
+          endedBy: 'client',
+          bytes: { clientToServer: 46 * 200, serverToClient: 200 },
+          packets: { total: 100, clientToServer: 51, serverToClient: 49 },
+          anomalies: [],
+          negotiated: { mss: { clientToServer: 1460, serverToClient: 1460 }, windowScale: { client: 7, server: 7 }, sack: true, timestamps: true },
+        })
+      }
+      if (TSHARK !== undefined) {
+        // An outside reader agrees: three conversations of 100 frames.
+        const t = spawnSync(TSHARK, ['-n', '-q', '-z', 'conv,tcp', '-r', file], { encoding: 'utf8' })
+        expect(t.status).toBe(0)
+        expect(tsharkConversationsOf(t.stdout)).toBe(3)
+        expect(t.stdout.split('\n').filter((l) => l.includes('<->')).map((l) => l.split(/\s+/).slice(0, 3).join(' '))).toEqual(
+          [1, 2, 3].map((k) => `198.19.0.${k}:${32767 + k} <-> 198.18.0.1:443`),
+        )
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('output checks read what each tool printed', () => {
+    expect(inspectSummaryOf('{"index":1}\n{"summary":{"connections":3,"packets":300,"tcpPackets":300}}\n')).toEqual({ packets: 300, connections: 3 })
+    expect(inspectSummaryOf('not json')).toBeUndefined()
+    const conv = [
+      '================================================================================',
+      'TCP Conversations',
+      '198.19.0.1:32768           <-> 198.18.0.1:443                  41 2714 bytes      43 11 kB',
+      '198.19.0.2:32769           <-> 198.18.0.1:443                  41 2714 bytes      42 10 kB',
+      '================================================================================',
+    ].join('\n')
+    expect(tsharkConversationsOf(conv)).toBe(2)
   })
 })
