@@ -4,7 +4,8 @@
  */
 import { formatEndpoint } from '../net/addr.js'
 import type { TcpOption } from '../tcp/options.js'
-import { formatFlags } from '../tcp/segment.js'
+import { formatFlags, parseFlags } from '../tcp/segment.js'
+import { inferStates } from './inspect/ladder.js'
 import type { TcpState } from '../tcp/types.js'
 import { optionToJson, optionToText } from './format.js'
 import type { Connection, Interface, PacketEvent } from './iface.js'
@@ -170,6 +171,14 @@ export class LiveRecorder {
 /** A ladder of one connection's segments: our end on the left, the peer on the right. */
 export function ladderOf(segs: SegmentRecord[], labels: { left: string; right: string }, title?: string, outcome?: string): LadderExchange {
   const first = segs[0]
+  // The peer's states are inferred from what it sent and received, as `inspect` does for a capture: it
+  // listens when we open (our first segment is a SYN), else it is the one opening.
+  const peerStart = first && first.dir === 'out' ? 'LISTEN' : 'CLOSED'
+  const peer = inferStates(
+    segs.filter((s) => !s.drop).map((s) => ({ mine: s.dir === 'in', flags: parseFlags(s.flags), seq: s.seq, ack: s.ack, len: s.len })),
+    peerStart,
+  )
+  let k = 0
   const ourSyn = segs.find((s) => s.dir === 'out' && s.flags.includes('S'))
   const theirSyn = segs.find((s) => s.dir === 'in' && s.flags.includes('S'))
   const rows: LadderRow[] = segs.map((s) => ({
@@ -183,6 +192,7 @@ export function ladderOf(segs: SegmentRecord[], labels: { left: string; right: s
     window: s.window,
     options: s.options,
     leftState: s.state,
+    ...(s.drop ? {} : { rightState: peer[k++] }),
     ...(s.drop ? { notes: [`dropped by tcplab: ${s.drop}`] } : {}),
   }))
   return {

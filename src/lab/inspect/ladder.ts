@@ -10,7 +10,7 @@ import type { LadderExchange, LadderRow } from '../ladder/model.js'
 import { endedText, endpointText, type ConnectionReport, type Role, type SegmentRecord } from './report.js'
 
 /** RFC 9293 state names the inference uses. */
-type State =
+export type State =
   | 'CLOSED'
   | 'LISTEN'
   | 'SYN-SENT'
@@ -143,4 +143,22 @@ export function toLadder(conn: ConnectionReport): LadderExchange {
   if (conn.isn.client !== null) ex.left.isn = conn.isn.client
   if (conn.isn.server !== null) ex.right.isn = conn.isn.server
   return ex
+}
+
+/**
+ * One end's states inferred from the segments it sent (`mine`) and received, starting from `start` — for
+ * live ladders, where our own states come from the TCB and the peer's are inferred the same way as in a
+ * capture (every segment taken as delivered).
+ */
+export function inferStates(
+  segs: ReadonlyArray<{ mine: boolean; flags: number; seq: number; ack: number; len: number }>,
+  start: State,
+): State[] {
+  const me: EndState = { state: start, finSeq: undefined, passive: false }
+  return segs.map((s) => {
+    const rec = s as unknown as SegmentRecord
+    if (s.mine) onSend(me, rec)
+    else onReceive(me, rec)
+    return me.state
+  })
 }
