@@ -206,9 +206,6 @@ class RawSocketDevice implements RawDevice {
       const at = this.family === 6 ? off + IPV6_HEADER_LEN : off
       let got = -1
       let source = ''
-      // Every drain ends in a thrown EAGAIN: skip building its stack trace (the throw is the common case).
-      const limit = Error.stackTraceLimit
-      Error.stackTraceLimit = 0
       try {
         wrap.recv(this.slab.subarray(at, at + MAX_PACKET), (_b, bytes, src) => {
           got = bytes
@@ -217,8 +214,6 @@ class RawSocketDevice implements RawDevice {
       } catch (e) {
         if (!isWouldBlock(e)) this.fail(e instanceof Error ? e : new Error(String(e)))
         return
-      } finally {
-        Error.stackTraceLimit = limit
       }
       if (got < 0) return
       const slab = this.slab
