@@ -38,6 +38,9 @@ const SLAB_SIZE = 1 << 20
 
 const NOOP = (): void => {}
 
+/** Packets queued behind a busy socket at most (like a qdisc's limit). */
+const MAX_QUEUED = 256
+
 /** Options of {@link openRawDevice}. */
 export interface RawDeviceOptions {
   family: 4 | 6
@@ -320,7 +323,13 @@ class RawSocketDevice implements RawDevice {
         }
       }
     }
-    // The socket is busy (or raw-socket's internals are not reachable): queue a copy behind the others.
+    // The socket is busy (or raw-socket's internals are not reachable): queue a copy behind the others,
+    // up to a bound — past it, drop and count, as a full qdisc does (TCP retransmits what matters). An
+    // unbounded queue let a SYN flood from unresolvable spoofed sources starve real connections.
+    if (this.waiting >= MAX_QUEUED) {
+      this.counters.sendErrors++
+      return
+    }
     this.counters.queued++
     this.waiting++
     const copy = Buffer.from(packet)

@@ -293,6 +293,8 @@ export class Tcb {
   private lastOowAckAt = -Infinity
   private now: number
   private readonly stateHook: StateHook | undefined
+  /** When the retransmission timer last fired (µs): echoes of older TSvals give no RTT sample. */
+  private lastRtoAt: number | undefined = undefined
   private readonly opts: SegOpts = { mss: 0, ws: -1, sackOk: false, ts: false, tsVal: 0, tsEcr: 0 }
   private readonly sackScratch: number[] = [0, 0, 0, 0, 0, 0, 0, 0]
 
@@ -1018,8 +1020,13 @@ export class Tcb {
     if (this.tsOk && o.ts && o.tsEcr !== 0) {
       // RFC 7323 §4 (RTTM): with timestamps every ACK of new data times the segment whose TSval it echoes,
       // retransmitted or not, so Karn's ambiguity does not arise (Linux does the same).
-      const ms = (Math.floor(now / 1000) - ((o.tsEcr - this.tsOffset) >>> 0)) >>> 0
-      if (ms < 0x7fffffff) this.rttSample(now, ms * 1000)
+      // But an echo of a TSval sent before the last RTO times the ORIGINAL transmission of a segment we
+      // then resent (its ACK was lost): that sample is RTO + RTT, and taking it ratchets the RTO upward
+      // under loss. Skip it, as Eifel (RFC 3522) detection would; the next fresh echo gives a true sample.
+      const sentMs = (o.tsEcr - this.tsOffset) >>> 0
+      const ms = (Math.floor(now / 1000) - sentMs) >>> 0
+      const stale = this.lastRtoAt !== undefined && ((sentMs - Math.floor(this.lastRtoAt / 1000)) | 0) < 0
+      if (ms < 0x7fffffff && !stale) this.rttSample(now, ms * 1000)
       this.rttSeq = undefined
     } else if (this.rttSeq !== undefined && seqGe(ack, this.rttSeq)) {
       // Karn (MUST-18): rttSeq is only set for segments sent once; an RTO or fast retransmit clears it.
@@ -1185,6 +1192,7 @@ export class Tcb {
   /** RFC 6298 §5.4–5.6 and RFC 9293 §3.8.3 (R2): the retransmission timer expired. */
   private onRetransmitTimeout(now: number): void {
     this.emitTimer(now, 'retransmit')
+    this.lastRtoAt = now
     this.stats.timeouts++
     const synPhase = this.sndUna === this.iss
     // Probes the peer answered with a zero window do not count: MUST-37 lets the window stay closed.

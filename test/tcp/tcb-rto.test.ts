@@ -254,3 +254,38 @@ describe('ACK of the SYN+ACK, the handshake, with data', () => {
     expectSent(t, { ack: R(1), flags: ACK }, 30_000)
   })
 })
+
+describe('timestamps after an RTO (the RTO ratchet)', () => {
+  it('an ACK echoing the TSval of the original transmission gives no RTT sample; a fresh echo does', () => {
+    const tuple = { localAddr: new Uint8Array([198, 18, 0, 10]), localPort: 40000, remoteAddr: new Uint8Array([198, 18, 0, 2]), remotePort: 5000 }
+    const t = Tcb.connect(tuple, 0, { iss: 1000, tsOffset: 0, ackDelay: 0, rtoInitial: 1_000_000 })
+    const syn = t.dispatch(0)!
+    const synTs = syn.options.find((o) => o.kind === 'timestamp') as { value: number }
+    // SYN+ACK after 10 ms: the first sample, SRTT 10 ms
+    t.process(10_000, { srcPort: 5000, dstPort: 40000, seq: 5000 as never, ack: 1001 as never, flags: 0x12, window: 65535, urgent: 0,
+      options: [{ kind: 'mss', value: 1460 }, { kind: 'timestamp', value: 77, echo: synTs.value }, { kind: 'wscale', shift: 7 }], payload: new Uint8Array(0) })
+    while (t.dispatch(10_000)) { /* the ACK */ }
+    expect(t.rtt.srtt).toBe(10_000)
+    const samples = t.stats.rttSamples
+    t.send(new Uint8Array(100))
+    const data = t.dispatch(20_000)!
+    const origTs = (data.options.find((o) => o.kind === 'timestamp') as { value: number }).value
+    // no ACK: the RTO fires and the segment goes again
+    const at = t.pollAt()!
+    const again = t.dispatch(at)!
+    expect(again.seq).toBe(data.seq)
+    // the ACK of the ORIGINAL arrives late, echoing its TSval: RTO + RTT would be the sample — skipped
+    t.process(at + 10_000, { srcPort: 5000, dstPort: 40000, seq: 5001 as never, ack: 1101 as never, flags: 0x10, window: 1000, urgent: 0,
+      options: [{ kind: 'timestamp', value: 78, echo: origTs }], payload: new Uint8Array(0) })
+    expect(t.sndUna).toBe(1101)
+    expect(t.stats.rttSamples).toBe(samples)
+    expect(t.rtt.srtt).toBe(10_000)
+    // new data, echoed fresh: sampled again
+    t.send(new Uint8Array(100))
+    const next = t.dispatch(at + 20_000)!
+    const nextTs = (next.options.find((o) => o.kind === 'timestamp') as { value: number }).value
+    t.process(at + 30_000, { srcPort: 5000, dstPort: 40000, seq: 5001 as never, ack: 1201 as never, flags: 0x10, window: 1000, urgent: 0,
+      options: [{ kind: 'timestamp', value: 79, echo: nextTs }], payload: new Uint8Array(0) })
+    expect(t.stats.rttSamples).toBe(samples + 1)
+  })
+})

@@ -1,6 +1,12 @@
 /** `tcplab netns up|down|list` and `tcplab cleanup`: the throwaway namespace lab by hand. */
 import { cleanupAll, listLabs, netnsDown, netnsUp, LAB_PLAN } from '../../net/netns.js'
+import { Capability, hasCapability, labPermissionError } from '../../net/native.js'
 import { usageError, type Command } from '../command.js'
+
+/** Removing labs and rules needs what creating them needs: say so instead of reporting 'nothing found'. */
+function requireLabPrivilege(): void {
+  if (!hasCapability(Capability.CAP_SYS_ADMIN) || !hasCapability(Capability.CAP_NET_ADMIN)) throw labPermissionError()
+}
 
 /** The `netns` command. */
 export const netnsCommand: Command = {
@@ -33,6 +39,7 @@ export const netnsCommand: Command = {
         return 0
       }
       case 'down': {
+        requireLabPrivilege()
         if (args.values.all === true) {
           const labs = await listLabs()
           const removed: string[] = []
@@ -72,6 +79,7 @@ export const cleanupCommand: Command = {
   summary: 'Remove everything tcplab may have left after a crash or kill -9: labs, RST guards, firewall rules.',
   options: { json: { type: 'boolean', help: 'print what was removed as JSON' } },
   async run(args, io) {
+    requireLabPrivilege()
     const report = await cleanupAll()
     if (args.values.json === true) io.stdout(JSON.stringify(report))
     else {
