@@ -8,9 +8,9 @@
  *
  * npm test: 5 transfers, all at once, 10% loss each way. LAB_FULL=1: the issue's 50 transfers, all at once, 20%
  * loss each way (LAB_LOSS_PCT, LAB_LOSS_TRANSFERS, LAB_LOSS_PARALLEL and LAB_LOSS_TIMEOUT_MS override).
- * Why 10% in npm test: at 20% each way tcplab's own sending direction needs 10-30 minutes per MiB (the
- * kernel's, well under a second), because its loss recovery waits on retransmission timeouts whose RTO
- * ratchets up (RTT samples taken from ACKs that echo a timestamp sent before the timeout).
+ * Why 10% in npm test: at 20% each way tcplab's own sending direction needs 1-2.5 minutes per MiB (the
+ * kernel's, well under a second): with one to three segments in flight there are never three duplicate
+ * ACKs, so nearly every loss waits for a retransmission timeout (no tail loss probe, no SACK recovery).
  */
 import { expect } from 'vitest'
 import type { Lab, LabSideName } from '../../src/net/netns.js'

@@ -67,9 +67,10 @@ interface Variant {
  *
  * Known bug (LAB_KNOWN_BUGS=1 runs it): the raw device with UNRESOLVABLE sources. Side A's kernel parks each
  * SYN+ACK in the neighbour queue of its spoofed destination, charged to the raw socket's send buffer
- * (~200 packets); from then on every send would block and src/net/rawdev.ts copies it into raw-socket's
- * queue, which has no bound and is FIFO: 20,000 SYNs leave ~19,900 packets queued (RSS grows with the
- * flood) and the kernel client's SYN+ACK waits behind them, so the client never connects.
+ * (~200 packets) until resolution fails (~3 s); meanwhile every send would block. src/net/rawdev.ts now
+ * bounds its queue behind the busy socket (256 packets, then drop), so memory stays bounded — but the
+ * kernel client's SYN+ACK still waits behind (or is dropped with) the flood's: it connects only after the
+ * flood is over.
  */
 const VARIANTS: Variant[] = [
   { name: 'raw device, resolvable spoofed sources', via: 'raw', resolvable: true },
