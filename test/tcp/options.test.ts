@@ -13,6 +13,7 @@ import {
   type TcpOption,
 } from '../../src/tcp/options.js'
 import { seq, type Seq } from '../../src/tcp/seq.js'
+import { arbOption } from './arbitraries.js'
 import { checkCodecLaws, checkFuzz, hex, poisoned, POISON, toHex } from '../helpers/codecLaws.js'
 
 // ---------------------------------------------------------------------------------------------------------
@@ -322,28 +323,7 @@ describe('emitOptions / optionsLen', () => {
 // ---------------------------------------------------------------------------------------------------------
 // Laws and fuzzing
 
-const arbSeq = fc
-  .oneof(fc.integer({ min: 0, max: 0xffffffff }), fc.constantFrom(0, 0xffffffff, 0x7fffffff, 0x80000000))
-  .map(seq)
-const arbU32 = fc.oneof(fc.integer({ min: 0, max: 0xffffffff }), fc.constantFrom(0, 0xffffffff))
-/** Kinds this codec decodes; an `unknown` with one of these would parse back as the known option. */
-const KNOWN = new Set([0, 1, 2, 3, 4, 5, 8])
-
-/** Any option except EOL (which ends a list, so it may appear only last). */
-const arbOptionNoEol: fc.Arbitrary<TcpOption> = fc.oneof(
-  fc.constant<TcpOption>({ kind: 'nop' }),
-  fc.integer({ min: 0, max: 0xffff }).map((value): TcpOption => ({ kind: 'mss', value })),
-  fc.integer({ min: 0, max: 255 }).map((shift): TcpOption => ({ kind: 'wscale', shift })),
-  fc.constant<TcpOption>({ kind: 'sackPermitted' }),
-  fc.array(fc.tuple(arbSeq, arbSeq), { minLength: 1, maxLength: 4 }).map((blocks): TcpOption => ({ kind: 'sack', blocks })),
-  fc.tuple(arbU32, arbU32).map(([value, echo]): TcpOption => ({ kind: 'timestamp', value, echo })),
-  fc
-    .tuple(
-      fc.integer({ min: 0, max: 255 }).filter((t) => !KNOWN.has(t)),
-      fc.uint8Array({ maxLength: 38 }),
-    )
-    .map(([type, data]): TcpOption => ({ kind: 'unknown', type, data })),
-)
+const arbOptionNoEol = arbOption(38)
 
 const arbOptionList: fc.Arbitrary<TcpOption[]> = fc
   .tuple(fc.array(arbOptionNoEol, { maxLength: 8 }), fc.boolean())

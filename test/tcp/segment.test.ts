@@ -31,6 +31,7 @@ import {
   type TcpRepr,
 } from '../../src/tcp/segment.js'
 import { seq, type Seq } from '../../src/tcp/seq.js'
+import { arbOption, arbSeq, arbU16 } from './arbitraries.js'
 import { checkCodecLaws, checkFuzz, hex, poisoned, POISON, toHex } from '../helpers/codecLaws.js'
 
 // ---------------------------------------------------------------------------------------------------------
@@ -800,28 +801,8 @@ describe('formatFlags / parseFlags', () => {
 // ---------------------------------------------------------------------------------------------------------
 // Laws and fuzzing
 
-const arbSeq = fc
-  .oneof(fc.integer({ min: 0, max: 0xffffffff }), fc.constantFrom(0, 0xffffffff, 0x7fffffff, 0x80000000))
-  .map(seq)
-const arbU16 = fc.oneof(fc.integer({ min: 0, max: 0xffff }), fc.constantFrom(0, 0xffff))
-const arbU32 = fc.oneof(fc.integer({ min: 0, max: 0xffffffff }), fc.constantFrom(0, 0xffffffff))
-const KNOWN = new Set([0, 1, 2, 3, 4, 5, 8])
-const arbOption: fc.Arbitrary<TcpOption> = fc.oneof(
-  fc.constant<TcpOption>({ kind: 'nop' }),
-  fc.integer({ min: 0, max: 0xffff }).map((value): TcpOption => ({ kind: 'mss', value })),
-  fc.integer({ min: 0, max: 255 }).map((shift): TcpOption => ({ kind: 'wscale', shift })),
-  fc.constant<TcpOption>({ kind: 'sackPermitted' }),
-  fc.array(fc.tuple(arbSeq, arbSeq), { minLength: 1, maxLength: 4 }).map((blocks): TcpOption => ({ kind: 'sack', blocks })),
-  fc.tuple(arbU32, arbU32).map(([value, echo]): TcpOption => ({ kind: 'timestamp', value, echo })),
-  fc
-    .tuple(fc.integer({ min: 0, max: 255 }).filter((t) => !KNOWN.has(t)), fc.uint8Array({ maxLength: 20 }))
-    .map(([type, data]): TcpOption => ({ kind: 'unknown', type, data })),
-)
-/**
- * Option lists that fit 40 bytes and round-trip: keep options while they fit, and end an unaligned list
- * with EOL (emit pads with zeros, which parse back as EOL and then padding).
- */
-const arbOptions: fc.Arbitrary<TcpOption[]> = fc.array(arbOption, { maxLength: 8 }).map((all) => {
+const arbOption20 = arbOption(20)
+const arbOptions: fc.Arbitrary<TcpOption[]> = fc.array(arbOption20, { maxLength: 8 }).map((all) => {
   const out: TcpOption[] = []
   let n = 0
   for (const o of all) {

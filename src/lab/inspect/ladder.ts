@@ -7,21 +7,11 @@
 import { TcpFlags, formatFlags } from '../../tcp/segment.js'
 import { seqGe, type Seq } from '../../tcp/seq.js'
 import type { LadderExchange, LadderRow } from '../ladder/model.js'
+import type { TcpState } from '../../tcp/types.js'
 import { endedText, endpointText, type ConnectionReport, type Role, type SegmentRecord } from './report.js'
 
-/** RFC 9293 state names the inference uses. */
-export type State =
-  | 'CLOSED'
-  | 'LISTEN'
-  | 'SYN-SENT'
-  | 'SYN-RECEIVED'
-  | 'ESTABLISHED'
-  | 'FIN-WAIT-1'
-  | 'FIN-WAIT-2'
-  | 'CLOSE-WAIT'
-  | 'CLOSING'
-  | 'LAST-ACK'
-  | 'TIME-WAIT'
+/** RFC 9293 state names (the TCB's own type). */
+export type State = TcpState
 
 /** One end's inferred state and the sequence number its FIN took, once sent. */
 interface EndState {
