@@ -31,6 +31,18 @@ import { capPermissionError, isPermissionFailure, loadCap, type CapHandle, type 
 
 const SLAB_SIZE = 1 << 20
 const CAPTURE_BUFFER = 65536
+/**
+ * Closed `cap` handles, kept reachable for the life of the process. cap's close() stops its libuv poll
+ * handle but never uv_close()s it, so when the garbage collector later frees a closed Cap, libuv's handle
+ * list still links the freed memory and the process dies with SIGSEGV (seen when a device is opened and
+ * closed repeatedly in one process). Each retired handle costs a few hundred bytes.
+ */
+const retiredHandles: CapHandle[] = []
+
+/** Frames waiting for a busy packet socket at most (like a qdisc's limit); more are dropped and counted. */
+const MAX_QUEUED = 256
+/** pcap_sendpacket's message when the packet socket's send buffer is full (EAGAIN / ENOBUFS). */
+const WOULD_BLOCK = /temporarily unavailable|No buffer space|would block/i
 
 // ---------------------------------------------------------------------------------------------------
 // The capture device
@@ -55,6 +67,8 @@ export interface CapDeviceOptions {
 export interface CapDeviceStats extends DeviceStats {
   /** Frames longer than the capture buffer or shorter than an Ethernet header. */
   malformed: number
+  /** Sends that found the packet socket's buffer full and waited in the queue. */
+  queued: number
 }
 
 /** A libpcap device. */
@@ -93,7 +107,11 @@ class PcapDevice implements CapDevice {
   private closed = false
   private slab = new Uint8Array(SLAB_SIZE)
   private slabOff = 0
-  private readonly counters: CapDeviceStats = { sent: 0, received: 0, dropped: 0, sendErrors: 0, malformed: 0 }
+  private readonly counters: CapDeviceStats = { sent: 0, received: 0, dropped: 0, sendErrors: 0, malformed: 0, queued: 0 }
+  /** Copies of frames the socket refused for lack of buffer, in order; while non-empty, new sends queue. */
+  private backlog: Uint8Array[] = []
+  private backlogHead = 0
+  private retry: { immediate?: ReturnType<typeof setImmediate>; timer?: ReturnType<typeof setTimeout> } | undefined
 
   constructor(opts: CapDeviceOptions) {
     const { iface, mtu = DEFAULT_MTU, bufferSize = 4 << 20 } = opts
@@ -150,16 +168,51 @@ class PcapDevice implements CapDevice {
       this.counters.sendErrors++
       throw new WireError('ERR_BAD_ARGUMENT', `frame of ${frame.length} bytes does not fit 14..${this.mtu + ETHERNET_HEADER_LEN}`)
     }
+    if (this.backlogHead === this.backlog.length && this.trySend(frame)) return
+    // The packet socket's send buffer is full (its frames wait in the peer's backlog, e.g. a veth whose
+    // other end is busy): keep a copy behind the others, up to a bound, and retry from the event loop.
+    // Dropping here, as pcap_sendpacket's caller would by default, silently lost bursts of SYNs and ACKs.
+    if (this.backlog.length - this.backlogHead >= MAX_QUEUED) {
+      this.counters.sendErrors++
+      return
+    }
+    this.counters.queued++
+    this.backlog.push(frame.slice())
+    this.scheduleRetry(true)
+  }
+
+  /** One pcap_sendpacket (synchronous: the buffer is free on return). False when the socket would block. */
+  private trySend(frame: Uint8Array): boolean {
     try {
-      // pcap_sendpacket is a synchronous write: the caller's buffer is free when it returns.
       this.handle.send(frame, frame.length)
       this.counters.sent++
+      return true
     } catch (e) {
+      const err = e instanceof Error ? e : new Error(String(e))
+      if (WOULD_BLOCK.test(err.message)) return false
       this.counters.sendErrors++
       const h = this.errorHandler
-      const err = e instanceof Error ? e : new Error(String(e))
       if (h !== undefined) queueMicrotask(() => h(err))
+      return true
     }
+  }
+
+  /** Retries the queue: at once on the next turn after progress, after 1 ms when nothing went out. */
+  private scheduleRetry(progressed: boolean): void {
+    if (this.retry !== undefined || this.closed) return
+    const run = (): void => {
+      this.retry = undefined
+      if (this.closed) return
+      const start = this.backlogHead
+      while (this.backlogHead < this.backlog.length && this.trySend(this.backlog[this.backlogHead])) this.backlogHead++
+      if (this.backlogHead === this.backlog.length) {
+        this.backlog = []
+        this.backlogHead = 0
+        return
+      }
+      this.scheduleRetry(this.backlogHead > start)
+    }
+    this.retry = progressed ? { immediate: setImmediate(run) } : { timer: setTimeout(run, 1) }
   }
 
   onReceive(handler: ReceiveHandler): void {
@@ -177,7 +230,14 @@ class PcapDevice implements CapDevice {
   close(): void {
     if (this.closed) return
     this.closed = true
+    if (this.retry?.immediate !== undefined) clearImmediate(this.retry.immediate)
+    if (this.retry?.timer !== undefined) clearTimeout(this.retry.timer)
+    this.retry = undefined
+    this.counters.dropped += this.backlog.length - this.backlogHead
+    this.backlog = []
+    this.backlogHead = 0
     this.handle.close()
+    retiredHandles.push(this.handle)
   }
 }
 
@@ -205,6 +265,12 @@ export interface NeighborOptions {
   maxTries?: number
   /** Most entries kept; the oldest goes first (default 1024), so hostile input cannot grow it unbounded. */
   maxEntries?: number
+  /**
+   * Most resolutions under way at once (default 256); past it a new one fails at once with
+   * DEV_ERR_UNRESOLVED, so a flood from spoofed sources cannot hold a timer per source (Linux bounds
+   * incomplete entries with the rest by gc_thresh3).
+   */
+  maxPending?: number
   /** Clock in ms (default Date.now). */
   now?: () => number
   /** Timers (default the global ones). */
@@ -225,6 +291,7 @@ export class NeighborCache {
   private readonly retryMs: number
   private readonly maxTries: number
   private readonly maxEntries: number
+  private readonly maxPending: number
   private readonly now: () => number
   private readonly timers: Timers
 
@@ -237,6 +304,7 @@ export class NeighborCache {
     this.retryMs = opts.retryMs ?? 1000
     this.maxTries = opts.maxTries ?? 3
     this.maxEntries = opts.maxEntries ?? 1024
+    this.maxPending = opts.maxPending ?? 256
     this.now = opts.now ?? Date.now
     this.timers = opts.timers ?? realTimers
   }
@@ -284,6 +352,10 @@ export class NeighborCache {
         p.waiters.push({ resolve, reject })
         return
       }
+      if (this.pending.size >= this.maxPending) {
+        reject(new WireError('DEV_ERR_UNRESOLVED', `not resolving ${ip}: ${this.maxPending} resolutions already pending`))
+        return
+      }
       const q: Pending = { tries: 0, timer: undefined, waiters: [{ resolve, reject }] }
       this.pending.set(ip, q)
       this.attempt(ip, q)
@@ -317,6 +389,11 @@ export class NeighborCache {
   /** Number of entries (expired ones included until looked up). */
   get size(): number {
     return this.entries.size
+  }
+
+  /** Number of resolutions under way. */
+  get pendingCount(): number {
+    return this.pending.size
   }
 }
 
@@ -403,6 +480,30 @@ export class ArpAgent {
   private learnFrom(ip: string, mac: Uint8Array): void {
     this.cache.learn(ip, mac)
     this.counters.learned++
+  }
+
+  private lastIpSrc = new Uint8Array(4)
+  private readonly lastIpMac = new Uint8Array(6)
+
+  /**
+   * Learns the link address of the sender of an IPv4 packet unicast to us (smoltcp fills its neighbor
+   * cache the same way): the reply then needs no ARP exchange, so a flood from spoofed sources leaves no
+   * pending resolution behind and a real client's SYN+ACK never waits for one. The last sender is
+   * remembered, so a stream from one peer costs a 10-byte comparison per packet.
+   */
+  learnFromIp(src: Uint8Array, mac: Uint8Array): void {
+    if ((mac[0] & 1) !== 0 || (sameBytes(src, this.lastIpSrc) && sameBytes(mac, this.lastIpMac))) return
+    if (src[0] === 0 || src[0] >= 224 || src[0] === 127) return
+    this.lastIpSrc = src.slice()
+    this.lastIpMac.set(mac)
+    const ip = formatIp(src)
+    const known = this.cache.lookup(ip)
+    if (known === undefined || !sameBytes(known, mac)) this.learnFrom(ip, mac)
+  }
+
+  /** Number of ARP resolutions under way. */
+  get pendingCount(): number {
+    return this.cache.pendingCount
   }
 
   /** The MAC of `ip` (cache, else ARP requests). */
@@ -674,6 +775,7 @@ class EthernetIp implements IpOverEthernetDevice {
   private readonly v4: Uint8Array | undefined
   private readonly v6: Uint8Array | undefined
   private readonly maxQueued: number
+  private readonly maxPending: number
   private readonly tx: Uint8Array
   private readonly queues = new Map<string, Uint8Array[]>()
   private handler: ReceiveHandler | undefined
@@ -691,6 +793,7 @@ class EthernetIp implements IpOverEthernetDevice {
     this.macBytes = parseMac(opts.mac)
     this.mac = formatMac(this.macBytes)
     this.maxQueued = opts.maxQueued ?? 32
+    this.maxPending = opts.maxPending ?? 256
     this.tx = new Uint8Array(ETHERNET_HEADER_LEN + eth.mtu)
     const send = (f: Uint8Array): void => this.eth.send(f)
     if (opts.ipv4 !== undefined) {
@@ -760,6 +863,10 @@ class EthernetIp implements IpOverEthernetDevice {
   private enqueue(key: string, packet: Uint8Array, resolver: ArpAgent | NdpAgent, etherType: number): void {
     let q = this.queues.get(key)
     if (q === undefined) {
+      if (this.queues.size >= this.maxPending) {
+        this.counters.unresolved++
+        return
+      }
       q = []
       this.queues.set(key, q)
       const queue = q
@@ -805,6 +912,7 @@ class EthernetIp implements IpOverEthernetDevice {
       const total = p.length >= 4 ? (p[2] << 8) | p[3] : 0
       if (p.length < 20 || p[0] >> 4 !== 4 || total < 20 || total > p.length) return this.drop('malformed')
       if (!sameBytes(p.subarray(16, 20), this.v4)) return this.drop('foreign')
+      if ((d[0] & 1) === 0) this.arp!.learnFromIp(p.subarray(12, 16), eth.src)
       this.up(p.subarray(0, total))
       return
     }

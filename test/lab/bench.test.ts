@@ -62,7 +62,7 @@ async function run(argv: string[], cmd: Command = benchCommand): Promise<{ code:
 
 const ALL_ROWS = [
   'checksum-40', 'checksum-576', 'checksum-1500', 'codec-syn', 'handshake-latency-p50', 'handshake-latency-p99',
-  'handshake-rate', 'bulk-transfer', 'inspect',
+  'handshake-rate', 'handshake-rate-pcap', 'bulk-transfer', 'bulk-transfer-pcap', 'inspect',
 ]
 /** The contract keys, in order, then the ones this harness adds. */
 const CONTRACT_KEYS = ['row', 'tcplab', 'baseline', 'unit', 'ratio', 'target', 'met']
@@ -179,7 +179,7 @@ describe('--only selection', () => {
 
   it('takes names and prefixes, comma-separated', () => {
     expect([...selectRows(specs, 'checksum,codec-syn')]).toEqual(['checksum-40', 'checksum-576', 'checksum-1500', 'codec-syn'])
-    expect([...selectRows(specs, ' handshake , inspect ')]).toEqual(['handshake-latency-p50', 'handshake-latency-p99', 'handshake-rate', 'inspect'])
+    expect([...selectRows(specs, ' handshake , inspect ')]).toEqual(['handshake-latency-p50', 'handshake-latency-p99', 'handshake-rate', 'handshake-rate-pcap', 'inspect'])
     expect([...selectRows(specs, 'checksum-1500')]).toEqual(['checksum-1500'])
     expect([...selectRows(specs, undefined)]).toEqual(ALL_ROWS)
   })
@@ -239,6 +239,7 @@ describe('tcplab bench (in-process, --quick)', () => {
       inspectModule({ onCapture: (p) => captures.push(p) }),
     ]
     const r = await run(['--quick', '--json'], makeBenchCommand(modules))
+    expect(r.err).toEqual([])
     expect(r.code).toBe(0)
     const rows = r.out.map((l) => JSON.parse(l) as Record<string, unknown>)
     expect(rows.map((j) => j.row)).toEqual(ALL_ROWS)
@@ -266,7 +267,7 @@ describe('tcplab bench (in-process, --quick)', () => {
       } else expect(j.ratio).toBeNull()
     }
     // Rows 3–5 run for real as root (tiny sizes), each with both figures; without root they say why.
-    const lab = rows.slice(4, 8)
+    const lab = rows.slice(4, 10)
     if (LAB_OK) {
       for (const j of lab) {
         expect(j.skipped).toBeUndefined()
@@ -277,7 +278,7 @@ describe('tcplab bench (in-process, --quick)', () => {
     } else if (!labPrivileged()) {
       for (const j of lab) expect(j.skipped).toBe(NEEDS_ROOT)
     }
-    const insp = rows[8]
+    const insp = rows[10]
     if (INSPECT_OK) {
       expect([typeof insp.tcplab, typeof insp.baseline, insp.reps]).toEqual(['number', 'number', 3])
       expect(insp.note).toMatch(/^20000 packets \(200 connections, /)
@@ -297,9 +298,11 @@ describe('tcplab bench (in-process, --quick)', () => {
 
   it('--only filters rows by name or prefix', async () => {
     const r = await run(['--quick', '--json', '--only', 'handshake,inspect'], makeBenchCommand(stubs))
-    expect(r.out.map((l) => JSON.parse(l).row)).toEqual(['handshake-latency-p50', 'handshake-latency-p99', 'handshake-rate', 'inspect'])
+    expect(r.out.map((l) => JSON.parse(l).row)).toEqual(['handshake-latency-p50', 'handshake-latency-p99', 'handshake-rate', 'handshake-rate-pcap', 'inspect'])
     const c = await run(['--quick', '--json', '--only', 'checksum-1500,bulk'], makeBenchCommand(stubs))
-    expect(c.out.map((l) => JSON.parse(l).row)).toEqual(['checksum-1500', 'bulk-transfer'])
+    expect(c.out.map((l) => JSON.parse(l).row)).toEqual(['checksum-1500', 'bulk-transfer', 'bulk-transfer-pcap'])
+    const p = await run(['--quick', '--json', '--only', 'bulk-transfer-pcap'], makeBenchCommand(stubs))
+    expect(p.out.map((l) => JSON.parse(l).row)).toEqual(['bulk-transfer-pcap'])
   })
 
   it('rejects an unknown row with a usage error', async () => {
@@ -324,7 +327,9 @@ describe('tcplab bench (in-process, --quick)', () => {
       'handshake-latency-p50  skipped: needs root (network namespaces and raw sockets)',
       'handshake-latency-p99  skipped: needs root (network namespaces and raw sockets)',
       'handshake-rate         skipped: needs root (network namespaces and raw sockets)',
+      'handshake-rate-pcap    skipped: needs root (network namespaces and raw sockets)',
       'bulk-transfer          skipped: needs root (network namespaces and raw sockets)',
+      'bulk-transfer-pcap     skipped: needs root (network namespaces and raw sockets)',
     ])
     expect(labs).toEqual([])
   })

@@ -3,8 +3,9 @@ import { describe, expect, it } from 'vitest'
 import { isWireError } from '../../src/tcp/errors.js'
 import { TcpFlags } from '../../src/tcp/segment.js'
 import type { Seq } from '../../src/tcp/seq.js'
-import { parseIp } from '../../src/net/addr.js'
+import { formatIp, parseIp } from '../../src/net/addr.js'
 import {
+  NeighborCache,
   ArpAgent,
   defaultCapFilter,
   ipOverEthernet,
@@ -314,7 +315,7 @@ const tcpPacket = (src: string, dst: string, payload = empty): Uint8Array =>
   )
 
 describe('ipOverEthernet', () => {
-  function twoStacks(opts: { maxQueued?: number } = {}) {
+  function twoStacks(opts: { maxQueued?: number; maxPending?: number } = {}) {
     const t = new FakeTimers()
     const [ea, eb] = memoryPair({ medium: 'ethernet' })
     const common = { now: () => t.now, timers: t, ...opts }
@@ -380,6 +381,67 @@ describe('ipOverEthernet', () => {
     expect(a.stats().unresolved).toBe(3)
     expect(atB).toEqual([])
   })
+
+  it('bounds resolutions under way: past maxPending a new next hop is dropped at once, without a solicitation', async () => {
+    const { t, a, ea } = twoStacks({ maxPending: 3 })
+    const solicits: string[] = []
+    const send = ea.send.bind(ea)
+    ea.send = (f: Uint8Array) => {
+      if (f[12] === 0x08 && f[13] === 0x06) solicits.push(formatIp(f.subarray(38, 42)))
+      send(f)
+    }
+    for (let i = 0; i < 5; i++) a.send(tcpPacket('198.18.0.10', `198.18.0.${100 + i}`))
+    a.send(tcpPacket('198.18.0.10', '198.18.0.101')) // joins the pending resolution of .101
+    expect(solicits).toEqual(['198.18.0.100', '198.18.0.101', '198.18.0.102'])
+    expect(a.stats().unresolved).toBe(2)
+    t.advance(3000)
+    await settle()
+    expect(a.stats().unresolved).toBe(6)
+    expect(a.arp!.pendingCount).toBe(0)
+    // The slots are free again.
+    a.send(tcpPacket('198.18.0.10', '198.18.0.104'))
+    expect(solicits.at(-1)).toBe('198.18.0.104')
+    expect(a.arp!.pendingCount).toBe(1)
+  })
+
+  it('the NeighborCache itself refuses a resolution past maxPending with DEV_ERR_UNRESOLVED', async () => {
+    const t = new FakeTimers()
+    const asked: string[] = []
+    const cache = new NeighborCache((ip) => asked.push(ip), { timers: t, now: () => t.now, maxPending: 1 })
+    const first = cache.resolve('198.18.0.7')
+    const again = cache.resolve('198.18.0.7')
+    await expect(cache.resolve('198.18.0.8')).rejects.toMatchObject({ code: 'DEV_ERR_UNRESOLVED', message: 'not resolving 198.18.0.8: 1 resolutions already pending' })
+    cache.learn('198.18.0.7', hex('02746c000007'))
+    expect(toHex(await first)).toBe('02746c000007')
+    expect(toHex(await again)).toBe('02746c000007')
+    expect(asked).toEqual(['198.18.0.7'])
+    expect(cache.pendingCount).toBe(0)
+  })
+
+  it('learns the sender of an IPv4 packet unicast to it, so the answer needs no ARP (a spoofed flood leaves nothing pending)', async () => {
+    const { a, ea, eb, atA, atB } = twoStacks()
+    const frames: string[] = []
+    const send = ea.send.bind(ea)
+    ea.send = (f: Uint8Array) => {
+      frames.push(toHex(f.subarray(12, 14)))
+      send(f)
+    }
+    const syn = (src: string): Uint8Array => hex(`02746c00000a 02746c000002 0800 ${toHex(tcpPacket(src, '198.18.0.10'))}`)
+    for (let i = 0; i < 50; i++) eb.send(syn(`198.18.0.${100 + i}`))
+    eb.send(syn('198.18.0.149')) // the same sender again: nothing new to learn
+    // Broadcast IP traffic teaches nothing.
+    eb.send(hex(`ffffffffffff 02746c000002 0800 ${toHex(tcpPacket('198.18.0.77', '198.18.0.10'))}`))
+    await settle()
+    expect(atA).toHaveLength(52)
+    expect(a.arp!.stats().learned).toBe(50)
+    for (let i = 0; i < 50; i++) a.send(tcpPacket('198.18.0.10', `198.18.0.${100 + i}`))
+    a.send(tcpPacket('198.18.0.10', '198.18.0.77'))
+    await settle()
+    expect(frames.filter((x) => x === '0806')).toHaveLength(1) // only .77 needed ARP
+    expect(a.arp!.pendingCount).toBe(1)
+    expect(a.stats()).toMatchObject({ sent: 50, unresolved: 0 })
+    void atB
+  })
 })
 
 // ---------------------------------------------------------------------------------------------------
@@ -436,7 +498,7 @@ describe('capture device over a stand-in cap', () => {
     FakeCap.last.capture(hex('02746c00000a'))
     FakeCap.last.capture(f1, true)
     expect(got.map(toHex)).toEqual([toHex(f1), toHex(f2)])
-    expect(dev.stats()).toEqual({ sent: 0, received: 2, dropped: 2, sendErrors: 0, malformed: 2 })
+    expect(dev.stats()).toEqual({ sent: 0, received: 2, dropped: 2, sendErrors: 0, malformed: 2, queued: 0 })
     dev.send(f2)
     expect(FakeCap.last.sent).toEqual([toHex(f2)])
     dev.close()
@@ -455,6 +517,45 @@ describe('capture device over a stand-in cap', () => {
     await Promise.resolve()
     expect(errors).toEqual(['send: Network is down'])
     expect(dev.stats().sendErrors).toBe(1)
+  })
+
+  it('queues frames the packet socket refuses for lack of buffer (EAGAIN) and sends them in order later', async () => {
+    FakeCap.openError = undefined
+    const dev = openCapDevice({ iface: 'tlx', cap: fakeCap, filter: '' })
+    const errors: string[] = []
+    dev.onError((e) => errors.push(e.message))
+    const cap = FakeCap.last
+    const frame = (i: number): Uint8Array => hex(`02746c00000a 02746c000002 0800 ${i.toString(16).padStart(2, '0')}`)
+    dev.send(frame(1))
+    cap.sendError = new Error('send: Resource temporarily unavailable')
+    const scratch = frame(2)
+    dev.send(scratch)
+    scratch.fill(0xa5) // the caller reuses its buffer at once: the queue must hold a copy
+    cap.sendError = undefined
+    dev.send(frame(3)) // the socket has room again, but frame 2 waits: 3 must queue behind it
+    expect(cap.sent).toEqual([toHex(frame(1))])
+    expect(dev.stats()).toMatchObject({ sent: 1, queued: 2, sendErrors: 0 })
+    await new Promise((r) => setImmediate(r))
+    expect(cap.sent).toEqual([1, 2, 3].map((i) => toHex(frame(i))))
+    expect(dev.stats()).toMatchObject({ sent: 3, queued: 2, sendErrors: 0, dropped: 0 })
+    expect(errors).toEqual([])
+    dev.close()
+  })
+
+  it('bounds the queue at 256 frames, dropping and counting the rest; close drops what still waits', async () => {
+    FakeCap.openError = undefined
+    const dev = openCapDevice({ iface: 'tlx', cap: fakeCap, filter: '' })
+    const cap = FakeCap.last
+    cap.sendError = new Error('send: No buffer space available')
+    for (let i = 0; i < 300; i++) dev.send(hex('02746c00000a 02746c000002 0800'))
+    expect(dev.stats()).toMatchObject({ sent: 0, queued: 256, sendErrors: 44, dropped: 0 })
+    await new Promise((r) => setTimeout(r, 5)) // still refused: nothing moves, nothing is lost
+    expect(dev.stats()).toMatchObject({ sent: 0, queued: 256, sendErrors: 44 })
+    dev.close()
+    expect(dev.stats()).toMatchObject({ sent: 0, dropped: 256 })
+    cap.sendError = undefined
+    await new Promise((r) => setTimeout(r, 5)) // no retry after close
+    expect(cap.sent).toEqual([])
   })
 
   it('says in one line what is missing: privilege, interface, Ethernet', () => {

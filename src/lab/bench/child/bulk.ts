@@ -43,6 +43,10 @@ export interface BulkChildOptions {
   only?: Side
   /** TCB options of tcplab's connection. */
   tcp?: Partial<TcpConfig>
+  /** tcplab's device (default raw); pcap needs `iface` and `mac` (the lab-owned ones) and `local` = the owned address. */
+  via?: 'raw' | 'pcap'
+  iface?: string
+  mac?: string
 }
 
 const o = childOptions<BulkChildOptions>()
@@ -74,7 +78,7 @@ async function transfer(sock: Duplex, total: number): Promise<number> {
 async function block(side: Side, rep: number, total: number): Promise<void> {
   let ns: number
   if (side === 'tcplab') {
-    const iface = openBenchStack({ local: o.local, ports: o.ports, tcp: o.tcp })
+    const iface = await openBenchStack({ local: o.local, ports: o.ports, tcp: o.tcp, via: o.via, iface: o.iface, mac: o.mac, peer: o.server })
     try {
       const sock = new TcpSocket(iface)
       sock.connect({ host: o.server, port: o.port })
@@ -93,7 +97,7 @@ async function block(side: Side, rep: number, total: number): Promise<void> {
   if (rep >= 0) emit({ type: 'block', side, rep, bytes: total, elapsedNs: ns, bitsPerSecond: (total * 8e9) / ns })
 }
 
-runChild({ table: o.table, addr: o.local, ports: o.ports }, async () => {
+runChild(o.via === 'pcap' ? undefined : { table: o.table, addr: o.local, ports: o.ports }, async () => {
   emit({ type: 'ready' })
   if (o.warmupBytes > 0) {
     for (const side of ['tcplab', 'kernel'] as const) if (o.only === undefined || side === o.only) await block(side, -1, o.warmupBytes)

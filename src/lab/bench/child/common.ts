@@ -10,6 +10,8 @@
 import { spawnSync } from 'node:child_process'
 import { parseIp } from '../../../net/addr.js'
 import { LAB_TABLE_PREFIX } from '../../../net/netns.js'
+import { ipOverEthernet, openCapDevice } from '../../../net/capdev.js'
+import type { Device } from '../../../net/device.js'
 import { openRawDevice } from '../../../net/rawdev.js'
 import { TCPLAB_PACKET_MARK } from '../../../net/rstguard.js'
 import type { TcpConfig } from '../../../tcp/types.js'
@@ -72,16 +74,40 @@ export interface BenchStackOptions {
   /** The ephemeral port range of tcplab's active opens (the guard covers exactly it). */
   ports: [number, number]
   tcp?: Partial<TcpConfig>
+  /**
+   * 'raw' (default): a raw IPv4 socket speaking from `local`, the kernel's address (needs the range guard).
+   * 'pcap': libpcap on `iface` with an address and MAC of our own (`local` and `mac`), which the kernel
+   * does not hold, so it neither answers our peers' packets nor needs a guard.
+   */
+  via?: 'raw' | 'pcap'
+  iface?: string
+  mac?: string
+  /** The peer whose MAC a pcap stack resolves before it is returned. */
+  peer?: string
 }
 
 /**
- * tcplab on a raw IPv4 socket. Built here rather than with live.ts's openLiveStack for two options it does
- * not pass on: the ephemeral port range (kept apart from the kernel's, which the guard must not cover) and
- * `rstClosedPorts: false` (the raw socket also sees the kernel's own connections' packets; answering those
- * with RST would break the baseline).
+ * tcplab on a raw IPv4 socket (default) or on libpcap. Built here rather than with live.ts's openLiveStack
+ * for two options it does not pass on: the ephemeral port range (kept apart from the kernel's, which the
+ * guard must not cover) and `rstClosedPorts: false` (the raw socket also sees the kernel's own
+ * connections' packets; answering those with RST would break the baseline). With pcap, `peer`'s MAC is
+ * resolved before the stack is handed out, so a burst of opens does not start behind an ARP exchange
+ * (packets to an unresolved next hop queue 32 deep, the rest drop and wait for a retransmission).
  */
-export function openBenchStack(opts: BenchStackOptions): Interface {
-  const device = openRawDevice({ family: 4, localAddress: opts.local })
+export async function openBenchStack(opts: BenchStackOptions): Promise<Interface> {
+  let device: Device
+  if (opts.via === 'pcap') {
+    if (opts.iface === undefined || opts.mac === undefined) throw new Error('via pcap needs iface and mac')
+    const eth = openCapDevice({ iface: opts.iface, mac: opts.mac })
+    try {
+      const ip = ipOverEthernet(eth, { mac: opts.mac, ipv4: opts.local })
+      device = ip
+      if (opts.peer !== undefined) await ip.arp!.resolve(opts.peer)
+    } catch (e) {
+      eth.close()
+      throw e
+    }
+  } else device = openRawDevice({ family: 4, localAddress: opts.local })
   try {
     return new Interface({ device, addrs: [opts.local], ephemeralPorts: opts.ports, rstClosedPorts: false, tcp: opts.tcp })
   } catch (e) {

@@ -41,6 +41,10 @@ export interface HandshakeChildOptions {
   count: number
   /** rate: handshakes in flight. */
   concurrency: number
+  /** tcplab's device (default raw); pcap needs `iface` and `mac` (the lab-owned ones) and `local` = the owned address. */
+  via?: 'raw' | 'pcap'
+  iface?: string
+  mac?: string
   /** Run one side only (for profiling one stack with `node --cpu-prof`). */
   only?: Side
   /**
@@ -102,7 +106,7 @@ function q(xs: number[], p: number): number {
 
 async function withStack<T>(side: Side, fn: (iface: Interface | undefined) => Promise<T>): Promise<T> {
   if (side === 'kernel') return fn(undefined)
-  const iface = openBenchStack({ local: o.local, ports: o.ports })
+  const iface = await openBenchStack({ local: o.local, ports: o.ports, via: o.via, iface: o.iface, mac: o.mac, peer: o.server })
   try {
     return await fn(iface)
   } finally {
@@ -181,7 +185,7 @@ async function rateBlock(side: Side, rep: number, measured: boolean): Promise<vo
   })
 }
 
-runChild({ table: o.table, addr: o.local, ports: o.ports }, async () => {
+runChild(o.via === 'pcap' ? undefined : { table: o.table, addr: o.local, ports: o.ports }, async () => {
   const block = o.mode === 'latency' ? latencyBlock : rateBlock
   emit({ type: 'ready' })
   if (o.warmup > 0) {

@@ -1,6 +1,7 @@
 /**
- * Bench row bulk-transfer: one connection from lab side A to the kernel server in side B carrying 256 MB
- * (a few MB with --quick), tcplab's TcpSocket over its userland TCP on a raw socket against node:net's
+ * Bench rows bulk-transfer (tcplab on a raw socket) and bulk-transfer-pcap (on libpcap, with an address
+ * and MAC of its own): one connection from lab side A to the kernel server in side B carrying 256 MB
+ * (a few MB with --quick), tcplab's TcpSocket over its userland TCP against node:net's
  * socket over the kernel's TCP, with the same application code (child/bulk.ts). Figures are payload bits
  * per second from 'connect' until the server confirmed the byte count and closed. The veth runs with
  * checksum and segmentation offloads off (the lab turns them off so raw sockets see finished packets), so
@@ -8,12 +9,22 @@
  */
 import type { BenchContext, BenchModule, RowMeasurement, RowSpec } from '../harness.js'
 import type { TcpConfig } from '../../../tcp/types.js'
-import { blocksOf, childScript, figureOf, labPrivileged, labSkipReason, runLabChild, TCPLAB_PORTS, withBenchLab, type BenchLab, type ChildLine, type LabModuleOptions } from './handshake.js'
+import { blocksOf, childScript, deviceOptions, figureOf, labPrivileged, labSkipReason, pcapSkipReason, runLabChild, TCPLAB_PORTS, withBenchLab, type BenchLab, type BenchVia, type ChildLine, type LabModuleOptions } from './handshake.js'
 
-/** Row 5: userland → kernel server over the veth, in bits per second. */
+/** Row 5: userland → kernel server over the veth, in bits per second; tcplab on the raw socket and on pcap. */
 export const BULK_ROWS: RowSpec[] = [
   {
     name: 'bulk-transfer',
+    unit: 'bit/s',
+    better: 'higher',
+    baselineName: 'node:net (kernel)',
+    targets: [
+      { on: 'ratio', value: 0.3 },
+      { on: 'tcplab', value: 1e9 },
+    ],
+  },
+  {
+    name: 'bulk-transfer-pcap',
     unit: 'bit/s',
     better: 'higher',
     baselineName: 'node:net (kernel)',
@@ -51,8 +62,8 @@ export interface BulkModuleOptions extends LabModuleOptions {
 }
 
 /** Runs the bulk child and returns its lines. */
-export function runBulkChild(b: BenchLab, sizes: BulkSizes, quick: boolean, tcp: Partial<TcpConfig> = BULK_TCP): Promise<ChildLine[]> {
-  const opts = { server: b.server, port: b.port, local: b.local, ports: TCPLAB_PORTS, table: b.table, tcp, ...sizes }
+export function runBulkChild(b: BenchLab, sizes: BulkSizes, quick: boolean, tcp: Partial<TcpConfig> = BULK_TCP, via: BenchVia = 'raw'): Promise<ChildLine[]> {
+  const opts = { server: b.server, port: b.port, ports: TCPLAB_PORTS, table: b.table, tcp, ...deviceOptions(b, via), ...sizes }
   return runLabChild(b.lab, 'a', childScript('bulk'), opts, quick ? 60_000 : 900_000)
 }
 
@@ -66,18 +77,32 @@ export function bulkModule(opts: BulkModuleOptions = {}): BenchModule {
       const skip = labSkipReason([childScript('bulk'), childScript('server')], privileged)
       if (skip !== undefined) return selected.map((s) => ({ row: s.name, tcplab: null, baseline: null, skipped: skip }))
       const sizes = opts.sizes ?? (ctx.quick ? QUICK_BULK_SIZES : FULL_BULK_SIZES)
-      ctx.progress('bench: bulk transfer (namespace lab)…')
-      const lines = await withBenchLab(opts, 'sink', (b) => runBulkChild(b, sizes, ctx.quick, opts.tcp ?? BULK_TCP))
+      const want = new Set(selected.map((s) => s.name))
+      const tcp = opts.tcp ?? BULK_TCP
       const bits = (bs: ChildLine[]): number[] => bs.map((x) => x.bitsPerSecond as number)
       const mb = sizes.bytes / (1 << 20)
-      return [
-        {
-          row: 'bulk-transfer',
-          tcplab: figureOf(bits(blocksOf(lines, 'tcplab'))),
-          baseline: figureOf(bits(blocksOf(lines, 'kernel'))),
-          note: `${sizes.reps}×${mb} MB per side, one connection, MTU 1500, veth offloads off; tcplab send buffer ${((opts.tcp ?? BULK_TCP).sndBuf ?? 0) >> 10} KB`,
-        },
-      ]
+      const out: RowMeasurement[] = []
+      const plan: [string, BenchVia][] = [['bulk-transfer', 'raw'], ['bulk-transfer-pcap', 'pcap']]
+      const runs = plan.filter(([row]) => want.has(row))
+      for (const [row, via] of runs) {
+        const skipPcap = via === 'pcap' ? pcapSkipReason() : undefined
+        if (skipPcap !== undefined) out.push({ row, tcplab: null, baseline: null, skipped: skipPcap })
+      }
+      const live = runs.filter(([row]) => !out.some((m) => m.row === row))
+      if (live.length === 0) return out
+      await withBenchLab(opts, 'sink', async (b) => {
+        for (const [row, via] of live) {
+          ctx.progress(`bench: bulk transfer over ${via} (namespace lab)…`)
+          const lines = await runBulkChild(b, sizes, ctx.quick, tcp, via)
+          out.push({
+            row,
+            tcplab: figureOf(bits(blocksOf(lines, 'tcplab'))),
+            baseline: figureOf(bits(blocksOf(lines, 'kernel'))),
+            note: `${sizes.reps}×${mb} MB per side, one connection, MTU 1500, veth offloads off; tcplab send buffer ${(tcp.sndBuf ?? 0) >> 10} KB over ${via === 'raw' ? 'a raw socket' : 'libpcap'}`,
+          })
+        }
+      })
+      return plan.flatMap(([row]) => out.filter((m) => m.row === row))
     },
   }
 }
