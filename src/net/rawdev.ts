@@ -28,6 +28,9 @@ import { TCPLAB_PACKET_MARK } from './rstguard.js'
 
 /** Linux socket option numbers `raw-socket` does not export (asm-generic/socket.h, linux/in6.h). */
 const SO_MARK = 36
+const SO_SNDBUFFORCE = 32
+/** Send buffer asked for (the kernel doubles it): see the constructor. */
+const SEND_BUFFER = 16 << 20
 const SO_RCVBUFFORCE = 33
 const IPV6_HDRINCL = 36
 const SOL_SOCKET = 1
@@ -176,6 +179,15 @@ class RawSocketDevice implements RawDevice {
       s.setOption(SOL_SOCKET, SO_MARK, TCPLAB_PACKET_MARK)
     } catch {
       // SO_MARK needs CAP_NET_ADMIN; without it no RST guard can be installed either, so nothing depends on it.
+    }
+    try {
+      // A large send buffer: packets to a next hop the kernel is still resolving wait in its neighbour queue
+      // charged to this socket (up to ~3 s, then dropped). A SYN flood from spoofed on-link sources parks a
+      // SYN+ACK per SYN there; with the default ~200 KB every later send, a real client's included, would
+      // block until the flood ended. The kernel holds the memory only while packets are parked.
+      s.setOption(SOL_SOCKET, SO_SNDBUFFORCE, SEND_BUFFER)
+    } catch {
+      // Without CAP_NET_ADMIN the default buffer still works; it only blocks sooner behind unresolved hops.
     }
     try {
       s.setOption(SOL_SOCKET, SO_RCVBUFFORCE, 4 << 20)

@@ -62,21 +62,17 @@ interface Variant {
 
 /**
  * The raw device (kernel's address) with spoofed sources that side A's kernel can resolve (static neighbour
- * entries: every SYN+ACK leaves at once), and the capture device with sources nobody answers ARP for (its
- * own ARP agent gives up on them, the `unresolved` counter).
- *
- * Known bug (LAB_KNOWN_BUGS=1 runs it): the raw device with UNRESOLVABLE sources. Side A's kernel parks each
- * SYN+ACK in the neighbour queue of its spoofed destination, charged to the raw socket's send buffer
- * (~200 packets) until resolution fails (~3 s); meanwhile every send would block. src/net/rawdev.ts now
- * bounds its queue behind the busy socket (256 packets, then drop), so memory stays bounded — but the
- * kernel client's SYN+ACK still waits behind (or is dropped with) the flood's: it connects only after the
- * flood is over.
+ * entries: every SYN+ACK leaves at once) and with sources it cannot (each SYN+ACK waits in the neighbour
+ * queue of its spoofed destination, charged to the raw socket's send buffer, until resolution fails ~3 s
+ * later: the device asks for a 32 MB send buffer so the real client's SYN+ACK does not wait behind them —
+ * with the default ~200 KB it connected only after the flood was over); and the capture device with
+ * sources nobody answers ARP for (it learns each sender's MAC from its SYN, so nothing waits for ARP).
  */
 const VARIANTS: Variant[] = [
   { name: 'raw device, resolvable spoofed sources', via: 'raw', resolvable: true },
+  { name: 'raw device, unresolvable spoofed sources', via: 'raw', resolvable: false },
   { name: 'capture device, unresolvable spoofed sources', via: 'pcap', resolvable: false },
 ]
-if (process.env.LAB_KNOWN_BUGS === '1') VARIANTS.push({ name: 'raw device, unresolvable spoofed sources (known bug)', via: 'raw', resolvable: false })
 
 const SOURCES = 200
 const FIRST_SOURCE = 30

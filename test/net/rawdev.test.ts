@@ -94,7 +94,7 @@ const synFrom = (src: string, dst: string, payload = empty): Uint8Array =>
   )
 
 describe('raw device over a stand-in raw-socket', () => {
-  it('configures IP_HDRINCL, SO_MARK and a big receive buffer (IPv4)', () => {
+  it('configures IP_HDRINCL, SO_MARK and big send and receive buffers (IPv4)', () => {
     const { mod, sockets } = fakeRaw()
     const dev = openRawDevice({ family: 4, rawSocket: mod, iface: 'tlabc123a' })
     expect(dev.medium).toBe('ip')
@@ -102,6 +102,7 @@ describe('raw device over a stand-in raw-socket', () => {
     expect(sockets[0].options).toEqual([
       [0, 3, 1], // IPPROTO_IP, IP_HDRINCL
       [1, 36, TCPLAB_PACKET_MARK], // SOL_SOCKET, SO_MARK
+      [1, 32, 16 << 20], // SOL_SOCKET, SO_SNDBUFFORCE (room for SYN+ACKs parked on unresolved neighbours)
       [1, 33, 4 << 20], // SOL_SOCKET, SO_RCVBUFFORCE
       [1, 25, 'tlabc123a\0'], // SOL_SOCKET, SO_BINDTODEVICE
     ])
