@@ -39,8 +39,8 @@ const CAPTURE_BUFFER = 65536
  */
 const retiredHandles: CapHandle[] = []
 
-/** Frames waiting for a busy packet socket at most (like a qdisc's limit); more are dropped and counted. */
-const MAX_QUEUED = 256
+/** Frames waiting for a busy packet socket at most (a default txqueuelen); more are dropped and counted. */
+const MAX_QUEUED = 1000
 /** pcap_sendpacket's message when the packet socket's send buffer is full (EAGAIN / ENOBUFS). */
 const WOULD_BLOCK = /temporarily unavailable|No buffer space|would block/i
 
@@ -396,6 +396,9 @@ export class NeighborCache {
     return this.pending.size
   }
 }
+
+/** How long ipOverEthernet reuses its last next hop's MAC before it asks the neighbor cache again (ms). */
+const MEMO_MS = 1000
 
 const BROADCAST_MAC = new Uint8Array([0xff, 0xff, 0xff, 0xff, 0xff, 0xff])
 const ZERO_MAC = new Uint8Array(6)
@@ -776,6 +779,10 @@ class EthernetIp implements IpOverEthernetDevice {
   private readonly v6: Uint8Array | undefined
   private readonly maxQueued: number
   private readonly maxPending: number
+  private readonly now: () => number
+  private memoDst = new Uint8Array(0)
+  private memoMac: Uint8Array | undefined
+  private memoAt = 0
   private readonly tx: Uint8Array
   private readonly queues = new Map<string, Uint8Array[]>()
   private handler: ReceiveHandler | undefined
@@ -794,6 +801,7 @@ class EthernetIp implements IpOverEthernetDevice {
     this.mac = formatMac(this.macBytes)
     this.maxQueued = opts.maxQueued ?? 32
     this.maxPending = opts.maxPending ?? 256
+    this.now = opts.now ?? Date.now
     this.tx = new Uint8Array(ETHERNET_HEADER_LEN + eth.mtu)
     const send = (f: Uint8Array): void => this.eth.send(f)
     if (opts.ipv4 !== undefined) {
@@ -834,10 +842,22 @@ class EthernetIp implements IpOverEthernetDevice {
       throw new WireError('ERR_BAD_ARGUMENT', `no IPv${version} address configured on this device`)
     }
     const etherType = version === 4 ? ETHERTYPE_IPV4 : ETHERTYPE_IPV6
+    // A stream to one peer: its MAC from the last lookup, re-checked at most every MEMO_MS, so the hot path
+    // builds no text key and touches no map.
+    const memo = this.memoMac
+    if (memo !== undefined && sameBytes(dst, this.memoDst) && this.now() - this.memoAt < MEMO_MS) {
+      this.frame(memo, etherType, packet)
+      return
+    }
     const fixed = this.fixedMac(dst)
     const key = formatIp(dst)
     const mac = fixed ?? resolver.lookup(key)
     if (mac !== undefined && !this.queues.has(key)) {
+      if (fixed === undefined) {
+        this.memoDst = dst.slice()
+        this.memoMac = mac
+        this.memoAt = this.now()
+      }
       this.frame(mac, etherType, packet)
       return
     }

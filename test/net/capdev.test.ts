@@ -382,6 +382,28 @@ describe('ipOverEthernet', () => {
     expect(atB).toEqual([])
   })
 
+  it('reuses the last next hop\'s MAC for at most a second, then asks the neighbor cache again', async () => {
+    const { t, a, ea, eb } = twoStacks()
+    const dsts: string[] = []
+    const send = ea.send.bind(ea)
+    ea.send = (f: Uint8Array) => {
+      if (f[12] === 0x08 && f[13] === 0x00) dsts.push(toHex(f.subarray(0, 6)))
+      send(f)
+    }
+    a.send(tcpPacket('198.18.0.10', '198.18.0.2')) // resolved by ARP
+    await settle()
+    a.send(tcpPacket('198.18.0.10', '198.18.0.2')) // from the cache, remembered
+    // The peer moves to another MAC and says so (an IPv4 packet unicast to us teaches its sender's MAC).
+    eb.send(hex(`02746c00000a 02746c000099 0800 ${toHex(tcpPacket('198.18.0.2', '198.18.0.10'))}`))
+    await settle()
+    a.send(tcpPacket('198.18.0.10', '198.18.0.2'))
+    t.advance(999)
+    a.send(tcpPacket('198.18.0.10', '198.18.0.2'))
+    t.advance(1)
+    a.send(tcpPacket('198.18.0.10', '198.18.0.2'))
+    expect(dsts).toEqual(['02746c000002', '02746c000002', '02746c000002', '02746c000002', '02746c000099'])
+  })
+
   it('bounds resolutions under way: past maxPending a new next hop is dropped at once, without a solicitation', async () => {
     const { t, a, ea } = twoStacks({ maxPending: 3 })
     const solicits: string[] = []
@@ -542,17 +564,17 @@ describe('capture device over a stand-in cap', () => {
     dev.close()
   })
 
-  it('bounds the queue at 256 frames, dropping and counting the rest; close drops what still waits', async () => {
+  it('bounds the queue at 1000 frames (a default txqueuelen), dropping and counting the rest; close drops what still waits', async () => {
     FakeCap.openError = undefined
     const dev = openCapDevice({ iface: 'tlx', cap: fakeCap, filter: '' })
     const cap = FakeCap.last
     cap.sendError = new Error('send: No buffer space available')
-    for (let i = 0; i < 300; i++) dev.send(hex('02746c00000a 02746c000002 0800'))
-    expect(dev.stats()).toMatchObject({ sent: 0, queued: 256, sendErrors: 44, dropped: 0 })
+    for (let i = 0; i < 1044; i++) dev.send(hex('02746c00000a 02746c000002 0800'))
+    expect(dev.stats()).toMatchObject({ sent: 0, queued: 1000, sendErrors: 44, dropped: 0 })
     await new Promise((r) => setTimeout(r, 5)) // still refused: nothing moves, nothing is lost
-    expect(dev.stats()).toMatchObject({ sent: 0, queued: 256, sendErrors: 44 })
+    expect(dev.stats()).toMatchObject({ sent: 0, queued: 1000, sendErrors: 44 })
     dev.close()
-    expect(dev.stats()).toMatchObject({ sent: 0, dropped: 256 })
+    expect(dev.stats()).toMatchObject({ sent: 0, dropped: 1000 })
     cap.sendError = undefined
     await new Promise((r) => setTimeout(r, 5)) // no retry after close
     expect(cap.sent).toEqual([])
