@@ -41,6 +41,20 @@ export interface EchoServerOptions {
 /** The classic example's address and behaviour. */
 export const ECHO_DEFAULTS = { host: '127.0.0.1', port: 1935, backlog: 4, count: 5, suffix: ' 你好!', message: '张三: ' } as const
 
+/**
+ * Writes a reply and honours backpressure as `readable.pipe(socket)` would: while write() says the buffer
+ * is full, stop reading and resume on 'drain'. A client that sends without reading then fills its own
+ * window (our receive buffer stays full and advertises zero), not our memory. Returns write()'s answer.
+ */
+export function echo(socket: SocketLike, reply: string): boolean {
+  if (socket.write(reply)) return true
+  if (!socket.isPaused()) {
+    socket.pause()
+    socket.once('drain', () => socket.resume())
+  }
+  return false
+}
+
 /** Runs the echo server until `count` clients have been served and closed; resolves with that count. */
 export function runEchoServer(net: NetLike, opts: EchoServerOptions = {}): Promise<number> {
   const host = opts.host ?? ECHO_DEFAULTS.host
@@ -59,7 +73,7 @@ export function runEchoServer(net: NetLike, opts: EchoServerOptions = {}): Promi
       socket.setEncoding('utf8')
       socket.on('data', (msg: string) => {
         log(`client ${n} sent ${JSON.stringify(msg)}`)
-        socket.write(msg + suffix)
+        echo(socket, msg + suffix)
       })
       socket.on('end', () => socket.end())
       socket.on('error', (e: Error) => log(`client ${n} error: ${e.message}`))

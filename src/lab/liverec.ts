@@ -9,6 +9,7 @@ import { inferStates } from './inspect/ladder.js'
 import type { TcpState } from '../tcp/types.js'
 import { optionToJson, optionToText } from './format.js'
 import type { Connection, Interface, PacketEvent } from './iface.js'
+import type { TraceEvent } from '../tcp/trace.js'
 import type { LadderExchange, LadderRow } from './ladder/model.js'
 
 /** One segment of a live run. */
@@ -29,6 +30,11 @@ export interface SegmentRecord {
   remote: string
   /** Set when the interface dropped it (bad checksum…). */
   drop?: string
+  /**
+   * Segments of this connection the recorder did not keep just before this one (see
+   * {@link RecorderLimits}); set only on the first segment after such a gap, in what `of()` returns.
+   */
+  omittedBefore?: number
 }
 
 /** A state transition of our end. */
@@ -53,6 +59,7 @@ export function segmentJson(r: SegmentRecord): Record<string, unknown> {
     state: r.state,
   }
   if (r.drop) j.drop = r.drop
+  if (r.omittedBefore) j.omittedBefore = r.omittedBefore
   return j
 }
 
@@ -73,29 +80,140 @@ export function segmentLine(r: SegmentRecord): string {
   return `${t} ${arrow} ${body}  ${r.drop ? `(dropped: ${r.drop})` : r.state}`
 }
 
-/** Records the segments of one interface (optionally one connection) as they pass. */
+/**
+ * How much a {@link LiveRecorder} keeps, so that its memory does not grow with what a peer sends. Every
+ * segment is still passed to the recorder's callback (the live lines) and counted.
+ */
+export interface RecorderLimits {
+  /** Segments kept from the start of each connection. */
+  head: number
+  /** Segments kept from the end of each connection (the most recent ones). */
+  tail: number
+  /**
+   * Connections whose segments are kept at once. A new one past it pushes out the one quiet the longest
+   * (its segments are then counted in `omitted`): stray packets of a flood cannot lock out later clients.
+   */
+  connections: number
+  /** State transitions kept (of all connections); later ones are only counted. */
+  states: number
+}
+
+/**
+ * The defaults. 64 from the start holds the handshake with its options — what people look at — plus the
+ * seed's whole exchange (about 10 segments) and the first round trips of a longer one, and is about as
+ * many rows as a ladder diagram stays readable with; 16 from the end hold the close (FIN, ACK, FIN, ACK
+ * or an RST) and what led to it. At a few hundred bytes a record that is about 30 KB a connection, and
+ * 256 connections bound the whole recorder to under 10 MB. `listen` forgets a connection once it is
+ * reported ({@link LiveRecorder.forget}), so serving clients one after another never nears the cap.
+ */
+export const RECORDER_LIMITS: Readonly<RecorderLimits> = { head: 64, tail: 16, connections: 256, states: 4096 }
+
+/** The kept segments of one connection: the first `head`, and a ring of the last `tail`. */
+class ConnectionSegments {
+  readonly head: Array<{ n: number; r: SegmentRecord }> = []
+  private readonly ring: Array<{ n: number; r: SegmentRecord }> = []
+  /** Index of the oldest entry of the ring once it is full. */
+  private oldest = 0
+  /** Segments seen. */
+  total = 0
+
+  add(n: number, r: SegmentRecord, limits: RecorderLimits): void {
+    this.total++
+    if (this.head.length < limits.head) this.head.push({ n, r })
+    else if (limits.tail <= 0) return
+    else if (this.ring.length < limits.tail) this.ring.push({ n, r })
+    else {
+      this.ring[this.oldest] = { n, r }
+      this.oldest = (this.oldest + 1) % limits.tail
+    }
+  }
+
+  /** Segments seen but not kept. */
+  get omitted(): number {
+    return this.total - this.head.length - this.ring.length
+  }
+
+  /** Kept entries in order; the first after a gap is a copy that says how many were left out. */
+  entries(): Array<{ n: number; r: SegmentRecord }> {
+    const tail = [...this.ring.slice(this.oldest), ...this.ring.slice(0, this.oldest)]
+    const gap = this.omitted
+    if (gap > 0 && tail.length > 0) tail[0] = { n: tail[0].n, r: { ...tail[0].r, omittedBefore: gap } }
+    return [...this.head, ...tail]
+  }
+}
+
+/**
+ * Records the segments of one interface as they pass, per connection, within {@link RecorderLimits}:
+ * the first and last segments of each connection, with a count of those left out between.
+ */
 export class LiveRecorder {
-  readonly segments: SegmentRecord[] = []
+  /** State transitions of our end, up to `limits.states` (see {@link statesOmitted}). */
   readonly states: StateRecord[] = []
+  /** State transitions not kept. */
+  statesOmitted = 0
+  /** The limits in force. */
+  readonly limits: RecorderLimits
+  private readonly conns = new Map<string, ConnectionSegments>()
+  /** Segments of connections pushed out by `limits.connections`: counted, no longer kept. */
+  private evicted = 0
+  private seen = 0
   private readonly start: number
   private readonly onPacket = (e: PacketEvent): void => this.packet(e)
+  private readonly onTrace = (ev: TraceEvent): void => {
+    if (ev.type === 'segment-out') this.settle()
+    if (ev.type === 'state') {
+      if (this.states.length < this.limits.states) this.states.push({ timeUs: ev.now - this.start, from: ev.from, to: ev.to, cause: ev.cause })
+      else this.statesOmitted++
+    }
+  }
 
   constructor(
     private readonly iface: Interface,
-    /** Called with each record once our state after it is known. */
+    /** Called with each record once our state after it is known (every one, kept or not). */
     private readonly onSegment?: (r: SegmentRecord) => void,
+    limits: Partial<RecorderLimits> = {},
   ) {
+    this.limits = { ...RECORDER_LIMITS, ...limits }
     this.start = iface.now
     iface.on('packet', this.onPacket)
-    iface.on('trace', (ev) => {
-      if (ev.type === 'segment-out') this.settle()
-      if (ev.type === 'state') this.states.push({ timeUs: ev.now - this.start, from: ev.from, to: ev.to, cause: ev.cause })
-    })
+    iface.on('trace', this.onTrace)
   }
 
-  /** Stops recording. */
+  /**
+   * Stops recording segments. State transitions are still recorded (within `limits.states`) until the
+   * interface closes: `handshake` reports the last one (TIME-WAIT → CLOSED) as the stack shuts down.
+   */
   stop(): void {
     this.iface.off('packet', this.onPacket)
+  }
+
+  /** Every kept segment of every connection, in the order they passed (gaps marked as in {@link of}). */
+  get segments(): SegmentRecord[] {
+    const all: Array<{ n: number; r: SegmentRecord }> = []
+    for (const c of this.conns.values()) all.push(...c.entries())
+    return all.sort((x, y) => x.n - y.n).map((e) => e.r)
+  }
+
+  /** Segments seen but not kept: of the connections held, and all of those the connection cap pushed out. */
+  get omitted(): number {
+    let n = this.evicted
+    for (const c of this.conns.values()) n += c.omitted
+    return n
+  }
+
+  /** Segments seen, kept or not. */
+  get total(): number {
+    return this.seen
+  }
+
+  /** Segments of one connection seen but not kept. */
+  omittedOf(local: string, remote: string): number {
+    return this.conns.get(key(local, remote))?.omitted ?? 0
+  }
+
+  /** Drops what is kept of one connection (once it has been reported), freeing its place. */
+  forget(local: string, remote: string): void {
+    this.conns.delete(key(local, remote))
   }
 
   private packet(e: PacketEvent): void {
@@ -122,12 +240,29 @@ export class LiveRecorder {
     // A received segment is reported before the TCB processes it, and processed before anything else
     // happens: the state after it is whatever the connection is in at the next event (or microtask).
     this.settle()
-    this.segments.push(r)
+    this.keep(r)
     this.queue.push(r)
     if (e.dir === 'in' && !e.drop) {
       this.unsettled = { r, conn: e.conn }
       queueMicrotask(() => this.settle())
     } else this.flush()
+  }
+
+  private keep(r: SegmentRecord): void {
+    const n = this.seen++
+    const k = key(r.local, r.remote)
+    let c = this.conns.get(k)
+    if (c !== undefined) this.conns.delete(k) // re-inserted below: the map runs from quietest to latest
+    else {
+      if (this.conns.size >= this.limits.connections) {
+        const [quietest, old] = this.conns.entries().next().value!
+        this.conns.delete(quietest)
+        this.evicted += old.total
+      }
+      c = new ConnectionSegments()
+    }
+    this.conns.set(k, c)
+    c.add(n, r, this.limits)
   }
 
   private readonly queue: SegmentRecord[] = []
@@ -155,9 +290,12 @@ export class LiveRecorder {
     return undefined
   }
 
-  /** The segments of one connection (by our endpoint and the peer's). */
+  /**
+   * The kept segments of one connection (by our endpoint and the peer's): the first `limits.head` and the
+   * last `limits.tail`; the first one after a gap carries `omittedBefore`.
+   */
   of(local: string, remote: string): SegmentRecord[] {
-    return this.segments.filter((s) => s.local === local && s.remote === remote)
+    return this.conns.get(key(local, remote))?.entries().map((e) => e.r) ?? []
   }
 
   /** SYN → SYN+ACK time at our end for an active open, in µs. */
@@ -167,6 +305,8 @@ export class LiveRecorder {
     return syn && synAck ? synAck.timeUs - syn.timeUs : undefined
   }
 }
+
+const key = (local: string, remote: string): string => `${local} ${remote}`
 
 /** A ladder of one connection's segments: our end on the left, the peer on the right. */
 export function ladderOf(segs: SegmentRecord[], labels: { left: string; right: string }, title?: string, outcome?: string): LadderExchange {
@@ -193,7 +333,7 @@ export function ladderOf(segs: SegmentRecord[], labels: { left: string; right: s
     options: s.options,
     leftState: s.state,
     ...(s.drop ? {} : { rightState: peer[k++] }),
-    ...(s.drop ? { notes: [`dropped by tcplab: ${s.drop}`] } : {}),
+    ...(s.drop || s.omittedBefore ? { notes: rowNotes(s) } : {}),
   }))
   return {
     ...(title ? { title } : {}),
@@ -202,4 +342,11 @@ export function ladderOf(segs: SegmentRecord[], labels: { left: string; right: s
     rows,
     ...(outcome ? { outcome } : {}),
   }
+}
+
+function rowNotes(s: SegmentRecord): string[] {
+  const notes: string[] = []
+  if (s.omittedBefore) notes.push(`${s.omittedBefore} segment${s.omittedBefore === 1 ? '' : 's'} before this one not kept`)
+  if (s.drop) notes.push(`dropped by tcplab: ${s.drop}`)
+  return notes
 }

@@ -78,9 +78,14 @@ function checkUint(name: string, v: number, max: number): void {
 }
 
 function checkMac(name: string, a: Uint8Array): void {
-  if (!(a instanceof Uint8Array) || a.length !== 6) {
-    throw new WireError('ETH_ERR_BAD_ADDRESS', `Ethernet ${name} address needs 6 bytes, got ${a?.length}`)
+  if (!(a instanceof Uint8Array)) {
+    // A plain array of six numbers is the usual mistake: name the type, not its (correct) length.
+    const v: unknown = a
+    const kind = v === null ? 'null' : typeof v !== 'object' ? typeof v : (Object.getPrototypeOf(v)?.constructor?.name ?? 'object')
+    const len = Array.isArray(v) || ArrayBuffer.isView(v) ? ` of length ${(v as { length: number }).length}` : ''
+    throw new WireError('ETH_ERR_BAD_ADDRESS', `Ethernet ${name} address needs a Uint8Array of 6 bytes, got ${kind}${len}`)
   }
+  if (a.length !== 6) throw new WireError('ETH_ERR_BAD_ADDRESS', `Ethernet ${name} address needs 6 bytes, got ${a.length}`)
 }
 
 /** The checks behind EthernetView.check and the parser, without allocating a view. */

@@ -511,32 +511,50 @@ export interface CleanupReport {
 }
 
 /** `nft list tables` lines ("table inet tcplab_x") whose name starts with `prefix`, as [family, name]. */
-export function parseNftTables(text: string, prefix = LAB_TABLE_PREFIX): [string, string][] {
+export function parseNftTables(text: string, match: NameMatch = LAB_TABLE_PREFIX): [string, string][] {
+  const test = matcherOf(match)
   const out: [string, string][] = []
   for (const line of text.split('\n')) {
     const m = /^table\s+(\S+)\s+(\S+)/.exec(line.trim())
-    if (m !== null && m[2].startsWith(prefix)) out.push([m[1], m[2]])
+    if (m !== null && test(m[2])) out.push([m[1], m[2]])
   }
   return out
 }
 
 /** `iptables -S OUTPUT` lines of tcplab (comment `tcplab_…`), turned into `-D` argument lists. */
-export function parseIptablesRules(text: string, prefix = LAB_TABLE_PREFIX): string[][] {
+export function parseIptablesRules(text: string, match: NameMatch = LAB_TABLE_PREFIX): string[][] {
+  const test = matcherOf(match)
   const out: string[][] = []
   for (const line of text.split('\n')) {
     const words = line.trim().split(/\s+/)
     const c = words.indexOf('--comment')
     if (words[0] !== '-A' || c < 0) continue
     const comment = (words[c + 1] ?? '').replace(/^"|"$/g, '')
-    if (!comment.startsWith(prefix)) continue
+    if (!test(comment)) continue
     out.push(['-D', ...words.slice(1).map((w) => w.replace(/^"|"$/g, ''))])
   }
   return out
 }
 
+/** Which table or rule-comment names to take: a prefix, or a predicate. */
+export type NameMatch = string | ((name: string) => boolean)
+
+function matcherOf(m: NameMatch): (name: string) => boolean {
+  return typeof m === 'string' ? (name) => name.startsWith(m) : m
+}
+
+/**
+ * The tables and rule comments named after lab `id`: `tcplab_<id>` itself or `tcplab_<id>_…` — never
+ * another lab's whose id merely starts the same (`ab` vs `abc`), nor an RST guard's `tcplab_g…`.
+ */
+export function labNameMatcher(id: string): (name: string) => boolean {
+  const base = `${LAB_TABLE_PREFIX}${id}`
+  return (name) => name === base || name.startsWith(`${base}_`)
+}
+
 /** Options of {@link cleanupAll}. */
 export interface CleanupAllOptions {
-  /** Only these lab ids, and only tables/rules named `tcplab_<id>…`; default: everything of tcplab. */
+  /** Only these lab ids, and only tables/rules named `tcplab_<id>` or `tcplab_<id>_…`; default: everything of tcplab. */
   only?: string[]
 }
 
@@ -553,7 +571,7 @@ export async function cleanupAll(opts: CleanupAllOptions = {}): Promise<CleanupR
     if (only !== undefined && !only.includes(id)) continue
     report.namespaces.push(...(await removeLab(id)))
   }
-  const prefixes = only === undefined ? [LAB_TABLE_PREFIX] : only.map((id) => `${LAB_TABLE_PREFIX}${id}`)
+  const prefixes: NameMatch[] = only === undefined ? [LAB_TABLE_PREFIX] : only.map(labNameMatcher)
   const others = names.filter((n) => labIdOf(n) === undefined)
   for (const ns of [undefined, ...others]) {
     const x = ns === undefined ? [] : ['ip', 'netns', 'exec', ns]
@@ -596,7 +614,7 @@ export function labLeftovers(id: string): string[] {
   }
   const tables = runSync(['nft', 'list', 'tables'], { allowFail: true })
   if (tables.code === 0) {
-    for (const [f, t] of parseNftTables(tables.stdout, `${LAB_TABLE_PREFIX}${id}`)) left.push(`nft table ${f} ${t}`)
+    for (const [f, t] of parseNftTables(tables.stdout, labNameMatcher(id))) left.push(`nft table ${f} ${t}`)
   }
   return left
 }

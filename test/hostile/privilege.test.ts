@@ -3,8 +3,8 @@
  * lab namespace) every command that needs privilege prints one line naming what is missing and exits 2,
  * or falls back and says so. And whatever way a `tcplab handshake` ends in the middle of a handshake (the
  * kernel server never answers: nft drops its SYNs) — normal exit, an error, SIGINT, SIGTERM — its RST
- * guard is gone; after `kill -9` the guard outlives it until `tcplab netns down` (or the scoped cleanup
- * behind `tcplab cleanup`) removes the lab. withLab checks at the end that no namespace, veth or firewall
+ * guard is gone; after `kill -9` the guard outlives it until `tcplab netns down` (or `tcplab cleanup
+ * --name`) removes the lab. withLab checks at the end that no namespace, veth or firewall
  * table of the lab remains, and that the root namespace has no tcplab table.
  */
 import { spawn } from 'node:child_process'
@@ -146,22 +146,27 @@ describeRoot('privilege and cleanup (root, namespace lab)', () => {
     })
   }, 60_000)
 
-  itRoot('kill -9: the cleanup behind `tcplab cleanup`, scoped to this lab, removes it', async () => {
-    requireBuilt('dist/net/netns.js', 'dist/lab/cli.js')
+  itRoot('kill -9: `tcplab cleanup --name` scoped to this lab removes it (and the guard inside it)', async () => {
+    requireBuilt('dist/lab/cli.js')
     await withLab(async (lab) => {
       await blackhole(lab)
       const h = await handshakeInFlight(lab)
       h.child.kill('SIGKILL')
       await exitOf(h.child)
       expect(await tables(lab)).toContain(`table inet ${h.guard}`)
-      // `tcplab cleanup` takes no lab name and would remove every lab on the machine (other tests' too), so
-      // the test calls what it runs, cleanupAll, with `only`.
-      const code = `import(${JSON.stringify(repoPath('dist/net/netns.js'))}).then((m) => m.cleanupAll({ only: [${JSON.stringify(lab.id)}] })).then((r) => console.log(JSON.stringify(r)))`
-      const child = spawn(node, ['--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'pipe'] })
+      // Scoped with --name: a bare `tcplab cleanup` would remove every lab on the machine (other tests' too).
+      // Run from the root namespace, as a person would after the crash.
+      const child = spawn(node, [CLI, 'cleanup', '--name', lab.id, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] })
       const out = new LineReader(child)
       const report = JSON.parse(await out.next(/^\{/))
       expect(await exitOf(child)).toEqual({ code: 0, signal: null })
       expect(report.namespaces.sort()).toEqual([`tcplab-${lab.id}-a`, `tcplab-${lab.id}-b`])
+      expect(report.unknown).toEqual([])
+      // Run again: nothing of this lab is left, so the name is unknown now (exit 1, one line).
+      const again = spawn(node, [CLI, 'cleanup', '--name', lab.id], { stdio: ['ignore', 'pipe', 'pipe'] })
+      const againOut = new LineReader(again)
+      expect(await againOut.next()).toBe(`no lab named ${lab.id}`)
+      expect(await exitOf(again)).toEqual({ code: 1, signal: null })
     })
   }, 60_000)
 })

@@ -1,5 +1,10 @@
+import { EventEmitter } from 'node:events'
 import { describe, expect, it } from 'vitest'
-import { ladderOf, segmentLine, flagWords, LiveRecorder, type SegmentRecord } from '../../src/lab/liverec.js'
+import { ladderOf, segmentJson, segmentLine, flagWords, LiveRecorder, RECORDER_LIMITS, type SegmentRecord } from '../../src/lab/liverec.js'
+import type { Interface, PacketEvent } from '../../src/lab/iface.js'
+import { parseIp } from '../../src/net/addr.js'
+import type { Seq } from '../../src/tcp/seq.js'
+import { parseFlags } from '../../src/tcp/segment.js'
 
 const J = 1000
 const K = 5000
@@ -44,5 +49,143 @@ describe('live ladders', () => {
     )
     expect(flagWords('FSRPAUEC')).toBe('SYN+FIN+RST+PSH+ACK+URG+ECE+CWR')
     expect(flagWords('')).toBe('none')
+  })
+})
+
+/** An interface stand-in: the recorder only listens to 'packet' and 'trace' and reads `now`. */
+class FakeIface extends EventEmitter {
+  now = 0
+  connections(): [] {
+    return []
+  }
+}
+
+const US = parseIp('198.18.0.1')
+const PEER = parseIp('198.18.0.2')
+
+/** Emits one segment of connection `port` (the peer's port), `dir` as seen by us. */
+function packet(iface: FakeIface, port: number, dir: 'in' | 'out', flags: string, seq: number, len = 0): void {
+  const tcp = {
+    srcPort: dir === 'out' ? 1935 : port,
+    dstPort: dir === 'out' ? port : 1935,
+    seq: seq as Seq,
+    ack: 0 as Seq,
+    flags: parseFlags(flags),
+    window: 512,
+    urgent: 0,
+    options: [],
+    payload: new Uint8Array(len),
+  }
+  const ip = dir === 'out' ? { src: US, dst: PEER } : { src: PEER, dst: US }
+  iface.now += 10
+  iface.emit('packet', { dir, bytes: new Uint8Array(0), decoded: { ip, tcp }, tcp, now: iface.now, conn: undefined, drop: undefined } as unknown as PacketEvent)
+}
+
+/** Sends `n` segments on connection `port`: SYN, SYN+ACK, then data both ways (seq = index). */
+function connection(iface: FakeIface, port: number, n: number): void {
+  for (let i = 0; i < n; i++) {
+    const flags = i === 0 ? 'S' : i === 1 ? 'SA' : 'PA'
+    packet(iface, port, i % 2 === 0 ? 'in' : 'out', flags, i, i < 2 ? 0 : 100)
+  }
+}
+
+const ends = (port: number): [string, string] => ['198.18.0.1:1935', `198.18.0.2:${port}`]
+
+describe('LiveRecorder limits', () => {
+  it('default: the first 64 and the last 16 segments of a connection, and a count of those between', () => {
+    expect(RECORDER_LIMITS).toEqual({ head: 64, tail: 16, connections: 256, states: 4096 })
+    const iface = new FakeIface()
+    const lines: SegmentRecord[] = []
+    const rec = new LiveRecorder(iface as unknown as Interface, (r) => lines.push(r))
+    connection(iface, 40000, 10_000)
+    // every segment still reaches the callback (the live lines) …
+    expect(lines.map((r) => r.seq)).toEqual(Array.from({ length: 10_000 }, (_, i) => i))
+    // … but 80 are kept: 0..63 and 9984..9999, the first after the gap saying how many it skipped
+    const segs = rec.of(...ends(40000))
+    expect(segs.map((s) => s.seq)).toEqual([...Array.from({ length: 64 }, (_, i) => i), ...Array.from({ length: 16 }, (_, i) => 9984 + i)])
+    expect(segs.filter((s) => s.omittedBefore !== undefined).map((s) => [s.seq, s.omittedBefore])).toEqual([[9984, 9920]])
+    expect(rec.omittedOf(...ends(40000))).toBe(9920)
+    expect(rec.omitted).toBe(9920)
+    expect(rec.total).toBe(10_000)
+    expect(segmentJson(segs[64]).omittedBefore).toBe(9920)
+    expect(segmentJson(segs[63])).not.toHaveProperty('omittedBefore')
+    expect(segs[0].flags).toBe('S')
+    // the ladder shows the gap on the row after it
+    const ladder = ladderOf(segs, { left: 'us', right: 'them' })
+    expect(ladder.rows).toHaveLength(80)
+    expect(ladder.rows[64].notes).toEqual(['9920 segments before this one not kept'])
+    expect(ladder.rows.filter((r) => r.notes).length).toBe(1)
+    // the record itself is not marked: of() hands out a marked copy
+    expect(lines[9984].seq).toBe(9984)
+    expect(lines[9984].omittedBefore).toBeUndefined()
+    expect(segs[64]).toEqual({ ...lines[9984], omittedBefore: 9920 })
+    rec.stop()
+  })
+
+  it('keeps everything of a short connection, exactly at the limit too', () => {
+    const iface = new FakeIface()
+    const rec = new LiveRecorder(iface as unknown as Interface)
+    connection(iface, 40001, 80)
+    connection(iface, 40002, 81)
+    expect(rec.of(...ends(40001)).map((s) => s.seq)).toEqual(Array.from({ length: 80 }, (_, i) => i))
+    expect(rec.omittedOf(...ends(40001))).toBe(0)
+    expect(rec.of(...ends(40001)).some((s) => s.omittedBefore !== undefined)).toBe(false)
+    const b = rec.of(...ends(40002))
+    expect(b.map((s) => s.seq)).toEqual([...Array.from({ length: 64 }, (_, i) => i), ...Array.from({ length: 16 }, (_, i) => 65 + i)])
+    expect(b[64].omittedBefore).toBe(1)
+    expect(rec.omitted).toBe(1)
+    // `segments` is every kept segment, in the order they passed
+    expect(rec.segments).toHaveLength(160)
+    expect(rec.segments[79].seq).toBe(79)
+    expect(rec.segments[80].remote).toBe('198.18.0.2:40002')
+    rec.stop()
+  })
+
+  it('custom limits: head only; past the connection cap the quietest connection goes; forget() frees a place', () => {
+    const iface = new FakeIface()
+    const rec = new LiveRecorder(iface as unknown as Interface, undefined, { head: 3, tail: 0, connections: 2 })
+    connection(iface, 1, 10)
+    connection(iface, 2, 5)
+    expect(rec.of(...ends(1)).map((s) => s.seq)).toEqual([0, 1, 2])
+    expect(rec.of(...ends(1)).some((s) => s.omittedBefore !== undefined)).toBe(false) // no segment after the gap
+    expect(rec.omittedOf(...ends(1))).toBe(7)
+    expect(rec.of(...ends(2)).map((s) => s.seq)).toEqual([0, 1, 2])
+    expect(rec.omitted).toBe(7 + 2)
+    // connection 1 speaks again: now 2 is the quietest, and a third connection pushes it out
+    packet(iface, 1, 'in', 'A', 10)
+    connection(iface, 3, 4)
+    expect(rec.of(...ends(2))).toEqual([])
+    expect(rec.omittedOf(...ends(2))).toBe(0)
+    expect(rec.of(...ends(1)).map((s) => s.seq)).toEqual([0, 1, 2])
+    expect(rec.omittedOf(...ends(1))).toBe(8)
+    expect(rec.of(...ends(3)).map((s) => s.seq)).toEqual([0, 1, 2])
+    // 8 + 1 of connection 1, all 5 of the pushed-out connection 2, 1 of connection 3
+    expect(rec.omitted).toBe(8 + 5 + 1)
+    expect(rec.total).toBe(10 + 5 + 1 + 4)
+    // a reported connection is forgotten: its place is free, nobody is pushed out
+    rec.forget(...ends(1))
+    expect(rec.of(...ends(1))).toEqual([])
+    connection(iface, 4, 2)
+    expect(rec.of(...ends(4)).map((s) => s.flags)).toEqual(['S', 'SA'])
+    expect(rec.of(...ends(3)).map((s) => s.seq)).toEqual([0, 1, 2])
+    expect(rec.omitted).toBe(5 + 1)
+    rec.stop()
+  })
+
+  it('keeps at most `states` transitions and counts the rest', () => {
+    const iface = new FakeIface()
+    const rec = new LiveRecorder(iface as unknown as Interface, undefined, { states: 2 })
+    for (const [from, to] of [['LISTEN', 'SYN-RECEIVED'], ['SYN-RECEIVED', 'ESTABLISHED'], ['ESTABLISHED', 'CLOSE-WAIT']]) {
+      iface.emit('trace', { type: 'state', now: 5, from, to, cause: 'test' }, undefined)
+    }
+    expect(rec.states.map((s) => s.to)).toEqual(['SYN-RECEIVED', 'ESTABLISHED'])
+    expect(rec.statesOmitted).toBe(1)
+    // stop() ends the segments, not the transitions (handshake reports the close that follows it)
+    rec.stop()
+    expect(iface.listenerCount('packet')).toBe(0)
+    connection(iface, 5, 3)
+    expect(rec.total).toBe(0)
+    iface.emit('trace', { type: 'state', now: 6, from: 'CLOSE-WAIT', to: 'LAST-ACK', cause: 'test' }, undefined)
+    expect(rec.statesOmitted).toBe(2)
   })
 })

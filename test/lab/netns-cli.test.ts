@@ -41,3 +41,47 @@ describeRoot('tcplab netns up/down', () => {
     expect(tcplab('netns', 'sideways').status).toBe(2)
   })
 })
+
+describeRoot('tcplab cleanup --name', () => {
+  itRoot('removes only the labs named, leaves the others, and says which names it did not find', () => {
+    const one = 'k' + randomBytes(3).toString('hex')
+    const two = 'm' + randomBytes(3).toString('hex')
+    const three = 'n' + randomBytes(3).toString('hex')
+    try {
+      for (const n of [one, two, three]) expect(tcplab('netns', 'up', '--name', n).status).toBe(0)
+      const first = tcplab('cleanup', '--name', one)
+      expect(first.stderr).toBe('')
+      expect(first.status).toBe(0)
+      expect(first.stdout).toBe(`removed: tcplab-${one}-a, tcplab-${one}-b\n`)
+      expect(labLeftovers(one)).toEqual([])
+      // the others are untouched
+      const labs = tcplab('netns', 'list').stdout.split('\n')
+      expect(labs).toContain(two)
+      expect(labs).toContain(three)
+      expect(labs).not.toContain(one)
+      // gone now: one line, exit 1 (as `netns down --name` answers for a lab that is not there)
+      const again = tcplab('cleanup', '--name', one)
+      expect(again.status).toBe(1)
+      expect(again.stdout).toBe(`no lab named ${one}\n`)
+      expect(again.stderr).toBe('')
+      // repeated --name: both go; one that is gone is reported in JSON, and the exit says so
+      const both = tcplab('cleanup', '--name', two, '--name', one, '--name', three, '--json')
+      expect(both.status).toBe(1)
+      const report = JSON.parse(both.stdout)
+      expect(report.namespaces.sort()).toEqual([`tcplab-${two}-a`, `tcplab-${two}-b`, `tcplab-${three}-a`, `tcplab-${three}-b`].sort())
+      expect(report.tables).toEqual([])
+      expect(report.iptablesRules).toEqual([])
+      expect(report.unknown).toEqual([one])
+      for (const n of [two, three]) expect(labLeftovers(n)).toEqual([])
+    } finally {
+      for (const n of [one, two, three]) spawnSync('node', [cli, 'netns', 'down', '--name', n])
+    }
+  })
+
+  itRoot('a bad name is a usage error: one line, exit 2, nothing removed', () => {
+    const r = tcplab('cleanup', '--name', 'Bad_Name!')
+    expect(r.status).toBe(2)
+    expect(r.stdout).toBe('')
+    expect(r.stderr).toBe("tcplab cleanup: lab name 'Bad_Name!' must be 1..10 characters of a-z and 0-9\n")
+  })
+})

@@ -213,6 +213,32 @@ describe('emitEthernet', () => {
     expect(out.every((b) => b === POISON)).toBe(true)
   })
 
+  it('names the type of an address that is not a Uint8Array (a plain array of 6 numbers is the usual slip)', () => {
+    const out = poisoned(100)
+    const message = (repr: unknown): string => {
+      try {
+        emitEthernet(repr as EthernetRepr, out, 0)
+      } catch (e) {
+        expect(isWireError(e, 'ETH_ERR_BAD_ADDRESS')).toBe(true)
+        return (e as Error).message
+      }
+      throw new Error('emitEthernet accepted it')
+    }
+    expect(message({ ...base(), dst: [2, 0, 0, 0, 0, 0x0b] })).toBe('Ethernet destination address needs a Uint8Array of 6 bytes, got Array of length 6')
+    expect(message({ ...base(), src: new Uint16Array(6) })).toBe('Ethernet source address needs a Uint8Array of 6 bytes, got Uint16Array of length 6')
+    expect(message({ ...base(), src: '02:00:00:00:00:0a' })).toBe('Ethernet source address needs a Uint8Array of 6 bytes, got string')
+    expect(message({ ...base(), dst: undefined })).toBe('Ethernet destination address needs a Uint8Array of 6 bytes, got undefined')
+    expect(message({ ...base(), dst: null })).toBe('Ethernet destination address needs a Uint8Array of 6 bytes, got null')
+    // a Uint8Array of the wrong length keeps the plain message; a Buffer is a Uint8Array and is accepted
+    expect(message({ ...base(), dst: new Uint8Array(5) })).toBe('Ethernet destination address needs 6 bytes, got 5')
+    expect(out.every((b) => b === POISON)).toBe(true)
+    expect(emitEthernet({ ...base(), dst: Buffer.from('02000000000b', 'hex') }, out, 0)).toBe(60)
+    expect(toHex(out.subarray(0, 6))).toBe('02000000000b')
+    // the view's setters check the same way
+    const v = EthernetView.check(poisoned(18).fill(0))
+    expect(() => (v.dst = [1, 2, 3, 4, 5, 6] as unknown as Uint8Array)).toThrow('Ethernet destination address needs a Uint8Array of 6 bytes, got Array of length 6')
+  })
+
   it('refuses a buffer without room, before writing anything', () => {
     const out = poisoned(59)
     expect(codeOf(() => emitEthernet(base(), out, 0))).toBe('ERR_BAD_ARGUMENT') // 60 bytes

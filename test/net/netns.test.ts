@@ -11,6 +11,7 @@ import {
   listNamespaces,
   netnsDown,
   netnsUp,
+  labNameMatcher,
   parseIptablesRules,
   parseNetnsList,
   parseNftTables,
@@ -46,6 +47,16 @@ describe('lab names and listings (no root needed)', () => {
       ['ip', 'tcplab_x_cnt'],
     ])
     expect(parseNftTables(text, 'tcplab_x')).toEqual([['ip', 'tcplab_x_cnt']])
+  })
+
+  it('takes only the tables and rules named after one lab: tcplab_<id> or tcplab_<id>_…', () => {
+    const text = 'table inet tcplab_g0a1b2c3d4\ntable ip tcplab_ab\ntable ip tcplab_ab_cnt\ntable ip tcplab_abc\ntable ip tcplab_abc_x\n'
+    expect(parseNftTables(text, labNameMatcher('ab'))).toEqual([['ip', 'tcplab_ab'], ['ip', 'tcplab_ab_cnt']])
+    expect(parseNftTables(text, labNameMatcher('abc'))).toEqual([['ip', 'tcplab_abc'], ['ip', 'tcplab_abc_x']])
+    // A lab named g must not take the RST guards' tables (tcplab_g<hex>).
+    expect(parseNftTables(text, labNameMatcher('g'))).toEqual([])
+    const rules = '-A OUTPUT -m comment --comment tcplab_gabc -j DROP\n-A OUTPUT -m comment --comment tcplab_g_1 -j DROP\n'
+    expect(parseIptablesRules(rules, labNameMatcher('g'))).toEqual([['-D', 'OUTPUT', '-m', 'comment', '--comment', 'tcplab_g_1', '-j', 'DROP']])
   })
 
   it('turns tcplab iptables rules into -D commands and leaves others alone', () => {

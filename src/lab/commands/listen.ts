@@ -3,12 +3,13 @@
  * echo server running on tcplab's TCP instead of the kernel's: the same application code (src/lab/echo.ts).
  */
 import { execFileSync } from 'node:child_process'
+import { StringDecoder } from 'node:string_decoder'
 import { formatEndpoint, parseIp } from '../../net/addr.js'
 import { WireError } from '../../tcp/errors.js'
 import { parseUint, usageError, type Command } from '../command.js'
 import { ECHO_DEFAULTS, runEchoServer, type NetLike, type SocketLike } from '../echo.js'
 import { drain, openLiveStack, type Via } from '../live.js'
-import { ladderOf, LiveRecorder, segmentJson, segmentLine } from '../liverec.js'
+import { ladderOf, LiveRecorder, RECORDER_LIMITS, segmentJson, segmentLine } from '../liverec.js'
 import { createServer, type TcpSocket } from '../socket.js'
 import { diagramFormat, renderText, renderToFile } from '../ladder/index.js'
 import type { Interface } from '../iface.js'
@@ -26,6 +27,40 @@ export function optionalEchoValue(argv: string[]): string[] {
   const positionals = out.filter((a, j) => j !== i + 1 && !a.startsWith('-'))
   if (next === undefined || next.startsWith('-') || (/^\d+$/.test(next) && positionals.length === 0)) out[i] = '--echo='
   return out
+}
+
+/**
+ * Bytes of each connection's received text kept for the report: one read's worth (the socket reads 64 KiB
+ * at a time), so a message up to that size is reported whole; the rest is only counted.
+ */
+export const RECEIVED_KEEP = 64 * 1024
+
+/** What a connection received: the first `keep` bytes as text, and how many bytes in all. */
+export class ReceivedText {
+  /** Bytes received in all. */
+  bytes = 0
+  private readonly chunks: Buffer[] = []
+  private kept = 0
+
+  constructor(readonly keep: number = RECEIVED_KEEP) {}
+
+  /** Counts a chunk and keeps what still fits of it. */
+  add(d: Buffer | string): void {
+    this.bytes += typeof d === 'string' ? Buffer.byteLength(d, 'utf8') : d.length
+    if (this.kept >= this.keep) return
+    const room = this.keep - this.kept
+    // (of a string, encode no more characters than could fit: each is at least one byte)
+    const b = typeof d === 'string' ? Buffer.from(d.length > room ? d.slice(0, room) : d, 'utf8') : d
+    const part = b.subarray(0, room)
+    // a copy: the kept prefix must not pin the (larger) buffer it came from
+    this.chunks.push(Buffer.from(part))
+    this.kept += part.length
+  }
+
+  /** The kept bytes as UTF-8 text; a character cut at the limit is left out, not replaced. */
+  get text(): string {
+    return new StringDecoder('utf8').write(Buffer.concat(this.chunks))
+  }
 }
 
 /** tcplab's userland TCP on one interface, seen through the echo pair's net-like interface. */
@@ -54,7 +89,10 @@ export const listenCommand: Command = {
   description:
     'Needs root (or CAP_NET_RAW). --via raw listens on an address the kernel owns (--ip; an RST guard keeps\n' +
     'the kernel from resetting our connections); --via pcap owns --ip and a MAC of its own on --iface.\n' +
-    "--echo replies '<message> 你好!' (or '<message>SUFFIX' with --echo=SUFFIX) and exits after --count clients.",
+    "--echo replies '<message> 你好!' (or '<message>SUFFIX' with --echo=SUFFIX) and exits after --count clients;\n" +
+    'like a pipe, it stops reading while a reply waits to be sent. Memory stays bounded: each report keeps\n' +
+    `the first ${RECEIVED_KEEP / 1024} KiB received (receivedBytes counts all) and the first ${RECORDER_LIMITS.head} and last ${RECORDER_LIMITS.tail} segments\n` +
+    '(segmentsOmitted counts those between; the first segment after the gap says omittedBefore).',
   allowPositionals: true,
   preprocess: optionalEchoValue,
   options: {
@@ -94,15 +132,32 @@ export const listenCommand: Command = {
     })
     const rec = new LiveRecorder(stack.iface, json ? undefined : (r) => io.stdout(`${r.remote.padEnd(22)} ${segmentLine(r)}`))
     let diagramWritten = false
-    const report = async (socket: SocketLike, received: string): Promise<void> => {
+    const report = async (socket: SocketLike, received: ReceivedText): Promise<void> => {
       const conn = (socket as unknown as TcpSocket).connection
       // let a closing connection finish (LAST-ACK waits for the peer's last ACK), bounded
       for (let i = 0; i < 200 && conn && !conn.closed && conn.state !== 'TIME-WAIT'; i++) await new Promise((r) => setTimeout(r, 10))
       const t = conn?.tuple
-      const segs = t ? rec.of(formatEndpoint(t.localAddr, t.localPort), formatEndpoint(t.remoteAddr, t.remotePort)) : []
+      const ends = t ? ([formatEndpoint(t.localAddr, t.localPort), formatEndpoint(t.remoteAddr, t.remotePort)] as const) : undefined
+      const segs = ends ? rec.of(...ends) : []
+      const omitted = ends ? rec.omittedOf(...ends) : 0
+      // reported: what is kept of it can go (a listener serving many clients stays flat)
+      if (ends) rec.forget(...ends)
       const exchange = ladderOf(segs, { left: 'tcplab (userland)', right: 'client' }, `tcplab listen ${port}`)
       if (json) {
-        io.stdout(JSON.stringify({ remote: `${socket.remoteAddress}:${socket.remotePort}`, segments: segs.map(segmentJson), states: ['LISTEN', ...segs.map((s) => s.state).filter((s, i, a) => i === 0 || a[i - 1] !== s)], received, path: 'userland', via }))
+        io.stdout(
+          JSON.stringify({
+            remote: `${socket.remoteAddress}:${socket.remotePort}`,
+            segments: segs.map(segmentJson),
+            states: ['LISTEN', ...segs.map((s) => s.state).filter((s, i, a) => i === 0 || a[i - 1] !== s)],
+            received: received.text,
+            path: 'userland',
+            via,
+            // added with the limits: `received` holds the first RECEIVED_KEEP bytes of receivedBytes, and
+            // `segments` the first and last of a connection, segmentsOmitted more having passed between
+            receivedBytes: (socket as unknown as TcpSocket).bytesRead ?? received.bytes,
+            segmentsOmitted: omitted,
+          }),
+        )
       } else if (v.ladder === true) io.stdout(renderText(exchange, { absolute: v.absolute === true, color: useColor(io) }))
       if (typeof v.diagram === 'string' && !diagramWritten) {
         diagramWritten = true
@@ -117,13 +172,13 @@ export const listenCommand: Command = {
       const net = userlandNet(stack.iface)
       const pending: Promise<void>[] = []
       if (echo !== undefined) {
-        const received = new Map<SocketLike, string>()
         const wrapped: NetLike = {
           ...net,
           createServer: (listener) =>
             net.createServer((socket) => {
-              socket.on('data', (d: Buffer | string) => received.set(socket, (received.get(socket) ?? '') + d.toString()))
-              socket.on('close', () => pending.push(report(socket, received.get(socket) ?? '')))
+              const received = new ReceivedText()
+              socket.on('data', (d: Buffer | string) => received.add(d))
+              socket.on('close', () => pending.push(report(socket, received)))
               listener(socket)
             }),
         }
@@ -132,9 +187,9 @@ export const listenCommand: Command = {
         await new Promise<void>((resolve, reject) => {
           let closed = 0
           const server = net.createServer((socket) => {
-            let received = ''
+            const received = new ReceivedText()
             socket.on('data', (d: Buffer) => {
-              received += d.toString()
+              received.add(d)
               if (!json) io.stdout(`received ${JSON.stringify(d.toString())} from ${socket.remoteAddress}:${socket.remotePort}`)
             })
             socket.on('end', () => socket.end())

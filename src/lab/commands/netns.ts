@@ -1,5 +1,5 @@
 /** `tcplab netns up|down|list` and `tcplab cleanup`: the throwaway namespace lab by hand. */
-import { cleanupAll, listLabs, netnsDown, netnsUp, LAB_PLAN } from '../../net/netns.js'
+import { cleanupAll, labIdOf, labNameMatcher, listLabs, netnsDown, netnsUp, LAB_PLAN } from '../../net/netns.js'
 import { Capability, hasCapability, labPermissionError } from '../../net/native.js'
 import { usageError, type Command } from '../command.js'
 
@@ -72,20 +72,40 @@ export const netnsCommand: Command = {
   },
 }
 
+/** True when an item of a cleanup report (`<where>:<family> <name>` or `<where>:<tool> <rule>`) is lab `id`'s. */
+function itemOfLab(item: string, id: string): boolean {
+  // cleanupAll({ only }) takes tables and rules named after the lab; attribute them the same way.
+  const named = labNameMatcher(id)
+  return item.split(/\s+/).some((w) => named(w.replace(/^"|"$/g, '')))
+}
+
 /** The `cleanup` command. */
 export const cleanupCommand: Command = {
   name: 'cleanup',
-  usage: '[--json]',
+  usage: '[--name ID]... [--json]',
   summary: 'Remove everything tcplab may have left after a crash or kill -9: labs, RST guards, firewall rules.',
-  options: { json: { type: 'boolean', help: 'print what was removed as JSON' } },
+  description:
+    'Without --name it removes every tcplab lab on the machine (other users\' and other runs\' too). With\n' +
+    '--name it removes only those labs and the tables and rules named after them; a name with nothing to\n' +
+    "remove prints 'no lab named ID' and the command exits 1.",
+  options: {
+    name: { type: 'string', multiple: true, arg: 'ID', help: 'only this lab (its namespaces, and tables and rules named tcplab_ID or tcplab_ID_…)' },
+    json: { type: 'boolean', help: 'print what was removed as JSON' },
+  },
   async run(args, io) {
+    const names = args.values.name as string[] | undefined
+    const only = names !== undefined ? [...new Set(names)] : undefined
     requireLabPrivilege()
-    const report = await cleanupAll()
-    if (args.values.json === true) io.stdout(JSON.stringify(report))
+    const report = await cleanupAll(only !== undefined ? { only } : {})
+    const items = [...report.namespaces, ...report.tables, ...report.iptablesRules]
+    const unknown = (only ?? []).filter(
+      (id) => !report.namespaces.some((ns) => labIdOf(ns) === id) && ![...report.tables, ...report.iptablesRules].some((i) => itemOfLab(i, id)),
+    )
+    if (args.values.json === true) io.stdout(JSON.stringify(only !== undefined ? { ...report, unknown } : report))
     else {
-      const items = [...report.namespaces, ...report.tables, ...report.iptablesRules]
-      io.stdout(items.length ? `removed: ${items.join(', ')}` : 'nothing to clean up')
+      if (items.length > 0 || only === undefined) io.stdout(items.length ? `removed: ${items.join(', ')}` : 'nothing to clean up')
+      for (const id of unknown) io.stdout(`no lab named ${id}`)
     }
-    return 0
+    return unknown.length > 0 ? 1 : 0
   },
 }
