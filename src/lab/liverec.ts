@@ -2,6 +2,7 @@
  * Recording a live run: every TCP segment an interface sends or receives, with the state our end is in
  * after it, as lines for the terminal, records for `--json`, and a ladder for diagrams.
  */
+import { StringDecoder } from 'node:string_decoder'
 import { formatEndpoint } from '../net/addr.js'
 import type { TcpOption } from '../tcp/options.js'
 import { formatFlags, parseFlags } from '../tcp/segment.js'
@@ -349,4 +350,41 @@ function rowNotes(s: SegmentRecord): string[] {
   if (s.omittedBefore) notes.push(`${s.omittedBefore} segment${s.omittedBefore === 1 ? '' : 's'} before this one not kept`)
   if (s.drop) notes.push(`dropped by tcplab: ${s.drop}`)
   return notes
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Received text
+
+/**
+ * Bytes of each connection's received text kept for the report: one read's worth (the socket reads 64 KiB
+ * at a time), so a message up to that size is reported whole; the rest is only counted.
+ */
+export const RECEIVED_KEEP = 64 * 1024
+
+/** What a connection received: the first `keep` bytes as text, and how many bytes in all. */
+export class ReceivedText {
+  /** Bytes received in all. */
+  bytes = 0
+  private readonly chunks: Buffer[] = []
+  private kept = 0
+
+  constructor(readonly keep: number = RECEIVED_KEEP) {}
+
+  /** Counts a chunk and keeps what still fits of it. */
+  add(d: Buffer | string): void {
+    this.bytes += typeof d === 'string' ? Buffer.byteLength(d, 'utf8') : d.length
+    if (this.kept >= this.keep) return
+    const room = this.keep - this.kept
+    // (of a string, encode no more characters than could fit: each is at least one byte)
+    const b = typeof d === 'string' ? Buffer.from(d.length > room ? d.slice(0, room) : d, 'utf8') : d
+    const part = b.subarray(0, room)
+    // a copy: the kept prefix must not pin the (larger) buffer it came from
+    this.chunks.push(Buffer.from(part))
+    this.kept += part.length
+  }
+
+  /** The kept bytes as UTF-8 text; a character cut at the limit is left out, not replaced. */
+  get text(): string {
+    return new StringDecoder('utf8').write(Buffer.concat(this.chunks))
+  }
 }

@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
-import { RECEIVED_KEEP, ReceivedText } from '../../src/lab/commands/listen.js'
+import { RECEIVED_KEEP, ReceivedText } from '../../src/lab/liverec.js'
 import { LineReader, exitOf, repoPath, requireBuilt, withLab } from '../helpers/lab.js'
 import { describeRoot, itRoot } from '../helpers/root.js'
 

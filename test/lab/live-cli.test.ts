@@ -44,6 +44,7 @@ describeRoot('tcplab handshake against the kernel', () => {
           expect(j.result).toBe('established')
           expect(j.path).toBe('userland')
           expect(j.received).toBe('张三:  你好!')
+          expect([j.receivedBytes, j.segmentsOmitted]).toEqual([Buffer.byteLength('张三:  你好!'), 0])
           expect(j.states).toEqual(['CLOSED', 'SYN-SENT', 'ESTABLISHED', 'FIN-WAIT-1', 'FIN-WAIT-2', 'TIME-WAIT', 'CLOSED'])
           // the seed's handshake, with the numbers from the wire: SYN seq=j; SYN+ACK seq=k ack=j+1; ACK seq=j+1 ack=k+1
           const [syn, synAck, ack] = j.segments
@@ -148,7 +149,7 @@ describeRoot('without privilege', () => {
         "tcplab handshake: cannot speak raw packets (raw packets need root or CAP_NET_RAW); carrying the exchange over node:net (the kernel's TCP) instead",
       ])
       const j = JSON.parse(r.stdout)
-      expect(j).toMatchObject({ result: 'established', path: 'kernel', received: '张三:  你好!' })
+      expect(j).toMatchObject({ result: 'established', path: 'kernel', received: '张三:  你好!', receivedBytes: Buffer.byteLength('张三:  你好!') })
       expect(await exitOf(echo.child)).toEqual({ code: 0, signal: null })
       const bare = await lab.exec('a', [...asNobody, 'handshake', `${lab.b.ipv4}:1935`], { allowFail: true })
       expect(bare.code).toBe(2)

@@ -9,7 +9,7 @@ import { hasRawPrivilege, loadCap, loadRawSocket } from '../../net/native.js'
 import { WireError } from '../../tcp/errors.js'
 import { parseUint, usageError, type Command, type Io } from '../command.js'
 import { openLiveStack, randomEphemeralPort, type Via } from '../live.js'
-import { ladderOf, LiveRecorder, segmentJson, segmentLine, type SegmentRecord } from '../liverec.js'
+import { ladderOf, LiveRecorder, ReceivedText, segmentJson, segmentLine, type SegmentRecord } from '../liverec.js'
 import { TcpSocket } from '../socket.js'
 import { diagramFormat, renderText, renderToFile } from '../ladder/index.js'
 import { parseHostPort } from './echo.js'
@@ -103,7 +103,7 @@ export const handshakeCommand: Command = {
     const rec = new LiveRecorder(stack.iface, json ? undefined : (r) => io.stdout(segmentLine(r)))
     let result = 'timeout'
     let error: string | undefined
-    let received = ''
+    const received = new ReceivedText()
     try {
       await new Promise<void>((resolve) => {
         const socket = new TcpSocket(stack.iface)
@@ -118,14 +118,13 @@ export const handshakeCommand: Command = {
           }, CLOSE_GRACE_MS).unref()
         }
         const timer = setTimeout(closeNow, timeoutMs)
-        socket.setEncoding('utf8')
         socket.on('connect', () => {
           result = 'established'
           if (send !== undefined) socket.write(send)
           else socket.end()
         })
-        socket.on('data', (d: string) => {
-          received += d
+        socket.on('data', (d: Buffer) => {
+          received.add(d)
           if (idleMs !== undefined) {
             if (idleTimer) clearTimeout(idleTimer)
             idleTimer = setTimeout(closeNow, idleMs)
@@ -162,17 +161,22 @@ export const handshakeCommand: Command = {
           segments: segs.map(segmentJson),
           states,
           rttUs: rttUs ?? null,
-          received,
+          received: received.text,
           path: 'userland',
           via,
           local,
           remote: args.positionals[0],
           ...(error ? { error } : {}),
           ...(typeof v.pcap === 'string' ? { pcap: v.pcap } : {}),
+          receivedBytes: received.bytes,
+          segmentsOmitted: rec.omitted,
         }),
       )
     } else {
-      if (received) io.stdout(`received: ${JSON.stringify(received)}`)
+      if (received.bytes > 0) {
+        const more = received.bytes > received.keep ? ` (first ${received.keep} of ${received.bytes} bytes)` : ''
+        io.stdout(`received: ${JSON.stringify(received.text)}${more}`)
+      }
       io.stdout(`${result}${rttUs !== undefined ? ` (SYN → SYN+ACK ${(rttUs / 1000).toFixed(3)} ms)` : ''}; states ${states.join(' → ')}${error ? `; ${error}` : ''}`)
       if (v.ladder === true) io.stdout(renderText(exchange, { absolute: v.absolute === true, color: useColor(io) }))
       if (typeof v.pcap === 'string') io.stdout(`packets written to ${v.pcap}`)
@@ -185,7 +189,7 @@ export const handshakeCommand: Command = {
 async function kernelExchange(host: string, port: number, send: string, timeoutMs: number, json: boolean, io: Io): Promise<number> {
   let result = 'timeout'
   let error: string | undefined
-  let received = ''
+  const received = new ReceivedText()
   const t0 = process.hrtime.bigint()
   let rttUs: number | undefined
   await new Promise<void>((resolve) => {
@@ -194,16 +198,15 @@ async function kernelExchange(host: string, port: number, send: string, timeoutM
       socket.destroy()
       resolve()
     }, timeoutMs)
-    socket.setEncoding('utf8')
     socket.on('connect', () => {
       result = 'established'
       rttUs = Number((process.hrtime.bigint() - t0) / 1000n)
       if (!json) io.stdout(`[kernel path] connected to ${host}:${port}`)
       socket.write(send)
     })
-    socket.on('data', (d: string) => {
-      received += d
-      if (!json) io.stdout(`[kernel path] received ${JSON.stringify(d)}`)
+    socket.on('data', (d: Buffer) => {
+      received.add(d)
+      if (!json) io.stdout(`[kernel path] received ${JSON.stringify(d.toString('utf8'))}`)
     })
     socket.on('end', () => socket.end())
     socket.on('error', (e: NodeJS.ErrnoException) => {
@@ -216,7 +219,9 @@ async function kernelExchange(host: string, port: number, send: string, timeoutM
     })
   })
   if (json) {
-    io.stdout(JSON.stringify({ result, segments: [], states: [], rttUs: rttUs ?? null, received, path: 'kernel', ...(error ? { error } : {}) }))
+    io.stdout(
+      JSON.stringify({ result, segments: [], states: [], rttUs: rttUs ?? null, received: received.text, path: 'kernel', ...(error ? { error } : {}), receivedBytes: received.bytes }),
+    )
   } else io.stdout(`[kernel path] ${result}${error ? `: ${error}` : ''}`)
   return result === 'established' ? 0 : 1
 }

@@ -3,13 +3,12 @@
  * echo server running on tcplab's TCP instead of the kernel's: the same application code (src/lab/echo.ts).
  */
 import { execFileSync } from 'node:child_process'
-import { StringDecoder } from 'node:string_decoder'
 import { formatEndpoint, parseIp } from '../../net/addr.js'
 import { WireError } from '../../tcp/errors.js'
 import { parseUint, usageError, type Command } from '../command.js'
 import { ECHO_DEFAULTS, runEchoServer, type NetLike, type SocketLike } from '../echo.js'
 import { drain, openLiveStack, type Via } from '../live.js'
-import { ladderOf, LiveRecorder, RECORDER_LIMITS, segmentJson, segmentLine } from '../liverec.js'
+import { ladderOf, LiveRecorder, RECEIVED_KEEP, ReceivedText, RECORDER_LIMITS, segmentJson, segmentLine } from '../liverec.js'
 import { createServer, type TcpSocket } from '../socket.js'
 import { diagramFormat, renderText, renderToFile } from '../ladder/index.js'
 import type { Interface } from '../iface.js'
@@ -27,40 +26,6 @@ export function optionalEchoValue(argv: string[]): string[] {
   const positionals = out.filter((a, j) => j !== i + 1 && !a.startsWith('-'))
   if (next === undefined || next.startsWith('-') || (/^\d+$/.test(next) && positionals.length === 0)) out[i] = '--echo='
   return out
-}
-
-/**
- * Bytes of each connection's received text kept for the report: one read's worth (the socket reads 64 KiB
- * at a time), so a message up to that size is reported whole; the rest is only counted.
- */
-export const RECEIVED_KEEP = 64 * 1024
-
-/** What a connection received: the first `keep` bytes as text, and how many bytes in all. */
-export class ReceivedText {
-  /** Bytes received in all. */
-  bytes = 0
-  private readonly chunks: Buffer[] = []
-  private kept = 0
-
-  constructor(readonly keep: number = RECEIVED_KEEP) {}
-
-  /** Counts a chunk and keeps what still fits of it. */
-  add(d: Buffer | string): void {
-    this.bytes += typeof d === 'string' ? Buffer.byteLength(d, 'utf8') : d.length
-    if (this.kept >= this.keep) return
-    const room = this.keep - this.kept
-    // (of a string, encode no more characters than could fit: each is at least one byte)
-    const b = typeof d === 'string' ? Buffer.from(d.length > room ? d.slice(0, room) : d, 'utf8') : d
-    const part = b.subarray(0, room)
-    // a copy: the kept prefix must not pin the (larger) buffer it came from
-    this.chunks.push(Buffer.from(part))
-    this.kept += part.length
-  }
-
-  /** The kept bytes as UTF-8 text; a character cut at the limit is left out, not replaced. */
-  get text(): string {
-    return new StringDecoder('utf8').write(Buffer.concat(this.chunks))
-  }
 }
 
 /** tcplab's userland TCP on one interface, seen through the echo pair's net-like interface. */
