@@ -12,28 +12,16 @@ import type { TcpConfig } from '../../../tcp/types.js'
 import { blocksOf, childScript, deviceOptions, figureOf, labPrivileged, labSkipReason, pcapSkipReason, runLabChild, TCPLAB_PORTS, withBenchLab, type BenchLab, type BenchVia, type ChildLine, type LabModuleOptions } from './handshake.js'
 
 /** Row 5: userland → kernel server over the veth, in bits per second; tcplab on the raw socket and on pcap. */
-export const BULK_ROWS: RowSpec[] = [
-  {
-    name: 'bulk-transfer',
-    unit: 'bit/s',
-    better: 'higher',
-    baselineName: 'node:net (kernel)',
-    targets: [
-      { on: 'ratio', value: 0.3 },
-      { on: 'tcplab', value: 1e9 },
-    ],
-  },
-  {
-    name: 'bulk-transfer-pcap',
-    unit: 'bit/s',
-    better: 'higher',
-    baselineName: 'node:net (kernel)',
-    targets: [
-      { on: 'ratio', value: 0.3 },
-      { on: 'tcplab', value: 1e9 },
-    ],
-  },
-]
+export const BULK_ROWS: RowSpec[] = ['bulk-transfer', 'bulk-transfer-pcap'].map((name) => ({
+  name,
+  unit: 'bit/s',
+  better: 'higher',
+  baselineName: 'node:net (kernel)',
+  targets: [
+    { on: 'ratio', value: 0.3 },
+    { on: 'tcplab', value: 1e9 },
+  ],
+}))
 
 /** How much the bulk row moves. */
 export interface BulkSizes {

@@ -55,22 +55,13 @@ export const HANDSHAKE_LATENCY_ROWS: RowSpec[] = [
  * rows 3 and 5), `handshake-rate-pcap` on the capture device (an address and MAC of tcplab's own, so the
  * kernel of side A drops the replies at once instead of building an RST for each that the guard drops).
  */
-export const HANDSHAKE_RATE_ROWS: RowSpec[] = [
-  {
-    name: 'handshake-rate',
-    unit: 'conn/s',
-    better: 'higher',
-    baselineName: 'node:net connect (kernel)',
-    targets: [{ on: 'ratio', value: 3 }],
-  },
-  {
-    name: 'handshake-rate-pcap',
-    unit: 'conn/s',
-    better: 'higher',
-    baselineName: 'node:net connect (kernel)',
-    targets: [{ on: 'ratio', value: 3 }],
-  },
-]
+export const HANDSHAKE_RATE_ROWS: RowSpec[] = ['handshake-rate', 'handshake-rate-pcap'].map((name) => ({
+  name,
+  unit: 'conn/s',
+  better: 'higher',
+  baselineName: 'node:net connect (kernel)',
+  targets: [{ on: 'ratio', value: 3 }],
+}))
 
 /** tcplab's device in a lab row. */
 export type BenchVia = 'raw' | 'pcap'
