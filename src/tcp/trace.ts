@@ -27,8 +27,18 @@ export type DropReason =
   | 'backlog-full' // LISTEN: SYN dropped, half-open or accept queue full
   | 'listen' // LISTEN: RST ignored, or a segment with neither SYN nor ACK (§3.10.7.2)
 
-/** Timers that can fire. */
-export type TimerKind = 'retransmit' | 'persist' | 'time-wait' | 'delayed-ack'
+/** Timers that can fire: 'tlp' is RFC 8985's probe timeout (PTO), 'rack' its reordering timer. */
+export type TimerKind = 'retransmit' | 'persist' | 'time-wait' | 'delayed-ack' | 'tlp' | 'rack'
+
+/**
+ * Loss-recovery milestones: 'enter' and 'exit' fast recovery (RFC 6582 or RFC 6675), 'rto' (RTO recovery
+ * begins, RFC 6675 §5.1 / RFC 8985 §6.3), 'tlp-repair' (a probe repaired a loss, RFC 8985 §7.4),
+ * 'reneging' (the peer dropped data it had SACKed, RFC 2018 §8).
+ */
+export type RecoveryEvent = 'enter' | 'exit' | 'rto' | 'tlp-repair' | 'reneging'
+
+/** What marked a segment lost: RACK (RFC 8985 §6.2), RFC 6675 IsLost / DupThresh, or an RTO (§6.3). */
+export type LossSource = 'rack' | 'dupthresh' | 'rto'
 
 /** One trace record; `now` is in µs. */
 export type TraceEvent =
@@ -51,6 +61,8 @@ export type TraceEvent =
   | { type: 'rtt'; now: number; sample: number; srtt: number; rttvar: number; rto: number }
   | { type: 'error'; now: number; code: TcpErrorCode; reason: string }
   | { type: 'urgent'; now: number; up: Seq }
+  | { type: 'recovery'; now: number; event: RecoveryEvent; sndUna: Seq; recover: Seq; cwnd: number; ssthresh: number }
+  | { type: 'lost'; now: number; start: Seq; end: Seq; by: LossSource }
 
 /** The callback a TCB or listener calls for each event; `source` is the TCB or the Listener that emits it. */
 export type TraceListener = (event: TraceEvent, source: unknown) => void
@@ -109,6 +121,10 @@ export function formatEvent(e: TraceEvent): string {
       return `${t} error ${e.code}: ${e.reason}`
     case 'urgent':
       return `${t} urgent up=${e.up}`
+    case 'recovery':
+      return `${t} recovery ${e.event} una=${e.sndUna} recover=${e.recover} cwnd=${e.cwnd} ssthresh=${e.ssthresh}`
+    case 'lost':
+      return `${t} lost ${e.start}-${e.end} (${e.by})`
     default: {
       const never: never = e
       return String(never)

@@ -48,8 +48,17 @@ export interface TcpConfig {
   mss: number
   /** Window-scale shift we offer (RFC 7323 §2), or false to not offer the option. */
   windowScale: number | false
-  /** Offer SACK-permitted (RFC 2018) in the SYN; we then send SACK blocks for out-of-order data. */
+  /**
+   * Offer SACK-permitted (RFC 2018) in the SYN. When both ends agree we send SACK blocks for out-of-order
+   * data and recover from loss with the peer's blocks (RFC 6675); otherwise NewReno (RFC 6582).
+   */
   sackPermitted: boolean
+  /**
+   * With SACK: RACK-TLP loss detection (RFC 8985), time-based marking and tail loss probes, as Linux by
+   * default. false keeps RFC 6675's DupThresh rule alone (losses of a tail or of a retransmission then wait
+   * for the RTO).
+   */
+  rack: boolean
   /** Offer timestamps (RFC 7323 §3): TSval/TSecr in every segment and PAWS once both sides agree. */
   timestamps: boolean
   /** Receive buffer size in bytes: the most we advertise (plus at most one scaling unit). */
@@ -102,6 +111,7 @@ export const DEFAULT_TCP_CONFIG: Readonly<TcpConfig> = Object.freeze({
   mss: 1460,
   windowScale: 7,
   sackPermitted: true,
+  rack: true,
   timestamps: true,
   rcvBuf: 256 * 1024,
   sndBuf: 256 * 1024,
@@ -132,6 +142,7 @@ export function resolveConfig(partial?: Partial<TcpConfig>): TcpConfig {
   if (!(c.sndBuf >= 1 && c.sndBuf <= 0x3fffffff)) throw new RangeError(`sndBuf ${c.sndBuf} out of range`)
   if (c.ackDelay >= 500_000) throw new RangeError('ackDelay must be < 0.5 s (RFC 9293 MUST-40)')
   if (!(c.rtoMin > 0 && c.rtoMin <= c.rtoMax)) throw new RangeError('need 0 < rtoMin ≤ rtoMax')
+  if (typeof c.rack !== 'boolean') throw new RangeError(`rack must be true or false, got ${String(c.rack)}`)
   return c
 }
 

@@ -123,29 +123,45 @@ describe('ESTABLISHED: sending', () => {
 })
 
 describe('ESTABLISHED: zero window and probing', () => {
-  it('probes a zero window with one octet after one RTO, backing off; answered probes never abort (MUST-36/37)', () => {
+  it('probes a zero window after one RTO with no data at SND.UNA - 1 (as Linux), backing off; answered probes never abort (MUST-36/37)', () => {
     const t = tcbEstablished()
     send(t, { seq: R(0), ack: L(0), window: 0 })
     t.send(text('hello'))
     expectNothing(t)
     expect(t.pollAt()).toBe(200_000)
-    expectSent(t, { seq: L(0), flags: ACK, payload: 'h' }, 200_000)
+    expectSent(t, { seq: L(-1), ack: R(0), flags: ACK, payload: '' }, 200_000)
     expectNothing(t, 200_000)
-    // Answered with a zero window: each probe after twice the interval, capped at rtoMax.
+    // Answered with a zero window: each probe after twice the interval, capped at rtoMax. SND.NXT never
+    // moves past the closed window, so each probe is the same segment.
     const times: number[] = []
     let now = 200_000
     for (let i = 0; i < 30; i++) {
       send(t, { seq: R(0), ack: L(0), window: 0 }, now + 10)
       now = t.pollAt()!
       times.push(now)
-      expectSent(t, { seq: L(0), payload: 'h' }, now)
+      expectSent(t, { seq: L(-1), ack: R(0), flags: ACK, payload: '' }, now)
     }
     expect(times.slice(0, 4)).toEqual([600_000, 1_400_000, 3_000_000, 6_200_000])
     expect(times[29] - times[28]).toBe(120_000_000)
     expect(t.state).toBe('ESTABLISHED')
-    // The window opens: the rest follows.
-    send(t, { seq: R(0), ack: L(1), window: 1000 }, now + 10)
-    expectSent(t, { seq: L(1), payload: 'ello' }, now + 10)
+    expect(t.stats.probes).toBe(31)
+    // The window opens: everything follows from SND.UNA.
+    send(t, { seq: R(0), ack: L(0), window: 1000 }, now + 10)
+    expectSent(t, { seq: L(0), payload: 'hello' }, now + 10)
+  })
+
+  it('a zero-window probe and the ACKs after it stay inside a closed window: a peer that drops out-of-window ACKs still accepts them', () => {
+    const t = tcbEstablished()
+    send(t, { seq: R(0), ack: L(0), window: 0 })
+    t.send(text('hello'))
+    expectNothing(t)
+    expectSent(t, { seq: L(-1), payload: '' }, 200_000)
+    // Data arrives from the peer (its window to us is open): our ACK carries SEQ = SND.UNA, which a peer
+    // whose own receive window is zero accepts (RCV.NXT), unlike SND.UNA + 1 after a one-octet probe.
+    send(t, { seq: R(0), ack: L(0), window: 0, payload: 'abc' }, 200_100)
+    const at = t.pollAt()!
+    expect(at).toBeLessThan(200_100 + 200_000) // the delayed ACK, before the next probe
+    expectSent(t, { seq: L(0), ack: R(3), flags: ACK, payload: '' }, at)
   })
 
   it('with a user timeout, a window that stays closed ends the connection with ETIMEDOUT', () => {

@@ -280,6 +280,8 @@ describe('timestamps after an RTO (the RTO ratchet)', () => {
     expect(t.sndUna).toBe(1101)
     expect(t.stats.rttSamples).toBe(samples)
     expect(t.rtt.srtt).toBe(10_000)
+    // …but the original did arrive (a spurious timeout, RFC 3522): the backoff goes (RFC 8961 §4 (4)).
+    expect(t.rtt.backoff).toBe(0)
     // new data, echoed fresh: sampled again
     t.send(new Uint8Array(100))
     const next = t.dispatch(at + 20_000)!
