@@ -1269,9 +1269,16 @@ export class Tcb {
     const reo = rack.reoWnd(this.inRecovery || this.inLoss, log.sackedCount, this.rtt.srtt ?? 0)
     let timeout = 0
     for (let i = 0; i < log.length; i++) {
-      if (log.flags(i) & (SEG_SACKED | SEG_LOST)) continue
+      const fl = log.flags(i)
+      if (fl & (SEG_SACKED | SEG_LOST)) continue
       const t = log.sentAt(i)
-      if (!rackSentAfter(rack.xmitTs, rack.endSeq, t, log.end(i))) continue
+      if (!rackSentAfter(rack.xmitTs, rack.endSeq, t, log.end(i))) {
+        // Sent after the delivered segment. New data goes out in sequence order, so every later record went
+        // out (or was resent) later still than one never retransmitted: none of them can be lost either.
+        // This ends the walk at the first record after a cumulative ACK, as Linux's time-sorted list does.
+        if ((fl & SEG_RETRANS) === 0 && t > rack.xmitTs) break
+        continue
+      }
       const remaining = t + rack.rtt + reo - now
       if (remaining <= 0) this.markLost(now, i, 'rack')
       else if (remaining > timeout) timeout = remaining
