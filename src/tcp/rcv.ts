@@ -4,6 +4,7 @@
  * (smoltcp's idea) remembers which ranges past RCV.NXT have arrived, so a segment that fills a hole makes
  * everything behind it in-order at once, without moving a byte. Ranges are kept as offsets from RCV.NXT.
  */
+import { mergeSpan, spanOf, type RangeSpan } from './ranges.js'
 import { EMPTY } from './snd.js'
 
 /** Most out-of-order ranges we hold; a segment that would open one more is dropped (it will be resent). */
@@ -16,6 +17,7 @@ export class RecvBuffer {
   private len = 0
   /** Out-of-order ranges [start, end) as offsets from RCV.NXT, sorted and disjoint, never touching 0. */
   private readonly starts: number[] = []
+  private readonly span: RangeSpan = { i: 0, j: 0, lo: 0, hi: 0 }
   private readonly ends: number[] = []
   /** Index into starts/ends of the range that the most recent out-of-order segment joined, or -1. */
   private recent = -1
@@ -92,29 +94,9 @@ export class RecvBuffer {
   }
 
   private insert(s: number, e: number): void {
-    const starts = this.starts
-    const ends = this.ends
-    let i = 0
-    while (i < starts.length && ends[i] < s) i++
-    // i is the first range that ends at or after s; merge every range that overlaps or touches [s, e).
-    let j = i
-    while (j < starts.length && starts[j] <= e) {
-      if (starts[j] < s) s = starts[j]
-      if (ends[j] > e) e = ends[j]
-      j++
-    }
-    if (j === i) {
-      starts.splice(i, 0, s)
-      ends.splice(i, 0, e)
-    } else {
-      starts[i] = s
-      ends[i] = e
-      if (j - i > 1) {
-        starts.splice(i + 1, j - i - 1)
-        ends.splice(i + 1, j - i - 1)
-      }
-    }
-    this.recent = i
+    const span = spanOf(this.starts, this.ends, s, e, this.span)
+    mergeSpan(this.starts, this.ends, span)
+    this.recent = span.i
   }
 
   /** Forgets every out-of-order range (used when the connection closes). */

@@ -9,6 +9,7 @@
  *   TCPCB_LOST, TCPCB_SACKED_RETRANS).
  * - {@link Rack}: RACK's state (RFC 8985 §5.2) and the steps of §6.2 that do not depend on the TCB.
  */
+import { mergeSpan, spanOf, type RangeSpan } from './ranges.js'
 import { seqDiff, seqGt, seqLe, seqLt, type Seq } from './seq.js'
 
 /** Most SACKed ranges the scoreboard holds; a block that would need one more evicts the highest range. */
@@ -24,6 +25,7 @@ export const DUP_THRESH = 3
  */
 export class SackScoreboard {
   private readonly starts: number[] = []
+  private readonly span: RangeSpan = { i: 0, j: 0, lo: 0, hi: 0 }
   private readonly ends: number[] = []
   private total = 0
 
@@ -66,41 +68,23 @@ export class SackScoreboard {
   private insert(s: number, e: number): number {
     const starts = this.starts
     const ends = this.ends
-    let i = 0
-    while (i < starts.length && ends[i] < s) i++
-    // Ranges i..j-1 overlap or touch [s, e): they merge with it.
-    let j = i
+    const span = spanOf(starts, ends, s, e, this.span)
     let covered = 0
-    let ms = s
-    let me = e
-    while (j < starts.length && starts[j] <= e) {
-      const lo = starts[j] > s ? starts[j] : s
-      const hi = ends[j] < e ? ends[j] : e
+    for (let k = span.i; k < span.j; k++) {
+      const lo = starts[k] > s ? starts[k] : s
+      const hi = ends[k] < e ? ends[k] : e
       if (hi > lo) covered += hi - lo
-      if (starts[j] < ms) ms = starts[j]
-      if (ends[j] > me) me = ends[j]
-      j++
     }
     const added = e - s - covered
-    if (j === i) {
-      if (starts.length >= MAX_SACK_RANGES) {
-        // Full: keep the ranges nearest SND.UNA. A block above all of them is dropped; otherwise the
-        // highest range makes room.
-        if (i === starts.length) return 0
-        this.total -= ends[starts.length - 1] - starts[starts.length - 1]
-        starts.pop()
-        ends.pop()
-      }
-      starts.splice(i, 0, ms)
-      ends.splice(i, 0, me)
-    } else {
-      starts[i] = ms
-      ends[i] = me
-      if (j - i > 1) {
-        starts.splice(i + 1, j - i - 1)
-        ends.splice(i + 1, j - i - 1)
-      }
+    if (span.j === span.i && starts.length >= MAX_SACK_RANGES) {
+      // Full: keep the ranges nearest SND.UNA. A block above all of them is dropped; otherwise the highest
+      // range makes room.
+      if (span.i === starts.length) return 0
+      this.total -= ends[starts.length - 1] - starts[starts.length - 1]
+      starts.pop()
+      ends.pop()
     }
+    mergeSpan(starts, ends, span)
     this.total += added
     return added
   }
