@@ -38,6 +38,7 @@ try {
     ipv6: await dist('net/ipv6.js'),
     packet: await dist('net/packet.js'),
     pcap: await dist('net/pcap.js'),
+    prng: await dist('net/prng.js'),
   }
 } catch (e) {
   process.stderr.write(`fuzz: cannot load dist/ (${String(e?.message ?? e).split('\n')[0]}): run \`npm run build\` first\n`)
@@ -81,16 +82,9 @@ const opts = parseArgs(process.argv.slice(2))
 
 // ------------------------------------------------------------------------------------------ randomness
 
-/** mulberry32: fast, seeded, the same stream everywhere. */
+/** The project's mulberry32 (dist/net/prng.js), with the draws the mutators use. */
 function prng(seed) {
-  let s = seed >>> 0
-  const u32 = () => {
-    s = (s + 0x6d2b79f5) >>> 0
-    let t = s
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return (t ^ (t >>> 14)) >>> 0
-  }
+  const u32 = tcplab.prng.mulberry32(seed).nextU32
   return { u32, int: (n) => (u32() % n) >>> 0, chance: (p) => u32() < p * 4294967296 }
 }
 

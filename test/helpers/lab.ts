@@ -191,3 +191,22 @@ export async function kernelListener(lab: Lab, side: LabSideName, port: number):
   await new LineReader(child).next(/^ready$/)
   return child
 }
+
+/** A child process in a lab side, with its stdout read line by line and a line-writer to its stdin. */
+export interface LabChild {
+  out: LineReader
+  send(line: string): void
+  child: ChildProcess
+}
+
+/** Spawns `argv` in `side` with piped stdio (a closed stdin is not an error: the child may exit first). */
+export function labChild(lab: Lab, side: LabSideName, argv: string[]): LabChild {
+  const c = lab.spawn(side, argv, { stdio: ['pipe', 'pipe', 'pipe'] })
+  c.stdin!.on('error', () => {})
+  return { child: c, out: new LineReader(c), send: (l) => c.stdin!.write(`${l}\n`) }
+}
+
+/** Runs `test/hostile/<script>` with Node in `side`, its options as JSON in argv[2]. */
+export function hostileChild(lab: Lab, side: LabSideName, script: string, opts: object): LabChild {
+  return labChild(lab, side, [process.execPath, repoPath(`test/hostile/${script}`), JSON.stringify(opts)])
+}

@@ -8,18 +8,13 @@ import { createInterface } from 'node:readline'
 import { parseIp } from '../../dist/net/addr.js'
 import { openRawDevice } from '../../dist/net/rawdev.js'
 import { emitTcpPacket } from '../../dist/net/packet.js'
+import { mulberry32 } from '../../dist/net/prng.js'
 
 const o = JSON.parse(process.argv[2])
 const emit = (v) => process.stdout.write(`${JSON.stringify(v)}\n`)
 const dst = parseIp(o.dst)
 const base = parseIp(o.firstSource)
-let state = o.seed >>> 0 || 1
-const rnd = () => {
-  state ^= state << 13
-  state ^= state >>> 17
-  state ^= state << 5
-  return state >>> 0
-}
+const rnd = mulberry32(o.seed).nextU32
 
 const dev = openRawDevice({ family: 4 })
 dev.onReceive(() => {})

@@ -10,6 +10,7 @@ import { openCapDevice } from '../../dist/net/capdev.js'
 import { parseIp, parseMac } from '../../dist/net/addr.js'
 import { emitEthernet } from '../../dist/net/ethernet.js'
 import { buildTcpPacket } from '../../dist/net/packet.js'
+import { mulberry32 } from '../../dist/net/prng.js'
 import { emitIpv4, ipv4Len } from '../../dist/net/ipv4.js'
 import { finishChecksum, onesSum, pseudoHeaderSum } from '../../dist/tcp/checksum.js'
 
@@ -20,13 +21,7 @@ const dst = parseIp(o.dstIp)
 const srcMac = parseMac(o.srcMac)
 const dstMac = parseMac(o.dstMac)
 
-let state = o.seed >>> 0 || 1
-const rnd = () => {
-  state ^= state << 13
-  state ^= state >>> 17
-  state ^= state << 5
-  return state >>> 0
-}
+const rnd = mulberry32(o.seed).nextU32
 const randomBytes = (n) => Uint8Array.from({ length: n }, () => rnd() & 0xff)
 
 function frame(etherType, payload, to = dstMac) {

@@ -10,8 +10,7 @@
  */
 import { existsSync } from 'node:fs'
 import { expect } from 'vitest'
-import type { Lab, LabSideName } from '../../src/net/netns.js'
-import { LineReader, exitOf, repoPath, requireBuilt, withLab } from '../helpers/lab.js'
+import { exitOf, hostileChild, type LabChild, labChild, requireBuilt, withLab } from '../helpers/lab.js'
 import { describeRoot, itRoot } from '../helpers/root.js'
 
 const FULL = process.env.LAB_FULL === '1'
@@ -20,20 +19,7 @@ const EXACT_FRAMES = FULL ? 200_000 : 20_000
 const RANDOM_FRAMES = FULL ? 40_000 : 4_000
 const PY = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3'
 
-interface Child {
-  out: LineReader
-  send(line: string): void
-  child: ReturnType<Lab['spawn']>
-}
 
-function child(lab: Lab, side: LabSideName, argv: string[]): Child {
-  const c = lab.spawn(side, argv, { stdio: ['pipe', 'pipe', 'pipe'] })
-  c.stdin!.on('error', () => {})
-  return { child: c, out: new LineReader(c), send: (l) => c.stdin!.write(`${l}\n`) }
-}
-
-const node = (lab: Lab, side: LabSideName, script: string, opts: object): Child =>
-  child(lab, side, [process.execPath, repoPath(`test/hostile/${script}`), JSON.stringify(opts)])
 
 type Stats = {
   iface: { packetsIn: number; drops: Record<string, number>; resetsSent: number }
@@ -108,14 +94,14 @@ describeRoot('garbage from the wire (root, namespace lab)', () => {
     requireBuilt('dist/lab/iface.js', 'dist/net/capdev.js', 'dist/net/packet.js')
     await withLab(async (lab) => {
       const me = { iface: lab.a.iface, mac: lab.a.owned.mac, local: lab.a.owned.ipv4 }
-      const listener = node(lab, 'a', 'stack.mjs', { via: 'pcap', ...me, port: PORT, backlog: 16, synCookies: true, app: 'echo', timeoutMs: 170_000 })
+      const listener = hostileChild(lab, 'a', 'stack.mjs', { via: 'pcap', ...me, port: PORT, backlog: 16, synCookies: true, app: 'echo', timeoutMs: 170_000 })
       await listener.out.json('ready')
       const stats = async (): Promise<Stats> => {
         listener.send('stats')
         return listener.out.json<Stats>('stats')
       }
 
-      const client = node(lab, 'b', 'kpeer.mjs', { mode: 'echo-loop', host: me.local, port: PORT, text: 'still there? 你好', timeoutMs: 170_000 })
+      const client = hostileChild(lab, 'b', 'kpeer.mjs', { mode: 'echo-loop', host: me.local, port: PORT, text: 'still there? 你好', timeoutMs: 170_000 })
       await client.out.json('connected')
       const rounds = async (): Promise<number> => {
         client.send('count')
@@ -142,7 +128,7 @@ describeRoot('garbage from the wire (root, namespace lab)', () => {
        * (so no more than one checkpoint's worth is ever queued in its capture buffer: nothing is lost to
        * an overflow however slow the machine), and until the kernel client got 10 more echoes.
        */
-      const pace = async (g: Child, checkpoints: number, base: Stats): Promise<void> => {
+      const pace = async (g: LabChild, checkpoints: number, base: Stats): Promise<void> => {
         for (let k = 0; k < checkpoints - 1; k++) {
           const { sent } = await g.out.json<{ sent: number }>('checkpoint')
           for (let i = 0; badTotal(await stats()) - badTotal(base) < sent; i++) {
@@ -157,7 +143,7 @@ describeRoot('garbage from the wire (root, namespace lab)', () => {
       // 1. Our kinds, each with an exact counter; the client must be served at every checkpoint.
       const s0 = await stats()
       const CHECKPOINTS = EXACT_FRAMES / 1000
-      const g = node(lab, 'b', 'garbage.mjs', { ...sender, count: EXACT_FRAMES, seed: 7, checkpoints: CHECKPOINTS })
+      const g = hostileChild(lab, 'b', 'garbage.mjs', { ...sender, count: EXACT_FRAMES, seed: 7, checkpoints: CHECKPOINTS })
       await pace(g, CHECKPOINTS, s0)
       const sent = await g.out.json<{ total: number; sendErrors: number; expect: Record<string, number>; byKind: Record<string, number> }>('sent')
       expect(await exitOf(g.child)).toEqual({ code: 0, signal: null })
@@ -176,7 +162,7 @@ describeRoot('garbage from the wire (root, namespace lab)', () => {
       expect(s1.iface.resetsSent - s0.iface.resetsSent).toBe(sent.expect['iface.closed-port'] + sent.expect['listener.cookiesRejected'])
 
       // 2. Random frames: every one of them lands in some counter.
-      const r = node(lab, 'b', 'garbage.mjs', { ...sender, count: RANDOM_FRAMES, seed: 11, kinds: ['random-ipv4', 'random-ethertype'], checkpoints: RANDOM_FRAMES / 1000 })
+      const r = hostileChild(lab, 'b', 'garbage.mjs', { ...sender, count: RANDOM_FRAMES, seed: 11, kinds: ['random-ipv4', 'random-ethertype'], checkpoints: RANDOM_FRAMES / 1000 })
       await pace(r, RANDOM_FRAMES / 1000, s1)
       await r.out.json('sent')
       expect(await exitOf(r.child)).toEqual({ code: 0, signal: null })
@@ -187,7 +173,7 @@ describeRoot('garbage from the wire (root, namespace lab)', () => {
 
       // 3. Scapy's malformed packets (exact counters), then scapy's fuzz() of IP/TCP.
       const each = 100
-      const py = child(lab, 'b', [PY, '-c', SCAPY, JSON.stringify({ ...sender, each, fuzz: 1000 })])
+      const py = labChild(lab, 'b', [PY, '-c', SCAPY, JSON.stringify({ ...sender, each, fuzz: 1000 })])
       const scapySent = await py.out.json<{ total: number; expect: Record<string, number> }>('sent')
       await served(10)
       const s3 = await stats()
@@ -203,7 +189,7 @@ describeRoot('garbage from the wire (root, namespace lab)', () => {
 
       // After the storm: the long-lived connection still echoes, and a new one opens and echoes.
       await served(50)
-      const fresh = node(lab, 'b', 'kpeer.mjs', { mode: 'connect-echo', host: me.local, port: PORT, text: 'a new connection after the storm' })
+      const fresh = hostileChild(lab, 'b', 'kpeer.mjs', { mode: 'connect-echo', host: me.local, port: PORT, text: 'a new connection after the storm' })
       expect(await fresh.out.json('result')).toMatchObject({ ok: true, got: 'a new connection after the storm' })
       client.send('stop')
       const res = await client.out.json<{ rounds: number; errors: string[] }>('result')

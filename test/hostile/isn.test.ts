@@ -7,6 +7,7 @@
  * cookie leaves unpredictable. Every input is fixed, so every statistic is a fixed number: no flakiness.
  */
 import { describe, expect, it } from 'vitest'
+import { lag1 } from '../helpers/stats.js'
 import { isnClock, isnFor } from '../../src/tcp/isn.js'
 import { Listener } from '../../src/tcp/listener.js'
 import { seq, seqGt } from '../../src/tcp/seq.js'
@@ -38,20 +39,6 @@ function chiSquare(counts: Uint32Array | number[]): number {
 
 /** Upper bound for a chi-square with `dof` degrees of freedom: mean + 5 standard deviations. */
 const chiBound = (dof: number): number => dof + 5 * Math.sqrt(2 * dof)
-
-/** Lag-1 correlation of a series. */
-function lag1(xs: Float64Array): number {
-  const n = xs.length
-  let mean = 0
-  for (const x of xs) mean += x / n
-  let num = 0
-  let den = 0
-  for (let i = 0; i < n; i++) {
-    den += (xs[i] - mean) ** 2
-    if (i + 1 < n) num += (xs[i] - mean) * (xs[i + 1] - mean)
-  }
-  return num / den
-}
 
 describe('one 4-tuple over the whole clock window', () => {
   it('100,000 ISNs spread over 4.77 h: all distinct, each after the one before (TIME-WAIT reuse is safe)', () => {

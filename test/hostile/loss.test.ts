@@ -16,7 +16,7 @@
  */
 import { expect } from 'vitest'
 import type { Lab, LabSideName } from '../../src/net/netns.js'
-import { LineReader, exitOf, nftCounters, repoPath, requireBuilt, withLab } from '../helpers/lab.js'
+import { exitOf, hostileChild, nftCounters, requireBuilt, withLab } from '../helpers/lab.js'
 import { describeRoot, itRoot } from '../helpers/root.js'
 
 const FULL = process.env.LAB_FULL === '1'
@@ -35,17 +35,7 @@ const KERNEL_CC = process.env.LAB_LOSS_KERNEL_CC
 const MIB = 1 << 20
 const PORT = 7500
 
-interface Child {
-  out: LineReader
-  send(line: string): void
-  child: ReturnType<Lab['spawn']>
-}
 
-const node = (lab: Lab, side: LabSideName, script: string, opts: object): Child => {
-  const c = lab.spawn(side, [process.execPath, repoPath(`test/hostile/${script}`), JSON.stringify(opts)], { stdio: ['pipe', 'pipe', 'pipe'] })
-  c.stdin!.on('error', () => {})
-  return { child: c, out: new LineReader(c), send: (l) => c.stdin!.write(`${l}\n`) }
-}
 
 /** Tcp RetransSegs of a side (/proc/net/snmp is per network namespace). */
 async function kernelRetrans(lab: Lab, side: LabSideName): Promise<number> {
@@ -126,13 +116,13 @@ describeRoot('loss and disorder (root, namespace lab)', () => {
       const kernelCc = (await lab.exec('b', ['sysctl', '-n', 'net.ipv4.tcp_congestion_control'])).stdout.trim()
       const retrans0 = await kernelRetrans(lab, 'b')
       const kx0 = await tcpExt(lab, 'b')
-      const server = node(lab, 'a', 'stack.mjs', {
+      const server = hostileChild(lab, 'a', 'stack.mjs', {
         via: 'raw', local: lab.a.ipv4, port: PORT, backlog: 64, app: 'exchange', bytes: MIB,
         faults: { seed: 2024, reorder: 0.1, duplicate: 0.01 }, timeoutMs: TIMEOUT_MS,
       })
       await server.out.json('ready')
       const t0 = performance.now()
-      const client = node(lab, 'b', 'kpeer.mjs', {
+      const client = hostileChild(lab, 'b', 'kpeer.mjs', {
         mode: 'transfer', host: lab.a.ipv4, port: PORT, bytes: MIB, connections: TRANSFERS, parallel: PARALLEL, timeoutMs: TIMEOUT_MS,
       })
       const clientConns: ClientConn[] = []

@@ -11,7 +11,7 @@
  */
 import { expect } from 'vitest'
 import type { Lab, LabSideName } from '../../src/net/netns.js'
-import { LineReader, exitOf, repoPath, requireBuilt, withLab } from '../helpers/lab.js'
+import { exitOf, hostileChild, requireBuilt, withLab } from '../helpers/lab.js'
 import { describeRoot, itRoot } from '../helpers/root.js'
 
 const FULL = process.env.LAB_FULL === '1'
@@ -21,17 +21,7 @@ const BACKLOG = 64
 const PORT = 8000
 const MB = 1024 * 1024
 
-interface Child {
-  out: LineReader
-  send(line: string): void
-  child: ReturnType<Lab['spawn']>
-}
 
-const node = (lab: Lab, side: LabSideName, script: string, opts: object): Child => {
-  const c = lab.spawn(side, [process.execPath, repoPath(`test/hostile/${script}`), JSON.stringify(opts)], { stdio: ['pipe', 'pipe', 'pipe'] })
-  c.stdin!.on('error', () => {})
-  return { child: c, out: new LineReader(c), send: (l) => c.stdin!.write(`${l}\n`) }
-}
 
 interface Stats {
   device: Record<string, number>
@@ -90,7 +80,7 @@ describeRoot('SYN flood (root, namespace lab)', () => {
           await lab.exec('a', ['ip', '-batch', '-'], { input: `${lines.join('\n')}\n` })
         }
         const target = v.via === 'raw' ? lab.a.ipv4 : lab.a.owned.ipv4
-        const listener = node(lab, 'a', 'stack.mjs', {
+        const listener = hostileChild(lab, 'a', 'stack.mjs', {
           via: v.via, local: target, iface: lab.a.iface, mac: lab.a.owned.mac, port: PORT, backlog: BACKLOG, synCookies: true, app: 'echo', timeoutMs: 170_000,
         })
         const ready = await listener.out.json<{ pid: number }>('ready')
@@ -100,7 +90,7 @@ describeRoot('SYN flood (root, namespace lab)', () => {
         }
         const idle = await stats()
 
-        const flood = node(lab, 'b', 'flood.mjs', { dst: target, port: PORT, count: SYNS, rate: RATE, firstSource: `198.18.0.${FIRST_SOURCE}`, sources: SOURCES, seed: 5 })
+        const flood = hostileChild(lab, 'b', 'flood.mjs', { dst: target, port: PORT, count: SYNS, rate: RATE, firstSource: `198.18.0.${FIRST_SOURCE}`, sources: SOURCES, seed: 5 })
         // Into the flood: a fifth of the SYNs handled, the half-open queue long full.
         let early = await stats()
         for (let i = 0; i < 3000 && early.listener.synsReceived < SYNS / 5; i++) {
@@ -110,7 +100,7 @@ describeRoot('SYN flood (root, namespace lab)', () => {
         expect(early.halfOpen).toBe(BACKLOG)
 
         const t0 = performance.now()
-        const client = node(lab, 'b', 'kpeer.mjs', { mode: 'connect-echo', host: target, port: PORT, text: 'hello through the flood', timeoutMs: 30_000 })
+        const client = hostileChild(lab, 'b', 'kpeer.mjs', { mode: 'connect-echo', host: target, port: PORT, text: 'hello through the flood', timeoutMs: 30_000 })
         const res = await client.out.json<{ ok: boolean; connectMs: number; got: string }>('result')
         const clientMs = performance.now() - t0
         expect(res).toMatchObject({ ok: true, got: 'hello through the flood' })

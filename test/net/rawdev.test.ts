@@ -14,7 +14,7 @@ import {
   loadRawSocket,
   type RawSocketModule,
 } from '../../src/net/native.js'
-import { toHex } from '../helpers/codecLaws.js'
+import { codeOf, toHex } from '../helpers/codecLaws.js'
 import { describeRoot } from '../helpers/root.js'
 import {
   exitOf,
@@ -245,18 +245,10 @@ describe('raw device over a stand-in raw-socket', () => {
   it('refuses packets of the wrong family, over the MTU, or after close', () => {
     const { mod } = fakeRaw()
     const dev = openRawDevice({ family: 4, rawSocket: mod, mtu: 100 })
-    const code = (f: () => void): string | undefined => {
-      try {
-        f()
-      } catch (e) {
-        return (e as { code?: string }).code
-      }
-      return undefined
-    }
-    expect(code(() => dev.send(synFrom('2001:2::1', '2001:2::2')))).toBe('ERR_BAD_ARGUMENT')
-    expect(code(() => dev.send(synFrom('198.18.0.1', '198.18.0.2', new Uint8Array(61))))).toBe('ERR_BAD_ARGUMENT')
+    expect(codeOf(() => dev.send(synFrom('2001:2::1', '2001:2::2')))).toBe('ERR_BAD_ARGUMENT')
+    expect(codeOf(() => dev.send(synFrom('198.18.0.1', '198.18.0.2', new Uint8Array(61))))).toBe('ERR_BAD_ARGUMENT')
     dev.close()
-    expect(code(() => dev.send(synFrom('198.18.0.1', '198.18.0.2')))).toBe('DEV_ERR_CLOSED')
+    expect(codeOf(() => dev.send(synFrom('198.18.0.1', '198.18.0.2')))).toBe('DEV_ERR_CLOSED')
   })
 })
 

@@ -7,9 +7,10 @@ import { expect } from 'vitest'
 import { seq, seqAdd, type Seq } from '../../src/tcp/seq.js'
 import { TcpFlags, type TcpRepr } from '../../src/tcp/segment.js'
 import type { TcpOption } from '../../src/tcp/options.js'
+import { mulberry32 } from '../../src/net/prng.js'
 import { Tcb } from '../../src/tcp/tcb.js'
 import { formatEvent, segmentSummary, type TraceEvent } from '../../src/tcp/trace.js'
-import type { FourTuple, TcpConfig } from '../../src/tcp/types.js'
+import type { FourTuple, TcpConfig, TcpState } from '../../src/tcp/types.js'
 
 /** Flag bits by name, for terse segment literals. */
 export const { FIN, SYN, RST, PSH, ACK, URG } = TcpFlags
@@ -180,14 +181,18 @@ export function tcbEstablished(cfg: Partial<TcpConfig> = {}): Tcb {
   return t
 }
 
-/** FIN-WAIT-1: ESTABLISHED, CLOSE called, our FIN (seq L(0)) sent and not yet acknowledged. */
-export function tcbFinWait1(cfg: Partial<TcpConfig> = {}): Tcb {
-  const t = tcbEstablished(cfg)
+/** CLOSE on `t`: its FIN goes out at once and the TCB is in `state`. */
+function closeSendingFin(t: Tcb, state: TcpState): Tcb {
   t.close()
   const f = t.dispatch(0)
   expect(f && f.flags).toBe(FIN | ACK)
-  expect(t.state).toBe('FIN-WAIT-1')
+  expect(t.state).toBe(state)
   return t
+}
+
+/** FIN-WAIT-1: ESTABLISHED, CLOSE called, our FIN (seq L(0)) sent and not yet acknowledged. */
+export function tcbFinWait1(cfg: Partial<TcpConfig> = {}): Tcb {
+  return closeSendingFin(tcbEstablished(cfg), 'FIN-WAIT-1')
 }
 
 /** FIN-WAIT-2: our FIN acknowledged. */
@@ -211,12 +216,7 @@ export function tcbCloseWait(cfg: Partial<TcpConfig> = {}): Tcb {
 
 /** LAST-ACK: CLOSE-WAIT, CLOSE called, our FIN sent. */
 export function tcbLastAck(cfg: Partial<TcpConfig> = {}): Tcb {
-  const t = tcbCloseWait(cfg)
-  t.close()
-  const f = t.dispatch(0)
-  expect(f && f.flags).toBe(FIN | ACK)
-  expect(t.state).toBe('LAST-ACK')
-  return t
+  return closeSendingFin(tcbCloseWait(cfg), 'LAST-ACK')
 }
 
 /** CLOSING: both FINs crossed (simultaneous close); ours not yet acknowledged. */
@@ -239,14 +239,7 @@ export function tcbTimeWait(cfg: Partial<TcpConfig> = {}): Tcb {
   return t
 }
 
-/** A tiny deterministic PRNG (mulberry32) for tests and the simulation. */
+/** A deterministic stream of floats in [0, 1) for tests and the simulation (src/net/prng.ts's mulberry32). */
 export function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
+  return mulberry32(seed).next
 }

@@ -8,6 +8,7 @@ import { HashDomain, createIsnGenerator, isnClock, isnFor, keyedHash32, tsOffset
 import { Tcb } from '../../src/tcp/tcb.js'
 import { sipHash24, sipHashHigh } from '../../src/tcp/siphash.js'
 import type { FourTuple } from '../../src/tcp/types.js'
+import { lag1 } from '../helpers/stats.js'
 import { TUPLE, prng } from './helpers.js'
 
 const KEY = new Uint8Array(32).map((_, i) => i * 7 + 1)
@@ -87,15 +88,7 @@ describe('RFC 6528 ISN', () => {
     expect(seen.size).toBeGreaterThan(n - 10)
     for (const b of buckets) expect(Math.abs(b - n / 16)).toBeLessThan(n / 16 / 10)
     // Lag-1 correlation of successive ISNs.
-    let mean = 0
-    for (const x of xs) mean += x / n
-    let num = 0
-    let den = 0
-    for (let i = 0; i < n; i++) {
-      den += (xs[i] - mean) ** 2
-      if (i + 1 < n) num += (xs[i] - mean) * (xs[i + 1] - mean)
-    }
-    expect(Math.abs(num / den)).toBeLessThan(0.02)
+    expect(Math.abs(lag1(xs))).toBeLessThan(0.02)
   })
 
   it('another key gives unrelated ISNs; each 4-tuple field matters', () => {

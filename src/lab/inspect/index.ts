@@ -56,14 +56,7 @@ export function inspect(source: CaptureSource, opts: InspectOptions = {}): Inspe
     evicted: 0,
     complete: true,
   }
-  const sync = (): InspectSummary => {
-    const c = tracker.counters
-    summary.connections = c.reported
-    summary.tcpPackets = c.tcpPackets
-    summary.maxTracked = c.maxTracked
-    summary.evicted = c.evicted
-    return summary
-  }
+  const sync = (): InspectSummary => tracker.fillSummary(summary)
   let started = false
   async function* run(): AsyncGenerator<ConnectionReport> {
     if (started) throw new WireError('ERR_BAD_ARGUMENT', 'an inspection can be iterated only once')

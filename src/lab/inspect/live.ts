@@ -119,12 +119,7 @@ export function inspectLive(opts: LiveOptions): LiveInspection {
     linkType,
     tracker,
     summary() {
-      const c = tracker.counters
-      summary.connections = c.reported
-      summary.tcpPackets = c.tcpPackets
-      summary.maxTracked = c.maxTracked
-      summary.evicted = c.evicted
-      return summary
+      return tracker.fillSummary(summary)
     },
     stop() {
       if (stopped) return

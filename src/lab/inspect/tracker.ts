@@ -27,6 +27,7 @@ import {
   type AnomalyKind,
   type ConnectionReport,
   type EndReason,
+  type InspectSummary,
   type NegotiatedOptions,
   type OfferedOptions,
   type Role,
@@ -287,6 +288,16 @@ export class ConnectionTracker {
   private readonly onEnd: ((r: ConnectionReport) => void) | undefined
   /** Counters, live. */
   readonly counters: TrackerCounters = { tcpPackets: 0, tracked: 0, maxTracked: 0, evicted: 0, reported: 0 }
+
+  /** Copies the tracker's share of an inspect summary (connections, TCP packets, table use) into `into`. */
+  fillSummary(into: InspectSummary): InspectSummary {
+    const c = this.counters
+    into.connections = c.reported
+    into.tcpPackets = c.tcpPackets
+    into.maxTracked = c.maxTracked
+    into.evicted = c.evicted
+    return into
+  }
 
   constructor(opts: TrackerOptions = {}) {
     const max = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS

@@ -15,22 +15,13 @@ import * as net from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { TcpConfig } from '../../../tcp/types.js'
 import { TcpSocket } from '../../socket.js'
-import { childOptions, emit, nowNs, openBenchStack, runChild, sleep } from './common.js'
+import { childGuard, childOptions, emit, nowNs, openChildStack, runChild, sleep, type LabChildOptions } from './common.js'
 
 /** Which stack a block measures. */
 export type Side = 'tcplab' | 'kernel'
 
 /** Options of the bulk child (the JSON in argv[2]). */
-export interface BulkChildOptions {
-  /** The kernel server (side B) and its port. */
-  server: string
-  port: number
-  /** Our address (side A's kernel address; the raw device speaks from it). */
-  local: string
-  /** tcplab's ephemeral ports; the guard covers them. */
-  ports: [number, number]
-  /** The guard's nft table name (tcplab_bench…). */
-  table: string
+export interface BulkChildOptions extends LabChildOptions {
   /** Measured transfers per side. */
   reps: number
   /** Bytes per measured transfer. */
@@ -43,10 +34,6 @@ export interface BulkChildOptions {
   only?: Side
   /** TCB options of tcplab's connection. */
   tcp?: Partial<TcpConfig>
-  /** tcplab's device (default raw); pcap needs `iface` and `mac` (the lab-owned ones) and `local` = the owned address. */
-  via?: 'raw' | 'pcap'
-  iface?: string
-  mac?: string
 }
 
 const o = childOptions<BulkChildOptions>()
@@ -78,7 +65,7 @@ async function transfer(sock: Duplex, total: number): Promise<number> {
 async function block(side: Side, rep: number, total: number): Promise<void> {
   let ns: number
   if (side === 'tcplab') {
-    const iface = await openBenchStack({ local: o.local, ports: o.ports, tcp: o.tcp, via: o.via, iface: o.iface, mac: o.mac, peer: o.server })
+    const iface = await openChildStack(o, o.tcp)
     try {
       const sock = new TcpSocket(iface)
       sock.connect({ host: o.server, port: o.port })
@@ -97,7 +84,7 @@ async function block(side: Side, rep: number, total: number): Promise<void> {
   if (rep >= 0) emit({ type: 'block', side, rep, bytes: total, elapsedNs: ns, bitsPerSecond: (total * 8e9) / ns })
 }
 
-runChild(o.via === 'pcap' ? undefined : { table: o.table, addr: o.local, ports: o.ports }, async () => {
+runChild(childGuard(o), async () => {
   emit({ type: 'ready' })
   if (o.warmupBytes > 0) {
     for (const side of ['tcplab', 'kernel'] as const) if (o.only === undefined || side === o.only) await block(side, -1, o.warmupBytes)

@@ -116,6 +116,33 @@ export async function openBenchStack(opts: BenchStackOptions): Promise<Interface
   }
 }
 
+/** What every lab child is told about the lab: the server, and tcplab's address, ports and device. */
+export interface LabChildOptions {
+  /** The kernel server (side B) and its port. */
+  server: string
+  port: number
+  /** tcplab's address: side A's kernel address (raw) or the lab-owned one (pcap). */
+  local: string
+  /** tcplab's ephemeral ports; on the raw device the guard covers them, the kernel's range must not overlap. */
+  ports: [number, number]
+  /** The guard's nft table name (tcplab_bench…), for the raw device. */
+  table: string
+  /** tcplab's device (default raw); pcap needs `iface` and `mac` (the lab-owned ones). */
+  via?: 'raw' | 'pcap'
+  iface?: string
+  mac?: string
+}
+
+/** tcplab's stack for a lab child, with the server's MAC resolved first on pcap. */
+export function openChildStack(o: LabChildOptions, tcp?: Partial<TcpConfig>): Promise<Interface> {
+  return openBenchStack({ local: o.local, ports: o.ports, tcp, via: o.via, iface: o.iface, mac: o.mac, peer: o.server })
+}
+
+/** The range guard a lab child needs: on the raw device only (pcap owns an address the kernel does not). */
+export function childGuard(o: LabChildOptions): { table: string; addr: string; ports: [number, number] } | undefined {
+  return o.via === 'pcap' ? undefined : { table: o.table, addr: o.local, ports: o.ports }
+}
+
 /** The child's options: the JSON in argv[2]. */
 export function childOptions<T>(): T {
   return JSON.parse(process.argv[2] ?? '{}') as T

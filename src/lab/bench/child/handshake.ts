@@ -19,32 +19,19 @@
 import * as net from 'node:net'
 import { parseIp } from '../../../net/addr.js'
 import type { Connection, ConnectionHandler, Interface } from '../../iface.js'
-import { childOptions, emit, nowNs, openBenchStack, runChild, sleep } from './common.js'
+import { childGuard, childOptions, emit, nowNs, openChildStack, runChild, sleep, type LabChildOptions } from './common.js'
 
 /** Which stack a block measures. */
 export type Side = 'tcplab' | 'kernel'
 
 /** Options of the handshake child (the JSON in argv[2]). */
-export interface HandshakeChildOptions {
+export interface HandshakeChildOptions extends LabChildOptions {
   mode: 'latency' | 'rate'
-  /** The kernel server (side B) and its port. */
-  server: string
-  port: number
-  /** Our address (side A's kernel address; the raw device speaks from it). */
-  local: string
-  /** tcplab's ephemeral ports; the guard covers them, the kernel's range must not overlap. */
-  ports: [number, number]
-  /** The guard's nft table name (tcplab_bench…). */
-  table: string
   reps: number
   /** latency: handshakes per block; rate: handshakes completed per block. */
   count: number
   /** rate: handshakes in flight. */
   concurrency: number
-  /** tcplab's device (default raw); pcap needs `iface` and `mac` (the lab-owned ones) and `local` = the owned address. */
-  via?: 'raw' | 'pcap'
-  iface?: string
-  mac?: string
   /** Run one side only (for profiling one stack with `node --cpu-prof`). */
   only?: Side
   /**
@@ -106,7 +93,7 @@ function q(xs: number[], p: number): number {
 
 async function withStack<T>(side: Side, fn: (iface: Interface | undefined) => Promise<T>): Promise<T> {
   if (side === 'kernel') return fn(undefined)
-  const iface = await openBenchStack({ local: o.local, ports: o.ports, via: o.via, iface: o.iface, mac: o.mac, peer: o.server })
+  const iface = await openChildStack(o)
   try {
     return await fn(iface)
   } finally {
@@ -185,7 +172,7 @@ async function rateBlock(side: Side, rep: number, measured: boolean): Promise<vo
   })
 }
 
-runChild(o.via === 'pcap' ? undefined : { table: o.table, addr: o.local, ports: o.ports }, async () => {
+runChild(childGuard(o), async () => {
   const block = o.mode === 'latency' ? latencyBlock : rateBlock
   emit({ type: 'ready' })
   if (o.warmup > 0) {
