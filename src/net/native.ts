@@ -59,8 +59,30 @@ export interface CapModule {
   Cap: { new (): CapHandle; deviceList(): { name: string; addresses: { addr: string }[] }[] }
 }
 
+/**
+ * tcplab's own transmit addon (native/packet_tx.c, package `tcplab-packet-tx`): an AF_PACKET socket with
+ * PACKET_VNET_HDR, so one send can carry a TCP super-frame for the kernel's GSO to cut.
+ */
+export interface PacketTxModule {
+  /** Opens a send-only packet socket on `ifname` (non-blocking); throws an Error with .code (errno name). */
+  open(ifname: string, sndbuf: number): number
+  /** Sends frame[0, length) behind a virtio_net_hdr; the bytes sent, or -errno (-11: EAGAIN). */
+  send(
+    fd: number,
+    frame: Uint8Array,
+    length: number,
+    gsoType: number,
+    gsoSize: number,
+    hdrLen: number,
+    csumStart: number,
+    csumOffset: number,
+  ): number
+  close(fd: number): void
+}
+
 let rawCache: RawSocketModule | undefined
 let capCache: CapModule | undefined
+let packetTxCache: PacketTxModule | undefined
 
 /** True when `e` is Node's "cannot find module `id`" (and not a missing dependency of it). */
 function isNotFound(e: unknown, id: string): boolean {
@@ -113,6 +135,24 @@ export function loadCap(opts: LoadOptions = {}): CapModule {
     )
   }
   if (opts.require === undefined) capCache = mod
+  return mod
+}
+
+/** Loads tcplab's transmit addon (cached) or throws WireError DEV_ERR_NO_PACKET_TX saying how to build it. */
+export function loadPacketTx(opts: LoadOptions = {}): PacketTxModule {
+  if (opts.require === undefined && packetTxCache !== undefined) return packetTxCache
+  const req = opts.require ?? nodeRequire
+  let mod: PacketTxModule
+  try {
+    mod = req('tcplab-packet-tx') as PacketTxModule
+  } catch (e) {
+    const why = isNotFound(e, 'tcplab-packet-tx') ? 'is not installed' : `failed to load (${firstLine(e)})`
+    throw new WireError(
+      'DEV_ERR_NO_PACKET_TX',
+      `segmentation offload (gso) needs tcplab's 'tcplab-packet-tx' addon, which ${why}: npm install (needs python3, make and g++; Linux only)`,
+    )
+  }
+  if (opts.require === undefined) packetTxCache = mod
   return mod
 }
 

@@ -40,6 +40,7 @@ export type WireErrorCode =
   // devices, privilege and the namespace lab (src/net)
   | 'DEV_ERR_NO_RAW_SOCKET'
   | 'DEV_ERR_NO_CAP'
+  | 'DEV_ERR_NO_PACKET_TX'
   | 'DEV_ERR_PERMISSION'
   | 'DEV_ERR_NO_FIREWALL'
   | 'DEV_ERR_NETNS'

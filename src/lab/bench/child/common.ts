@@ -82,6 +82,8 @@ export interface BenchStackOptions {
   via?: 'raw' | 'pcap'
   iface?: string
   mac?: string
+  /** On pcap: segmentation offload on transmit (the capture device's `gso`). */
+  gso?: boolean
   /** The peer whose MAC a pcap stack resolves before it is returned. */
   peer?: string
 }
@@ -98,7 +100,7 @@ export async function openBenchStack(opts: BenchStackOptions): Promise<Interface
   let device: Device
   if (opts.via === 'pcap') {
     if (opts.iface === undefined || opts.mac === undefined) throw new Error('via pcap needs iface and mac')
-    const eth = openCapDevice({ iface: opts.iface, mac: opts.mac })
+    const eth = openCapDevice({ iface: opts.iface, mac: opts.mac, gso: opts.gso })
     try {
       const ip = ipOverEthernet(eth, { mac: opts.mac, ipv4: opts.local })
       device = ip
@@ -131,11 +133,13 @@ export interface LabChildOptions {
   via?: 'raw' | 'pcap'
   iface?: string
   mac?: string
+  /** On pcap: segmentation offload on transmit. */
+  gso?: boolean
 }
 
 /** tcplab's stack for a lab child, with the server's MAC resolved first on pcap. */
 export function openChildStack(o: LabChildOptions, tcp?: Partial<TcpConfig>): Promise<Interface> {
-  return openBenchStack({ local: o.local, ports: o.ports, tcp, via: o.via, iface: o.iface, mac: o.mac, peer: o.server })
+  return openBenchStack({ local: o.local, ports: o.ports, tcp, via: o.via, iface: o.iface, mac: o.mac, gso: o.gso, peer: o.server })
 }
 
 /** The range guard a lab child needs: on the raw device only (pcap owns an address the kernel does not). */
