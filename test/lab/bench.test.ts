@@ -62,7 +62,7 @@ async function run(argv: string[], cmd: Command = benchCommand): Promise<{ code:
 
 const ALL_ROWS = [
   'checksum-40', 'checksum-576', 'checksum-1500', 'codec-syn', 'handshake-latency-p50', 'handshake-latency-p99',
-  'handshake-rate', 'handshake-rate-pcap', 'bulk-transfer', 'bulk-transfer-pcap', 'inspect',
+  'handshake-rate', 'handshake-rate-pcap', 'bulk-transfer', 'bulk-transfer-pcap', 'bulk-transfer-gso', 'inspect',
 ]
 /** The contract keys, in order, then the ones this harness adds. */
 const CONTRACT_KEYS = ['row', 'tcplab', 'baseline', 'unit', 'ratio', 'target', 'met']
@@ -267,7 +267,7 @@ describe('tcplab bench (in-process, --quick)', () => {
       } else expect(j.ratio).toBeNull()
     }
     // Rows 3–5 run for real as root (tiny sizes), each with both figures; without root they say why.
-    const lab = rows.slice(4, 10)
+    const lab = rows.slice(4, 11)
     if (LAB_OK) {
       for (const j of lab) {
         expect(j.skipped).toBeUndefined()
@@ -278,7 +278,7 @@ describe('tcplab bench (in-process, --quick)', () => {
     } else if (!labPrivileged()) {
       for (const j of lab) expect(j.skipped).toBe(NEEDS_ROOT)
     }
-    const insp = rows[10]
+    const insp = rows[11]
     if (INSPECT_OK) {
       expect([typeof insp.tcplab, typeof insp.baseline, insp.reps]).toEqual(['number', 'number', 3])
       expect(insp.note).toMatch(/^20000 packets \(200 connections, /)
@@ -300,7 +300,7 @@ describe('tcplab bench (in-process, --quick)', () => {
     const r = await run(['--quick', '--json', '--only', 'handshake,inspect'], makeBenchCommand(stubs))
     expect(r.out.map((l) => JSON.parse(l).row)).toEqual(['handshake-latency-p50', 'handshake-latency-p99', 'handshake-rate', 'handshake-rate-pcap', 'inspect'])
     const c = await run(['--quick', '--json', '--only', 'checksum-1500,bulk'], makeBenchCommand(stubs))
-    expect(c.out.map((l) => JSON.parse(l).row)).toEqual(['checksum-1500', 'bulk-transfer', 'bulk-transfer-pcap'])
+    expect(c.out.map((l) => JSON.parse(l).row)).toEqual(['checksum-1500', 'bulk-transfer', 'bulk-transfer-pcap', 'bulk-transfer-gso'])
     const p = await run(['--quick', '--json', '--only', 'bulk-transfer-pcap'], makeBenchCommand(stubs))
     expect(p.out.map((l) => JSON.parse(l).row)).toEqual(['bulk-transfer-pcap'])
   })
@@ -330,6 +330,7 @@ describe('tcplab bench (in-process, --quick)', () => {
       'handshake-rate-pcap    skipped: needs root (network namespaces and raw sockets)',
       'bulk-transfer          skipped: needs root (network namespaces and raw sockets)',
       'bulk-transfer-pcap     skipped: needs root (network namespaces and raw sockets)',
+      'bulk-transfer-gso      skipped: needs root (network namespaces and raw sockets)',
     ])
     expect(labs).toEqual([])
   })

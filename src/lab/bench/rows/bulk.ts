@@ -9,10 +9,10 @@
  */
 import type { BenchContext, BenchModule, RowMeasurement, RowSpec } from '../harness.js'
 import type { TcpConfig } from '../../../tcp/types.js'
-import { blocksOf, childScript, deviceOptions, figureOf, labPrivileged, labSkipReason, pcapSkipReason, runLabChild, TCPLAB_PORTS, withBenchLab, type BenchLab, type BenchVia, type ChildLine, type LabModuleOptions } from './handshake.js'
+import { blocksOf, childScript, deviceOptions, figureOf, labPrivileged, labSkipReason, viaSkipReason, runLabChild, TCPLAB_PORTS, withBenchLab, type BenchLab, type BenchVia, type ChildLine, type LabModuleOptions } from './handshake.js'
 
 /** Row 5: userland → kernel server over the veth, in bits per second; tcplab on the raw socket and on pcap. */
-export const BULK_ROWS: RowSpec[] = ['bulk-transfer', 'bulk-transfer-pcap'].map((name) => ({
+export const BULK_ROWS: RowSpec[] = ['bulk-transfer', 'bulk-transfer-pcap', 'bulk-transfer-gso'].map((name) => ({
   name,
   unit: 'bit/s',
   better: 'higher',
@@ -43,6 +43,13 @@ export const QUICK_BULK_SIZES: BulkSizes = { reps: 3, bytes: 2 << 20, warmupByte
  */
 export const BULK_TCP: Partial<TcpConfig> = { sndBuf: 1 << 20 }
 
+/** How each row's tcplab sends, for the row's note. */
+const VIA_TEXT: Record<BenchVia, string> = {
+  raw: 'a raw socket',
+  pcap: 'libpcap',
+  'pcap-gso': 'libpcap, sending through its packet socket with segmentation offload (super-frames the kernel cuts)',
+}
+
 /** Options of the bulk module. */
 export interface BulkModuleOptions extends LabModuleOptions {
   sizes?: BulkSizes
@@ -70,11 +77,11 @@ export function bulkModule(opts: BulkModuleOptions = {}): BenchModule {
       const bits = (bs: ChildLine[]): number[] => bs.map((x) => x.bitsPerSecond as number)
       const mb = sizes.bytes / (1 << 20)
       const out: RowMeasurement[] = []
-      const plan: [string, BenchVia][] = [['bulk-transfer', 'raw'], ['bulk-transfer-pcap', 'pcap']]
+      const plan: [string, BenchVia][] = [['bulk-transfer', 'raw'], ['bulk-transfer-pcap', 'pcap'], ['bulk-transfer-gso', 'pcap-gso']]
       const runs = plan.filter(([row]) => want.has(row))
       for (const [row, via] of runs) {
-        const skipPcap = via === 'pcap' ? pcapSkipReason() : undefined
-        if (skipPcap !== undefined) out.push({ row, tcplab: null, baseline: null, skipped: skipPcap })
+        const skipVia = viaSkipReason(via)
+        if (skipVia !== undefined) out.push({ row, tcplab: null, baseline: null, skipped: skipVia })
       }
       const live = runs.filter(([row]) => !out.some((m) => m.row === row))
       if (live.length === 0) return out
@@ -86,7 +93,7 @@ export function bulkModule(opts: BulkModuleOptions = {}): BenchModule {
             row,
             tcplab: figureOf(bits(blocksOf(lines, 'tcplab'))),
             baseline: figureOf(bits(blocksOf(lines, 'kernel'))),
-            note: `${sizes.reps}×${mb} MB per side, one connection, MTU 1500, veth offloads off; tcplab send buffer ${(tcp.sndBuf ?? 0) >> 10} KB over ${via === 'raw' ? 'a raw socket' : 'libpcap'}`,
+            note: `${sizes.reps}×${mb} MB per side, one connection, MTU 1500, veth offloads off; tcplab send buffer ${(tcp.sndBuf ?? 0) >> 10} KB over ${VIA_TEXT[via]}`,
           })
         }
       })

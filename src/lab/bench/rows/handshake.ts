@@ -15,7 +15,7 @@
 import { spawnSync, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { loadCap, loadRawSocket, hasCapability, hasRawPrivilege, Capability } from '../../../net/native.js'
+import { loadCap, loadPacketTx, loadRawSocket, hasCapability, hasRawPrivilege, Capability } from '../../../net/native.js'
 import { netnsUp, type Lab, type LabSideName } from '../../../net/netns.js'
 import type { ChildLine } from '../child/common.js'
 import { median, quantile, spreadPct, type BenchContext, type BenchModule, type Figure, type RowMeasurement, type RowSpec } from '../harness.js'
@@ -64,7 +64,7 @@ export const HANDSHAKE_RATE_ROWS: RowSpec[] = ['handshake-rate', 'handshake-rate
 }))
 
 /** tcplab's device in a lab row. */
-export type BenchVia = 'raw' | 'pcap'
+export type BenchVia = 'raw' | 'pcap' | 'pcap-gso'
 
 /** Why the pcap variant of a row cannot run here (the `cap` addon missing), or undefined. */
 export function pcapSkipReason(): string | undefined {
@@ -76,13 +76,27 @@ export function pcapSkipReason(): string | undefined {
   }
 }
 
+/** Why a row's `via` cannot run here (an addon missing), or undefined: pcap needs `cap`, gso also tcplab's own. */
+export function viaSkipReason(via: BenchVia): string | undefined {
+  if (via === 'raw') return undefined
+  const cap = pcapSkipReason()
+  if (cap !== undefined || via === 'pcap') return cap
+  try {
+    loadPacketTx()
+    return undefined
+  } catch {
+    return "tcplab-packet-tx addon not built (needs python3, make and g++: npm install)"
+  }
+}
+
 /**
  * The options a lab child needs for tcplab's device: on the raw socket, side A's kernel address (the range
  * guard covers tcplab's ports); on pcap, side A's lab-owned address and MAC on the veth, and no guard.
  */
-export function deviceOptions(b: BenchLab, via: BenchVia): { via: BenchVia; local: string; iface?: string; mac?: string } {
+export function deviceOptions(b: BenchLab, via: BenchVia): { via: 'raw' | 'pcap'; local: string; iface?: string; mac?: string; gso?: boolean } {
   if (via === 'raw') return { via, local: b.local }
-  return { via, local: b.lab.a.owned.ipv4, iface: b.lab.a.iface, mac: b.lab.a.owned.mac }
+  const pcap = { via: 'pcap' as const, local: b.lab.a.owned.ipv4, iface: b.lab.a.iface, mac: b.lab.a.owned.mac }
+  return via === 'pcap-gso' ? { ...pcap, gso: true } : pcap
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -347,7 +361,7 @@ export function handshakeModule(opts: HandshakeModuleOptions = {}): BenchModule 
         }
         for (const [row, via] of [['handshake-rate', 'raw'], ['handshake-rate-pcap', 'pcap']] as const) {
           if (!want.has(row)) continue
-          const skipPcap = via === 'pcap' ? pcapSkipReason() : undefined
+          const skipPcap = viaSkipReason(via)
           if (skipPcap !== undefined) {
             out.push({ row, tcplab: null, baseline: null, skipped: skipPcap })
             continue
