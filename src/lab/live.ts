@@ -32,6 +32,8 @@ export interface LiveStackOptions {
   iface?: string
   /** Our MAC for pcap (default: a random locally administered one). */
   mac?: string
+  /** pcap only: segmentation offload on transmit (the capture device's `gso`; needs tcplab-packet-tx). */
+  gso?: boolean
   /** Ports the RST guard must cover (raw only): our source port, or the port we listen on. */
   guardPorts?: number[]
   /** Write every packet sent and received here. */
@@ -122,6 +124,7 @@ export async function openLiveDevice(opts: LiveStackOptions): Promise<LiveDevice
   }
   try {
     if (opts.via === 'raw') {
+      if (opts.gso === true) throw new WireError('ERR_BAD_ARGUMENT', '--gso needs --via pcap (a raw IP socket cannot hand the kernel a super-frame)')
       const localAddr = opts.localAddr ?? route?.src
       if (!localAddr) throw new WireError('ERR_BAD_ARGUMENT', '--via raw needs a source address (--src) or a peer to route to')
       for (const port of opts.guardPorts ?? []) guards.push(await installRstGuard({ addr: formatIp(localAddr), port }))
@@ -139,7 +142,7 @@ export async function openLiveDevice(opts: LiveStackOptions): Promise<LiveDevice
       throw new WireError('ERR_BAD_ARGUMENT', `--via pcap needs an address of its own on ${ifname} that no host uses (--src/--ip)`)
     }
     const mac = opts.mac ?? randomMac()
-    let eth: Device = openCapDevice({ iface: ifname, mac })
+    let eth: Device = openCapDevice({ iface: ifname, mac, gso: opts.gso === true })
     device = eth
     if (opts.pcapFile) {
       writer = PcapWriter.toFile(opts.pcapFile, { linkType: LINKTYPE_ETHERNET })

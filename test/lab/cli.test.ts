@@ -99,6 +99,17 @@ describe('tcplab craft', () => {
     expect(r.err[0]).toMatch(message as RegExp)
   })
 
+  it.each([
+    [['handshake', '192.0.2.1:80', '--gso']],
+    [['handshake', '192.0.2.1:80', '--via', 'raw', '--gso']],
+    [['listen', '7000', '--via', 'raw', '--gso']],
+  ])('%j: --gso without --via pcap is a usage error (exit 2), before anything is opened', async (args) => {
+    const r = await run(args as string[])
+    expect(r.code).toBe(2)
+    expect(r.out).toEqual([])
+    expect(r.err).toEqual([expect.stringMatching(/--gso needs --via pcap$/)])
+  })
+
   it('prints a JSON error object with --json', async () => {
     const r = await run(['craft', '--src', '10.0.0.1:1', '--dst', '10.0.0.2:99999', '--json'])
     expect(r.code).toBe(2)

@@ -118,6 +118,47 @@ describeRoot('tcplab listen --echo serving kernel clients', () => {
   }
 })
 
+describeRoot('tcplab listen --via pcap --gso', () => {
+  itRoot('echoes 256 KiB to a kernel client through the segmentation offload path, byte for byte', async () => {
+    requireBuilt('dist/lab/cli.js')
+    await withLab(async (lab) => {
+      const ip = lab.a.owned.ipv4
+      const argv = [node, CLI, 'listen', '1935', '--via', 'pcap', '--gso', '--iface', lab.a.iface, '--ip', ip, '--echo', '--count', '1', '--json']
+      const listener = lab.spawn('a', argv, { stdio: ['ignore', 'pipe', 'pipe'] })
+      const out = new LineReader(listener)
+      try {
+        // 256 KiB of ASCII in, every chunk back with the seed's suffix: strip the suffixes and compare.
+        const client = [
+          'import socket, sys, time',
+          'data = bytes(((i * 7) % 26) + 97 for i in range(262144))',
+          'for i in range(100):',
+          '    try:',
+          `        s = socket.create_connection(('${ip}', 1935), timeout=5); break`,
+          '    except OSError: time.sleep(0.1)',
+          's.sendall(data); s.shutdown(socket.SHUT_WR)',
+          'got = b""',
+          'while True:',
+          '    b = s.recv(65536)',
+          '    if not b: break',
+          '    got += b',
+          'suffix = " 你好!".encode()',
+          'print(got.count(suffix) > 0, got.endswith(suffix), got.replace(suffix, b"") == data, len(got))',
+        ].join('\n')
+        const r = await lab.exec('b', ['python3', '-c', client], { allowFail: true, timeoutMs: 60_000 })
+        expect(r.stderr).toBe('')
+        const [some, ends, same] = r.stdout.trim().split(' ')
+        expect([some, ends, same]).toEqual(['True', 'True', 'True'])
+        const report = JSON.parse(await out.next(/^\{/))
+        expect(report.receivedBytes).toBe(262144)
+        expect(report.states.slice(0, 3)).toEqual(['LISTEN', 'SYN-RECEIVED', 'ESTABLISHED'])
+        expect(await exitOf(listener)).toEqual({ code: 0, signal: null })
+      } finally {
+        listener.kill('SIGKILL')
+      }
+    })
+  })
+})
+
 describeRoot('tcplab demo', () => {
   itRoot('runs the seed exchange through the userland TCP and leaves nothing behind', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tcplab-demo-'))

@@ -54,6 +54,7 @@ export const handshakeCommand: Command = {
   options: {
     via: { type: 'string', arg: 'raw|pcap', help: 'device: raw socket (default) or libpcap' },
     iface: { type: 'string', arg: 'IF', help: 'interface for --via pcap (default: the route to HOST)' },
+    gso: { type: 'boolean', help: 'with --via pcap: send consecutive full-size segments as one super-frame that the kernel cuts (GSO)' },
     src: { type: 'string', arg: 'IP[:PORT]', help: 'our address and port (default: the route\'s source, a random port)' },
     send: { type: 'string', arg: 'TEXT', help: 'send TEXT once connected and print what comes back until the peer closes' },
     pcap: { type: 'string', arg: 'FILE', help: 'write every packet sent and received to FILE' },
@@ -71,6 +72,7 @@ export const handshakeCommand: Command = {
     const peer = parseIp(host)
     const via = ((v.via as string | undefined) ?? 'raw') as Via
     if (via !== 'raw' && via !== 'pcap') throw usageError(`--via must be raw or pcap, got '${via}'`)
+    if (v.gso === true && via !== 'pcap') throw usageError('--gso needs --via pcap')
     const timeoutMs = v.timeout !== undefined ? parseUint('timeout', v.timeout as string, 1, 3_600_000) : 5000
     const json = v.json === true
     if (typeof v.diagram === 'string') diagramFormat(v.diagram)
@@ -92,6 +94,7 @@ export const handshakeCommand: Command = {
       peer,
       ...(src ? { localAddr: src.addr } : {}),
       ...(typeof v.iface === 'string' ? { iface: v.iface } : {}),
+      ...(v.gso === true ? { gso: true } : {}),
       guardPorts: via === 'raw' ? [localPort] : [],
       ...(typeof v.pcap === 'string' ? { pcapFile: v.pcap } : {}),
     })

@@ -63,6 +63,7 @@ export const listenCommand: Command = {
   options: {
     via: { type: 'string', arg: 'raw|pcap', help: 'device: raw socket (default) or libpcap' },
     iface: { type: 'string', arg: 'IF', help: 'interface for --via pcap' },
+    gso: { type: 'boolean', help: 'with --via pcap: send consecutive full-size segments as one super-frame that the kernel cuts (GSO)' },
     ip: { type: 'string', arg: 'IP', help: 'address to listen on (raw: one the kernel owns; pcap: one nobody holds)' },
     echo: { type: 'string', arg: '[SUFFIX]', help: `echo every message with SUFFIX appended (default '${ECHO_DEFAULTS.suffix}')` },
     count: { type: 'string', arg: 'N', help: `connections to serve before exiting (default ${ECHO_DEFAULTS.count} with --echo, else 1)` },
@@ -78,6 +79,7 @@ export const listenCommand: Command = {
     const v = args.values as Record<string, string | boolean | undefined>
     const via = ((v.via as string | undefined) ?? 'raw') as Via
     if (via !== 'raw' && via !== 'pcap') throw usageError(`--via must be raw or pcap, got '${via}'`)
+    if (v.gso === true && via !== 'pcap') throw usageError('--gso needs --via pcap')
     if (typeof v.diagram === 'string') diagramFormat(v.diagram)
     const echo = v.echo !== undefined ? (v.echo === '' ? ECHO_DEFAULTS.suffix : (v.echo as string)) : undefined
     const count = v.count !== undefined ? parseUint('count', v.count as string, 1, 1_000_000) : echo !== undefined ? ECHO_DEFAULTS.count : 1
@@ -92,6 +94,7 @@ export const listenCommand: Command = {
       via,
       localAddr,
       ...(typeof v.iface === 'string' ? { iface: v.iface } : {}),
+      ...(v.gso === true ? { gso: true } : {}),
       guardPorts: via === 'raw' ? [port] : [],
       ...(typeof v.pcap === 'string' ? { pcapFile: v.pcap } : {}),
     })
