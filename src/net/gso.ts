@@ -152,11 +152,16 @@ export class GsoCoalescer {
       return false
     }
     const l4 = lay.l4
-    // Ethernet header, then the IP header but for length, identification and checksum.
+    // Ethernet header, then the IP header but for length, identification and checksum. The IP length must
+    // cover the frame exactly: Ethernet padding joined as payload would put made-up bytes in the stream.
     if (!sameRange(b, frame, 0, 16)) return false
     if (lay.version === 4) {
+      if (ETHERNET_HEADER_LEN + ((frame[16] << 8) | frame[17]) !== n) return false
       if (!sameRange(b, frame, 20, 24) || !sameRange(b, frame, 26, l4)) return false
-    } else if (!sameRange(b, frame, 14, 18) || !sameRange(b, frame, 20, l4)) return false
+    } else {
+      if (l4 + ((frame[18] << 8) | frame[19]) !== n) return false
+      if (!sameRange(b, frame, 14, 18) || !sameRange(b, frame, 20, l4)) return false
+    }
     // TCP: ports, then ack, data offset, window, urgent pointer and options; flags but for PSH.
     if (seqAt(frame, l4 + 4) !== this.nextSeq) return false
     if (!sameRange(b, frame, l4, l4 + 4) || !sameRange(b, frame, l4 + 8, l4 + 13)) return false
@@ -248,8 +253,7 @@ export class GsoCoalescer {
 /**
  * The kernel's cut of a super-frame (software GSO): one frame per `gsoSize` bytes of payload, headers
  * copied, with sequence numbers, lengths, IPv4 identification and checksums rewritten and PSH/FIN kept on
- * the last segment only, CWR on the first only. A frame with gsoType NONE comes back as it is (with its
- * TCP checksum completed when csumOffset asks for it). Used by tests to state exactly what the kernel
+ * the last segment only, CWR on the first only. A frame with gsoType NONE comes back as it is. Used by tests to state exactly what the kernel
  * puts on the wire; the device never needs it.
  */
 export function gsoSegment(frame: Uint8Array, meta: GsoMeta): Uint8Array[] {
