@@ -40,7 +40,10 @@ const CAPTURE_BUFFER = 65536
  */
 const retiredHandles: CapHandle[] = []
 
-/** Frames waiting for a busy packet socket at most (a default txqueuelen); more are dropped and counted. */
+/**
+ * Frames waiting for a busy packet socket at most (a default txqueuelen; a super-frame counts as its
+ * segments, so the copies stay under about 1.5 MB); more are dropped and counted.
+ */
 const MAX_QUEUED = 1000
 /** pcap_sendpacket's message when the packet socket's send buffer is full (EAGAIN / ENOBUFS). */
 const WOULD_BLOCK = /temporarily unavailable|No buffer space|would block/i
@@ -86,7 +89,7 @@ export interface CapDeviceOptions {
 export interface CapDeviceStats extends DeviceStats {
   /** Frames longer than the capture buffer or shorter than an Ethernet header. */
   malformed: number
-  /** Sends that found the packet socket's buffer full and waited in the queue. */
+  /** Sends that found the packet socket's buffer full and waited in the queue (in segments, as `sent`). */
   queued: number
   /** With `gso`: super-frames sent (two segments or more) and the segments they carried. */
   gsoFrames: number
@@ -137,6 +140,8 @@ class PcapDevice implements CapDevice {
   /** Copies of frames the socket refused for lack of buffer, in order; while non-empty, new sends queue. */
   private backlog: Array<{ frame: Uint8Array; meta: GsoMeta | undefined }> = []
   private backlogHead = 0
+  /** Segments waiting in the backlog (a super-frame counts each of its segments). */
+  private backlogSegments = 0
   private retry: { immediate?: ReturnType<typeof setImmediate>; timer?: ReturnType<typeof setTimeout> } | undefined
   readonly gso: boolean
   /** With gso: the addon, its socket, the pending super-frame and the end-of-turn flush. */
@@ -228,11 +233,13 @@ class PcapDevice implements CapDevice {
     // The packet socket's send buffer is full (its frames wait in the peer's backlog, e.g. a veth whose
     // other end is busy): keep a copy behind the others, up to a bound, and retry from the event loop.
     // Dropping here, as pcap_sendpacket's caller would by default, silently lost bursts of SYNs and ACKs.
-    if (this.backlog.length - this.backlogHead >= MAX_QUEUED) {
-      this.counters.sendErrors++
+    const segments = meta?.segments ?? 1
+    if (this.backlogSegments + segments > MAX_QUEUED) {
+      this.counters.sendErrors += segments
       return
     }
-    this.counters.queued++
+    this.counters.queued += segments
+    this.backlogSegments += segments
     this.backlog.push({ frame: frame.slice(), meta })
     this.scheduleRetry(true)
   }
@@ -301,7 +308,10 @@ class PcapDevice implements CapDevice {
       if (this.closed) return
       const start = this.backlogHead
       const q = this.backlog
-      while (this.backlogHead < q.length && this.trySend(q[this.backlogHead].frame, q[this.backlogHead].meta)) this.backlogHead++
+      while (this.backlogHead < q.length && this.trySend(q[this.backlogHead].frame, q[this.backlogHead].meta)) {
+        this.backlogSegments -= q[this.backlogHead].meta?.segments ?? 1
+        this.backlogHead++
+      }
       if (this.backlogHead === this.backlog.length) {
         this.backlog = []
         this.backlogHead = 0
@@ -335,9 +345,10 @@ class PcapDevice implements CapDevice {
     if (this.retry?.immediate !== undefined) clearImmediate(this.retry.immediate)
     if (this.retry?.timer !== undefined) clearTimeout(this.retry.timer)
     this.retry = undefined
-    this.counters.dropped += this.backlog.length - this.backlogHead
+    this.counters.dropped += this.backlogSegments
     this.backlog = []
     this.backlogHead = 0
+    this.backlogSegments = 0
     this.handle.close()
     retiredHandles.push(this.handle)
   }

@@ -520,7 +520,7 @@ describe('capture device over a stand-in cap', () => {
     FakeCap.last.capture(hex('02746c00000a'))
     FakeCap.last.capture(f1, true)
     expect(got.map(toHex)).toEqual([toHex(f1), toHex(f2)])
-    expect(dev.stats()).toEqual({ sent: 0, received: 2, dropped: 2, sendErrors: 0, malformed: 2, queued: 0 })
+    expect(dev.stats()).toEqual({ sent: 0, received: 2, dropped: 2, sendErrors: 0, malformed: 2, queued: 0, gsoFrames: 0, gsoSegments: 0 })
     dev.send(f2)
     expect(FakeCap.last.sent).toEqual([toHex(f2)])
     dev.close()

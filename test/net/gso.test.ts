@@ -814,18 +814,37 @@ describe('capture device with gso (stand-in cap and packetTx)', () => {
     await turn()
     await turn()
     expect(tx.out).toEqual([])
-    expect(dev.stats()).toMatchObject({ sent: 0, queued: 4, sendErrors: 0, dropped: 0 })
+    // queued counts segments, as sent does: ack1, a+b+c, ack2, d
+    expect(dev.stats()).toMatchObject({ sent: 0, queued: 6, sendErrors: 0, dropped: 0 })
     // Still busy in a later turn: a new batch queues as well, and must not overwrite the first one.
     const [e, g] = train(F4, 3 * M, [bytes(M, 5), bytes(M, 6)])
     dev.send(e)
     dev.send(g)
     await turn()
-    expect(dev.stats().queued).toBe(5)
+    expect(dev.stats().queued).toBe(8)
     tx.busy = false
     await until(() => tx.out.length === 5)
     expect(tx.out.map(strip)).toEqual([plain(ack1), superCall(F4, [a, b, c]), plain(ack2), plain(d), superCall(F4, [e, g])])
-    expect(dev.stats()).toMatchObject({ sent: 8, queued: 5, gsoFrames: 2, gsoSegments: 5, sendErrors: 0, dropped: 0 })
+    expect(dev.stats()).toMatchObject({ sent: 8, queued: 8, gsoFrames: 2, gsoSegments: 5, sendErrors: 0, dropped: 0 })
     dev.close()
+  })
+
+  it('bounds the queue at 1000 segments, a super-frame counting as its segments; close drops (and counts) what waits', async () => {
+    const { dev, tx } = openGso()
+    tx.busy = true
+    for (let i = 0; i < 998; i++) dev.send(frameOf(F4, 0, new Uint8Array(0)))
+    const three = train(F4, 0, [bytes(M, 1), bytes(M, 2), bytes(M, 3)])
+    for (const f of three) dev.send(f)
+    await turn()
+    // 998 + 3 > 1000: the super-frame is refused whole, each of its segments a send error
+    expect(dev.stats()).toMatchObject({ sent: 0, queued: 998, sendErrors: 3, dropped: 0 })
+    const two = train(F4, 0, [bytes(M, 4), bytes(M, 5)])
+    for (const f of two) dev.send(f)
+    await turn()
+    expect(dev.stats()).toMatchObject({ sent: 0, queued: 1000, sendErrors: 3, dropped: 0 })
+    dev.close()
+    expect(dev.stats()).toMatchObject({ sent: 0, queued: 1000, sendErrors: 3, dropped: 1000 })
+    expect(tx.out).toEqual([])
   })
 
   it('ENOBUFS on a super-frame: it queues with its meta and goes out on retry', async () => {
@@ -834,7 +853,7 @@ describe('capture device with gso (stand-in cap and packetTx)', () => {
     tx.answers = [-105]
     for (const f of frames) dev.send(f)
     await turn()
-    expect(dev.stats()).toMatchObject({ sent: 0, queued: 1 })
+    expect(dev.stats()).toMatchObject({ sent: 0, queued: 2 })
     await until(() => tx.out.length === 1)
     expect(tx.calls.map(strip)).toEqual([superCall(F6, frames), superCall(F6, frames)])
     expect(dev.stats()).toMatchObject({ sent: 2, gsoFrames: 1, gsoSegments: 2, sendErrors: 0 })
