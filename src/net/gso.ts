@@ -220,24 +220,10 @@ export class GsoCoalescer {
       return { frame: b.subarray(0, n), meta }
     }
     if (this.lastPsh) b[l4 + 13] |= PSH
-    const tcpLen = n - l4
-    if (lay.version === 4) {
-      meta.gsoType = VIRTIO_NET_HDR_GSO_TCPV4
-      const total = n - ETHERNET_HEADER_LEN
-      b[16] = total >> 8
-      b[17] = total & 0xff
-      b[24] = 0
-      b[25] = 0
-      const c = internetChecksum(b, ETHERNET_HEADER_LEN, l4)
-      b[24] = c >> 8
-      b[25] = c & 0xff
-    } else {
-      meta.gsoType = VIRTIO_NET_HDR_GSO_TCPV6
-      b[18] = tcpLen >> 8
-      b[19] = tcpLen & 0xff
-    }
-    const addrs = lay.version === 4 ? [26, 30, 34] : [22, 38, 54]
-    const ph = pseudoHeaderSum(b.subarray(addrs[0], addrs[1]), b.subarray(addrs[1], addrs[2]), IPPROTO_TCP, tcpLen)
+    const v4 = lay.version === 4
+    meta.gsoType = v4 ? VIRTIO_NET_HDR_GSO_TCPV4 : VIRTIO_NET_HDR_GSO_TCPV6
+    setIpLength(b, n, l4, v4, v4 ? (b[18] << 8) | b[19] : 0)
+    const ph = tcpPseudoSum(b, n, l4, v4)
     b[l4 + 16] = ph >> 8
     b[l4 + 17] = ph & 0xff
     return { frame: b.subarray(0, n), meta }
@@ -253,8 +239,8 @@ export class GsoCoalescer {
 /**
  * The kernel's cut of a super-frame (software GSO): one frame per `gsoSize` bytes of payload, headers
  * copied, with sequence numbers, lengths, IPv4 identification and checksums rewritten and PSH/FIN kept on
- * the last segment only, CWR on the first only. A frame with gsoType NONE comes back as it is. Used by tests to state exactly what the kernel
- * puts on the wire; the device never needs it.
+ * the last segment only, CWR on the first only. A frame with gsoType NONE comes back as it is. Used by
+ * tests to state exactly what the kernel puts on the wire; the device never needs it.
  */
 export function gsoSegment(frame: Uint8Array, meta: GsoMeta): Uint8Array[] {
   const l4 = meta.csumStart
@@ -281,33 +267,43 @@ export function gsoSegment(frame: Uint8Array, meta: GsoMeta): Uint8Array[] {
     if (!last) f &= ~(PSH | FIN)
     if (k > 0) f &= ~CWR
     s[l4 + 13] = f
-    const tcpLen = s.length - l4
-    if (v4) {
-      const total = s.length - ETHERNET_HEADER_LEN
-      s[16] = total >> 8
-      s[17] = total & 0xff
-      const id = (id0 + k) & 0xffff
-      s[18] = id >> 8
-      s[19] = id & 0xff
-      s[24] = 0
-      s[25] = 0
-      const c = internetChecksum(s, ETHERNET_HEADER_LEN, l4)
-      s[24] = c >> 8
-      s[25] = c & 0xff
-    } else {
-      s[18] = tcpLen >> 8
-      s[19] = tcpLen & 0xff
-    }
-    const a = v4 ? [26, 30, 34] : [22, 38, 54]
+    setIpLength(s, s.length, l4, v4, (id0 + k) & 0xffff)
     s[l4 + 16] = 0
     s[l4 + 17] = 0
-    const sum = onesSum(s, l4, s.length, pseudoHeaderSum(s.subarray(a[0], a[1]), s.subarray(a[1], a[2]), IPPROTO_TCP, tcpLen))
-    const c = finishChecksum(sum)
+    const c = finishChecksum(onesSum(s, l4, s.length, tcpPseudoSum(s, s.length, l4, v4)))
     s[l4 + 16] = c >> 8
     s[l4 + 17] = c & 0xff
     out.push(s)
   }
   return out
+}
+
+/**
+ * Writes the IP length of an `n`-byte frame whose TCP header is at `l4`: IPv4 total length, identification
+ * `id` and header checksum; IPv6 payload length.
+ */
+function setIpLength(f: Uint8Array, n: number, l4: number, v4: boolean, id: number): void {
+  if (!v4) {
+    f[18] = (n - l4) >> 8
+    f[19] = (n - l4) & 0xff
+    return
+  }
+  const total = n - ETHERNET_HEADER_LEN
+  f[16] = total >> 8
+  f[17] = total & 0xff
+  f[18] = id >> 8
+  f[19] = id & 0xff
+  f[24] = 0
+  f[25] = 0
+  const c = internetChecksum(f, ETHERNET_HEADER_LEN, l4)
+  f[24] = c >> 8
+  f[25] = c & 0xff
+}
+
+/** The TCP pseudo-header sum (folded, not complemented) of an `n`-byte frame whose TCP header is at `l4`. */
+function tcpPseudoSum(f: Uint8Array, n: number, l4: number, v4: boolean): number {
+  const [src, dst, end] = v4 ? [26, 30, 34] : [22, 38, 54]
+  return pseudoHeaderSum(f.subarray(src, dst), f.subarray(dst, end), IPPROTO_TCP, n - l4)
 }
 
 /** Flags the coalescer lets through, for tests: ACK, ECE, and PSH on the last frame. */

@@ -27,6 +27,20 @@ export function mulberry32(seed: number): Prng {
   return { nextU32, next, int: (n: number) => Math.floor(next() * n) }
 }
 
+/** `n` bytes of mulberry32(seed), each 32-bit draw little-endian: test payloads two processes can agree on. */
+export function prngBytes(seed: number, n: number): Uint8Array {
+  const r = mulberry32(seed)
+  const out = new Uint8Array(n)
+  for (let i = 0; i < n; i += 4) {
+    const v = r.nextU32()
+    out[i] = v & 0xff
+    if (i + 1 < n) out[i + 1] = (v >>> 8) & 0xff
+    if (i + 2 < n) out[i + 2] = (v >>> 16) & 0xff
+    if (i + 3 < n) out[i + 3] = v >>> 24
+  }
+  return out
+}
+
 /** Derives an independent seed for a named sub-stream (FNV-1a of the name mixed into the seed). */
 export function subSeed(seed: number, name: string): number {
   let h = 0x811c9dc5 ^ (seed >>> 0)

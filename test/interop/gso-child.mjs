@@ -21,7 +21,7 @@ import { parseIp, parseMac } from '../../dist/net/addr.js'
 import { ipOverEthernet, openCapDevice } from '../../dist/net/capdev.js'
 import { emitEthernetHeader, ETHERNET_HEADER_LEN, ETHERTYPE_IPV4, ETHERTYPE_IPV6 } from '../../dist/net/ethernet.js'
 import { buildTcpPacket } from '../../dist/net/packet.js'
-import { mulberry32 } from '../../dist/net/prng.js'
+import { prngBytes } from '../../dist/net/prng.js'
 import { TcpFlags } from '../../dist/tcp/segment.js'
 
 const o = JSON.parse(process.argv[2])
@@ -34,20 +34,6 @@ const fatal = (reason) => {
 setTimeout(() => fatal(`watchdog: no result after ${o.timeoutMs} ms`), o.timeoutMs ?? 20_000).unref()
 process.on('uncaughtException', (e) => fatal(String(e?.stack ?? e)))
 process.on('unhandledRejection', (e) => fatal(String(e?.stack ?? e)))
-
-/** `n` bytes of mulberry32(seed): each 32-bit draw little-endian (the test generates the same bytes). */
-function prngBytes(seed, n) {
-  const r = mulberry32(seed)
-  const out = new Uint8Array(n)
-  for (let i = 0; i < n; i += 4) {
-    const v = r.nextU32()
-    out[i] = v & 0xff
-    if (i + 1 < n) out[i + 1] = (v >>> 8) & 0xff
-    if (i + 2 < n) out[i + 2] = (v >>> 16) & 0xff
-    if (i + 3 < n) out[i + 3] = v >>> 24
-  }
-  return out
-}
 
 const turn = () => new Promise((r) => setImmediate(r))
 

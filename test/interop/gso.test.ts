@@ -25,7 +25,7 @@ import { loadPacketTx } from '../../src/net/native.js'
 import type { Lab } from '../../src/net/netns.js'
 import { decodeEthernet } from '../../src/net/packet.js'
 import { LINKTYPE_ETHERNET, readCaptureFile } from '../../src/net/pcap.js'
-import { mulberry32 } from '../../src/net/prng.js'
+import { prngBytes } from '../../src/net/prng.js'
 import { TcpFlags } from '../../src/tcp/segment.js'
 import { toHex } from '../helpers/codecLaws.js'
 import { line, type Proc } from '../helpers/interop.js'
@@ -51,20 +51,6 @@ function itGso(name: string, fn: () => Promise<void>, timeout?: number): void {
       throw new Error(why)
     })
   } else it.skip(`${name} — skipped: ${why}`, fn)
-}
-
-/** `n` bytes of mulberry32(seed), each 32-bit draw little-endian (gso-child.mjs generates the same). */
-function prngBytes(seed: number, n: number): Uint8Array {
-  const r = mulberry32(seed)
-  const out = new Uint8Array(n)
-  for (let i = 0; i < n; i += 4) {
-    const v = r.nextU32()
-    out[i] = v & 0xff
-    if (i + 1 < n) out[i + 1] = (v >>> 8) & 0xff
-    if (i + 2 < n) out[i + 2] = (v >>> 16) & 0xff
-    if (i + 3 < n) out[i + 3] = v >>> 24
-  }
-  return out
 }
 
 /** RFC 1071 checksum of b[start, end), written out here so the expectation does not lean on src/. */
