@@ -41,7 +41,8 @@ export { openCapDevice, ipOverEthernet, ArpAgent, NdpAgent, NeighborCache, type 
 export { netnsUp, netnsDown, cleanupAll, listLabs, LAB_PLAN, type Lab, type LabSide } from './net/netns.js'
 export { installRstGuard, type RstGuard, type RstGuardOptions } from './net/rstguard.js'
 export { registerCleanup, runCleanups } from './net/cleanup.js'
-export { hasRawPrivilege, loadRawSocket, loadCap } from './net/native.js'
+export { hasRawPrivilege, loadRawSocket, loadCap, loadPacketTx } from './net/native.js'
+export { GsoCoalescer, gsoSegment, type GsoMeta } from './net/gso.js'
 
 // Running the TCP on a device: the interface, sockets and servers like node:net's
 export { Interface, Connection, PortListener, VirtualClock, NetError, type InterfaceOptions, type PacketEvent } from './lab/iface.js'
