@@ -1,6 +1,7 @@
 /**
- * Bench rows bulk-transfer (tcplab on a raw socket) and bulk-transfer-pcap (on libpcap, with an address
- * and MAC of its own): one connection from lab side A to the kernel server in side B carrying 256 MB
+ * Bench rows bulk-transfer (tcplab on a raw socket), bulk-transfer-pcap (on libpcap, with an address and
+ * MAC of its own) and bulk-transfer-gso (the same, sending through tcplab's packet socket addon with
+ * segmentation offload, which the kernel cuts back to MTU-sized frames before the veth): one connection from lab side A to the kernel server in side B carrying 256 MB
  * (a few MB with --quick), tcplab's TcpSocket over its userland TCP against node:net's
  * socket over the kernel's TCP, with the same application code (child/bulk.ts). Figures are payload bits
  * per second from 'connect' until the server confirmed the byte count and closed. The veth runs with
@@ -11,7 +12,7 @@ import type { BenchContext, BenchModule, RowMeasurement, RowSpec } from '../harn
 import type { TcpConfig } from '../../../tcp/types.js'
 import { blocksOf, childScript, deviceOptions, figureOf, labPrivileged, labSkipReason, viaSkipReason, runLabChild, TCPLAB_PORTS, withBenchLab, type BenchLab, type BenchVia, type ChildLine, type LabModuleOptions } from './handshake.js'
 
-/** Row 5: userland → kernel server over the veth, in bits per second; tcplab on the raw socket and on pcap. */
+/** Row 5: userland → kernel server over the veth, in bits per second; tcplab on raw, on pcap, on pcap with GSO. */
 export const BULK_ROWS: RowSpec[] = ['bulk-transfer', 'bulk-transfer-pcap', 'bulk-transfer-gso'].map((name) => ({
   name,
   unit: 'bit/s',
