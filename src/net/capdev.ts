@@ -522,6 +522,13 @@ const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => {
   return true
 }
 
+/** Whether `buf` holds `b` at `off` (the per-packet paths compare in place rather than through a view). */
+const bytesAt = (buf: Uint8Array, off: number, b: Uint8Array): boolean => {
+  if (off + b.length > buf.length) return false
+  for (let i = 0; i < b.length; i++) if (buf[off + i] !== b[i]) return false
+  return true
+}
+
 // ---------------------------------------------------------------------------------------------------
 // ARP
 
@@ -607,6 +614,15 @@ export class ArpAgent {
    * pending resolution behind and a real client's SYN+ACK never waits for one. The last sender is
    * remembered, so a stream from one peer costs a 10-byte comparison per packet.
    */
+  /**
+   * {@link learnFromIp} for the IPv4 packet at `ipOff` in an Ethernet `frame` (sender MAC at 6), comparing
+   * in place first: the same sender as last time, the common case, costs no allocation.
+   */
+  learnFromFrame(frame: Uint8Array, ipOff: number): void {
+    if (bytesAt(frame, ipOff + 12, this.lastIpSrc) && bytesAt(frame, 6, this.lastIpMac)) return
+    this.learnFromIp(frame.subarray(ipOff + 12, ipOff + 16), frame.subarray(6, 12))
+  }
+
   learnFromIp(src: Uint8Array, mac: Uint8Array): void {
     if ((mac[0] & 1) !== 0 || (sameBytes(src, this.lastIpSrc) && sameBytes(mac, this.lastIpMac))) return
     if (src[0] === 0 || src[0] >= 224 || src[0] === 127) return
@@ -897,6 +913,8 @@ class EthernetIp implements IpOverEthernetDevice {
   private memoMac: Uint8Array | undefined
   private memoAt = 0
   private readonly tx: Uint8Array
+  /** Views of `tx` by length, made once: a frame per packet would otherwise allocate one. */
+  private readonly txViews: Array<Uint8Array | undefined> = []
   private readonly queues = new Map<string, Uint8Array[]>()
   private handler: ReceiveHandler | undefined
   private closed = false
@@ -938,13 +956,13 @@ class EthernetIp implements IpOverEthernetDevice {
       throw new WireError('ERR_BAD_ARGUMENT', `packet of ${packet.length} bytes exceeds the MTU ${this.mtu}`)
     }
     const version = packet.length > 0 ? packet[0] >> 4 : 0
-    let dst: Uint8Array
+    let dstOff: number
     let resolver: ArpAgent | NdpAgent | undefined
     if (version === 4 && packet.length >= 20) {
-      dst = packet.subarray(16, 20)
+      dstOff = 16
       resolver = this.arp
     } else if (version === 6 && packet.length >= 40) {
-      dst = packet.subarray(24, 40)
+      dstOff = 24
       resolver = this.ndp
     } else {
       this.counters.sendErrors++
@@ -958,10 +976,12 @@ class EthernetIp implements IpOverEthernetDevice {
     // A stream to one peer: its MAC from the last lookup, re-checked at most every MEMO_MS, so the hot path
     // builds no text key and touches no map.
     const memo = this.memoMac
-    if (memo !== undefined && sameBytes(dst, this.memoDst) && this.now() - this.memoAt < MEMO_MS) {
+    const dstLen = version === 4 ? 4 : 16
+    if (memo !== undefined && this.memoDst.length === dstLen && bytesAt(packet, dstOff, this.memoDst) && this.now() - this.memoAt < MEMO_MS) {
       this.frame(memo, etherType, packet)
       return
     }
+    const dst = packet.subarray(dstOff, dstOff + dstLen)
     const fixed = this.fixedMac(dst)
     const key = formatIp(dst)
     const mac = fixed ?? resolver.lookup(key)
@@ -989,7 +1009,8 @@ class EthernetIp implements IpOverEthernetDevice {
     const f = this.tx
     emitEthernetHeader({ dst: mac, src: this.macBytes, etherType }, f, 0)
     f.set(packet, ETHERNET_HEADER_LEN)
-    this.eth.send(f.subarray(0, ETHERNET_HEADER_LEN + packet.length))
+    const n = ETHERNET_HEADER_LEN + packet.length
+    this.eth.send((this.txViews[n] ??= f.subarray(0, n)))
     this.counters.sent++
   }
 
@@ -1023,6 +1044,18 @@ class EthernetIp implements IpOverEthernetDevice {
   }
 
   private receive(frame: Uint8Array): void {
+    // Untagged IPv4, the common case, read in place: no header object, and no view but the packet handed up.
+    if (this.v4 !== undefined && frame.length >= ETHERNET_HEADER_LEN && ((frame[12] << 8) | frame[13]) === ETHERTYPE_IPV4) {
+      if (!bytesAt(frame, 0, this.macBytes) && (frame[0] & 1) === 0) return this.drop('foreign')
+      const o = ETHERNET_HEADER_LEN
+      const avail = frame.length - o
+      const total = avail >= 4 ? (frame[o + 2] << 8) | frame[o + 3] : 0
+      if (avail < 20 || frame[o] >> 4 !== 4 || total < 20 || total > avail) return this.drop('malformed')
+      if (!bytesAt(frame, o + 16, this.v4)) return this.drop('foreign')
+      if ((frame[0] & 1) === 0) this.arp!.learnFromFrame(frame, o)
+      this.up(frame.subarray(o, o + total))
+      return
+    }
     let eth: EthernetRepr
     try {
       eth = parseEthernet(frame)

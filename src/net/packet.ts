@@ -5,8 +5,8 @@
 import { WireError } from '../tcp/errors.js'
 import { IPPROTO_TCP, type PseudoHeader } from '../tcp/checksum.js'
 import { emitTcp, parseTcp, tcpLen, type ChecksumMode, type TcpParsed, type TcpRepr } from '../tcp/segment.js'
-import { parseIpv4, emitIpv4Header, type Ipv4Parsed } from './ipv4.js'
-import { parseIpv6, emitIpv6Header, type Ipv6Parsed } from './ipv6.js'
+import { parseIpv4, emitIpv4Header, type Ipv4Parsed, type Ipv4Repr } from './ipv4.js'
+import { parseIpv6, emitIpv6Header, type Ipv6Parsed, type Ipv6Repr } from './ipv6.js'
 import { parseEthernet, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, type EthernetRepr } from './ethernet.js'
 import { parseArp, type ArpRepr } from './arp.js'
 
@@ -109,38 +109,34 @@ export function emitTcpPacket(
   }
   const segLen = tcpLen(tcp)
   let hlen: number
+  // One header object per family, refilled for each packet (the emitters keep nothing): sending a segment
+  // allocates nothing here.
   if (ip.src.length === 4) {
-    const repr = {
-      src: ip.src,
-      dst: ip.dst,
-      protocol: IPPROTO_TCP,
-      ttl: ip.ttl ?? 64,
-      id: ip.id ?? 0,
-      dscp: (ip.tos ?? 0) >> 2,
-      ecn: (ip.tos ?? 0) & 3,
-      dontFragment: ip.dontFragment ?? true,
-      moreFragments: false,
-      fragmentOffset: 0,
-      options: EMPTY,
-    }
+    const repr = V4_SCRATCH
+    repr.src = ip.src
+    repr.dst = ip.dst
+    repr.ttl = ip.ttl ?? 64
+    repr.id = ip.id ?? 0
+    repr.dscp = (ip.tos ?? 0) >> 2
+    repr.ecn = (ip.tos ?? 0) & 3
+    repr.dontFragment = ip.dontFragment ?? true
     hlen = 20 // no IPv4 options on the packets we build
     emitIpv4Header(repr, segLen, into, offset)
   } else {
-    const repr = {
-      src: ip.src,
-      dst: ip.dst,
-      trafficClass: ip.tos ?? 0,
-      flowLabel: ip.flowLabel ?? 0,
-      hopLimit: ip.ttl ?? 64,
-      nextHeader: IPPROTO_TCP,
-      extensions: EMPTY,
-    }
+    const repr = V6_SCRATCH
+    repr.src = ip.src
+    repr.dst = ip.dst
+    repr.trafficClass = ip.tos ?? 0
+    repr.flowLabel = ip.flowLabel ?? 0
+    repr.hopLimit = ip.ttl ?? 64
     hlen = 40 // no extension headers on the packets we build
     emitIpv6Header(repr, segLen, into, offset)
   }
-  const n = emitTcp(tcp, into, offset + hlen, pseudoOf(ip), { checksum })
+  // `ip` is itself the pseudo-header (its src and dst); 'compute' is emitTcp's default with one.
+  const n = emitTcp(tcp, into, offset + hlen, ip, checksum === 'compute' ? undefined : { checksum })
   return hlen + n
 }
+
 
 /** Builds a fresh buffer holding the IP packet around `tcp`. */
 export function buildTcpPacket(ip: IpHeaderFields, tcp: TcpRepr, checksum: ChecksumMode = 'compute'): Uint8Array {
@@ -150,3 +146,28 @@ export function buildTcpPacket(ip: IpHeaderFields, tcp: TcpRepr, checksum: Check
 }
 
 const EMPTY = new Uint8Array(0)
+
+/** emitTcpPacket's header objects, refilled for every packet. */
+const V4_SCRATCH: Omit<Ipv4Repr, 'payload'> = {
+  src: EMPTY,
+  dst: EMPTY,
+  protocol: IPPROTO_TCP,
+  ttl: 64,
+  id: 0,
+  dscp: 0,
+  ecn: 0,
+  dontFragment: true,
+  moreFragments: false,
+  fragmentOffset: 0,
+  options: EMPTY,
+}
+
+const V6_SCRATCH: Omit<Ipv6Repr, 'payload'> = {
+  src: EMPTY,
+  dst: EMPTY,
+  trafficClass: 0,
+  flowLabel: 0,
+  hopLimit: 64,
+  nextHeader: IPPROTO_TCP,
+  extensions: EMPTY,
+}
