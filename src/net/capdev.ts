@@ -162,12 +162,16 @@ class PcapDevice implements CapDevice {
     try {
       linkType = h.open(iface, this.filter, bufferSize, this.buffer)
     } catch (e) {
+      // A handle whose open failed half-way (libpcap created, activation refused) is no safer to collect:
+      // its destructor stops a poll handle that was never started (SIGSEGV, seen as an unprivileged user).
+      retiredHandles.push(h)
       const msg = e instanceof Error ? e.message : String(e)
       if (isPermissionFailure(e)) throw capPermissionError()
       throw new WireError('DEV_ERR_IO', `cannot capture on ${iface}: ${msg.split('\n')[0]}`)
     }
     if (linkType !== 'ETHERNET') {
       h.close()
+      retiredHandles.push(h)
       throw new WireError('DEV_ERR_IO', `${iface} is not an Ethernet interface (libpcap link type ${linkType})`)
     }
     h.setMinBytes?.(0)

@@ -672,3 +672,31 @@ describeRoot('capture device against the kernel in a lab (root)', () => {
     })
   }
 })
+
+describeRoot('capture device: failed opens as an unprivileged user (root, to drop it)', () => {
+  it('200 refused opens, then garbage collection: the process lives (cap frees a half-opened handle unsafely)', async () => {
+    requireBuilt('dist/net/capdev.js')
+    await withLab(async (lab) => {
+      const script = [
+        `const { openCapDevice } = await import(${JSON.stringify(repoPath('dist/net/capdev.js'))})`,
+        'let refused = 0',
+        'for (let i = 0; i < 200; i++) {',
+        `  try { openCapDevice({ iface: ${JSON.stringify(lab.a.iface)} }).close() } catch (e) { if (e.code === 'DEV_ERR_PERMISSION') refused++ }`,
+        '}',
+        'for (let i = 0; i < 20; i++) { globalThis.gc(); await new Promise((r) => setTimeout(r, 5)) }',
+        'console.log(JSON.stringify({ type: "done", refused }))',
+      ].join('\n')
+      const child = lab.spawn(
+        'a',
+        [
+          'setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', '--bounding-set=-all',
+          process.execPath, '--expose-gc', '--input-type=module', '-e', script,
+        ],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      )
+      const out = new LineReader(child)
+      expect(await out.json('done')).toEqual({ type: 'done', refused: 200 })
+      expect(await exitOf(child)).toEqual({ code: 0, signal: null })
+    })
+  })
+})
