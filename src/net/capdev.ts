@@ -143,7 +143,6 @@ class PcapDevice implements CapDevice {
   /** Segments waiting in the backlog (a super-frame counts each of its segments). */
   private backlogSegments = 0
   private retry: { immediate?: ReturnType<typeof setImmediate>; timer?: ReturnType<typeof setTimeout> } | undefined
-  readonly gso: boolean
   /** With gso: the addon, its socket, the pending super-frame and the end-of-turn flush. */
   private readonly tx: PacketTxModule | undefined
   private readonly txFd: number = -1
@@ -175,8 +174,7 @@ class PcapDevice implements CapDevice {
       throw new WireError('DEV_ERR_IO', `${iface} is not an Ethernet interface (libpcap link type ${linkType})`)
     }
     h.setMinBytes?.(0)
-    this.gso = opts.gso === true
-    if (this.gso) {
+    if (opts.gso === true) {
       try {
         this.tx = opts.packetTx ?? loadPacketTx()
         this.txFd = this.tx.open(iface, GSO_SNDBUF)
@@ -332,6 +330,10 @@ class PcapDevice implements CapDevice {
 
   onError(handler: ErrorHandler): void {
     this.errorHandler = handler
+  }
+
+  get gso(): boolean {
+    return this.coalescer !== undefined
   }
 
   stats(): CapDeviceStats {

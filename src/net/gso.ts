@@ -34,7 +34,6 @@ const RST = 0x04
 const PSH = 0x08
 const ACK = 0x10
 const URG = 0x20
-const ECE = 0x40
 const CWR = 0x80
 
 /** The largest IP packet (IPv4 total length, IPv6 payload length + 40 with no jumbogram). */
@@ -108,7 +107,7 @@ function sameRange(a: Uint8Array, b: Uint8Array, start: number, end: number): bo
  * Joins consecutive segments of one flow into a super-frame. Use: `add(frame)` each frame; when it
  * returns false the frame does not continue the pending one, so `take()` the pending super-frame (if
  * any), send it, and `add` the frame again (a frame that cannot start one returns false a second time:
- * send it as it is). `take()` also ends a batch. Frames are copied; the caller's buffers are free on return.
+ * send it as it is). `take()` ends a batch. Frames are copied; the caller's buffers are free on return.
  */
 export class GsoCoalescer {
   private readonly buf: Uint8Array
@@ -228,12 +227,6 @@ export class GsoCoalescer {
     b[l4 + 17] = ph & 0xff
     return { frame: b.subarray(0, n), meta }
   }
-
-  /** Drops the pending super-frame. */
-  clear(): void {
-    this.count = 0
-    this.layout = undefined
-  }
 }
 
 /**
@@ -305,6 +298,3 @@ function tcpPseudoSum(f: Uint8Array, n: number, l4: number, v4: boolean): number
   const [src, dst, end] = v4 ? [26, 30, 34] : [22, 38, 54]
   return pseudoHeaderSum(f.subarray(src, dst), f.subarray(dst, end), IPPROTO_TCP, n - l4)
 }
-
-/** Flags the coalescer lets through, for tests: ACK, ECE, and PSH on the last frame. */
-export const GSO_JOINABLE_FLAGS = { ACK, ECE, PSH } as const

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
-import { WireError } from '../tcp/errors.js'
+import { WireError, type WireErrorCode } from '../tcp/errors.js'
 
 const nodeRequire = createRequire(import.meta.url)
 
@@ -80,9 +80,8 @@ export interface PacketTxModule {
   close(fd: number): void
 }
 
-let rawCache: RawSocketModule | undefined
-let capCache: CapModule | undefined
-let packetTxCache: PacketTxModule | undefined
+/** Addons loaded so far, by package name (only through the real `require`: injected ones are not kept). */
+const loaded = new Map<string, unknown>()
 
 /** True when `e` is Node's "cannot find module `id`" (and not a missing dependency of it). */
 function isNotFound(e: unknown, id: string): boolean {
@@ -92,68 +91,46 @@ function isNotFound(e: unknown, id: string): boolean {
 
 const firstLine = (e: unknown): string => (e instanceof Error ? e.message : String(e)).split('\n')[0]
 
+/**
+ * Loads the optional addon `id` (cached) or throws WireError `code` with the line `why` gives: for an
+ * addon that is not installed (`failure` undefined) or one that failed to load (`failure`, its first line).
+ */
+function loadAddon<T>(id: string, opts: LoadOptions, code: WireErrorCode, why: (failure: string | undefined) => string): T {
+  if (opts.require === undefined && loaded.has(id)) return loaded.get(id) as T
+  let mod: T
+  try {
+    mod = (opts.require ?? nodeRequire)(id) as T
+  } catch (e) {
+    throw new WireError(code, why(isNotFound(e, id) ? undefined : firstLine(e)))
+  }
+  if (opts.require === undefined) loaded.set(id, mod)
+  return mod
+}
+
 /** Loads `raw-socket` (cached) or throws WireError DEV_ERR_NO_RAW_SOCKET saying what to install. */
 export function loadRawSocket(opts: LoadOptions = {}): RawSocketModule {
-  if (opts.require === undefined && rawCache !== undefined) return rawCache
-  const req = opts.require ?? nodeRequire
-  let mod: RawSocketModule
-  try {
-    mod = req('raw-socket') as RawSocketModule
-  } catch (e) {
-    if (isNotFound(e, 'raw-socket')) {
-      throw new WireError(
-        'DEV_ERR_NO_RAW_SOCKET',
-        "raw sockets need the optional 'raw-socket' addon, which is not installed: npm install raw-socket (needs python3, make and g++)",
-      )
-    }
-    throw new WireError(
-      'DEV_ERR_NO_RAW_SOCKET',
-      `the 'raw-socket' addon failed to load (${firstLine(e)}): npm rebuild raw-socket`,
-    )
-  }
-  if (opts.require === undefined) rawCache = mod
-  return mod
+  return loadAddon<RawSocketModule>('raw-socket', opts, 'DEV_ERR_NO_RAW_SOCKET', (failure) =>
+    failure === undefined
+      ? "raw sockets need the optional 'raw-socket' addon, which is not installed: npm install raw-socket (needs python3, make and g++)"
+      : `the 'raw-socket' addon failed to load (${failure}): npm rebuild raw-socket`,
+  )
 }
 
 /** Loads `cap` (cached) or throws WireError DEV_ERR_NO_CAP saying what to install. */
 export function loadCap(opts: LoadOptions = {}): CapModule {
-  if (opts.require === undefined && capCache !== undefined) return capCache
-  const req = opts.require ?? nodeRequire
-  let mod: CapModule
-  try {
-    mod = req('cap') as CapModule
-  } catch (e) {
-    if (isNotFound(e, 'cap')) {
-      throw new WireError(
-        'DEV_ERR_NO_CAP',
-        "the capture device needs the 'cap' addon, which needs libpcap: apt-get install libpcap-dev && npm install cap",
-      )
-    }
-    throw new WireError(
-      'DEV_ERR_NO_CAP',
-      `the capture device needs the 'cap' addon, which failed to load (${firstLine(e)}): apt-get install libpcap-dev && npm rebuild cap`,
-    )
-  }
-  if (opts.require === undefined) capCache = mod
-  return mod
+  return loadAddon<CapModule>('cap', opts, 'DEV_ERR_NO_CAP', (failure) =>
+    failure === undefined
+      ? "the capture device needs the 'cap' addon, which needs libpcap: apt-get install libpcap-dev && npm install cap"
+      : `the capture device needs the 'cap' addon, which failed to load (${failure}): apt-get install libpcap-dev && npm rebuild cap`,
+  )
 }
 
 /** Loads tcplab's transmit addon (cached) or throws WireError DEV_ERR_NO_PACKET_TX saying how to build it. */
 export function loadPacketTx(opts: LoadOptions = {}): PacketTxModule {
-  if (opts.require === undefined && packetTxCache !== undefined) return packetTxCache
-  const req = opts.require ?? nodeRequire
-  let mod: PacketTxModule
-  try {
-    mod = req('tcplab-packet-tx') as PacketTxModule
-  } catch (e) {
-    const why = isNotFound(e, 'tcplab-packet-tx') ? 'is not installed' : `failed to load (${firstLine(e)})`
-    throw new WireError(
-      'DEV_ERR_NO_PACKET_TX',
-      `segmentation offload (gso) needs tcplab's 'tcplab-packet-tx' addon, which ${why}: npm install (needs python3, make and g++; Linux only)`,
-    )
-  }
-  if (opts.require === undefined) packetTxCache = mod
-  return mod
+  return loadAddon<PacketTxModule>('tcplab-packet-tx', opts, 'DEV_ERR_NO_PACKET_TX', (failure) => {
+    const why = failure === undefined ? 'is not installed' : `failed to load (${failure})`
+    return `segmentation offload (gso) needs tcplab's 'tcplab-packet-tx' addon, which ${why}: npm install (needs python3, make and g++; Linux only)`
+  })
 }
 
 /** Linux capability bits (include/uapi/linux/capability.h). */

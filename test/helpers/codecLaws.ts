@@ -114,6 +114,23 @@ export function hex(annotated: string): Uint8Array {
   return new Uint8Array(Buffer.from(clean, 'hex'))
 }
 
+/**
+ * A reference RFC 1071 sum for tests, written out so their expectations do not lean on src/tcp/checksum.ts:
+ * `initial` plus the 16-bit big-endian words of b[start, end) (an odd last byte padded with zero), folded
+ * but not complemented. A correct checksum over its coverage sums to 0xffff.
+ */
+export function refOnesSum(b: Uint8Array, start = 0, end = b.length, initial = 0): number {
+  let s = initial
+  for (let i = start; i < end; i += 2) s += (b[i] << 8) | (i + 1 < end ? b[i + 1] : 0)
+  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16)
+  return s
+}
+
+/** The reference checksum to write over b[start, end): the complement of {@link refOnesSum}. */
+export function refChecksum(b: Uint8Array, start = 0, end = b.length): number {
+  return ~refOnesSum(b, start, end) & 0xffff
+}
+
 /** A buffer of n poison bytes, for re-emitting fixtures. */
 export function poisoned(n: number): Uint8Array {
   return new Uint8Array(n).fill(POISON)

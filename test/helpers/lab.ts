@@ -210,3 +210,23 @@ export function labChild(lab: Lab, side: LabSideName, argv: string[]): LabChild 
 export function hostileChild(lab: Lab, side: LabSideName, script: string, opts: object): LabChild {
   return labChild(lab, side, [process.execPath, repoPath(`test/hostile/${script}`), JSON.stringify(opts)])
 }
+
+/**
+ * tcpdump in a lab side, writing every frame that matches `filter` to `file` at once (-U, immediate mode,
+ * as root so it can write anywhere); resolves once it listens, rejects with its stderr if it ends first.
+ */
+export async function startTcpdump(lab: Lab, side: LabSideName, args: string[], file: string, filter: string): Promise<ChildProcess> {
+  const child = lab.spawn(side, ['tcpdump', '-n', '-U', '--immediate-mode', '-Z', 'root', ...args, '-w', file, filter], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  })
+  let err = ''
+  await new Promise<void>((resolve, reject) => {
+    child.stderr!.setEncoding('utf8')
+    child.stderr!.on('data', (d: string) => {
+      err += d
+      if (err.includes('listening on')) resolve()
+    })
+    child.on('exit', () => reject(new Error(`tcpdump ended: ${err.trim()}`)))
+  })
+  return child
+}

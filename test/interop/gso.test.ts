@@ -27,9 +27,9 @@ import { decodeEthernet } from '../../src/net/packet.js'
 import { LINKTYPE_ETHERNET, readCaptureFile } from '../../src/net/pcap.js'
 import { prngBytes } from '../../src/net/prng.js'
 import { TcpFlags } from '../../src/tcp/segment.js'
-import { toHex } from '../helpers/codecLaws.js'
+import { refChecksum, toHex } from '../helpers/codecLaws.js'
 import { line, type Proc } from '../helpers/interop.js'
-import { exitOf, LineReader, repoPath, requireBuilt, until, withLab } from '../helpers/lab.js'
+import { exitOf, LineReader, repoPath, requireBuilt, startTcpdump, until, withLab } from '../helpers/lab.js'
 import { describeRoot } from '../helpers/root.js'
 
 /** The transmit addon's load failure, in one line, or undefined when it loads. */
@@ -53,13 +53,6 @@ function itGso(name: string, fn: () => Promise<void>, timeout?: number): void {
   } else it.skip(`${name} — skipped: ${why}`, fn)
 }
 
-/** RFC 1071 checksum of b[start, end), written out here so the expectation does not lean on src/. */
-function rfc1071(b: Uint8Array, start: number, end: number): number {
-  let sum = 0
-  for (let i = start; i < end; i += 2) sum += (b[i] << 8) | (i + 1 < end ? b[i + 1] : 0)
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16)
-  return ~sum & 0xffff
-}
 
 /** Starts gso-child.mjs in side A. */
 function gsoChild(lab: Lab, opts: Record<string, unknown>): Proc {
@@ -125,15 +118,8 @@ describeRoot('segmentation offload on transmit against the kernel (root, namespa
 
           // Side B's capture: only frames from our address and port (side B's kernel answers with RSTs).
           const proto = family === 4 ? 'ip' : 'ip6'
-          dump = lab.spawn(
-            'b',
-            ['tcpdump', '-i', lab.b.iface, '-w', file, '-U', '--immediate-mode', '-Z', 'root', '-n', `${proto} src host ${src} and tcp src port ${SPORT}`],
-            { stdio: ['ignore', 'pipe', 'pipe'] },
-          )
-          const dumpOut = new LineReader(dump)
+          dump = await startTcpdump(lab, 'b', ['-i', lab.b.iface], file, `${proto} src host ${src} and tcp src port ${SPORT}`)
           const d = dump
-          await until(async () => dumpOut.errors, (t) => t.includes('listening on') || !running(d))
-          if (!running(d)) throw new Error(`tcpdump ended before it listened: ${dumpOut.errors.trim()}`)
 
           const child = gsoChild(lab, {
             mode: 'train', iface: lab.a.iface, mac: lab.a.owned.mac, src, dst, dstMac: lab.b.mac, sport: SPORT, dport: DPORT,
@@ -182,7 +168,7 @@ describeRoot('segmentation offload on transmit against the kernel (root, namespa
               g[19] = k & 0xff
               g[24] = 0
               g[25] = 0
-              const c = rfc1071(g, ETHERNET_HEADER_LEN, l4)
+              const c = refChecksum(g, ETHERNET_HEADER_LEN, l4)
               g[24] = c >> 8
               g[25] = c & 0xff
             }

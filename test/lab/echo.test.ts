@@ -10,6 +10,7 @@ import type { TcpSocket } from '../../src/lab/socket.js'
 import { parseIp } from '../../src/net/addr.js'
 import { memoryPair } from '../../src/net/memdev.js'
 import { SECOND } from '../../src/tcp/types.js'
+import { runVirtual, turn } from '../helpers/virtual.js'
 
 const cli = new URL('../../dist/lab/cli.js', import.meta.url).pathname
 
@@ -73,7 +74,6 @@ class StuckSocket extends Duplex {
   }
 }
 
-const tick = (): Promise<void> => new Promise((r) => setImmediate(r))
 
 describe('the echo server honours backpressure', () => {
   it('echo(): stops reading while a reply waits, resumes on drain (as a pipe would)', async () => {
@@ -85,29 +85,29 @@ describe('the echo server honours backpressure', () => {
       echo(s as unknown as SocketLike, m + '!')
     })
     s.push('one')
-    await tick()
+    await turn()
     expect(got).toEqual(['one'])
     expect(s.written).toEqual(['one!'])
     expect(s.isPaused()).toBe(true)
     // more arrives while the reply is stuck: it waits in the socket, not in our write queue
     s.push('two')
     s.push('three')
-    await tick()
+    await turn()
     expect(got).toEqual(['one'])
     expect(s.written).toEqual(['one!'])
     expect(s.readableLength).toBe(8)
     // the peer reads: drain, resume, the waiting bytes come as one message and are echoed
     s.release()
-    await tick()
+    await turn()
     expect(got).toEqual(['one', 'two'])
     expect(s.written).toEqual(['one!', 'two!'])
     expect(s.isPaused()).toBe(true)
     s.release()
-    await tick()
+    await turn()
     expect(got).toEqual(['one', 'two', 'three'])
     expect(s.written).toEqual(['one!', 'two!', 'three!'])
     s.release()
-    await tick()
+    await turn()
     expect(s.isPaused()).toBe(false)
     expect(s.readableLength).toBe(0)
     // a reply that fits: no pause, and write()'s answer is passed on
@@ -162,20 +162,7 @@ describe('the echo server honours backpressure', () => {
     const b = new Interface({ device: db, addrs: [parseIp('198.18.0.2')], clock: vc.clock, scheduler: vc, tcp })
     try {
       const moved = (): number => a.stats.packetsIn + b.stats.packetsIn
-      /** Runs the event loop and virtual time for `us`, calling `step` each turn. */
-      const runFor = async (us: number, step: () => void = () => {}): Promise<void> => {
-        const end = vc.now + us
-        for (let i = 0; i < 100_000; i++) {
-          step()
-          const before = moved()
-          await tick()
-          if (moved() !== before) continue
-          const at = vc.nextAt()
-          if (at === undefined || at > end) break
-          vc.runNext()
-        }
-        vc.advanceTo(end)
-      }
+      const runFor = (us: number, step?: () => void): Promise<void> => runVirtual(vc, moved, us, step)
       // the echo server on the userland TCP, through listen's glue; the socket kept to look at
       const net = userlandNet(b)
       let serverSocket: TcpSocket | undefined

@@ -46,7 +46,7 @@ import { parseFlags } from '../../src/tcp/segment.js'
 import { seq } from '../../src/tcp/seq.js'
 import { hex } from '../helpers/codecLaws.js'
 import { describeRoot } from '../helpers/root.js'
-import { LineReader, exitOf, repoPath, until, withLab } from '../helpers/lab.js'
+import { LineReader, exitOf, repoPath, startTcpdump, until, withLab } from '../helpers/lab.js'
 import type { Lab, LabSideName } from '../../src/net/netns.js'
 
 // ---------------------------------------------------------------------------------------------------
@@ -1336,20 +1336,6 @@ function dropFirst(table: string, match: string): string {
 `
 }
 
-/** tcpdump in a lab side, writing `file`; resolves once it listens. */
-async function startTcpdump(lab: Lab, side: LabSideName, args: string[], file: string): Promise<ChildProcess> {
-  const child = lab.spawn(side, ['tcpdump', '-n', '-U', '--immediate-mode', ...args, '-w', file, FILTER], { stdio: ['ignore', 'ignore', 'pipe'] })
-  let err = ''
-  await new Promise<void>((resolve, reject) => {
-    child.stderr!.setEncoding('utf8')
-    child.stderr!.on('data', (d: string) => {
-      err += d
-      if (err.includes('listening on')) resolve()
-    })
-    child.on('exit', () => reject(new Error(`tcpdump ended: ${err.trim()}`)))
-  })
-  return child
-}
 
 /** Whether the capture file already holds the UDP sentinel (so every packet before it is on disk). */
 async function hasSentinel(file: string): Promise<boolean> {
@@ -1379,7 +1365,10 @@ describeRoot('inspect: tcpdump captures of real kernel connections in a namespac
       const node = process.execPath
       const server = lab.spawn('b', [node, '-e', SERVER_JS], { stdio: ['ignore', 'pipe', 'pipe'] })
       await new LineReader(server).next(/^ready$/)
-      const dumps = [await startTcpdump(lab, 'a', ['-i', lab.a.iface], files.eth), await startTcpdump(lab, 'a', ['-i', 'any', '-y', 'LINUX_SLL2'], files.any)]
+      const dumps = [
+        await startTcpdump(lab, 'a', ['-i', lab.a.iface], files.eth, FILTER),
+        await startTcpdump(lab, 'a', ['-i', 'any', '-y', 'LINUX_SLL2'], files.any, FILTER),
+      ]
       const connect = async (host: string, port = 8080, mode = 'close'): Promise<void> => {
         await lab.exec('a', [node, '-e', CLIENT_JS, host, String(port), mode])
       }

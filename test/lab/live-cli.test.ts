@@ -11,7 +11,7 @@ import { readCaptureFile } from '../../src/net/pcap.js'
 import { decodePacket } from '../../src/net/packet.js'
 import { formatFlags } from '../../src/tcp/segment.js'
 import { describeRoot, itRoot } from '../helpers/root.js'
-import { LineReader, exitOf, repoPath, requireBuilt, withLab } from '../helpers/lab.js'
+import { LineReader, exitOf, repoPath, requireBuilt, startTcpdump, withLab } from '../helpers/lab.js'
 
 const CLI = repoPath('dist/lab/cli.js')
 const node = process.execPath
@@ -121,41 +121,70 @@ describeRoot('tcplab listen --echo serving kernel clients', () => {
 describeRoot('tcplab listen --via pcap --gso', () => {
   itRoot('echoes 256 KiB to a kernel client through the segmentation offload path, byte for byte', async () => {
     requireBuilt('dist/lab/cli.js')
-    await withLab(async (lab) => {
-      const ip = lab.a.owned.ipv4
-      const argv = [node, CLI, 'listen', '1935', '--via', 'pcap', '--gso', '--iface', lab.a.iface, '--ip', ip, '--echo', '--count', '1', '--json']
-      const listener = lab.spawn('a', argv, { stdio: ['ignore', 'pipe', 'pipe'] })
-      const out = new LineReader(listener)
-      try {
-        // 256 KiB of ASCII in, every chunk back with the seed's suffix: strip the suffixes and compare.
-        const client = [
-          'import socket, sys, time',
-          'data = bytes(((i * 7) % 26) + 97 for i in range(262144))',
-          'for i in range(100):',
-          '    try:',
-          `        s = socket.create_connection(('${ip}', 1935), timeout=5); break`,
-          '    except OSError: time.sleep(0.1)',
-          's.sendall(data); s.shutdown(socket.SHUT_WR)',
-          'got = b""',
-          'while True:',
-          '    b = s.recv(65536)',
-          '    if not b: break',
-          '    got += b',
-          'suffix = " 你好!".encode()',
-          'print(got.count(suffix) > 0, got.endswith(suffix), got.replace(suffix, b"") == data, len(got))',
-        ].join('\n')
-        const r = await lab.exec('b', ['python3', '-c', client], { allowFail: true, timeoutMs: 60_000 })
-        expect(r.stderr).toBe('')
-        const [some, ends, same] = r.stdout.trim().split(' ')
-        expect([some, ends, same]).toEqual(['True', 'True', 'True'])
-        const report = JSON.parse(await out.next(/^\{/))
-        expect(report.receivedBytes).toBe(262144)
-        expect(report.states.slice(0, 3)).toEqual(['LISTEN', 'SYN-RECEIVED', 'ESTABLISHED'])
-        expect(await exitOf(listener)).toEqual({ code: 0, signal: null })
-      } finally {
-        listener.kill('SIGKILL')
-      }
-    })
+    const dir = mkdtempSync(join(tmpdir(), 'tcplab-gso-cli-'))
+    try {
+      await withLab(async (lab) => {
+        const ip = lab.a.owned.ipv4
+        // What side B receives from the listener: the proof that the super-frame path was taken.
+        const file = join(dir, 'b.pcap')
+        const dump = await startTcpdump(lab, 'b', ['-i', lab.b.iface], file, `ip src host ${ip} and tcp src port 1935`)
+        const argv = [node, CLI, 'listen', '1935', '--via', 'pcap', '--gso', '--iface', lab.a.iface, '--ip', ip, '--echo', '--count', '1', '--json']
+        const listener = lab.spawn('a', argv, { stdio: ['ignore', 'pipe', 'pipe'] })
+        const out = new LineReader(listener)
+        try {
+          // 256 KiB of ASCII in, every chunk back with the seed's suffix: strip the suffixes and compare.
+          const client = [
+            'import socket, sys, time',
+            'data = bytes(((i * 7) % 26) + 97 for i in range(262144))',
+            'for i in range(100):',
+            '    try:',
+            `        s = socket.create_connection(('${ip}', 1935), timeout=5); break`,
+            '    except OSError: time.sleep(0.1)',
+            's.sendall(data); s.shutdown(socket.SHUT_WR)',
+            'got = b""',
+            'while True:',
+            '    b = s.recv(65536)',
+            '    if not b: break',
+            '    got += b',
+            'suffix = " 你好!".encode()',
+            'print(got.count(suffix) > 0, got.endswith(suffix), got.replace(suffix, b"") == data, len(got))',
+          ].join('\n')
+          const r = await lab.exec('b', ['python3', '-c', client], { allowFail: true, timeoutMs: 60_000 })
+          expect(r.stderr).toBe('')
+          const [some, ends, same] = r.stdout.trim().split(' ')
+          expect([some, ends, same]).toEqual(['True', 'True', 'True'])
+          const report = JSON.parse(await out.next(/^\{/))
+          expect(report.receivedBytes).toBe(262144)
+          expect(report.states.slice(0, 3)).toEqual(['LISTEN', 'SYN-RECEIVED', 'ESTABLISHED'])
+          expect(await exitOf(listener)).toEqual({ code: 0, signal: null })
+          dump.kill('SIGTERM')
+          expect((await exitOf(dump)).code).toBe(0)
+          // tcplab sends IPv4 id 0; the kernel's cut numbers a super-frame's segments id0, id0+1, …: so data
+          // segments with ids above 0, each one more than the segment before or a new run from 0, show that
+          // the replies left as super-frames and were cut, and nothing else changed the ids.
+          const ids: number[] = []
+          let first: number | undefined
+          let span = 0
+          for await (const p of readCaptureFile(file)) {
+            const d = decodePacket(p.data, 'ethernet')
+            if (d.tcp === undefined || d.tcp.payload.length === 0) continue
+            expect(d.tcp.checksumOk).toBe(true)
+            ids.push((d.ip as { id: number }).id)
+            first ??= d.tcp.seq
+            span = Math.max(span, ((d.tcp.seq - first) >>> 0) + d.tcp.payload.length)
+          }
+          // the captured data spans exactly the bytes the client got
+          expect(span).toBe(Number(r.stdout.trim().split(' ')[3]))
+          expect(Math.max(...ids)).toBeGreaterThan(0)
+          expect(ids.filter((id, i) => id !== 0 && id !== ids[i - 1] + 1)).toEqual([])
+        } finally {
+          listener.kill('SIGKILL')
+          dump.kill('SIGKILL')
+        }
+      })
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })
 

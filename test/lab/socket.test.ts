@@ -14,6 +14,7 @@ import { TcpFlags } from '../../src/tcp/segment.js'
 import type { TcpConfig } from '../../src/tcp/types.js'
 import { Interface, VirtualClock, type PacketEvent } from '../../src/lab/iface.js'
 import { connect, createServer, TcpServer, TcpSocket, type TcpSocketError } from '../../src/lab/socket.js'
+import { runVirtual, turn } from '../helpers/virtual.js'
 
 const { FIN, RST } = TcpFlags
 const A = '198.18.0.1'
@@ -24,7 +25,6 @@ afterEach(() => {
   while (cleanups.length > 0) cleanups.pop()!()
 })
 
-const turn = (): Promise<void> => new Promise((res) => setImmediate(res))
 
 /** Resolves with the arguments of the next `event` (unlike events.once, an 'error' does not reject it). */
 const next = (em: NodeJS.EventEmitter, event: string): Promise<unknown[]> =>
@@ -60,19 +60,7 @@ function vrig(tcp: Partial<TcpConfig> = {}, delivery: 'microtask' | 'sync' = 'mi
     throw new Error(`condition not met after ${maxTurns} turns`)
   }
   /** Runs `us` of virtual time, letting everything due happen. */
-  async function runFor(us: number): Promise<void> {
-    const end = vc.now + us
-    for (let i = 0; i < 100_000; i++) {
-      const before = moved()
-      await turn()
-      if (moved() !== before) continue
-      const next = vc.nextAt()
-      if (next === undefined || next > end) break
-      vc.runNext()
-    }
-    vc.advanceTo(end)
-    await turn()
-  }
+  const runFor = (us: number): Promise<void> => runVirtual(vc, moved, us)
   return { vc, a, b, until, runFor }
 }
 

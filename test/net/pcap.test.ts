@@ -21,7 +21,7 @@ import {
   type ReadCaptureOptions,
 } from '../../src/net/pcap.js'
 import { WireError, isWireError } from '../../src/tcp/errors.js'
-import { fuzzInputs, hex, poisoned, POISON, toHex } from '../helpers/codecLaws.js'
+import { fuzzInputs, hex, poisoned, POISON, refChecksum, toHex } from '../helpers/codecLaws.js'
 
 const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures')
 const fixture = (name: string) => new Uint8Array(fs.readFileSync(path.join(FIXTURES, name)))
@@ -83,13 +83,6 @@ function concat(...parts: Uint8Array[]): Uint8Array {
 
 // ---- hand-built packets (raw bytes, no other modules) ----
 
-/** IPv4 header checksum (RFC 791 §3.1, RFC 1071). */
-function ipv4Checksum(h: Uint8Array): number {
-  let s = 0
-  for (let i = 0; i < h.length; i += 2) s += (h[i] << 8) | h[i + 1]
-  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16)
-  return ~s & 0xffff
-}
 
 /** IPv4 + 20-byte TCP header, no payload; the TCP checksum is left 0 (tcpdump -nn and tshark don't need it). */
 function ipTcp(src: number[], dst: number[], sport: number, dport: number, seq: number, ack: number, flags: number): Uint8Array {
@@ -97,7 +90,7 @@ function ipTcp(src: number[], dst: number[], sport: number, dport: number, seq: 
   b.set([0x45, 0x00, 0x00, 40, 0x00, 0x01, 0x40, 0x00, 64, 6, 0, 0], 0) // v4 IHL5, len 40, id 1, DF, TTL 64, TCP
   b.set(src, 12)
   b.set(dst, 16)
-  const c = ipv4Checksum(b.subarray(0, 20))
+  const c = refChecksum(b, 0, 20)
   b[10] = c >>> 8
   b[11] = c & 0xff
   const t = new DataView(b.buffer, 20)
