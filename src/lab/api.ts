@@ -10,7 +10,7 @@ import { formatIp, parseIp } from '../net/addr.js'
 import type { Device, ReceiveHandler } from '../net/device.js'
 import { WireError } from '../tcp/errors.js'
 import { Interface } from './iface.js'
-import { drain, openLiveDevice, randomEphemeralPort, routeTo, type LiveDevice, type Via } from './live.js'
+import { drain, liveInterfaceOptions, openLiveDevice, randomEphemeralPort, routeTo, type LiveDevice, type Via } from './live.js'
 import { TcpServer, TcpSocket, type TcpConnectOptions, type TcpServerOptions } from './socket.js'
 
 /** Where the userland stack of a socket or server runs. */
@@ -89,9 +89,9 @@ export function connect(options: ConnectOptions, connectListener?: () => void): 
   const peer = parseIp(host)
   const localAddr = options.localAddress ? parseIp(options.localAddress) : via === 'raw' ? routeTo(peer).src : undefined
   if (!localAddr) throw new WireError('ERR_BAD_ARGUMENT', "via 'pcap' needs localAddress: an address of its own that no host uses")
-  const localPort = options.localPort ?? randomEphemeralPort()
+  const localPort = options.localPort ?? randomEphemeralPort(localAddr)
   const dev = new DeferredDevice()
-  const iface = new Interface({ device: dev, addrs: [localAddr], ...(options.tcp ? { tcp: options.tcp } : {}) })
+  const iface = new Interface({ device: dev, addrs: [localAddr], ...liveInterfaceOptions(via), ...(options.tcp ? { tcp: options.tcp } : {}) })
   const socket = new TcpSocket(iface)
   const live = attachLive(
     dev,
@@ -135,7 +135,7 @@ export class LiveServer extends EventEmitter {
     const via = this.options.via ?? 'raw'
     const localAddr = parseIp(o.host)
     const dev = new DeferredDevice()
-    const iface = new Interface({ device: dev, addrs: [localAddr], ...(this.options.tcp ? { tcp: this.options.tcp } : {}) })
+    const iface = new Interface({ device: dev, addrs: [localAddr], ...liveInterfaceOptions(via), ...(this.options.tcp ? { tcp: this.options.tcp } : {}) })
     this.iface = iface
     const inner = new TcpServer(iface, this.options, (s) => this.emit('connection', s))
     this.inner = inner

@@ -172,6 +172,13 @@ export type IfaceDropReason =
   | 'bad-port'
   /** No connection and no listener: answered with RST when `rstClosedPorts` (unless it was a RST). */
   | 'closed-port'
+  /**
+   * `ownership: 'ports'` (a raw socket on an address the kernel owns): no connection and no listener of
+   * ours, so the 4-tuple is the kernel's — ignored silently, never answered.
+   */
+  | 'not-our-port'
+  /** A packet we sent ourselves, heard back (a raw socket on loopback receives its own sends). */
+  | 'own-echo'
   /** A listener discarded it (backlog full, stray non-SYN segment, bad cookie without a reply). */
   | 'listener'
   /** Arrived after `close()`. */
@@ -186,6 +193,8 @@ const DROP_REASONS: readonly IfaceDropReason[] = [
   'tcp-checksum',
   'bad-port',
   'closed-port',
+  'not-our-port',
+  'own-echo',
   'listener',
   'closed',
 ]
@@ -205,6 +214,13 @@ export interface IfaceStats {
   /** Connections opened (active) and spawned by listeners (passive, counted at SYN). */
   activeOpens: number
   passiveOpens: number
+  /**
+   * Received segments whose TCP checksum was accepted as offloaded: it held only the pseudo-header sum
+   * that a local sender's checksum offload leaves (CHECKSUM_PARTIAL). Counted apart from verified ones.
+   */
+  checksumOffloaded: number
+  /** RSTs not sent because `ownership: 'ports'` forbids answering what is not ours (listener refusals). */
+  resetsSuppressed: number
 }
 
 /** One packet seen by the interface, for observers (the CLI, diagrams). Zero cost when nobody listens. */
@@ -234,6 +250,8 @@ export interface InterfaceEvents {
   sendError: [Error]
   /** The device reported an asynchronous error. */
   deviceError: [Error]
+  /** Emitted once, at the first segment accepted with an offloaded checksum (see `IfaceStats.checksumOffloaded`). */
+  checksumOffloaded: []
 }
 
 /** What the interface tells about a connection after every event that may have changed it. */
@@ -256,6 +274,21 @@ export interface InterfaceOptions {
   tcp?: Partial<TcpConfig>
   /** Answer segments for ports with no connection and no listener with RST (RFC 9293 §3.10.7.1). Default true. */
   rstClosedPorts?: boolean
+  /**
+   * What the interface owns. 'address' (default): the whole address, as the capture device with an IP of
+   * its own does — closed ports are answered with RST (when `rstClosedPorts`). 'ports': only the ports it
+   * holds, as a raw socket on an address the kernel owns — every other 4-tuple is the kernel's and is
+   * ignored silently ('not-our-port'), and a listener never answers a non-SYN with RST (a stray ACK on our
+   * port may belong to the kernel), so nothing tcplab sends can disturb a connection it does not own.
+   */
+  ownership?: 'address' | 'ports'
+  /**
+   * A TCP checksum that holds exactly the pseudo-header sum (what a local kernel leaves under checksum
+   * offload, CHECKSUM_PARTIAL, on a veth or loopback at default settings): 'accept' (default) takes the
+   * segment and counts it in `checksumOffloaded`; 'drop' treats it as any wrong checksum.
+   */
+  offloadedChecksums?: 'accept' | 'drop'
+
   /** Inclusive range of ephemeral ports for active opens. Default [49152, 65535] (RFC 6335 §6). */
   ephemeralPorts?: [number, number]
   /** Close the device in `close()`. Default true. */
@@ -485,6 +518,8 @@ export class Interface extends EventEmitter<InterfaceEvents> {
 
   private readonly tcpDefaults: Partial<TcpConfig>
   private readonly rstClosedPorts: boolean
+  private readonly ownsPortsOnly: boolean
+  private readonly acceptOffloaded: boolean
   private readonly ephemeral: [number, number]
   private readonly closeDevice: boolean
   private readonly orphanTimeout: number
@@ -528,7 +563,9 @@ export class Interface extends EventEmitter<InterfaceEvents> {
     this.clock = opts.clock ?? monotonicUs
     this.scheduler = opts.scheduler ?? realScheduler(this.clock)
     this.tcpDefaults = { ...opts.tcp }
-    this.rstClosedPorts = opts.rstClosedPorts ?? true
+    this.ownsPortsOnly = opts.ownership === 'ports'
+    this.rstClosedPorts = (opts.rstClosedPorts ?? true) && !this.ownsPortsOnly
+    this.acceptOffloaded = (opts.offloadedChecksums ?? 'accept') === 'accept'
     const [lo, hi] = opts.ephemeralPorts ?? [49152, 65535]
     if (!isPort(lo) || !isPort(hi) || lo > hi) throw new WireError('ERR_BAD_ARGUMENT', `bad ephemeral port range ${lo}..${hi}`)
     this.ephemeral = [lo, hi]
@@ -547,6 +584,8 @@ export class Interface extends EventEmitter<InterfaceEvents> {
       sendErrors: 0,
       activeOpens: 0,
       passiveOpens: 0,
+      checksumOffloaded: 0,
+      resetsSuppressed: 0,
     }
     // Tracing and observation cost nothing until someone listens: track the listener counts.
     const self = this as EventEmitter
@@ -879,7 +918,7 @@ export class Interface extends EventEmitter<InterfaceEvents> {
       else if (!this.isOurs(ip.dst)) drop = 'not-ours'
       else if (ip.protocol !== IPPROTO_TCP) drop = 'not-tcp'
       else if (seg === undefined) drop = 'fragment'
-      else if (seg.checksumOk !== true) drop = 'tcp-checksum'
+      else if (seg.checksumOk !== true && !(seg.checksumOffloaded === true && this.acceptOffloaded)) drop = 'tcp-checksum'
       else if (seg.srcPort === 0 || seg.dstPort === 0) drop = 'bad-port'
     }
     if (drop !== undefined) {
@@ -891,6 +930,15 @@ export class Interface extends EventEmitter<InterfaceEvents> {
     const dst = ip!.dst
     const tcp = seg!
     const conn = this.lookup(dst, tcp.dstPort, src, tcp.srcPort)
+    // Our own send heard back (a raw socket on loopback): it leaves from our side of one of our 4-tuples,
+    // which nobody else may use. Checked after the forward lookup, so two connections of ours joined over
+    // loopback still reach each other.
+    if (conn === undefined && this.isOurs(src) && this.lookup(src, tcp.srcPort, dst, tcp.dstPort) !== undefined) {
+      st.drops['own-echo']++
+      if (observe) this.emitPacket('in', bytes, d, tcp, undefined, 'own-echo')
+      return
+    }
+    if (seg!.checksumOk !== true) this.countOffloaded()
     if (conn !== undefined) {
       if (observe) this.emitPacket('in', bytes, d, tcp, conn, undefined)
       conn.tcb.process(this.nowUs, tcp)
@@ -903,6 +951,12 @@ export class Interface extends EventEmitter<InterfaceEvents> {
       this.toListener(pl, src, dst, tcp)
       return
     }
+    if (this.ownsPortsOnly) {
+      // The kernel's 4-tuple (its connection, its listener, or nobody's — the kernel answers that itself).
+      st.drops['not-our-port']++
+      if (observe) this.emitPacket('in', bytes, d, tcp, undefined, 'not-our-port')
+      return
+    }
     st.drops['closed-port']++
     if (observe) this.emitPacket('in', bytes, d, tcp, undefined, 'closed-port')
     if (this.rstClosedPorts) {
@@ -910,6 +964,10 @@ export class Interface extends EventEmitter<InterfaceEvents> {
       const r = rstForClosed(tcp)
       if (r !== undefined) this.transmit({ src: dst, dst: src }, r, undefined)
     }
+  }
+
+  private countOffloaded(): void {
+    if (this.stats.checksumOffloaded++ === 0) this.emit('checksumOffloaded')
   }
 
   private toListener(pl: PortListener, src: Uint8Array, dst: Uint8Array, seg: TcpRepr): void {
@@ -938,7 +996,12 @@ export class Interface extends EventEmitter<InterfaceEvents> {
       this.afterSegment(conn)
     } else if (r !== undefined) {
       this.flushTrace(undefined)
-      this.transmit({ src: dst, dst: src }, r, undefined)
+      if (this.ownsPortsOnly && (r.flags & RST) !== 0) {
+        // A non-SYN on our listening port with no connection of ours: on a shared address it may be the
+        // kernel's (or a stale peer's); silence is safe, an RST might reset something we do not own.
+        this.stats.resetsSuppressed++
+        this.stats.drops.listener++
+      } else this.transmit({ src: dst, dst: src }, r, undefined)
     } else {
       this.flushTrace(undefined)
       this.stats.drops.listener++

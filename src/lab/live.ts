@@ -16,7 +16,8 @@ import { pcapTap } from '../net/memdev.js'
 import { LINKTYPE_ETHERNET, LINKTYPE_RAW, PcapWriter, type PcapFileWriter } from '../net/pcap.js'
 import { installRstGuard, type RstGuard } from '../net/rstguard.js'
 import { hasRawPrivilege } from '../net/native.js'
-import { Interface } from './iface.js'
+import { kernelLocalPortRange, kernelPortUse } from '../net/kernelports.js'
+import { Interface, type InterfaceOptions } from './iface.js'
 
 /** How the userland stack reaches the wire. */
 export type Via = 'raw' | 'pcap'
@@ -76,9 +77,38 @@ export function randomMac(): string {
   return formatMac(b)
 }
 
-/** A random port from the ephemeral range (RFC 6335 §6). */
-export function randomEphemeralPort(): number {
-  return 49152 + (randomBytes(2).readUInt16BE(0) % 16384)
+/**
+ * The ports tcplab picks its own from: above the kernel's ephemeral range (Linux's default ends at 60999,
+ * so 61000–65535), where the kernel never picks one for a connection of its own, so a raw socket sharing
+ * the kernel's address never meets a kernel connection on the same 4-tuple. When the kernel's range
+ * leaves fewer than 1024 ports above it, the IANA dynamic range (49152–65535, RFC 6335 §6).
+ */
+export function ownPortRange(): [number, number] {
+  const [, hi] = kernelLocalPortRange()
+  return 65535 - hi >= 1024 ? [hi + 1, 65535] : [49152, 65535]
+}
+
+/**
+ * A random port from {@link ownPortRange} that the kernel does not use on `addr` (any address when not
+ * given) right now (/proc/net/tcp).
+ */
+export function randomEphemeralPort(addr?: Uint8Array): number {
+  const [lo, hi] = ownPortRange()
+  const span = hi - lo + 1
+  let port = lo + (randomBytes(2).readUInt16BE(0) % span)
+  for (let i = 0; i < 64; i++) {
+    if (kernelPortUse(addr ?? new Uint8Array(4), port) === undefined && (addr !== undefined || kernelPortUse(new Uint8Array(16), port) === undefined)) break
+    port = lo + (randomBytes(2).readUInt16BE(0) % span)
+  }
+  return port
+}
+
+/**
+ * Interface options for a live device: on `raw` the kernel owns the address, so the interface owns only
+ * its ports (`ownership: 'ports'`: nothing else is ever answered) and picks ports above the kernel's range.
+ */
+export function liveInterfaceOptions(via: Via): Pick<InterfaceOptions, 'ownership' | 'ephemeralPorts'> {
+  return via === 'raw' ? { ownership: 'ports', ephemeralPorts: ownPortRange() } : { ownership: 'address' }
 }
 
 /**
@@ -127,6 +157,14 @@ export async function openLiveDevice(opts: LiveStackOptions): Promise<LiveDevice
       if (opts.gso === true) throw new WireError('ERR_BAD_ARGUMENT', '--gso needs --via pcap (a raw IP socket cannot hand the kernel a super-frame)')
       const localAddr = opts.localAddr ?? route?.src
       if (!localAddr) throw new WireError('ERR_BAD_ARGUMENT', '--via raw needs a source address (--src) or a peer to route to')
+      // The kernel owns this address: a port it already uses is its own, and two stacks must never answer
+      // the same segments.
+      for (const port of opts.guardPorts ?? []) {
+        const use = kernelPortUse(localAddr, port)
+        if (use !== undefined) {
+          throw new WireError('DEV_ERR_PORT_IN_USE', `${use}: pick another port, or use --via pcap with an address of its own`)
+        }
+      }
       for (const port of opts.guardPorts ?? []) guards.push(await installRstGuard({ addr: formatIp(localAddr), port }))
       device = openRawDevice({ family: localAddr.length === 4 ? 4 : 6, localAddress: formatIp(localAddr) })
       if (opts.pcapFile) {
@@ -165,7 +203,7 @@ export async function openLiveDevice(opts: LiveStackOptions): Promise<LiveDevice
 /** Opens the device, the capture tap, the RST guard and the interface. */
 export async function openLiveStack(opts: LiveStackOptions): Promise<LiveStack> {
   const d = await openLiveDevice(opts)
-  const iface = new Interface({ device: d.device, addrs: [d.localAddr], tcp: opts.tcp })
+  const iface = new Interface({ device: d.device, addrs: [d.localAddr], tcp: opts.tcp, ...liveInterfaceOptions(d.via) })
   return {
     iface,
     via: d.via,

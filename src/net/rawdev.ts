@@ -19,7 +19,7 @@
  * Every packet sent carries SO_MARK {@link TCPLAB_PACKET_MARK}, which the RST guard lets through.
  * Malformed input is dropped and counted, never thrown.
  */
-import { finishChecksum, IPPROTO_TCP, onesSum, pseudoHeaderSum } from '../tcp/checksum.js'
+import { finishChecksum, IPPROTO_TCP, isOffloadedChecksum, onesSum, pseudoHeaderSum } from '../tcp/checksum.js'
 import { WireError } from '../tcp/errors.js'
 import { formatIp, parseIp } from './addr.js'
 import { DEFAULT_MTU, type Device, type DeviceStats, type ErrorHandler, type ReceiveHandler } from './device.js'
@@ -36,8 +36,20 @@ const IPV6_HDRINCL = 36
 const SOL_SOCKET = 1
 
 const IPV6_HEADER_LEN = 40
-const MAX_PACKET = 65536
+/**
+ * Largest packet received whole (default of `maxPacket`): an IPv4 datagram or an IPv6 payload is at most
+ * 65535 bytes, which is also the most a GSO/GRO super-segment from a local sender carries. One byte more
+ * is read, so a longer one (IPv6 BIG TCP) shows as truncated instead of passing as a shorter packet.
+ */
+const MAX_PACKET = 65535
 const SLAB_SIZE = 1 << 20
+
+/**
+ * Open devices, reachable from here until closed. `raw-socket` stops its poll handle when its socket
+ * object is collected, so a listener that only waits — nothing else referencing its stack — would lose
+ * its socket to the garbage collector and the process would exit mid-run.
+ */
+const openDevices = new Set<RawSocketDevice>()
 
 const NOOP = (): void => {}
 
@@ -62,6 +74,11 @@ export interface RawDeviceOptions {
   batch?: number
   /** Hop limit written into synthesized IPv6 headers (the real one is not available; default 64). */
   hopLimit?: number
+  /**
+   * Largest packet received whole, in bytes (default 65535, enough for any super-segment). A longer one is
+   * counted in `truncated` and dropped, never delivered cut short. Smaller values are for tests.
+   */
+  maxPacket?: number
   /** The `raw-socket` module (default: loaded lazily), for tests. */
   rawSocket?: RawSocketModule
 }
@@ -77,6 +94,14 @@ export interface RawDeviceStats extends DeviceStats {
   foreign: number
   /** Sends that found the socket busy and waited in the queue. */
   queued: number
+  /** Received packets longer than the receive buffer (`maxPacket`): cut short by recv, so dropped. */
+  truncated: number
+  /**
+   * Received IPv6 segments whose TCP checksum held only the pseudo-header sum a local sender's checksum
+   * offload leaves (accepted: the sum is the one for our address, so they are ours). IPv4 packets are
+   * passed on as they are and counted by the interface.
+   */
+  checksumOffloaded: number
 }
 
 /** A raw-socket device. */
@@ -107,6 +132,7 @@ class RawSocketDevice implements RawDevice {
   private readonly sock: RawSocket
   private readonly batch: number
   private readonly hopLimit: number
+  private readonly maxPacket: number
   private handler: ReceiveHandler | undefined
   private errorHandler: ErrorHandler | undefined
   private closed = false
@@ -115,11 +141,11 @@ class RawSocketDevice implements RawDevice {
   private slab = new Uint8Array(SLAB_SIZE)
   private slabOff = 0
   private readonly counters: RawDeviceStats = {
-    sent: 0, received: 0, dropped: 0, sendErrors: 0, malformed: 0, foreign: 0, queued: 0,
+    sent: 0, received: 0, dropped: 0, sendErrors: 0, malformed: 0, foreign: 0, queued: 0, truncated: 0, checksumOffloaded: 0,
   }
 
   constructor(opts: RawDeviceOptions) {
-    const { family, protocol = 6, mtu = DEFAULT_MTU, batch = 64, hopLimit = 64 } = opts
+    const { family, protocol = 6, mtu = DEFAULT_MTU, batch = 64, hopLimit = 64, maxPacket = MAX_PACKET } = opts
     if (family !== 4 && family !== 6) throw new WireError('ERR_BAD_ARGUMENT', `family must be 4 or 6, got ${String(family)}`)
     if (protocol !== 6) throw new WireError('ERR_BAD_ARGUMENT', `only TCP (protocol 6) is supported, got ${String(protocol)}`)
     if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) throw new WireError('ERR_BAD_ARGUMENT', `mtu must be 68..65535, got ${mtu}`)
@@ -127,6 +153,10 @@ class RawSocketDevice implements RawDevice {
     this.mtu = mtu
     this.batch = Math.max(1, batch)
     this.hopLimit = hopLimit
+    if (!Number.isInteger(maxPacket) || maxPacket < 68 || maxPacket > MAX_PACKET) {
+      throw new WireError('ERR_BAD_ARGUMENT', `maxPacket must be 68..${MAX_PACKET}, got ${maxPacket}`)
+    }
+    this.maxPacket = maxPacket
     if (opts.localAddress !== undefined) {
       const a = parseIp(opts.localAddress)
       if (a.length !== (family === 4 ? 4 : 16)) {
@@ -163,6 +193,7 @@ class RawSocketDevice implements RawDevice {
     } else {
       this.sock.on('message', (buf: Uint8Array, source: string) => this.copyIn(buf, source))
     }
+    openDevices.add(this)
   }
 
   private configure(raw: RawSocketModule, opts: RawDeviceOptions): void {
@@ -206,7 +237,7 @@ class RawSocketDevice implements RawDevice {
 
   /** A window of the slab big enough for any packet (plus room for a synthesized IPv6 header). */
   private window(): number {
-    if (this.slabOff + IPV6_HEADER_LEN + MAX_PACKET > this.slab.length) {
+    if (this.slabOff + IPV6_HEADER_LEN + this.maxPacket + 8 > this.slab.length) {
       // Earlier packets keep the old slab alive as long as the stack holds them.
       this.slab = new Uint8Array(SLAB_SIZE)
       this.slabOff = 0
@@ -222,7 +253,7 @@ class RawSocketDevice implements RawDevice {
       let got = -1
       let source = ''
       try {
-        wrap.recv(this.slab.subarray(at, at + MAX_PACKET), (_b, bytes, src) => {
+        wrap.recv(this.slab.subarray(at, at + this.maxPacket + 1), (_b, bytes, src) => {
           got = bytes
           source = src
         })
@@ -242,7 +273,7 @@ class RawSocketDevice implements RawDevice {
   private copyIn(buf: Uint8Array, source: string): void {
     const off = this.window()
     const at = this.family === 6 ? off + IPV6_HEADER_LEN : off
-    const n = Math.min(buf.length, MAX_PACKET)
+    const n = Math.min(buf.length, this.maxPacket + 1)
     this.slab.set(buf.subarray(0, n), at)
     const slab = this.slab
     this.slabOff = (at + n + 7) & ~7
@@ -250,6 +281,12 @@ class RawSocketDevice implements RawDevice {
   }
 
   private accept(slab: Uint8Array, off: number, at: number, len: number, source: string): void {
+    if (len > this.maxPacket) {
+      // recv cut it to the buffer: what is left is not the packet, and must never pass for data.
+      this.counters.truncated++
+      this.counters.dropped++
+      return
+    }
     const packet = this.family === 4 ? this.checkV4(slab, at, len) : this.buildV6(slab, off, at, len, source)
     if (packet === undefined) return
     const h = this.handler
@@ -296,9 +333,14 @@ class RawSocketDevice implements RawDevice {
     // address of this host does not verify.
     const sum = onesSum(b, at, at + len, pseudoHeaderSum(src, dst, IPPROTO_TCP, len))
     if (finishChecksum(sum) !== 0) {
-      this.counters.foreign++
-      this.counters.dropped++
-      return undefined
+      // A local sender's checksum offload leaves only the pseudo-header sum, which names the addresses
+      // just as well: for our address it is ours, and the interface accepts it as offloaded.
+      if (!isOffloadedChecksum((b[at + 16] << 8) | b[at + 17], src, dst, IPPROTO_TCP, len)) {
+        this.counters.foreign++
+        this.counters.dropped++
+        return undefined
+      }
+      this.counters.checksumOffloaded++
     }
     // RFC 8200 §3: version 6, traffic class 0, flow label 0, payload length, next header, hop limit.
     b[off] = 0x60
@@ -395,6 +437,7 @@ class RawSocketDevice implements RawDevice {
   close(): void {
     if (this.closed) return
     this.closed = true
+    openDevices.delete(this)
     this.sock.close()
   }
 }

@@ -106,6 +106,19 @@ export function pseudoHeaderSum(src: Uint8Array, dst: Uint8Array, protocol: numb
   return (sum & 0xffff) + (sum >>> 16)
 }
 
+/**
+ * Whether a checksum field that does not verify holds exactly what checksum offload leaves in it: the
+ * folded pseudo-header sum, not complemented, with nothing of the segment added. A local sender whose
+ * device offloads checksums (a veth or loopback at the kernel's defaults: CHECKSUM_PARTIAL) hands the
+ * packet on like that, and a raw socket or packet tap on the same host sees it before anything finishes
+ * it (Linux __tcp_v4_send_check: `th->check = ~tcp_v4_check(len, saddr, daddr, 0)`). 0x0000 and 0xffff
+ * are the same one's-complement value.
+ */
+export function isOffloadedChecksum(field: number, src: Uint8Array, dst: Uint8Array, protocol: number, length: number): boolean {
+  const p = pseudoHeaderSum(src, dst, protocol, length)
+  return field === p || (p === 0xffff && field === 0)
+}
+
 /** The addresses and protocol that a TCP checksum covers (RFC 9293 §3.1, RFC 8200 §8.1). */
 export interface PseudoHeader {
   /** 4 bytes for IPv4, 16 for IPv6. */

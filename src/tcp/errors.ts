@@ -47,6 +47,10 @@ export type WireErrorCode =
   | 'DEV_ERR_CLOSED'
   | 'DEV_ERR_IO'
   | 'DEV_ERR_UNRESOLVED'
+  /** A raw socket shares the kernel's address: the port is the kernel's (a listener or a connection of its own). */
+  | 'DEV_ERR_PORT_IN_USE'
+  /** The capture device's own address is already answered for (by the local kernel or a neighbour). */
+  | 'DEV_ERR_ADDRESS_IN_USE'
   // hex input and generic
   | 'HEX_ERR_INVALID'
   | 'ERR_BAD_ARGUMENT'

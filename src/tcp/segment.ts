@@ -2,7 +2,7 @@
  * The TCP segment (RFC 9293 §3.1): a checked zero-copy view with named offsets, and a plain repr that
  * `parseTcp` fills and `emitTcp` writes back.
  */
-import { finishChecksum, IPPROTO_TCP, onesSum, pseudoHeaderSum, type PseudoHeader } from './checksum.js'
+import { finishChecksum, IPPROTO_TCP, isOffloadedChecksum, onesSum, pseudoHeaderSum, type PseudoHeader } from './checksum.js'
 import { WireError } from './errors.js'
 import {
   checkedOptionsLen,
@@ -246,6 +246,11 @@ export interface TcpParsed extends TcpRepr {
   checksum: number
   /** Whether the checksum verified; undefined when no pseudo-header was given. */
   checksumOk: boolean | undefined
+  /**
+   * True when the checksum did not verify but holds exactly the pseudo-header sum that a local sender's
+   * checksum offload leaves (see {@link isOffloadedChecksum}); false otherwise, undefined when unchecked.
+   */
+  checksumOffloaded: boolean | undefined
 }
 
 /**
@@ -263,12 +268,14 @@ export function parseTcp(bytes: Uint8Array, pseudo?: PseudoHeader, opts?: { requ
   const hlen = doff << 2
   if (doff < 5 || hlen > len) throw badDataOffset(doff, len)
   let checksumOk: boolean | undefined
+  let checksumOffloaded: boolean | undefined
   if (pseudo === undefined) {
     // Demanding a verified checksum without the addresses to verify it is a caller bug, not a pass.
     if (opts?.requireChecksum === true) throw new WireError('ERR_BAD_ARGUMENT', 'requireChecksum needs a pseudo-header')
   } else {
     checkPseudo(pseudo)
     checksumOk = finishChecksum(segmentSum(bytes, 0, len, pseudo)) === 0
+    checksumOffloaded = !checksumOk && isOffloadedChecksum(rd16(bytes, CHECKSUM), pseudo.src, pseudo.dst, IPPROTO_TCP, len)
     if (!checksumOk && opts?.requireChecksum === true) {
       throw new WireError(
         'TCP_ERR_BAD_CHECKSUM',
@@ -289,6 +296,7 @@ export function parseTcp(bytes: Uint8Array, pseudo?: PseudoHeader, opts?: { requ
     dataOffset: doff,
     checksum: rd16(bytes, CHECKSUM),
     checksumOk,
+    checksumOffloaded,
   }
 }
 

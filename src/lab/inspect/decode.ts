@@ -6,7 +6,7 @@
  * here (the codecs insist on a whole packet), the payload length comes from the IP header, and the
  * checksum is reported as unchecked.
  */
-import { IPPROTO_TCP, onesSum, pseudoHeaderSum } from '../../tcp/checksum.js'
+import { IPPROTO_TCP, onesSum } from '../../tcp/checksum.js'
 import { isWireError } from '../../tcp/errors.js'
 import type { TcpOption } from '../../tcp/options.js'
 import { parseTcp } from '../../tcp/segment.js'
@@ -151,6 +151,6 @@ function fillTcp(seg: Uint8Array, src: Uint8Array, dst: Uint8Array, segLen: numb
   out.payloadLen = payloadLen
   if (tcp.checksumOk === undefined) out.checksum = 'unchecked'
   else if (tcp.checksumOk) out.checksum = 'ok'
-  else out.checksum = tcp.checksum === pseudoHeaderSum(src, dst, IPPROTO_TCP, seg.length) ? 'partial' : 'bad'
+  else out.checksum = tcp.checksumOffloaded === true ? 'partial' : 'bad'
   return 'tcp'
 }
