@@ -934,8 +934,8 @@ export class Interface extends EventEmitter<InterfaceEvents> {
     // which nobody else may use. Checked after the forward lookup, so two connections of ours joined over
     // loopback still reach each other.
     if (conn === undefined && this.isOurs(src) && this.lookup(src, tcp.srcPort, dst, tcp.dstPort) !== undefined) {
+      // Not shown to observers: it was shown once already, as it left.
       st.drops['own-echo']++
-      if (observe) this.emitPacket('in', bytes, d, tcp, undefined, 'own-echo')
       return
     }
     if (seg!.checksumOk !== true) this.countOffloaded()
