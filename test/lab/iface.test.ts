@@ -9,6 +9,7 @@ import type { Device } from '../../src/net/device.js'
 import { emitIpv4 } from '../../src/net/ipv4.js'
 import { faultInjector, memoryPair, type MemoryDevice } from '../../src/net/memdev.js'
 import { buildTcpPacket } from '../../src/net/packet.js'
+import { pseudoHeaderSum } from '../../src/tcp/checksum.js'
 import { seq } from '../../src/tcp/seq.js'
 import { TcpFlags, type TcpRepr } from '../../src/tcp/segment.js'
 import type { TraceEvent } from '../../src/tcp/trace.js'
@@ -55,9 +56,11 @@ function rig(opts: {
   wrapA?: (d: Device) => Device
   wrapB?: (d: Device) => Device
   delivery?: 'manual' | 'sync'
+  /** Of the in-memory link (default 1500); a larger one carries super-segments. */
+  mtu?: number
 } = {}): Rig {
   const vc = new VirtualClock(1_000_000)
-  const [da, db] = memoryPair({ delivery: opts.delivery ?? 'manual' })
+  const [da, db] = memoryPair({ delivery: opts.delivery ?? 'manual', ...(opts.mtu ? { mtu: opts.mtu } : {}) })
   const a = new Interface({ device: opts.wrapA ? opts.wrapA(da) : da, addrs: [A, A6], clock: vc.clock, scheduler: vc, tcp: CLIENT_TCP, ...opts.a })
   const b = new Interface({ device: opts.wrapB ? opts.wrapB(db) : db, addrs: [B, B6], clock: vc.clock, scheduler: vc, tcp: SERVER_TCP, ...opts.b })
   const pump = (): void => {
@@ -606,5 +609,189 @@ describe('Interface: real timers', () => {
     expect(() => a.connect({ remoteAddr: B, remotePort: 80 })).toThrow(expect.objectContaining({ code: 'ECLOSED' }))
     // A packet arriving after close is counted, not processed.
     expect(da.stats().sent).toBeGreaterThan(0)
+  })
+})
+
+/** `pkt` (IPv4 or IPv6, no extension headers) with its TCP checksum as a local kernel's checksum offload leaves it. */
+function asOffloaded(pkt: Uint8Array): Uint8Array {
+  const out = pkt.slice()
+  const v4 = out[0] >> 4 === 4
+  const hl = v4 ? (out[0] & 15) * 4 : 40
+  const src = v4 ? out.subarray(12, 16) : out.subarray(8, 24)
+  const dst = v4 ? out.subarray(16, 20) : out.subarray(24, 40)
+  const p = pseudoHeaderSum(src, dst, 6, out.length - hl)
+  out[hl + 16] = p >> 8
+  out[hl + 17] = p & 0xff
+  return out
+}
+
+describe("Interface: ownership 'ports' (a raw socket on the kernel's address)", () => {
+  const stray: TcpRepr = { srcPort: 5555, dstPort: 81, seq: seq(77), ack: seq(12345), flags: ACK, window: 100, urgent: 0, options: [], payload: new Uint8Array(0) }
+
+  it('ignores every segment for a 4-tuple it does not hold, silently: SYN, ACK, data, FIN, RST', () => {
+    const r = rig({ b: { ownership: 'ports' } })
+    const logB = record(r.b)
+    for (const flags of [SYN, ACK, PSH | ACK, FIN | ACK, RST, SYN | ACK]) {
+      r.da.send(buildTcpPacket({ src: A, dst: B }, { ...stray, flags, payload: flags & PSH ? enc.encode('x') : new Uint8Array(0) }))
+    }
+    r.pump()
+    expect(logB.map((p) => [p.dir, p.drop])).toEqual(Array(6).fill(['in', 'not-our-port']))
+    expect(r.b.stats.drops['not-our-port']).toBe(6)
+    expect(r.b.stats.drops['closed-port']).toBe(0)
+    expect(r.b.stats.packetsOut).toBe(0)
+    expect(r.b.stats.resetsSent).toBe(0)
+  })
+
+  it('rstClosedPorts cannot turn closed-port RSTs back on under ownership ports', () => {
+    const r = rig({ b: { ownership: 'ports', rstClosedPorts: true } })
+    r.da.send(buildTcpPacket({ src: A, dst: B }, stray))
+    r.pump()
+    expect(r.b.stats.packetsOut).toBe(0)
+  })
+
+  it('its listener answers SYNs with SYN+ACK but never a stray ACK with RST (counted as suppressed)', () => {
+    const r = rig({ b: { ownership: 'ports' } })
+    const { sinks } = listenSink(r.b, 81)
+    const logB = record(r.b)
+    r.da.send(buildTcpPacket({ src: A, dst: B }, stray))
+    r.pump()
+    expect(logB.map((p) => [p.dir, p.seg.flags, p.drop])).toEqual([['in', ACK, undefined]])
+    expect(r.b.stats.resetsSuppressed).toBe(1)
+    expect(r.b.stats.drops.listener).toBe(1)
+    expect(r.b.stats.packetsOut).toBe(0)
+    // The same listener still serves a real client, end to end.
+    const c = r.a.connect({ remoteAddr: B, remotePort: 81, localPort: 40010 })
+    c.handler = new Sink()
+    r.pump()
+    expect(c.state).toBe('ESTABLISHED')
+    c.send(enc.encode('seed'))
+    r.pump()
+    expect(sinks[0].text).toBe('seed')
+    // Under ownership 'address' the same stray ACK gets its RST (RFC 9293 §3.10.7.2).
+    const plain = rig()
+    listenSink(plain.b, 81)
+    plain.da.send(buildTcpPacket({ src: A, dst: B }, stray))
+    plain.pump()
+    expect(plain.b.stats.resetsSent).toBe(1)
+    expect(plain.b.stats.resetsSuppressed).toBe(0)
+  })
+})
+
+/** A device on loopback as a raw socket sees it: every packet sent is also heard back, in order. */
+class LoopbackRaw implements Device {
+  readonly medium = 'ip' as const
+  readonly mtu = 1500
+  readonly sent: Uint8Array[] = []
+  private readonly heard: Uint8Array[] = []
+  private handler: ((p: Uint8Array) => void) | undefined
+  send(p: Uint8Array): void {
+    this.sent.push(p.slice())
+    this.heard.push(p.slice())
+  }
+  onReceive(h: (p: Uint8Array) => void): void {
+    this.handler = h
+  }
+  /** Delivers what was heard back so far, and `extra` (the peer's packets) after it. */
+  deliver(...extra: Uint8Array[]): void {
+    const all = [...this.heard.splice(0), ...extra]
+    for (const p of all) this.handler?.(p)
+  }
+  close(): void {}
+}
+
+/** `inner` with every packet it sends rewritten as a local kernel's checksum offload leaves it. */
+function offloading(inner: Device): Device {
+  return { medium: 'ip', mtu: inner.mtu, send: (p) => inner.send(asOffloaded(p)), onReceive: (h) => inner.onReceive(h), close: () => inner.close() }
+}
+
+describe('Interface: its own sends heard back (a raw socket on loopback)', () => {
+  it("drops the echo of every packet it sent, takes the peer's, and never answers itself", () => {
+    const vc = new VirtualClock(1_000_000)
+    const L = parseIp('127.0.0.1')
+    const dev = new LoopbackRaw()
+    const me = new Interface({ device: dev, addrs: [L], clock: vc.clock, scheduler: vc, tcp: CLIENT_TCP, ownership: 'ports' })
+    const log = record(me)
+    const c = me.connect({ remoteAddr: L, remotePort: 1935, localPort: 61000 })
+    dev.deliver()
+    // Our SYN came back: dropped as our own (and not shown again), still SYN-SENT, nothing answered.
+    expect(me.stats.drops['own-echo']).toBe(1)
+    expect(dev.sent).toHaveLength(1)
+    expect(c.state).toBe('SYN-SENT')
+    const synAck: TcpRepr = { srcPort: 1935, dstPort: 61000, seq: seq(9000), ack: seq(1001), flags: SYN | ACK, window: 65535, urgent: 0, options: [], payload: new Uint8Array(0) }
+    dev.deliver(buildTcpPacket({ src: L, dst: L }, synAck))
+    expect(c.state).toBe('ESTABLISHED')
+    dev.deliver()
+    expect(log.map((p) => [p.dir, p.seg.flags, p.drop])).toEqual([
+      ['out', SYN, undefined],
+      ['in', SYN | ACK, undefined],
+      ['out', ACK, undefined],
+    ])
+    expect(me.stats.drops['own-echo']).toBe(2)
+    expect(dev.sent).toHaveLength(2)
+    expect(me.stats.resetsSent).toBe(0)
+  })
+})
+
+describe('Interface: checksums a local kernel leaves to offload', () => {
+  it('accepts a segment whose checksum is only the pseudo-header sum, counts it apart, says so once', () => {
+    for (const fam of [4, 6] as const) {
+      const r = rig({ wrapA: offloading })
+      const { sinks } = listenSink(r.b, 80)
+      let said = 0
+      r.b.on('checksumOffloaded', () => said++)
+      const c = r.a.connect({ remoteAddr: fam === 4 ? B : B6, remotePort: 80, localPort: 40020 })
+      c.handler = new Sink()
+      r.pump()
+      expect(c.state).toBe('ESTABLISHED')
+      c.send(enc.encode('张三: '))
+      r.pump()
+      expect(sinks[0].text).toBe('张三: ')
+      // SYN, ACK and the data segment: each accepted as offloaded, none dropped.
+      expect(r.b.stats.checksumOffloaded).toBe(3)
+      expect(said).toBe(1)
+      expect(r.b.stats.drops['tcp-checksum']).toBe(0)
+    }
+  })
+
+  it("drops it with offloadedChecksums: 'drop', and always drops any other wrong checksum", () => {
+    const syn: TcpRepr = { srcPort: 5555, dstPort: 80, seq: seq(1), ack: seq(0), flags: SYN, window: 1000, urgent: 0, options: [], payload: new Uint8Array(0) }
+    const strict = rig({ b: { offloadedChecksums: 'drop' } })
+    listenSink(strict.b, 80)
+    strict.da.send(asOffloaded(buildTcpPacket({ src: A, dst: B }, syn)))
+    strict.pump()
+    expect(strict.b.stats.drops['tcp-checksum']).toBe(1)
+    expect(strict.b.stats.checksumOffloaded).toBe(0)
+    expect(strict.b.stats.packetsOut).toBe(0)
+    const r = rig()
+    listenSink(r.b, 80)
+    const off = asOffloaded(buildTcpPacket({ src: A, dst: B }, syn))
+    off[20 + 17] ^= 1 // one bit away from the pseudo-header sum: just wrong
+    r.da.send(off)
+    r.pump()
+    expect(r.b.stats.drops['tcp-checksum']).toBe(1)
+    expect(r.b.stats.checksumOffloaded).toBe(0)
+    expect(r.b.stats.packetsOut).toBe(0)
+  })
+})
+
+describe('Interface: super-segments', () => {
+  it('takes a 60000-byte in-window segment (GSO/GRO from a local sender) whole, IPv4 and IPv6', () => {
+    for (const fam of [4, 6] as const) {
+      // The link carries 64 KB packets; both ends still announce and send MSS-sized segments of 1460.
+      const r = rig({ mtu: 65535, a: { tcp: { ...CLIENT_TCP, mss: 1460 } } })
+      const { conns, sinks } = listenSink(r.b, 80, { ...SERVER_TCP, mss: 1460, rcvBuf: 1 << 20 })
+      const c = r.a.connect({ remoteAddr: fam === 4 ? B : B6, remotePort: 80, localPort: 40030 })
+      c.handler = new Sink()
+      r.pump()
+      expect(conns[0].state).toBe('ESTABLISHED')
+      const big = new Uint8Array(60000).map((_, i) => (i * 7) & 0xff)
+      const seg: TcpRepr = { srcPort: 40030, dstPort: 80, seq: seq(1001), ack: seq(5001), flags: PSH | ACK, window: 65535, urgent: 0, options: [], payload: big }
+      const pkt = buildTcpPacket({ src: fam === 4 ? A : A6, dst: fam === 4 ? B : B6 }, seg)
+      expect(pkt.length).toBe(60000 + 20 + (fam === 4 ? 20 : 40))
+      r.da.send(asOffloaded(pkt))
+      r.pump()
+      expect(Buffer.concat(sinks[0].chunks).equals(Buffer.from(big))).toBe(true)
+      expect(conns[0].tcb.rcvNxt).toBe(61001)
+    }
   })
 })

@@ -5,6 +5,7 @@ import { TcpFlags } from '../../src/tcp/segment.js'
 import type { Seq } from '../../src/tcp/seq.js'
 import { parseIp } from '../../src/net/addr.js'
 import { buildTcpPacket } from '../../src/net/packet.js'
+import { pseudoHeaderSum } from '../../src/tcp/checksum.js'
 import { openRawDevice } from '../../src/net/rawdev.js'
 import { installRstGuard, iptablesGuardSpec, nftGuardScript, TCPLAB_PACKET_MARK } from '../../src/net/rstguard.js'
 import {
@@ -39,8 +40,10 @@ class FakeWrap extends EventEmitter {
   recv(buf: Uint8Array, cb: (b: Uint8Array, n: number, src: string) => void): void {
     const p = this.inbox.shift()
     if (p === undefined) throw new Error('Resource temporarily unavailable')
-    buf.set(p.bytes)
-    cb(buf, p.bytes.length, p.source)
+    // recvfrom(2) on a datagram socket: what does not fit the buffer is cut off, silently.
+    const n = Math.min(buf.length, p.bytes.length)
+    buf.set(p.bytes.subarray(0, n))
+    cb(buf, n, p.source)
   }
   send(buf: Uint8Array, off: number, len: number, addr: string, cb: (n: number) => void): void {
     if (this.sendError !== undefined) throw this.sendError
@@ -162,6 +165,52 @@ describe('raw device over a stand-in raw-socket', () => {
     )
     expect(got.map(toHex)).toEqual([toHex(good), toHex(good)])
     expect(dev.stats()).toEqual({ sent: 0, received: 2, dropped: 4, sendErrors: 0, malformed: 3, foreign: 1, queued: 0, truncated: 0, checksumOffloaded: 0 })
+  })
+
+  it('receives a 64 KB super-segment whole, and counts one longer than maxPacket as truncated, never delivering it', () => {
+    for (const [family, src, dst] of [[4, '198.18.0.2', '198.18.0.1'], [6, '2001:2::2', '2001:2::1']] as const) {
+      const big = synFrom(src, dst, new Uint8Array(65000).fill(0x5a))
+      const arrive = family === 4 ? big : big.subarray(40) // IPv6 raw sockets see only the segment
+      const whole = fakeRaw()
+      const dev = openRawDevice({ family, localAddress: dst, rawSocket: whole.mod })
+      const got: Uint8Array[] = []
+      dev.onReceive((p) => got.push(p))
+      whole.sockets[0].wrap.arrive({ bytes: arrive, source: src })
+      expect(got.map(toHex)).toEqual([toHex(big)])
+      expect(dev.stats()).toMatchObject({ received: 1, truncated: 0, dropped: 0 })
+      // A receive buffer of 2000 bytes: recv cuts the packet, and what is left never passes for data.
+      const small = fakeRaw()
+      const cut = openRawDevice({ family, localAddress: dst, rawSocket: small.mod, maxPacket: 2000 })
+      const none: Uint8Array[] = []
+      cut.onReceive((p) => none.push(p))
+      small.sockets[0].wrap.arrive({ bytes: arrive, source: src }, { bytes: synFrom(src, dst).subarray(family === 4 ? 0 : 40), source: src })
+      expect(none).toHaveLength(1) // only the small SYN after it
+      expect(cut.stats()).toMatchObject({ received: 1, truncated: 1, dropped: 1, malformed: 0, foreign: 0 })
+    }
+  })
+
+  it('IPv6: takes a segment whose checksum is what a local sender\'s offload leaves (the pseudo-header sum for our address)', () => {
+    const { mod, sockets } = fakeRaw()
+    const dev = openRawDevice({ family: 6, localAddress: '2001:2::1', rawSocket: mod })
+    const got: Uint8Array[] = []
+    dev.onReceive((p) => got.push(p))
+    const offloaded = (dst: string): Uint8Array => {
+      const seg = synFrom('2001:2::2', dst, new Uint8Array([7])).slice(40)
+      const p = pseudoHeaderSum(parseIp('2001:2::2'), parseIp(dst), 6, seg.length)
+      seg[16] = p >> 8
+      seg[17] = p & 0xff
+      return seg
+    }
+    const wrong = offloaded('2001:2::1')
+    wrong[17] ^= 1
+    sockets[0].wrap.arrive(
+      { bytes: offloaded('2001:2::1'), source: '2001:2::2' }, // ours, offloaded: taken
+      { bytes: offloaded('2001:2::3'), source: '2001:2::2' }, // offloaded for another address: foreign
+      { bytes: wrong, source: '2001:2::2' }, // neither: foreign (or corrupt)
+    )
+    expect(got).toHaveLength(1)
+    expect(toHex(got[0].subarray(40))).toBe(toHex(offloaded('2001:2::1')))
+    expect(dev.stats()).toMatchObject({ received: 1, foreign: 2, checksumOffloaded: 1 })
   })
 
   it('reads at most `batch` packets per wakeup and never overwrites a packet already delivered', () => {
