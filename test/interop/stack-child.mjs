@@ -271,7 +271,8 @@ stack = await openLiveStack({
   localAddr: local,
   iface: o.iface,
   mac: o.mac,
-  guardPorts: o.via === 'raw' ? [o.role === 'client' ? o.localPort : o.port] : [],
+  // idle holds no port: on raw the kernel keeps answering for it, so no guard either
+  guardPorts: o.via === 'raw' && o.role !== 'idle' ? [o.role === 'client' ? o.localPort : o.port] : [],
   tcp: o.tcp,
 })
 stack.iface.on('trace', (ev) => {
