@@ -381,6 +381,12 @@ export interface IpOverEthernetOptions extends NeighborOptions {
   ipv6?: string
   /** Packets queued per unresolved next hop at most (default 32); more are dropped. */
   maxQueued?: number
+  /**
+   * Packets queued for all unresolved next hops together at most (default 1024, about 1.5 MB of copies);
+   * more are dropped. Only packets to unresolved next hops ever wait: a frame to a known neighbour leaves at
+   * once, whatever waits for the others.
+   */
+  maxQueuedTotal?: number
 }
 
 /** Counters of an IP-over-Ethernet device. */
@@ -422,6 +428,9 @@ class EthernetIp implements IpOverEthernetDevice {
   private readonly v4: Uint8Array | undefined
   private readonly v6: Uint8Array | undefined
   private readonly maxQueued: number
+  private readonly maxQueuedTotal: number
+  /** Packets waiting in `queues`, all next hops together. */
+  private queuedTotal = 0
   private readonly maxPending: number
   private readonly now: () => number
   private memoDst = new Uint8Array(0)
@@ -446,6 +455,7 @@ class EthernetIp implements IpOverEthernetDevice {
     this.macBytes = parseMac(opts.mac)
     this.mac = formatMac(this.macBytes)
     this.maxQueued = opts.maxQueued ?? 32
+    this.maxQueuedTotal = opts.maxQueuedTotal ?? 1024
     this.maxPending = opts.maxPending ?? 256
     this.now = opts.now ?? Date.now
     this.tx = new Uint8Array(ETHERNET_HEADER_LEN + eth.mtu)
@@ -542,20 +552,23 @@ class EthernetIp implements IpOverEthernetDevice {
       resolver.resolve(key).then(
         (mac) => {
           this.queues.delete(key)
+          this.queuedTotal -= queue.length
           if (this.closed) return
           for (const p of queue) this.frame(mac, etherType, p)
         },
         () => {
           this.queues.delete(key)
+          this.queuedTotal -= queue.length
           this.counters.unresolved += queue.length
         },
       )
     }
-    if (q.length >= this.maxQueued) {
+    if (q.length >= this.maxQueued || this.queuedTotal >= this.maxQueuedTotal) {
       this.counters.unresolved++
       return
     }
     q.push(packet.slice())
+    this.queuedTotal++
   }
 
   private receive(frame: Uint8Array): void {
@@ -606,6 +619,7 @@ class EthernetIp implements IpOverEthernetDevice {
       }
       if (this.ndp!.handle(eth, ip)) return
       if (!sameBytes(ip.dst, this.v6)) return this.drop('foreign')
+      if ((d[0] & 1) === 0) this.ndp!.learnFromIp(ip.src, eth.src)
       this.up(p.subarray(0, IPV6_HEADER_LEN + ip.payloadLength))
       return
     }

@@ -467,6 +467,180 @@ describe('ipOverEthernet', () => {
 })
 
 // ---------------------------------------------------------------------------------------------------
+// Issue 12: a SYN flood from spoofed sources, as the neighbour cache and ipOverEthernet see it.
+
+/** A unicast MAC numbered n (02:74:6c:01:hi:lo). */
+const macOf = (n: number): Uint8Array => hex(`02746c01 ${(n >> 8).toString(16).padStart(2, '0')} ${(n & 0xff).toString(16).padStart(2, '0')}`)
+/** Spoofed source number i, spread over 198.19.0.0/16 (another benchmarking block nobody in the lab holds). */
+const spoofed = (i: number): string => `198.19.${(i >> 8) & 0xff}.${i & 0xff}`
+
+describe('NeighborCache: what a flood from spoofed sources can and cannot push out', () => {
+  function cache(opts: { maxEntries?: number; maxPending?: number } = {}) {
+    const t = new FakeTimers()
+    const asked: string[] = []
+    const c = new NeighborCache((ip) => asked.push(ip), { timers: t, now: () => t.now, ...opts })
+    return { t, c, asked }
+  }
+
+  it('evicts entries only seen as IP sources, least recently used first, before any confirmed by ARP or NDP', () => {
+    const { c } = cache({ maxEntries: 4 })
+    c.learn('198.18.0.2', macOf(2))
+    c.learn('198.18.0.3', macOf(3))
+    for (let i = 0; i < 1000; i++) c.learn(spoofed(i), macOf(i), 'seen')
+    expect(c.stats()).toEqual({ entries: 4, confirmed: 2, pending: 0, evicted: 998, refused: 0, failed: 0 })
+    expect(toHex(c.lookup('198.18.0.2')!)).toBe('02746c010002')
+    expect(toHex(c.lookup('198.18.0.3')!)).toBe('02746c010003')
+    expect(c.lookup(spoofed(997))).toBeUndefined()
+    expect([spoofed(998), spoofed(999)].map((ip) => c.evidence(ip))).toEqual(['seen', 'seen'])
+    // A hit makes an entry the most recently used: 998 is looked up, so 999 goes next.
+    c.lookup(spoofed(998))
+    c.learn(spoofed(1000), macOf(1000), 'seen')
+    expect([spoofed(998), spoofed(999), spoofed(1000)].map((ip) => c.evidence(ip))).toEqual(['seen', undefined, 'seen'])
+  })
+
+  it('with no entry only seen left, evicts the least recently used confirmed one', () => {
+    const { c } = cache({ maxEntries: 2 })
+    c.learn('198.18.0.2', macOf(2))
+    c.learn('198.18.0.3', macOf(3))
+    c.lookup('198.18.0.2')
+    c.learn('198.18.0.4', macOf(4))
+    expect(['198.18.0.2', '198.18.0.3', '198.18.0.4'].map((ip) => c.evidence(ip))).toEqual(['confirmed', undefined, 'confirmed'])
+    expect(c.stats().evicted).toBe(1)
+  })
+
+  it("a sighting of a confirmed entry's own MAC keeps it confirmed; another MAC replaces it, only as seen", () => {
+    const { c } = cache()
+    c.learn('198.18.0.2', macOf(2))
+    c.learn('198.18.0.2', macOf(2), 'seen')
+    expect(c.evidence('198.18.0.2')).toBe('confirmed')
+    c.learn('198.18.0.2', macOf(9), 'seen')
+    expect(c.evidence('198.18.0.2')).toBe('seen')
+    expect(toHex(c.lookup('198.18.0.2')!)).toBe('02746c010009')
+    // ARP confirms it again.
+    c.learn('198.18.0.2', macOf(9))
+    expect(c.evidence('198.18.0.2')).toBe('confirmed')
+    expect(c.size).toBe(1)
+  })
+
+  it('resolutions nobody answers push out no known entry: past maxPending they are refused at once, and they come and go', async () => {
+    const { t, c, asked } = cache({ maxEntries: 2, maxPending: 3 })
+    c.learn('198.18.0.2', macOf(2))
+    const codes: string[] = []
+    for (let i = 0; i < 10; i++) c.resolve(spoofed(i)).catch((e: { code: string }) => codes.push(e.code))
+    await settle()
+    expect(asked).toEqual([spoofed(0), spoofed(1), spoofed(2)])
+    expect(codes).toEqual(Array(7).fill('DEV_ERR_UNRESOLVED'))
+    expect(c.stats()).toEqual({ entries: 1, confirmed: 1, pending: 3, evicted: 0, refused: 7, failed: 0 })
+    t.advance(3000)
+    await settle()
+    expect(codes).toHaveLength(10)
+    expect(c.stats()).toEqual({ entries: 1, confirmed: 1, pending: 0, evicted: 0, refused: 7, failed: 3 })
+    expect(toHex(c.lookup('198.18.0.2')!)).toBe('02746c010002')
+    // The slots are free again for the next ones.
+    void c.resolve(spoofed(10)).catch(() => {})
+    expect(asked.at(-1)).toBe(spoofed(10))
+    c.clear()
+  })
+})
+
+describe('ipOverEthernet under a SYN flood from spoofed sources (issue 12)', () => {
+  function stacks(opts: { maxQueued?: number; maxQueuedTotal?: number } = {}) {
+    const t = new FakeTimers()
+    const [ea, eb] = memoryPair({ medium: 'ethernet' })
+    const common = { now: () => t.now, timers: t }
+    const a = ipOverEthernet(ea, { mac: OUR_MAC, ipv4: '198.18.0.10', ipv6: '2001:2::10', ...common, ...opts })
+    const b = ipOverEthernet(eb, { mac: PEER_MAC, ipv4: '198.18.0.2', ipv6: '2001:2::2', ...common })
+    const atA: string[] = []
+    a.onReceive((p) => atA.push(toHex(p)))
+    b.onReceive(() => {})
+    // What A puts on the wire: [destination MAC, EtherType], in order, as it happens.
+    const wire: Array<[string, string]> = []
+    const send = ea.send.bind(ea)
+    ea.send = (f: Uint8Array) => {
+      wire.push([toHex(f.subarray(0, 6)), toHex(f.subarray(12, 14))])
+      send(f)
+    }
+    return { t, a, ea, eb, atA, wire }
+  }
+
+  it('20,000 SYNs from 20,000 sources fill the cache with entries only seen, and the client resolved by ARP stays', async () => {
+    const { a, eb, atA, wire } = stacks()
+    a.send(tcpPacket('198.18.0.10', '198.18.0.2')) // resolves the client by ARP
+    await settle()
+    expect(wire).toEqual([['ffffffffffff', '0806'], ['02746c000002', '0800']])
+    for (let i = 0; i < 20_000; i++) eb.send(hex(`02746c00000a 02746c000002 0800 ${toHex(tcpPacket(spoofed(i), '198.18.0.10'))}`))
+    await settle()
+    expect(atA).toHaveLength(20_000)
+    const cache = a.arp!.cache
+    expect(cache.stats()).toEqual({ entries: 1024, confirmed: 1, pending: 0, evicted: 20_000 - 1023, refused: 0, failed: 0 })
+    expect(cache.evidence('198.18.0.2')).toBe('confirmed')
+    // The answer to the latest spoofed SYN and to the client need no ARP.
+    wire.length = 0
+    a.send(tcpPacket('198.18.0.10', spoofed(19_999)))
+    a.send(tcpPacket('198.18.0.10', '198.18.0.2'))
+    expect(wire).toEqual([['02746c000002', '0800'], ['02746c000002', '0800']])
+  })
+
+  it('SYN+ACKs to next hops nobody answers for never hold up a frame to a known neighbour, and what waits is bounded', async () => {
+    const { t, a, wire } = stacks()
+    a.send(tcpPacket('198.18.0.10', '198.18.0.2'))
+    await settle()
+    wire.length = 0
+    let next = 0
+    for (let round = 0; round < 20; round++) {
+      // A thousand SYN+ACKs (cookies, or retransmissions whose entry is gone) to sources nobody answers for…
+      for (let k = 0; k < 1000; k++) a.send(tcpPacket('198.18.0.10', spoofed(next++)))
+      expect(a.arp!.pendingCount).toBeLessThanOrEqual(256)
+      // …and the client's next segment leaves at once, to its MAC, as the very next frame.
+      const before = wire.length
+      a.send(tcpPacket('198.18.0.10', '198.18.0.2', new Uint8Array([round])))
+      expect(wire.slice(before)).toEqual([['02746c000002', '0800']])
+      t.advance(1000) // past the next-hop memo: the next one comes from the cache
+      await settle()
+    }
+    t.advance(3000)
+    await settle()
+    // Nothing to a spoofed source ever left; every one of them counted; the client's 20 segments all went.
+    expect(wire.filter(([, type]) => type === '0800')).toHaveLength(20)
+    expect(wire.every(([dst, type]) => (type === '0806' ? dst === 'ffffffffffff' : dst === '02746c000002'))).toBe(true)
+    expect(a.stats()).toMatchObject({ sent: 21, unresolved: 20_000 })
+    expect(a.arp!.cache.stats()).toMatchObject({ entries: 1, confirmed: 1, pending: 0 })
+    // ARP requests: at most one a second per address, three per address, and never more under way than maxPending.
+    const requests = wire.filter(([, type]) => type === '0806').length
+    expect(requests).toBe(3 * a.arp!.cache.stats().failed)
+  })
+
+  it('bounds the packets waiting for all next hops together (maxQueuedTotal)', async () => {
+    const { t, a } = stacks({ maxQueued: 32, maxQueuedTotal: 5 })
+    for (const n of [1, 2, 3]) for (let k = 0; k < 3; k++) a.send(tcpPacket('198.18.0.10', `198.18.1.${n}`))
+    expect(a.stats().unresolved).toBe(4)
+    t.advance(3000)
+    await settle()
+    expect(a.stats().unresolved).toBe(9)
+    // Room again once those resolutions ended.
+    for (let k = 0; k < 5; k++) a.send(tcpPacket('198.18.0.10', '198.18.1.4'))
+    expect(a.stats().unresolved).toBe(9)
+  })
+
+  it('learns the sender of an IPv6 packet unicast to it too, so the answer needs no neighbor solicitation', async () => {
+    const { a, eb, atA, wire } = stacks()
+    const syn6 = (src: string): Uint8Array => hex(`02746c00000a 02746c000002 86dd ${toHex(tcpPacket(src, '2001:2::10'))}`)
+    for (let i = 0; i < 50; i++) eb.send(syn6(`2001:2::${(0x100 + i).toString(16)}`))
+    eb.send(syn6('2001:2::131')) // the last sender again
+    // Multicast link destinations and unspecified sources teach nothing.
+    eb.send(hex(`333300000001 02746c000002 86dd ${toHex(tcpPacket('2001:2::77', '2001:2::10'))}`))
+    eb.send(hex(`02746c00000a 02746c000002 86dd ${toHex(tcpPacket('::', '2001:2::10'))}`))
+    await settle()
+    expect(atA).toHaveLength(53)
+    expect(a.ndp!.stats().learned).toBe(50)
+    expect(a.ndp!.cache.evidence('2001:2::100')).toBe('seen')
+    for (let i = 0; i < 50; i++) a.send(tcpPacket('2001:2::10', `2001:2::${(0x100 + i).toString(16)}`))
+    expect(wire).toEqual(Array(50).fill(['02746c000002', '86dd']))
+    expect(a.ndp!.stats().solicitationsSent).toBe(0)
+  })
+})
+
+// ---------------------------------------------------------------------------------------------------
 // The capture device over a stand-in `cap` addon.
 
 class FakeCap extends EventEmitter {

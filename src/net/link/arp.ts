@@ -83,12 +83,6 @@ export class ArpAgent {
   private readonly lastIpMac = new Uint8Array(6)
 
   /**
-   * Learns the link address of the sender of an IPv4 packet unicast to us (smoltcp fills its neighbor
-   * cache the same way): the reply then needs no ARP exchange, so a flood from spoofed sources leaves no
-   * pending resolution behind and a real client's SYN+ACK never waits for one. The last sender is
-   * remembered, so a stream from one peer costs a 10-byte comparison per packet.
-   */
-  /**
    * {@link learnFromIp} for the IPv4 packet at `ipOff` in an Ethernet `frame` (sender MAC at 6), comparing
    * in place first: the same sender as last time, the common case, costs no allocation.
    */
@@ -97,6 +91,14 @@ export class ArpAgent {
     this.learnFromIp(frame.subarray(ipOff + 12, ipOff + 16), frame.subarray(6, 12))
   }
 
+  /**
+   * Learns the link address of the sender of an IPv4 packet unicast to us (smoltcp fills its neighbor
+   * cache the same way): the reply then needs no ARP exchange, so a flood from spoofed sources leaves no
+   * pending resolution behind and a real client's SYN+ACK never waits for one. Such an entry is only
+   * 'seen' (anyone can send from any address): it goes first when the cache is full, so a flood from many
+   * spoofed sources churns among its own entries and leaves neighbours confirmed by ARP in place. The last
+   * sender is remembered, so a stream from one peer costs a 10-byte comparison per packet.
+   */
   learnFromIp(src: Uint8Array, mac: Uint8Array): void {
     if ((mac[0] & 1) !== 0 || (sameBytes(src, this.lastIpSrc) && sameBytes(mac, this.lastIpMac))) return
     if (src[0] === 0 || src[0] >= 224 || src[0] === 127) return
@@ -104,7 +106,9 @@ export class ArpAgent {
     this.lastIpMac.set(mac)
     const ip = formatIp(src)
     const known = this.cache.lookup(ip)
-    if (known === undefined || !sameBytes(known, mac)) this.learnFrom(ip, mac)
+    // The same MAC again refreshes the entry (and keeps it confirmed if it was); a new one is learned.
+    this.cache.learn(ip, mac, 'seen')
+    if (known === undefined || !sameBytes(known, mac)) this.counters.learned++
   }
 
   /** Number of ARP resolutions under way. */

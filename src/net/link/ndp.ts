@@ -145,6 +145,27 @@ export class NdpAgent {
     return this.cache.lookup(ip)
   }
 
+  private lastIpSrc = new Uint8Array(16)
+  private readonly lastIpMac = new Uint8Array(6)
+
+  /**
+   * Learns the link address of the sender of an IPv6 packet unicast to us, as {@link ArpAgent.learnFromIp}
+   * does for IPv4 (an entry only 'seen', the first to go when the cache is full): a SYN+ACK to a spoofed
+   * source then needs no solicitation. Not from ::, multicast or loopback sources.
+   */
+  learnFromIp(src: Uint8Array, mac: Uint8Array): void {
+    if ((mac[0] & 1) !== 0 || src[0] === 0xff || (sameBytes(src, this.lastIpSrc) && sameBytes(mac, this.lastIpMac))) return
+    let zero = true
+    for (let i = 0; i < 15; i++) if (src[i] !== 0) zero = false
+    if (zero && src[15] <= 1) return
+    this.lastIpSrc = src.slice()
+    this.lastIpMac.set(mac)
+    const ip = formatIp(src)
+    const known = this.cache.lookup(ip)
+    this.cache.learn(ip, mac, 'seen')
+    if (known === undefined || !sameBytes(known, mac)) this.counters.learned++
+  }
+
   private solicit(ip: string): void {
     const target = parseIp(ip)
     const group = solicitedNode(target)

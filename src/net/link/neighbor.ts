@@ -3,6 +3,7 @@
  * clock (`now` and `timers`, injectable so tests run in virtual time).
  */
 import { WireError } from '../../tcp/errors.js'
+import { sameBytes } from './bytes.js'
 
 /** setTimeout/clearTimeout, injectable so resolution can be tested without waiting. */
 export interface Timers {
@@ -15,7 +16,7 @@ const realTimers: Timers = {
   clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
 }
 
-/** Timing of neighbor resolution. */
+/** Timing and bounds of neighbor resolution. */
 export interface NeighborOptions {
   /** How long a learned MAC is trusted (default 60 s; RFC 1122 §2.3.2.1 asks for a timeout). */
   ttlMs?: number
@@ -23,12 +24,16 @@ export interface NeighborOptions {
   retryMs?: number
   /** Solicitations before giving up (default 3, like RFC 4861's MAX_MULTICAST_SOLICIT). */
   maxTries?: number
-  /** Most entries kept; the oldest goes first (default 1024), so hostile input cannot grow it unbounded. */
+  /**
+   * Most entries kept (default 1024), so hostile input cannot grow the cache unbounded. When full, the
+   * least recently used entry goes — one only seen as the source of an IP packet before any confirmed by
+   * ARP or NDP (see {@link NeighborCache.learn}).
+   */
   maxEntries?: number
   /**
    * Most resolutions under way at once (default 256); past it a new one fails at once with
    * DEV_ERR_UNRESOLVED, so a flood from spoofed sources cannot hold a timer per source (Linux bounds
-   * incomplete entries with the rest by gc_thresh3).
+   * incomplete entries with the rest by gc_thresh3). Resolutions under way never displace a known entry.
    */
   maxPending?: number
   /** Clock in ms (default Date.now). */
@@ -37,15 +42,52 @@ export interface NeighborOptions {
   timers?: Timers
 }
 
+/**
+ * How an entry was learned. 'confirmed': from ARP or NDP — a reply to our solicitation, or the neighbour's
+ * own request or solicitation for our address (RFC 826 "Packet Reception", RFC 4861 §7.2.3). 'seen': only
+ * as the link-layer source of an IP packet unicast to us, which anyone can spoof from any address.
+ */
+export type NeighborEvidence = 'confirmed' | 'seen'
+
+/** Counters of a neighbour cache. */
+export interface NeighborStats {
+  /** Entries now (fresh or not), of which confirmed by ARP/NDP. */
+  entries: number
+  confirmed: number
+  /** Resolutions under way now. */
+  pending: number
+  /** Entries dropped to make room (only-seen ones first). */
+  evicted: number
+  /** Resolutions refused at once because maxPending were under way. */
+  refused: number
+  /** Resolutions that got no answer after maxTries solicitations. */
+  failed: number
+}
+
+interface Entry {
+  mac: Uint8Array
+  at: number
+}
+
 interface Pending {
   tries: number
   timer: unknown
   waiters: { resolve: (mac: Uint8Array) => void; reject: (e: Error) => void }[]
 }
 
-/** A cache of IP → MAC with timeouts and pending resolutions. Keys are addresses in text form. */
+/**
+ * A cache of IP → MAC with timeouts and pending resolutions. Keys are addresses in text form.
+ *
+ * Two classes of entry, each kept in least-recently-used order (a Map's insertion order; a hit moves the
+ * entry to the end): confirmed ones and ones only seen. A flood from spoofed sources fills the second
+ * class and churns in it; it can push out a confirmed neighbour only once no seen-only entry is left, and
+ * a resolution under way (an address nobody may ever answer for) displaces no entry at all: it is bounded
+ * on its own by maxPending. Linux keeps incomplete and reachable entries in one table bounded by
+ * gc_thresh3 and prefers to collect unreferenced ones; the split here is the same idea made explicit.
+ */
 export class NeighborCache {
-  private readonly entries = new Map<string, { mac: Uint8Array; at: number }>()
+  private readonly confirmed = new Map<string, Entry>()
+  private readonly seenOnly = new Map<string, Entry>()
   private readonly pending = new Map<string, Pending>()
   private readonly ttlMs: number
   private readonly retryMs: number
@@ -54,6 +96,7 @@ export class NeighborCache {
   private readonly maxPending: number
   private readonly now: () => number
   private readonly timers: Timers
+  private readonly counters = { evicted: 0, refused: 0, failed: 0 }
 
   constructor(
     /** Sends one solicitation for `ip` (attempt counts from 1). */
@@ -63,43 +106,66 @@ export class NeighborCache {
     this.ttlMs = opts.ttlMs ?? 60_000
     this.retryMs = opts.retryMs ?? 1000
     this.maxTries = opts.maxTries ?? 3
-    this.maxEntries = opts.maxEntries ?? 1024
+    this.maxEntries = Math.max(1, opts.maxEntries ?? 1024)
     this.maxPending = opts.maxPending ?? 256
     this.now = opts.now ?? Date.now
     this.timers = opts.timers ?? realTimers
   }
 
-  /** The MAC of `ip` if known and not expired. */
+  /** The MAC of `ip` if known and not expired (a hit makes the entry the most recently used). */
   lookup(ip: string): Uint8Array | undefined {
-    const e = this.entries.get(ip)
+    const table = this.confirmed.has(ip) ? this.confirmed : this.seenOnly
+    const e = table.get(ip)
     if (e === undefined) return undefined
     if (this.now() - e.at >= this.ttlMs) {
-      this.entries.delete(ip)
+      table.delete(ip)
       return undefined
     }
+    table.delete(ip)
+    table.set(ip, e)
     return e.mac
   }
 
   /** Whether `ip` has an entry (fresh or not) or a resolution under way. */
   has(ip: string): boolean {
-    return this.entries.has(ip) || this.pending.has(ip)
+    return this.confirmed.has(ip) || this.seenOnly.has(ip) || this.pending.has(ip)
   }
 
-  /** Records `ip` → `mac` (copied) and completes a pending resolution. */
-  learn(ip: string, mac: Uint8Array): void {
-    this.entries.delete(ip)
-    if (this.entries.size >= this.maxEntries) {
-      const oldest = this.entries.keys().next().value
-      if (oldest !== undefined) this.entries.delete(oldest)
-    }
+  /** How `ip`'s entry was learned, if there is one (fresh or not). */
+  evidence(ip: string): NeighborEvidence | undefined {
+    return this.confirmed.has(ip) ? 'confirmed' : this.seenOnly.has(ip) ? 'seen' : undefined
+  }
+
+  /**
+   * Records `ip` → `mac` (copied) and completes a pending resolution. A sighting ('seen') of a confirmed
+   * entry's own MAC refreshes it and leaves it confirmed; one with another MAC replaces it, as RFC 826's
+   * merge would, but only as seen: the entry is then only as good as its evidence.
+   */
+  learn(ip: string, mac: Uint8Array, how: NeighborEvidence = 'confirmed'): void {
+    let cls = how
+    const old = this.confirmed.get(ip)
+    if (old !== undefined) {
+      this.confirmed.delete(ip)
+      if (how === 'seen' && sameBytes(old.mac, mac)) cls = 'confirmed'
+    } else this.seenOnly.delete(ip)
+    if (this.confirmed.size + this.seenOnly.size >= this.maxEntries) this.evictOne()
     const m = mac.slice()
-    this.entries.set(ip, { mac: m, at: this.now() })
+    ;(cls === 'confirmed' ? this.confirmed : this.seenOnly).set(ip, { mac: m, at: this.now() })
     const p = this.pending.get(ip)
     if (p !== undefined) {
       this.pending.delete(ip)
       this.timers.clearTimeout(p.timer)
       for (const w of p.waiters) w.resolve(m)
     }
+  }
+
+  /** Drops the least recently used seen-only entry, or the least recently used confirmed one if none is left. */
+  private evictOne(): void {
+    const table = this.seenOnly.size > 0 ? this.seenOnly : this.confirmed
+    const oldest = table.keys().next().value
+    if (oldest === undefined) return
+    table.delete(oldest)
+    this.counters.evicted++
   }
 
   /** The MAC of `ip`: from the cache, or by soliciting up to maxTries times; rejects with DEV_ERR_UNRESOLVED. */
@@ -113,6 +179,7 @@ export class NeighborCache {
         return
       }
       if (this.pending.size >= this.maxPending) {
+        this.counters.refused++
         reject(new WireError('DEV_ERR_UNRESOLVED', `not resolving ${ip}: ${this.maxPending} resolutions already pending`))
         return
       }
@@ -126,6 +193,7 @@ export class NeighborCache {
     if (this.pending.get(ip) !== q) return
     if (q.tries >= this.maxTries) {
       this.pending.delete(ip)
+      this.counters.failed++
       const e = new WireError('DEV_ERR_UNRESOLVED', `no answer from ${ip} after ${q.tries} solicitations`)
       for (const w of q.waiters) w.reject(e)
       return
@@ -143,16 +211,22 @@ export class NeighborCache {
       for (const w of p.waiters) w.reject(e)
     }
     this.pending.clear()
-    this.entries.clear()
+    this.confirmed.clear()
+    this.seenOnly.clear()
   }
 
   /** Number of entries (expired ones included until looked up). */
   get size(): number {
-    return this.entries.size
+    return this.confirmed.size + this.seenOnly.size
   }
 
   /** Number of resolutions under way. */
   get pendingCount(): number {
     return this.pending.size
+  }
+
+  /** Counters. */
+  stats(): NeighborStats {
+    return { entries: this.size, confirmed: this.confirmed.size, pending: this.pending.size, ...this.counters }
   }
 }
