@@ -37,7 +37,22 @@ export { multicastMac, NdpAgent, solicitedNode, type NdpAgentOptions, type NdpSt
 export { NeighborCache, type NeighborOptions, type Timers } from './link/neighbor.js'
 
 const SLAB_SIZE = 1 << 20
-const CAPTURE_BUFFER = 65536
+/**
+ * The buffer libpcap copies each frame into: room for the largest frame a packet tap can hand over — a
+ * 65535-byte IPv4 or IPv6 GRO/GSO super-segment (a veth with the kernel's default offloads passes them
+ * as they are) behind an Ethernet header and up to two VLAN tags — and more (tcpdump's 256 KiB), so cap
+ * never cuts one short here.
+ */
+const CAPTURE_BUFFER = 256 << 10
+/**
+ * The snapshot length libpcap captures with: cap's binding sets it to 65535 (`pcap_set_snaplen(…, 65535)`
+ * in cap/src/binding.cc) and offers no way to change it, and libpcap trims every frame to it. A frame
+ * longer than that (a super-segment of more than 65521 IP bytes) arrives cut short with no flag: the IP
+ * length tells, and {@link ipFrameTruncated} counts it as truncated.
+ */
+export const CAP_SNAPLEN = 65535
+const ETHERTYPE_VLAN = 0x8100
+const ETHERTYPE_QINQ = 0x88a8
 /**
  * Closed `cap` handles, kept reachable for the life of the process. cap's close() stops its libuv poll
  * handle but never uv_close()s it, so when the garbage collector later frees a closed Cap, libuv's handle
@@ -93,8 +108,13 @@ export interface CapDeviceOptions {
 
 /** Counters of a capture device. */
 export interface CapDeviceStats extends DeviceStats {
-  /** Frames longer than the capture buffer or shorter than an Ethernet header. */
+  /** Frames shorter than an Ethernet header. */
   malformed: number
+  /**
+   * Frames captured cut short — longer than the capture buffer (cap says so), or shorter than their IP
+   * header says (libpcap trims to its snapshot length without saying): dropped, never delivered as data.
+   */
+  truncated: number
   /** Sends that found the packet socket's buffer full and waited in the queue (in segments, as `sent`). */
   queued: number
   /** With `gso`: super-frames sent (two segments or more) and the segments they carried. */
@@ -128,6 +148,30 @@ export function openCapDevice(opts: CapDeviceOptions): CapDevice {
   return new PcapDevice(opts)
 }
 
+/**
+ * Whether the frame in `frame[0, n)` was captured cut short: its IPv4 total length or IPv6 payload length
+ * (behind up to two VLAN tags) says more than was captured, or it fills the whole snapshot and cannot say
+ * how long it was (IPv4 length 0 or an IPv6 jumbogram, as BIG TCP sends; any other EtherType).
+ */
+export function ipFrameTruncated(frame: Uint8Array, n: number): boolean {
+  let o = 12
+  let type = (frame[o] << 8) | frame[o + 1]
+  for (let tags = 0; tags < 2 && (type === ETHERTYPE_VLAN || type === ETHERTYPE_QINQ) && o + 6 <= n; tags++) {
+    o += 4
+    type = (frame[o] << 8) | frame[o + 1]
+  }
+  const ip = o + 2
+  if (type === ETHERTYPE_IPV4 && n >= ip + 4) {
+    const total = (frame[ip + 2] << 8) | frame[ip + 3]
+    return total > n - ip || (total === 0 && n >= CAP_SNAPLEN)
+  }
+  if (type === ETHERTYPE_IPV6 && n >= ip + 6) {
+    const payload = (frame[ip + 4] << 8) | frame[ip + 5]
+    return IPV6_HEADER_LEN + payload > n - ip || (payload === 0 && n >= CAP_SNAPLEN)
+  }
+  return n >= CAP_SNAPLEN
+}
+
 class PcapDevice implements CapDevice {
   readonly medium = 'ethernet' as const
   readonly mtu: number
@@ -141,7 +185,7 @@ class PcapDevice implements CapDevice {
   private slab = new Uint8Array(SLAB_SIZE)
   private slabOff = 0
   private readonly counters: CapDeviceStats = {
-    sent: 0, received: 0, dropped: 0, sendErrors: 0, malformed: 0, queued: 0, gsoFrames: 0, gsoSegments: 0,
+    sent: 0, received: 0, dropped: 0, sendErrors: 0, malformed: 0, truncated: 0, queued: 0, gsoFrames: 0, gsoSegments: 0,
   }
   /** Copies of frames the socket refused for lack of buffer, in order; while non-empty, new sends queue. */
   private backlog: Array<{ frame: Uint8Array; meta: GsoMeta | undefined }> = []
@@ -199,8 +243,13 @@ class PcapDevice implements CapDevice {
 
   private onPacket(n: number, truncated: boolean): void {
     if (this.closed) return
-    if (truncated || n < ETHERNET_HEADER_LEN) {
+    if (n < ETHERNET_HEADER_LEN) {
       this.counters.malformed++
+      this.counters.dropped++
+      return
+    }
+    if (truncated || ipFrameTruncated(this.buffer, n)) {
+      this.counters.truncated++
       this.counters.dropped++
       return
     }

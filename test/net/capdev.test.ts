@@ -694,13 +694,53 @@ describe('capture device over a stand-in cap', () => {
     FakeCap.last.capture(hex('02746c00000a'))
     FakeCap.last.capture(f1, true)
     expect(got.map(toHex)).toEqual([toHex(f1), toHex(f2)])
-    expect(dev.stats()).toEqual({ sent: 0, received: 2, dropped: 2, sendErrors: 0, malformed: 2, queued: 0, gsoFrames: 0, gsoSegments: 0 })
+    expect(dev.stats()).toEqual({ sent: 0, received: 2, dropped: 2, sendErrors: 0, malformed: 1, truncated: 1, queued: 0, gsoFrames: 0, gsoSegments: 0 })
     dev.send(f2)
     expect(FakeCap.last.sent).toEqual([toHex(f2)])
     dev.close()
     dev.close()
     expect(FakeCap.last.closed).toBe(1)
     expect(isWireError((() => { try { dev.send(f2) } catch (e) { return e } })(), 'DEV_ERR_CLOSED')).toBe(true)
+  })
+
+  it('takes 64 KB super-segments whole; a frame cut short (by cap, or by libpcap at its snapshot length) is counted as truncated and never delivered', () => {
+    FakeCap.openError = undefined
+    const dev = openCapDevice({ iface: 'tlx', mac: OUR_MAC, cap: fakeCap })
+    const cap = FakeCap.last
+    expect(cap.buffer.length).toBe(256 * 1024)
+    const got: number[] = []
+    dev.onReceive((f) => got.push(f.length))
+    const eth = hex('02746c00000a 02746c000002')
+    /** An Ethernet frame (optionally VLAN-tagged) around an IP header that claims `ipLen` bytes, captured to `caplen`. */
+    const frame = (version: 4 | 6, ipLen: number, caplen: number, vlan = false): Uint8Array => {
+      const f = new Uint8Array(caplen)
+      f.set(eth)
+      let o = 12
+      if (vlan) {
+        f.set([0x81, 0x00, 0x00, 0x05], o) // 802.1Q, VLAN 5
+        o += 4
+      }
+      f.set(version === 4 ? [0x08, 0x00] : [0x86, 0xdd], o)
+      const ip = o + 2
+      if (version === 4) f.set([0x45, 0, ipLen >> 8, ipLen & 0xff], ip)
+      else f.set([0x60, 0, 0, 0, (ipLen - 40) >> 8, (ipLen - 40) & 0xff], ip)
+      return f
+    }
+    cap.capture(frame(4, 65000, 14 + 65000)) // a GRO super-segment, whole
+    cap.capture(frame(6, 63000, 14 + 63000)) // IPv6, whole
+    cap.capture(frame(4, 65000, 18 + 65000, true)) // VLAN-tagged, whole
+    cap.capture(frame(4, 65521, 65535)) // exactly the snapshot length, and whole
+    cap.capture(frame(4, 40, 60)) // a small segment with Ethernet padding
+    expect(got).toEqual([65014, 63014, 65018, 65535, 60])
+    cap.capture(frame(4, 65535, 65535)) // 65549 bytes on the wire: libpcap kept the first 65535
+    cap.capture(frame(6, 65535, 65535)) // the same in IPv6
+    cap.capture(frame(4, 65535, 65535, true)) // and behind a VLAN tag
+    cap.capture(frame(4, 0, 65535)) // IPv4 length 0 (a super-segment past 64 KB): cannot be whole
+    cap.capture(frame(4, 1500, 100)) // says 1500, has 86
+    cap.capture(frame(4, 1500, 1514), true) // cap: longer than its buffer
+    expect(got).toHaveLength(5)
+    expect(dev.stats()).toMatchObject({ received: 5, truncated: 6, malformed: 0, dropped: 6 })
+    dev.close()
   })
 
   it('reports send failures to the error handler', async () => {
