@@ -90,7 +90,19 @@ function isEntryPoint(): boolean {
   }
 }
 
+/**
+ * A reader that went away (`tcplab decode … | head -1`): stop quietly with exit 0, as a pipeline expects,
+ * instead of an EPIPE trace. process.exit runs the exit handlers (cleanup.ts), so RST guards and labs are
+ * still removed. Any other failure of stdout is one line on stderr and exit 1.
+ */
+function onStdoutError(e: NodeJS.ErrnoException): void {
+  if (e.code === 'EPIPE') process.exit(0)
+  process.stderr.write(`tcplab: cannot write to stdout: ${e.message}\n`)
+  process.exit(1)
+}
+
 if (isEntryPoint()) {
+  process.stdout.on('error', onStdoutError)
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code
