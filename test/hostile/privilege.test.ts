@@ -11,6 +11,7 @@ import { spawn } from 'node:child_process'
 import { expect } from 'vitest'
 import type { Lab } from '../../src/net/netns.js'
 import { LineReader, exitOf, kernelListener, repoPath, requireBuilt, withLab } from '../helpers/lab.js'
+import { nobodyPath } from '../helpers/nobody.js'
 import { describeRoot, itRoot } from '../helpers/root.js'
 
 const CLI = repoPath('dist/lab/cli.js')
@@ -56,7 +57,8 @@ describeRoot('privilege and cleanup (root, namespace lab)', () => {
   itRoot('as nobody: one line naming the missing capability and exit 2, or a fallback that says so', async () => {
     requireBuilt('dist/lab/cli.js')
     await withLab(async (lab) => {
-      const run = (args: string[]) => lab.exec('a', [...AS_NOBODY, node, CLI, ...args], { allowFail: true, timeoutMs: 30_000 })
+      // nobody reads the CLI from a world-readable copy: the repository may sit in a private directory
+      const run = (args: string[]) => lab.exec('a', [...AS_NOBODY, node, nobodyPath('dist/lab/cli.js'), ...args], { allowFail: true, timeoutMs: 30_000 })
       const cases: Array<{ args: string[]; stderr: RegExp }> = [
         { args: ['handshake', `${lab.b.ipv4}:1935`], stderr: /^tcplab handshake: cannot speak raw packets: raw packets need root or CAP_NET_RAW$/ },
         { args: ['handshake', `${lab.b.ipv4}:1935`, '--via', 'pcap', '--src', lab.a.owned.ipv4], stderr: /^tcplab handshake: .*CAP_NET_RAW/ },

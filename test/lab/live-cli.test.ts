@@ -11,6 +11,7 @@ import { readCaptureFile } from '../../src/net/pcap.js'
 import { decodePacket } from '../../src/net/packet.js'
 import { formatFlags } from '../../src/tcp/segment.js'
 import { describeRoot, itRoot } from '../helpers/root.js'
+import { nobodyPath } from '../helpers/nobody.js'
 import { LineReader, exitOf, repoPath, requireBuilt, startTcpdump, withLab } from '../helpers/lab.js'
 
 const CLI = repoPath('dist/lab/cli.js')
@@ -213,7 +214,8 @@ describeRoot('without privilege', () => {
     await withLab(async (lab) => {
       const echo = await kernelEcho(lab, lab.b.ipv4, 1)
       // nobody, inside the lab's side a: no CAP_NET_RAW
-      const asNobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', node, CLI]
+      // the CLI from a world-readable copy: the repository may sit in a private directory
+      const asNobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', node, nobodyPath('dist/lab/cli.js')]
       const r = await lab.exec('a', [...asNobody, 'handshake', `${lab.b.ipv4}:1935`, '--send', '张三: ', '--json'], { allowFail: true, timeoutMs: 20_000 })
       expect(r.stderr.trim().split('\n')).toEqual([
         "tcplab handshake: cannot speak raw packets (raw packets need root or CAP_NET_RAW); carrying the exchange over node:net (the kernel's TCP) instead",

@@ -22,6 +22,7 @@ import { loadCap, type CapModule } from '../../src/net/native.js'
 import { buildTcpPacket } from '../../src/net/packet.js'
 import { hex, toHex } from '../helpers/codecLaws.js'
 import { describeRoot } from '../helpers/root.js'
+import { nobodyPath } from '../helpers/nobody.js'
 import {
   exitOf,
   installRstCounters,
@@ -892,7 +893,8 @@ describeRoot('capture device: failed opens as an unprivileged user (root, to dro
     requireBuilt('dist/net/capdev.js')
     await withLab(async (lab) => {
       const script = [
-        `const { openCapDevice } = await import(${JSON.stringify(repoPath('dist/net/capdev.js'))})`,
+        // from a world-readable copy: the repository may sit in a private directory
+        `const { openCapDevice } = await import(${JSON.stringify(nobodyPath('dist/net/capdev.js'))})`,
         'let refused = 0',
         'for (let i = 0; i < 200; i++) {',
         `  try { openCapDevice({ iface: ${JSON.stringify(lab.a.iface)} }).close() } catch (e) { if (e.code === 'DEV_ERR_PERMISSION') refused++ }`,

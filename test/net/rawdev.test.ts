@@ -17,6 +17,7 @@ import {
 } from '../../src/net/native.js'
 import { codeOf, toHex } from '../helpers/codecLaws.js'
 import { describeRoot } from '../helpers/root.js'
+import { nobodyPath } from '../helpers/nobody.js'
 import {
   exitOf,
   installRstCounters,
@@ -510,7 +511,8 @@ describeRoot('without privilege (setpriv to nobody, inside a lab)', () => {
         'a',
         [
           'setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', '--bounding-set=-all',
-          process.execPath, repoPath('test/interop/unprivileged.mjs'), lab.a.iface, lab.a.ipv4,
+          // from a world-readable copy: the repository may sit in a private directory
+          process.execPath, nobodyPath('test/interop/unprivileged.mjs'), lab.a.iface, lab.a.ipv4,
         ],
         { stdio: ['ignore', 'pipe', 'pipe'] },
       )
