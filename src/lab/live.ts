@@ -11,7 +11,7 @@ import type { TcpConfig } from '../tcp/types.js'
 import { formatIp, formatMac, parseIp } from '../net/addr.js'
 import type { Device } from '../net/device.js'
 import { openRawDevice } from '../net/rawdev.js'
-import { ipOverEthernet, openCapDevice } from '../net/capdev.js'
+import { ipOverEthernet, openCapDevice, probeAddress } from '../net/capdev.js'
 import { pcapTap } from '../net/memdev.js'
 import { LINKTYPE_ETHERNET, LINKTYPE_RAW, PcapWriter, type PcapFileWriter } from '../net/pcap.js'
 import { installRstGuard, type RstGuard } from '../net/rstguard.js'
@@ -182,6 +182,9 @@ export async function openLiveDevice(opts: LiveStackOptions): Promise<LiveDevice
     const mac = opts.mac ?? randomMac()
     let eth: Device = openCapDevice({ iface: ifname, mac, gso: opts.gso === true })
     device = eth
+    // Nobody may hold the address already: not the local kernel, and no neighbour answering an ARP probe
+    // or a solicitation from :: for it (RFC 5227, RFC 4862 §5.4); DEV_ERR_ADDRESS_IN_USE names who does.
+    await probeAddress({ device: eth, mac, addr: localAddr, iface: ifname })
     if (opts.pcapFile) {
       writer = PcapWriter.toFile(opts.pcapFile, { linkType: LINKTYPE_ETHERNET })
       eth = pcapTap(eth, writer)

@@ -34,7 +34,8 @@ import type { NeighborOptions } from './link/neighbor.js'
 // The neighbour cache, ARP and NDP live in ./link/; re-exported so imports of capdev keep working.
 export { ArpAgent, type ArpAgentOptions, type ArpStats } from './link/arp.js'
 export { multicastMac, NdpAgent, solicitedNode, type NdpAgentOptions, type NdpStats } from './link/ndp.js'
-export { NeighborCache, type NeighborOptions, type Timers } from './link/neighbor.js'
+export { NeighborCache, type NeighborEvidence, type NeighborOptions, type NeighborStats, type Timers } from './link/neighbor.js'
+export { probeAddress, type AddressProbeOptions, type KernelAddress } from './link/dad.js'
 
 const SLAB_SIZE = 1 << 20
 /**
