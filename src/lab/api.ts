@@ -83,7 +83,13 @@ export type ConnectOptions = TcpConnectOptions & StackChoice
  * Like `net.connect(options[, listener])`: an active open through the userland TCP. `host` must be an IP
  * address. The stack is torn down (guard removed, device closed) once the socket has closed.
  */
-export function connect(options: ConnectOptions, connectListener?: () => void): TcpSocket {
+export function connect(options: ConnectOptions, connectListener?: () => void): TcpSocket
+/** `net.connect(port[, host][, connectListener])`: `host` defaults to 127.0.0.1, as node:net's. */
+export function connect(port: number, host?: string, connectListener?: () => void): TcpSocket
+export function connect(port: number, connectListener?: () => void): TcpSocket
+export function connect(a: ConnectOptions | number, b?: string | (() => void), c?: () => void): TcpSocket {
+  const options: ConnectOptions = typeof a === 'number' ? { port: a, ...(typeof b === 'string' ? { host: b } : {}) } : a
+  const connectListener = typeof b === 'function' ? b : c
   const host = options.host ?? '127.0.0.1'
   const via = options.via ?? 'raw'
   const peer = parseIp(host)

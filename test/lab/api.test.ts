@@ -69,3 +69,21 @@ describeRoot("the same examples on tcplab's userland TCP (one import changed)", 
     }
   })
 })
+
+describeRoot('connect(port, host) as node:net takes it (root, namespace lab)', () => {
+  it('reaches the host given, not 127.0.0.1, and the echo comes back', async () => {
+    await withLab(async (lab) => {
+      const server = lab.spawn('b', [process.execPath, SERVER, lab.b.ipv4, '1935', '1'], { stdio: ['ignore', 'pipe', 'pipe'] })
+      await new LineReader(server).next(/^listening on/)
+      const script = `
+const net = await import(${JSON.stringify(repoPath('dist/index.js'))})
+const s = net.connect(1935, ${JSON.stringify(lab.b.ipv4)}, () => s.write('张三: '))
+s.on('data', (d) => { console.log(JSON.stringify({ reply: d.toString(), remote: s.remoteAddress })); s.end() })
+s.on('error', (e) => console.log(JSON.stringify({ error: e.message })))
+`
+      const r = await lab.exec('a', [process.execPath, '--input-type=module', '-e', script])
+      expect(JSON.parse(r.stdout.trim().split('\n')[0])).toEqual({ reply: '张三:  你好!', remote: lab.b.ipv4 })
+      expect(await exitOf(server)).toEqual({ code: 0, signal: null })
+    })
+  }, 30_000)
+})
