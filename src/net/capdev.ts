@@ -150,11 +150,14 @@ export function openCapDevice(opts: CapDeviceOptions): CapDevice {
 }
 
 /**
- * Whether the frame in `frame[0, n)` was captured cut short: its IPv4 total length or IPv6 payload length
- * (behind up to two VLAN tags) says more than was captured, or it fills the whole snapshot and cannot say
- * how long it was (IPv4 length 0 or an IPv6 jumbogram, as BIG TCP sends; any other EtherType).
+ * Whether the frame in `frame[0, n)` was cut short by the capture: it fills the whole snapshot and its
+ * IPv4 total length or IPv6 payload length (behind up to two VLAN tags) says more, or it cannot say how
+ * long it was (IPv4 length 0 or an IPv6 jumbogram, as BIG TCP sends; any other EtherType). A shorter frame
+ * that claims more than it holds was not cut by libpcap: it arrived that way, and the IP layer counts it
+ * as malformed.
  */
 export function ipFrameTruncated(frame: Uint8Array, n: number): boolean {
+  if (n < CAP_SNAPLEN) return false
   let o = 12
   let type = (frame[o] << 8) | frame[o + 1]
   for (let tags = 0; tags < 2 && (type === ETHERTYPE_VLAN || type === ETHERTYPE_QINQ) && o + 6 <= n; tags++) {
@@ -164,13 +167,13 @@ export function ipFrameTruncated(frame: Uint8Array, n: number): boolean {
   const ip = o + 2
   if (type === ETHERTYPE_IPV4 && n >= ip + 4) {
     const total = (frame[ip + 2] << 8) | frame[ip + 3]
-    return total > n - ip || (total === 0 && n >= CAP_SNAPLEN)
+    return total > n - ip || total === 0
   }
   if (type === ETHERTYPE_IPV6 && n >= ip + 6) {
     const payload = (frame[ip + 4] << 8) | frame[ip + 5]
-    return IPV6_HEADER_LEN + payload > n - ip || (payload === 0 && n >= CAP_SNAPLEN)
+    return IPV6_HEADER_LEN + payload > n - ip || payload === 0
   }
-  return n >= CAP_SNAPLEN
+  return true
 }
 
 class PcapDevice implements CapDevice {
