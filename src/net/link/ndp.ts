@@ -145,7 +145,7 @@ export class NdpAgent {
     return this.cache.lookup(ip)
   }
 
-  private lastIpSrc = new Uint8Array(16)
+  private readonly lastIpSrc = new Uint8Array(16)
   private readonly lastIpMac = new Uint8Array(6)
 
   /**
@@ -158,7 +158,7 @@ export class NdpAgent {
     let zero = true
     for (let i = 0; i < 15; i++) if (src[i] !== 0) zero = false
     if (zero && src[15] <= 1) return
-    this.lastIpSrc = src.slice()
+    this.lastIpSrc.set(src)
     this.lastIpMac.set(mac)
     const ip = formatIp(src)
     const known = this.cache.lookup(ip)

@@ -64,6 +64,9 @@ export interface NeighborStats {
   failed: number
 }
 
+/** Bytes of each MAC slab (4096 MACs). */
+const MAC_SLAB = 6 * 4096
+
 interface Entry {
   mac: Uint8Array
   at: number
@@ -97,6 +100,8 @@ export class NeighborCache {
   private readonly now: () => number
   private readonly timers: Timers
   private readonly counters = { evicted: 0, refused: 0, failed: 0 }
+  private macSlab = new Uint8Array(MAC_SLAB)
+  private macOff = 0
 
   constructor(
     /** Sends one solicitation for `ip` (attempt counts from 1). */
@@ -112,7 +117,7 @@ export class NeighborCache {
     this.timers = opts.timers ?? realTimers
   }
 
-  /** The MAC of `ip` if known and not expired (a hit makes the entry the most recently used). */
+  /** The MAC of `ip` if known and not expired (a hit makes the entry the most recently used); read it, never write it. */
   lookup(ip: string): Uint8Array | undefined {
     const table = this.confirmed.has(ip) ? this.confirmed : this.seenOnly
     const e = table.get(ip)
@@ -143,20 +148,40 @@ export class NeighborCache {
    */
   learn(ip: string, mac: Uint8Array, how: NeighborEvidence = 'confirmed'): void {
     let cls = how
-    const old = this.confirmed.get(ip)
-    if (old !== undefined) {
+    let e = this.confirmed.get(ip)
+    if (e !== undefined) {
       this.confirmed.delete(ip)
-      if (how === 'seen' && sameBytes(old.mac, mac)) cls = 'confirmed'
-    } else this.seenOnly.delete(ip)
-    if (this.confirmed.size + this.seenOnly.size >= this.maxEntries) this.evictOne()
-    const m = mac.slice()
-    ;(cls === 'confirmed' ? this.confirmed : this.seenOnly).set(ip, { mac: m, at: this.now() })
+      if (how === 'seen' && sameBytes(e.mac, mac)) cls = 'confirmed'
+    } else {
+      e = this.seenOnly.get(ip)
+      if (e !== undefined) this.seenOnly.delete(ip)
+      else if (this.confirmed.size + this.seenOnly.size >= this.maxEntries) this.evictOne()
+    }
+    // The same MAC again refreshes the entry in place; a new one is copied into the MAC slab.
+    if (e !== undefined && sameBytes(e.mac, mac)) e.at = this.now()
+    else e = { mac: this.copyMac(mac), at: this.now() }
+    ;(cls === 'confirmed' ? this.confirmed : this.seenOnly).set(ip, e)
     const p = this.pending.get(ip)
     if (p !== undefined) {
       this.pending.delete(ip)
       this.timers.clearTimeout(p.timer)
-      for (const w of p.waiters) w.resolve(m)
+      for (const w of p.waiters) w.resolve(e.mac)
     }
+  }
+
+  /**
+   * A copy of `mac` as a view of a shared slab: a flood of new senders then allocates one 24 KiB buffer
+   * per 4096 MACs rather than an ArrayBuffer (and its backing store) for each.
+   */
+  private copyMac(mac: Uint8Array): Uint8Array {
+    if (this.macOff + 6 > this.macSlab.length) {
+      this.macSlab = new Uint8Array(MAC_SLAB)
+      this.macOff = 0
+    }
+    const v = this.macSlab.subarray(this.macOff, this.macOff + 6)
+    v.set(mac.subarray(0, 6))
+    this.macOff += 6
+    return v
   }
 
   /** Drops the least recently used seen-only entry, or the least recently used confirmed one if none is left. */
