@@ -18,10 +18,13 @@
  *
  * Nothing is ever added to the root namespace: the veth is created with both ends directly inside the
  * lab's namespaces (`ip -n A link add … peer … netns B`). Inside each namespace: `lo` up, IPv6 addresses
- * with `nodad`, DAD and router solicitation off, and checksum/segmentation offloads off on the veth (with
- * them on, the kernel hands raw sockets and libpcap TCP segments with unfinished checksums and 64 KB
- * "super-packets"). A Node process cannot enter a namespace itself, so work inside one runs as a child
- * process through `ip netns exec`: {@link Lab.exec} and {@link Lab.spawn}.
+ * with `nodad`, DAD and router solicitation off. Offloads are a choice ({@link NetnsUpOptions.offloads}):
+ * 'off' (the default) turns checksum and segmentation offloads off on the veth, so every packet a raw
+ * socket or libpcap sees there is the one on the wire, checksum finished and at most one MTU long; 'on'
+ * leaves the veth as `ip link add … type veth` makes it (what Docker, podman and every namespace tutorial
+ * leave), where a local sender's TCP checksums hold only the pseudo-header sum (CHECKSUM_PARTIAL) and
+ * TSO/GRO hand taps 64 KB super-segments. A Node process cannot enter a namespace itself, so work inside
+ * one runs as a child process through `ip netns exec`: {@link Lab.exec} and {@link Lab.spawn}.
  *
  * Each lab registers a cleanup action (cleanup.ts) that kills the processes left in its namespaces and
  * deletes them (the veth goes with them) on exit, uncaught errors, SIGINT and SIGTERM.
@@ -106,7 +109,9 @@ export interface Lab {
   readonly b: LabSide
   readonly prefix4: number
   readonly prefix6: number
-  /** Whether checksum/segmentation offloads could be turned off on the veth (see the module comment). */
+  /** The offload setting asked for: 'off' (turned off on the veth) or 'on' (left at the kernel's defaults). */
+  readonly offloads: LabOffloads
+  /** Whether checksum/segmentation offloads are off on the veth (asked for, and the switch worked). */
   readonly offloadsOff: boolean
   /** Side by name. */
   side(name: LabSideName): LabSide
@@ -281,10 +286,25 @@ const NS_SYSCTLS = [
   'net.ipv6.conf.default.accept_ra=0',
 ]
 
+/** A lab veth's offloads: turned off by the lab, or left at the kernel's defaults. */
+export type LabOffloads = 'on' | 'off'
+
 /** Options of {@link netnsUp}. */
 export interface NetnsUpOptions {
   /** Lab id (1..10 of a-z0-9); default a random one. Fails if a lab of that name exists. */
   name?: string
+  /**
+   * 'off' (default): checksum and segmentation offloads turned off on both veth ends; fails with
+   * DEV_ERR_NETNS if neither `ethtool -K` nor the ioctl can. 'on': the veth as the kernel makes it,
+   * untouched (see the module comment).
+   */
+  offloads?: LabOffloads
+}
+
+/** One phrase for a message: which offload setting a lab's veth had (failures say it, issue 12). */
+export function describeOffloads(lab: Pick<Lab, 'offloads' | 'offloadsOff'>): string {
+  if (lab.offloads === 'on') return "veth offloads at the kernel's defaults (checksum offload, TSO/GSO/GRO on)"
+  return lab.offloadsOff ? 'veth offloads off (tx, sg, tso, gso, gro)' : 'veth offloads meant to be off, but the switch failed'
 }
 
 /**
@@ -305,7 +325,9 @@ export async function netnsUp(opts: NetnsUpOptions = {}): Promise<Lab> {
     do id = newLabId()
     while (labIdsIn(existing).includes(id))
   }
-  const lab = new LabImpl(id)
+  const offloads = opts.offloads ?? 'off'
+  if (offloads !== 'on' && offloads !== 'off') throw new WireError('ERR_BAD_ARGUMENT', `offloads must be on or off, got '${String(offloads)}'`)
+  const lab = new LabImpl(id, offloads)
   try {
     await lab.create()
   } catch (e) {
@@ -326,7 +348,10 @@ class LabImpl implements Lab {
   /** Namespaces this lab created: only these are ever removed by it (a failed create never touches another's). */
   private readonly created: string[] = []
 
-  constructor(readonly id: string) {
+  constructor(
+    readonly id: string,
+    readonly offloads: LabOffloads,
+  ) {
     const [nsA, nsB] = labNamespaces(id)
     this.a = { name: 'a', ns: nsA, iface: `${LAB_IF_PREFIX}${id}a`, ...LAB_PLAN.a }
     this.b = { name: 'b', ns: nsB, iface: `${LAB_IF_PREFIX}${id}b`, ...LAB_PLAN.b }
@@ -348,13 +373,16 @@ class LabImpl implements Lab {
     ])
     const offs = await Promise.all([a, b].map((s) => this.configure(s)))
     this.offloadsOff = offs.every(Boolean)
+    if (this.offloads === 'off' && !this.offloadsOff) {
+      throw netnsError(`cannot turn offloads off on ${a.iface}/${b.iface} (neither ethtool -K nor the SIOCETHTOOL ioctl from python3 worked); --offloads on leaves them at the kernel's defaults`)
+    }
     await Promise.all([a, b].map((s) => waitReady(s)))
   }
 
   private async configure(s: LabSide): Promise<boolean> {
     const n = ['ip', '-n', s.ns]
     await run([...n, 'link', 'set', 'lo', 'up'])
-    const off = await disableOffloads(s.ns, s.iface)
+    const off = this.offloads === 'off' ? await disableOffloads(s.ns, s.iface) : false
     await run([...n, 'addr', 'add', `${s.ipv4}/${this.prefix4}`, 'dev', s.iface])
     await run([...n, '-6', 'addr', 'add', `${s.ipv6}/${this.prefix6}`, 'dev', s.iface, 'nodad'])
     await run([...n, 'link', 'set', s.iface, 'up'])
@@ -380,6 +408,7 @@ class LabImpl implements Lab {
     const { a, b } = this
     return [
       `lab ${this.id}: ${a.ns} (${a.iface} ${a.ipv4}/${this.prefix4} ${a.ipv6}/${this.prefix6}) <-veth-> ${b.ns} (${b.iface} ${b.ipv4}/${this.prefix4} ${b.ipv6}/${this.prefix6})`,
+      `offloads: ${describeOffloads(this)}`,
       `lab-owned (for --via pcap): side a ${a.owned.ipv4} ${a.owned.ipv6} ${a.owned.mac}; side b ${b.owned.ipv4} ${b.owned.ipv6} ${b.owned.mac}`,
       `run a command on side a: ip netns exec ${a.ns} <command>   (e.g. ip netns exec ${a.ns} ping -c1 ${b.ipv4})`,
       `run a command on side b: ip netns exec ${b.ns} <command>`,

@@ -49,6 +49,24 @@ export function requireBuilt(...files: string[]): void {
   }
 }
 
+/**
+ * A veth end's offload features as the kernel reports them (legacy SIOCETHTOOL gets, from python3 since
+ * Node has no ioctl and ethtool may be missing): 1 on, 0 off.
+ */
+export async function vethOffloads(lab: Lab, side: LabSideName): Promise<Record<'rx' | 'tx' | 'sg' | 'tso' | 'gso' | 'gro', number>> {
+  const py = `
+import array, fcntl, json, socket, struct, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+out = {}
+for name, cmd in (('rx', 0x14), ('tx', 0x16), ('sg', 0x18), ('tso', 0x1e), ('gso', 0x23), ('gro', 0x2b)):
+    buf = array.array('B', struct.pack('II', cmd, 0))
+    fcntl.ioctl(s.fileno(), 0x8946, struct.pack('16sP', sys.argv[1].encode(), buf.buffer_info()[0]))
+    out[name] = struct.unpack('II', buf.tobytes())[1]
+print(json.dumps(out))
+`
+  return JSON.parse((await lab.exec(side, ['python3', '-c', py, lab.side(side).iface])).stdout)
+}
+
 /** Reads a child's stdout line by line. */
 export class LineReader {
   private buf = ''

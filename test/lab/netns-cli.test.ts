@@ -6,6 +6,14 @@ import { labLeftovers } from '../../src/net/netns.js'
 
 const cli = new URL('../../dist/lab/cli.js', import.meta.url).pathname
 const tcplab = (...args: string[]) => spawnSync('node', [cli, ...args], { encoding: 'utf8' })
+/** ETHTOOL_GTXCSUM of the interface named in argv[1]: 1 when transmit checksum offload is on. */
+const TX_CSUM_PY = `
+import array, fcntl, socket, struct, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+buf = array.array('B', struct.pack('II', 0x16, 0))
+fcntl.ioctl(s.fileno(), 0x8946, struct.pack('16sP', sys.argv[1].encode(), buf.buffer_info()[0]))
+print(struct.unpack('II', buf.tobytes())[1])
+`
 
 describeRoot('tcplab netns up/down', () => {
   itRoot('brings a lab up that outlives the command, and removes it again', async () => {
@@ -17,6 +25,7 @@ describeRoot('tcplab netns up/down', () => {
       expect(lab.id).toBe(name)
       expect(lab.a).toMatchObject({ ns: `tcplab-${name}-a`, ipv4: '198.18.0.1', ipv6: '2001:2::1' })
       expect(lab.b).toMatchObject({ ns: `tcplab-${name}-b`, ipv4: '198.18.0.2', ipv6: '2001:2::2' })
+      expect(lab.offloads).toBe('off')
       // the lab is still there after the command exited, and its sides reach each other
       const ns = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
       expect(ns).toContain(`tcplab-${name}-a`)
@@ -39,6 +48,26 @@ describeRoot('tcplab netns up/down', () => {
     expect(r.status).not.toBe(0)
     expect(r.stderr.trim().split('\n')).toHaveLength(1)
     expect(tcplab('netns', 'sideways').status).toBe(2)
+    const off = tcplab('netns', 'up', '--offloads', 'maybe')
+    expect({ status: off.status, stderr: off.stderr }).toEqual({ status: 2, stderr: "tcplab netns: --offloads must be on or off, got 'maybe'\n" })
+  })
+
+  itRoot('--offloads on: a lab whose veth keeps the kernel\'s defaults, said in its description and JSON', () => {
+    const name = 'o' + randomBytes(3).toString('hex')
+    try {
+      const up = tcplab('netns', 'up', '--name', name, '--offloads', 'on')
+      expect(up.status).toBe(0)
+      expect(up.stdout).toContain("offloads: veth offloads at the kernel's defaults (checksum offload, TSO/GSO/GRO on)")
+      const tx = execFileSync('ip', ['netns', 'exec', `tcplab-${name}-a`, 'python3', '-c', TX_CSUM_PY, `tl${name}a`], { encoding: 'utf8' })
+      expect(tx.trim()).toBe('1')
+      expect(tcplab('netns', 'down', '--name', name).status).toBe(0)
+      const j = tcplab('netns', 'up', '--name', name, '--offloads', 'off', '--json')
+      expect(JSON.parse(j.stdout).offloads).toBe('off')
+      expect(execFileSync('ip', ['netns', 'exec', `tcplab-${name}-a`, 'python3', '-c', TX_CSUM_PY, `tl${name}a`], { encoding: 'utf8' }).trim()).toBe('0')
+    } finally {
+      spawnSync('node', [cli, 'netns', 'down', '--name', name])
+    }
+    expect(labLeftovers(name)).toEqual([])
   })
 })
 

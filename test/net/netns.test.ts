@@ -20,7 +20,7 @@ import {
 } from '../../src/net/netns.js'
 import { cleanupFailures, pendingCleanups, registerCleanup, runCleanups } from '../../src/net/cleanup.js'
 import { describeRoot } from '../helpers/root.js'
-import { exitOf, LineReader, ping, repoPath, requireBuilt, withLab } from '../helpers/lab.js'
+import { exitOf, LineReader, ping, repoPath, requireBuilt, vethOffloads, withLab } from '../helpers/lab.js'
 
 describe('lab names and listings (no root needed)', () => {
   it('maps namespace names to lab ids and back', () => {
@@ -151,7 +151,9 @@ describeRoot('namespace lab (root)', () => {
       expect(lab.a.ns).toBe(`tcplab-${lab.id}-a`)
       expect(lab.b.iface).toBe(`tl${lab.id}b`)
       expect(lab.a.iface.length).toBeLessThanOrEqual(15)
-      expect(lab.offloadsOff).toBe(true)
+      expect({ offloads: lab.offloads, off: lab.offloadsOff }).toEqual({ offloads: 'off', off: true })
+      for (const side of ['a', 'b'] as const) expect(await vethOffloads(lab, side)).toEqual({ rx: 0, tx: 0, sg: 0, tso: 0, gso: 0, gro: 0 })
+      expect(lab.describe()).toContain('offloads: veth offloads off (tx, sg, tso, gso, gro)')
       const names = await listNamespaces()
       expect(names).toContain(lab.a.ns)
       expect(names).toContain(lab.b.ns)
@@ -201,6 +203,20 @@ describeRoot('namespace lab (root)', () => {
       await Promise.all(labs.map((l) => l.down()))
     }
     for (const lab of labs) expect(labLeftovers(lab.id)).toEqual([])
+  })
+
+  it("offloads 'on' leaves the veth as `ip link add … type veth` makes it: checksum offload, TSO and GSO on", async () => {
+    await withLab(
+      async (lab) => {
+        expect({ offloads: lab.offloads, off: lab.offloadsOff }).toEqual({ offloads: 'on', off: false })
+        for (const side of ['a', 'b'] as const) expect(await vethOffloads(lab, side)).toMatchObject({ rx: 1, tx: 1, sg: 1, tso: 1, gso: 1 })
+        expect(lab.describe()).toContain("offloads: veth offloads at the kernel's defaults (checksum offload, TSO/GSO/GRO on)")
+        expect(await ping(lab, 'a', lab.b.ipv6)).toBe(true)
+      },
+      { offloads: 'on' },
+    )
+    const e = await netnsUp({ offloads: 'sideways' as 'on' }).catch((x: unknown) => x)
+    expect(isWireError(e, 'ERR_BAD_ARGUMENT')).toBe(true)
   })
 
   it('pings across the veth over IPv4 and IPv6, both ways; unknown addresses get no reply', async () => {

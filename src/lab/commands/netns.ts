@@ -11,17 +11,23 @@ function requireLabPrivilege(): void {
 /** The `netns` command. */
 export const netnsCommand: Command = {
   name: 'netns',
-  usage: 'up [--name N] | down [--name N | --all] | list',
+  usage: 'up [--name N] [--offloads on|off] | down [--name N | --all] | list',
   summary: 'Create or remove a lab: two network namespaces joined by a veth pair (root only).',
   description:
     `Addresses come from the benchmarking ranges (RFC 2544 ${LAB_PLAN.subnet4}, RFC 5180 ${LAB_PLAN.subnet6}):\n` +
     `side a is ${LAB_PLAN.a.ipv4} and ${LAB_PLAN.a.ipv6}, side b ${LAB_PLAN.b.ipv4} and ${LAB_PLAN.b.ipv6}.\n` +
     "Nothing is added to the machine's own namespace. 'up' prints how to run commands in each side;\n" +
-    "the lab stays until 'tcplab netns down' (or 'tcplab cleanup').",
+    "the lab stays until 'tcplab netns down' (or 'tcplab cleanup').\n" +
+    '--offloads off (default) turns checksum and segmentation offloads off on the veth: captures then show\n' +
+    'finished checksums and packets of at most one MTU. --offloads on leaves the veth as the kernel makes it\n' +
+    '(as Docker and podman do): packets sent from inside a side show only the pseudo-header sum in their TCP\n' +
+    "checksum field (tcpdump says 'incorrect'; it is completed later or never needed) and TSO/GRO let taps see\n" +
+    'super-segments of up to 64 KB.',
   allowPositionals: true,
   options: {
     name: { type: 'string', arg: 'N', help: 'lab name, 1-10 of a-z0-9 (default: a random one for up)' },
     all: { type: 'boolean', help: "with 'down': remove every tcplab lab" },
+    offloads: { type: 'string', arg: 'on|off', help: "with 'up': leave the veth's offloads at the kernel's defaults (on) or turn them off (off, default)" },
     json: { type: 'boolean', help: 'print the lab (or what was removed) as JSON' },
   },
   async run(args, io) {
@@ -31,10 +37,12 @@ export const netnsCommand: Command = {
     const json = args.values.json === true
     switch (action) {
       case 'up': {
-        const lab = await netnsUp(name !== undefined ? { name } : {})
+        const offloads = args.values.offloads as string | undefined
+        if (offloads !== undefined && offloads !== 'on' && offloads !== 'off') throw usageError(`--offloads must be on or off, got '${offloads}'`)
+        const lab = await netnsUp({ ...(name !== undefined ? { name } : {}), ...(offloads !== undefined ? { offloads } : {}) })
         lab.keep()
         if (json) {
-          io.stdout(JSON.stringify({ id: lab.id, a: lab.a, b: lab.b, prefix4: lab.prefix4, prefix6: lab.prefix6 }))
+          io.stdout(JSON.stringify({ id: lab.id, a: lab.a, b: lab.b, prefix4: lab.prefix4, prefix6: lab.prefix6, offloads: lab.offloads }))
         } else for (const line of lab.describe()) io.stdout(line)
         return 0
       }
