@@ -6,7 +6,10 @@ import { spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { expect } from 'vitest'
+import { describe, expect, it } from 'vitest'
+import { formatIp } from '../../src/net/addr.js'
+import type { WireError } from '../../src/tcp/errors.js'
+import { defaultListenAddress } from '../../src/lab/commands/listen.js'
 import { readCaptureFile } from '../../src/net/pcap.js'
 import { decodePacket } from '../../src/net/packet.js'
 import { formatFlags } from '../../src/tcp/segment.js'
@@ -117,6 +120,58 @@ describeRoot('tcplab listen --echo serving kernel clients', () => {
       })
     })
   }
+})
+
+describe('listen without --ip: the address it picks', () => {
+  it('takes the only global address, else the default route\'s source, else names the choices in one line', () => {
+    expect(formatIp(defaultListenAddress(['198.18.0.1'], undefined))).toBe('198.18.0.1')
+    expect(formatIp(defaultListenAddress(['10.0.0.2', '192.0.2.2'], '192.0.2.2'))).toBe('192.0.2.2')
+    const fail = (addrs: string[], src: string | undefined): string => {
+      try {
+        defaultListenAddress(addrs, src)
+      } catch (e) {
+        expect((e as WireError).code).toBe('ERR_BAD_ARGUMENT')
+        return (e as Error).message
+      }
+      throw new Error('no error')
+    }
+    expect(fail(['10.0.0.2', '192.0.2.2'], undefined)).toBe('say which address to listen on with --ip (this host has 10.0.0.2, 192.0.2.2)')
+    // a default route from an address that is not global here chooses nothing
+    expect(fail(['10.0.0.2', '192.0.2.2'], '127.0.0.1')).toBe('say which address to listen on with --ip (this host has 10.0.0.2, 192.0.2.2)')
+    expect(fail([], undefined)).toBe('say which address to listen on with --ip (no global IPv4 address here)')
+  })
+})
+
+describeRoot('tcplab listen --echo without --ip', () => {
+  itRoot('--via raw listens on the side\'s own address and serves a kernel client, in lines and in --json', async () => {
+    requireBuilt('dist/lab/cli.js')
+    await withLab(async (lab) => {
+      for (const json of [false, true]) {
+        const argv = [node, CLI, 'listen', '1935', '--via', 'raw', '--echo', '--count', '1', ...(json ? ['--json'] : [])]
+        const listener = lab.spawn('a', argv, { stdio: ['ignore', 'pipe', 'pipe'] })
+        const out = new LineReader(listener)
+        try {
+          if (!json) expect(await out.next(/^tcplab listen:/)).toBe(`tcplab listen: userland TCP on a raw socket, ${lab.a.ipv4}:1935, 1 connection`)
+          let r = { code: 1 as number | null, stdout: '', stderr: '' }
+          for (let i = 0; i < 50 && r.code !== 0; i++) {
+            r = await lab.exec('b', [node, CLI, 'echo-client', `${lab.a.ipv4}:1935`, '--message', `m${i}`, '--timeout', '3000'], { allowFail: true })
+            if (r.code !== 0) await new Promise((res) => setTimeout(res, 100))
+          }
+          expect(r.stdout).toMatch(/^m\d+ 你好!\n$/)
+          if (json) {
+            const report = JSON.parse(await out.next(/^\{/))
+            expect(report.received).toBe(r.stdout.slice(0, r.stdout.indexOf(' ')))
+            expect(report.states.slice(0, 3)).toEqual(['LISTEN', 'SYN-RECEIVED', 'ESTABLISHED'])
+            expect(report.segments[1]).toMatchObject({ dir: 'out', flags: 'SA' })
+          }
+          expect(await exitOf(listener)).toEqual({ code: 0, signal: null })
+          expect(out.errors).toBe('')
+        } finally {
+          listener.kill('SIGKILL')
+        }
+      }
+    })
+  })
 })
 
 describeRoot('tcplab listen --via pcap --gso', () => {

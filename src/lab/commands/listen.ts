@@ -3,11 +3,11 @@
  * echo server running on tcplab's TCP instead of the kernel's: the same application code (src/lab/echo.ts).
  */
 import { execFileSync } from 'node:child_process'
-import { formatEndpoint, parseIp } from '../../net/addr.js'
+import { formatEndpoint, formatIp, parseIp } from '../../net/addr.js'
 import { WireError } from '../../tcp/errors.js'
 import { parseUint, usageError, type Command } from '../command.js'
 import { ECHO_DEFAULTS, runEchoServer, type NetLike, type SocketLike } from '../echo.js'
-import { drain, openLiveStack, type Via } from '../live.js'
+import { drain, openLiveStack, routeTo, type Via } from '../live.js'
 import { ladderOf, LiveRecorder, RECEIVED_KEEP, ReceivedText, RECORDER_LIMITS, segmentJson, segmentLine } from '../liverec.js'
 import { createServer, type TcpSocket } from '../socket.js'
 import { diagramFormat, renderText, renderToFile } from '../ladder/index.js'
@@ -38,12 +38,39 @@ export function userlandNet(iface: Interface): NetLike {
   }
 }
 
-/** The only global IPv4 address of this namespace, for `--via raw` without `--ip`. */
-function soleAddress(): Uint8Array {
+/**
+ * The address `listen --via raw` takes without `--ip`: the only global IPv4 address of this namespace, or,
+ * when there are several, the source address of the default route (what a reply to a client elsewhere
+ * would leave from). With neither, one line lists the addresses to pick from with --ip.
+ */
+export function defaultListenAddress(globalAddrs: string[], defaultRouteSrc: string | undefined): Uint8Array {
+  if (globalAddrs.length === 1) return parseIp(globalAddrs[0])
+  if (defaultRouteSrc !== undefined && globalAddrs.includes(defaultRouteSrc)) return parseIp(defaultRouteSrc)
+  throw usageError(
+    `say which address to listen on with --ip (${globalAddrs.length ? `this host has ${globalAddrs.join(', ')}` : 'no global IPv4 address here'})`,
+  )
+}
+
+/** This namespace's global IPv4 addresses and the default route's source address (ip(8)). */
+function localAddressChoice(): { addrs: string[]; routeSrc: string | undefined } {
   const out = execFileSync('ip', ['-4', '-o', 'addr', 'show', 'scope', 'global'], { encoding: 'utf8' })
   const addrs = [...out.matchAll(/\binet (\d+\.\d+\.\d+\.\d+)\//g)].map((m) => m[1])
-  if (addrs.length !== 1) throw usageError(`say which address to listen on with --ip (${addrs.length ? `this host has ${addrs.join(', ')}` : 'no global IPv4 address here'})`)
-  return parseIp(addrs[0])
+  if (addrs.length <= 1) return { addrs, routeSrc: undefined }
+  let routeSrc: string | undefined
+  try {
+    const def = execFileSync('ip', ['-4', 'route', 'show', 'default'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+    const via = /\bvia (\d+\.\d+\.\d+\.\d+)/.exec(def)?.[1]
+    if (via !== undefined) routeSrc = formatIp(routeTo(parseIp(via)).src)
+  } catch {
+    routeSrc = undefined // no default route: the caller lists the addresses
+  }
+  return { addrs, routeSrc }
+}
+
+/** {@link defaultListenAddress} for this namespace. */
+function defaultAddress(): Uint8Array {
+  const { addrs, routeSrc } = localAddressChoice()
+  return defaultListenAddress(addrs, routeSrc)
 }
 
 /** The `listen` command. */
@@ -89,7 +116,9 @@ export const listenCommand: Command = {
     if (via === 'pcap' && (typeof v.ip !== 'string' || typeof v.iface !== 'string')) {
       throw usageError('--via pcap needs --iface IF and --ip IP (an address on its subnet that no host uses)')
     }
-    const localAddr = typeof v.ip === 'string' ? parseIp(v.ip) : soleAddress()
+    const localAddr = typeof v.ip === 'string' ? parseIp(v.ip) : defaultAddress()
+    // The address actually listened on, as text: the echo server and the banner need one, never ''.
+    const host = formatIp(localAddr)
     const stack = await openLiveStack({
       via,
       localAddr,
@@ -134,7 +163,7 @@ export const listenCommand: Command = {
     }
     try {
       if (!json) {
-        io.stdout(`tcplab listen: userland TCP on ${via === 'raw' ? 'a raw socket' : `libpcap on ${stack.device} (MAC ${stack.mac})`}, ${v.ip ?? ''}:${port}, ${count} connection${count === 1 ? '' : 's'}`)
+        io.stdout(`tcplab listen: userland TCP on ${via === 'raw' ? 'a raw socket' : `libpcap on ${stack.device} (MAC ${stack.mac})`}, ${localAddr.length === 16 ? `[${host}]` : host}:${port}, ${count} connection${count === 1 ? '' : 's'}`)
         for (const g of stack.guards) io.stdout(`RST guard: ${g.description}`)
       }
       const net = userlandNet(stack.iface)
@@ -150,7 +179,7 @@ export const listenCommand: Command = {
               listener(socket)
             }),
         }
-        await runEchoServer(wrapped, { host: typeof v.ip === 'string' ? v.ip : '', port, count, suffix: echo, log: json ? () => {} : io.stdout })
+        await runEchoServer(wrapped, { host, port, count, suffix: echo, log: json ? () => {} : io.stdout })
       } else {
         await new Promise<void>((resolve, reject) => {
           let closed = 0
@@ -171,7 +200,7 @@ export const listenCommand: Command = {
             })
           })
           server.on('error', reject)
-          server.listen({ host: typeof v.ip === 'string' ? v.ip : '', port, backlog: 128 })
+          server.listen({ host, port, backlog: 128 })
         })
       }
       await drain(stack.iface)
