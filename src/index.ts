@@ -46,7 +46,7 @@ export { GsoCoalescer, gsoSegment, type GsoMeta } from './net/gso.js'
 
 // Running the TCP on a device: the interface, sockets and servers like node:net's
 export { Interface, Connection, PortListener, VirtualClock, NetError, type InterfaceOptions, type PacketEvent } from './lab/iface.js'
-export { TcpSocket, TcpServer, connect as connectOn, createServer as createServerOn, type TcpConnectOptions, type TcpServerOptions } from './lab/socket.js'
+export { TcpSocket, TcpServer, connect as connectOn, createServer as createServerOn, type TcpConnectOptions, type TcpServerOptions, type ConnectRetry } from './lab/socket.js'
 // node:net's entry points over a live userland stack: change one import, keep the application code
 export { connect, createServer, LiveServer, type ConnectOptions, type ServerOptions, type StackChoice } from './lab/api.js'
 export { openLiveStack, openLiveDevice, drain, routeTo, type LiveStack, type LiveStackOptions, type Via } from './lab/live.js'

@@ -81,7 +81,10 @@ export type ConnectOptions = TcpConnectOptions & StackChoice
 
 /**
  * Like `net.connect(options[, listener])`: an active open through the userland TCP. `host` must be an IP
- * address. The stack is torn down (guard removed, device closed) once the socket has closed.
+ * address. While no answer comes the socket says so: `connecting` and `readyState` 'opening', a 'retry'
+ * event per SYN retransmission, 'timeout' after `options.timeout` ms, and ETIMEDOUT once the SYN retries
+ * (`tcp.synRetries`) are used up. The stack is torn down (guard removed, device closed) once the socket
+ * has closed.
  */
 export function connect(options: ConnectOptions, connectListener?: () => void): TcpSocket
 /** `net.connect(port[, host][, connectListener])`: `host` defaults to 127.0.0.1, as node:net's. */

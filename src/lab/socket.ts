@@ -86,10 +86,31 @@ export interface AddressInfo {
 
 const familyName = (a: Uint8Array): 'IPv4' | 'IPv6' => (a.length === 4 ? 'IPv4' : 'IPv6')
 
-/** A TCP connection of a tcplab Interface with net.Socket's API and events. */
+/**
+ * The payload of a TcpSocket's `'retry'` event: the handshake's SYN (or SYN+ACK, after a simultaneous
+ * open) was just sent again because nothing answered within the retransmission timeout (RFC 6298 §5.5).
+ */
+export interface ConnectRetry {
+  /** Which retransmission this is: 1 for the first resend of the SYN. */
+  attempt: number
+  /** The retransmission timeout now in force (doubled at each attempt): the wait before the next one, in ms. */
+  rtoMs: number
+  /** Retransmissions left before the connect fails with ETIMEDOUT (the TCB's `synRetries`, as Linux's tcp_syn_retries). */
+  retriesLeft: number
+}
+
+/**
+ * A TCP connection of a tcplab Interface with net.Socket's API and events. Besides net.Socket's events it
+ * emits `'retry'` ({@link ConnectRetry}) each time the connecting handshake is retransmitted, so a connect
+ * that gets no answer is never silent: `readyState` stays 'opening' and `connecting` true meanwhile, a
+ * `timeout` option (or setTimeout) emits 'timeout' during the connect as net.Socket's does, and once the
+ * retries are used up the socket fails with `connect ETIMEDOUT address:port`.
+ */
 export class TcpSocket extends Duplex implements ConnectionHandler {
   /** True from `connect()` until the handshake completes (or fails). */
   connecting = false
+  /** Handshake retransmissions so far (the last `'retry'` event's `attempt`; 0 before the first). */
+  connectRetries = 0
   private conn: Connection | undefined
   private wantRead = false
   private readEnded = false
@@ -319,9 +340,28 @@ export class TcpSocket extends Duplex implements ConnectionHandler {
         return
       }
     }
-    if (this.connecting && s !== 'SYN-SENT' && s !== 'SYN-RECEIVED' && s !== 'CLOSED') this.onEstablished()
+    if (this.connecting) {
+      if (s === 'SYN-SENT' || s === 'SYN-RECEIVED') this.checkRetry(tcb)
+      else this.onEstablished()
+    }
     this.pumpRead()
     this.pumpWrite()
+  }
+
+  /** Emits 'retry' for each retransmission timeout of the handshake since the last call. */
+  private checkRetry(tcb: Tcb): void {
+    // Every expiry of the retransmission timer in the handshake resends the SYN (RFC 9293 §3.8.1 R2 counts
+    // them against the connect's limit); the TCB counts the expiries.
+    const n = tcb.stats.timeouts
+    while (this.connectRetries < n && !this.destroyed) {
+      this.connectRetries++
+      const info: ConnectRetry = {
+        attempt: this.connectRetries,
+        rtoMs: tcb.rtt.current / 1000,
+        retriesLeft: Math.max(0, tcb.config.synRetries - this.connectRetries),
+      }
+      this.emit('retry', info)
+    }
   }
 
   private onEstablished(): void {

@@ -13,7 +13,7 @@ import { memoryPair } from '../../src/net/memdev.js'
 import { TcpFlags } from '../../src/tcp/segment.js'
 import type { TcpConfig } from '../../src/tcp/types.js'
 import { Interface, VirtualClock, type PacketEvent } from '../../src/lab/iface.js'
-import { connect, createServer, TcpServer, TcpSocket, type TcpSocketError } from '../../src/lab/socket.js'
+import { connect, createServer, TcpServer, TcpSocket, type ConnectRetry, type TcpSocketError } from '../../src/lab/socket.js'
 import { runVirtual, turn } from '../helpers/virtual.js'
 
 const { FIN, RST } = TcpFlags
@@ -457,6 +457,55 @@ describe('TcpSocket', () => {
     expect(err.message).toBe(`connect ETIMEDOUT ${B}:80`)
     // 1 s + 2 s + 4 s of backoff (RFC 6298 §5.5) after the first SYN at t = 1 s.
     expect(r.vc.now).toBe(1_000_000 + 7_000_000)
+  })
+
+  it("reports its state while the SYN is retransmitted: 'retry' per resend, 'timeout' during connect, then ETIMEDOUT", async () => {
+    const r = vrig({ synRetries: 3 })
+    r.b.close() // nobody answers
+    const syns: Array<[number, number]> = []
+    r.a.on('packet', (e) => {
+      if (e.dir === 'out' && e.tcp) syns.push([r.vc.now - 1_000_000, e.tcp.flags])
+    })
+    const events: string[] = []
+    const at = (): number => (r.vc.now - 1_000_000) / 1000
+    const c = connect(r.a, { host: B, port: 80, timeout: 1500 })
+    c.on('retry', (x: ConnectRetry) => events.push(`${at()} retry ${JSON.stringify(x)} ${c.readyState} ${c.connecting} ${c.state} ${c.connectRetries}`))
+    c.on('timeout', () => events.push(`${at()} timeout ${c.readyState} ${c.connecting} ${c.pending} ${c.state}`))
+    c.on('error', (e: TcpSocketError) => events.push(`${at()} error ${e.message} ${e.code} ${e.errno}`))
+    c.on('close', (hadError: boolean) => events.push(`${at()} close ${hadError} ${c.readyState}`))
+    expect([c.readyState, c.connecting, c.pending, c.state, c.connectRetries]).toEqual(['opening', true, true, 'SYN-SENT', 0])
+    await r.until(() => events.some((e) => e.includes('close')))
+    // RFC 6298 §5.5: 1 s, then doubled per expiry; after synRetries resends, the fourth expiry gives up.
+    expect(events).toEqual([
+      '1000 retry {"attempt":1,"rtoMs":2000,"retriesLeft":2} opening true SYN-SENT 1',
+      '1500 timeout opening true true SYN-SENT',
+      '3000 retry {"attempt":2,"rtoMs":4000,"retriesLeft":1} opening true SYN-SENT 2',
+      '7000 retry {"attempt":3,"rtoMs":8000,"retriesLeft":0} opening true SYN-SENT 3',
+      `15000 error connect ETIMEDOUT ${B}:80 ETIMEDOUT -110`,
+      '15000 close true closed',
+    ])
+    expect(syns).toEqual([0, 1_000_000, 3_000_000, 7_000_000].map((t) => [t, TcpFlags.SYN]))
+    expect(r.a.connectionCount).toBe(0)
+  })
+
+  it('a connect given up from its timeout handler ends at once: no more SYNs, no error', async () => {
+    const r = vrig()
+    r.b.close()
+    let syns = 0
+    r.a.on('packet', (e) => {
+      if (e.dir === 'out') syns++
+    })
+    const c = connect(r.a, { host: B, port: 80 })
+    const retries: number[] = []
+    c.on('retry', (x: ConnectRetry) => retries.push(x.attempt))
+    c.setTimeout(2500, () => c.destroy())
+    const closed = next(c, 'close')
+    await r.until(() => c.destroyed)
+    expect(await closed).toEqual([false])
+    expect([r.vc.now, syns, retries, r.a.connectionCount]).toEqual([1_000_000 + 2_500_000, 2, [1], 0])
+    await r.runFor(60_000_000)
+    expect(syns).toBe(2)
+    expect(r.vc.pending).toBe(0)
   })
 
   it('reports bad arguments the way net does, asynchronously', async () => {
