@@ -16,6 +16,22 @@
  * no kernel interface: the capture device (capdev) claims them with its own MAC, so the kernel never
  * answers for them (no RST guard needed); the kernel reaches them through the on-link /24 and /64.
  *
+ * The bridge topology ({@link NetnsUpOptions.topology} 'bridge') is the Docker shape: side B is the "host"
+ * with a Linux bridge carrying its addresses, and side A (tcplab's) and a third namespace, side C, hang off
+ * it through one veth each. tcplab in A then has two kernel peers at once, B on the bridge itself and C on
+ * another bridge port, and ARP/ND cross a real bridge (flooding, learning):
+ *
+ * ```
+ *   tcplab-<id>-a                       tcplab-<id>-b                              tcplab-<id>-c
+ *   tl<id>a 198.18.0.1 <—veth—> tl<id>pa ─┐                       ┌─ tl<id>pc <—veth—> tl<id>c 198.18.0.3
+ *           2001:2::1                     └── tl<id>br 198.18.0.2 ┘                            2001:2::3
+ *   lab-owned: .10, ::10                              2001:2::2                        lab-owned: .30, ::30
+ * ```
+ *
+ * The bridge runs without STP, with forward delay 0 (ports forward as soon as they have carrier) and without
+ * multicast snooping (the bridge floods multicast, so the first neighbor solicitation reaches every port
+ * instead of waiting for MLD reports); the ports are layer 2 only (IPv6 off on them, no addresses).
+ *
  * Nothing is ever added to the root namespace: the veth is created with both ends directly inside the
  * lab's namespaces (`ip -n A link add … peer … netns B`). Inside each namespace: `lo` up, IPv6 addresses
  * with `nodad`, DAD and router solicitation off. Offloads are a choice ({@link NetnsUpOptions.offloads}):
@@ -27,7 +43,7 @@
  * one runs as a child process through `ip netns exec`: {@link Lab.exec} and {@link Lab.spawn}.
  *
  * Each lab registers a cleanup action (cleanup.ts) that kills the processes left in its namespaces and
- * deletes them (the veth goes with them) on exit, uncaught errors, SIGINT and SIGTERM.
+ * deletes them (the veths and the bridge go with them) on exit, uncaught errors, SIGINT and SIGTERM.
  */
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -42,17 +58,32 @@ export const LAB_TABLE_PREFIX = 'tcplab_'
 /** Prefix of every veth end a lab creates. */
 export const LAB_IF_PREFIX = 'tl'
 
-/** Which end of the lab. */
-export type LabSideName = 'a' | 'b'
+/** Which end of the lab ('c' exists only in a bridge lab). */
+export type LabSideName = 'a' | 'b' | 'c'
+
+/** How a lab's namespaces are joined: one veth pair A–B, or a bridge in B with A and C on veths. */
+export type LabTopology = 'pair' | 'bridge'
+
+/** The bridge of a bridge lab: in side B's namespace, carrying B's addresses. */
+export interface LabBridge {
+  /** Namespace holding the bridge (side B's). */
+  readonly ns: string
+  /** The bridge device, `tl<id>br`. */
+  readonly name: string
+  /** The bridge's MAC (side B's). */
+  readonly mac: string
+  /** The bridge's ports in `ns`: the B ends of the veths to side A (`tl<id>pa`) and side C (`tl<id>pc`). */
+  readonly ports: { readonly a: string; readonly c: string }
+}
 
 /** One side of a lab. */
 export interface LabSide {
   readonly name: LabSideName
   /** Network namespace name, `tcplab-<id>-a`. */
   readonly ns: string
-  /** The veth end inside `ns`, `tl<id>a`. */
+  /** The interface holding the side's addresses inside `ns`: the veth end `tl<id>a`, or side B's bridge `tl<id>br`. */
   readonly iface: string
-  /** MAC of the veth end (the kernel's). */
+  /** MAC of that interface (the kernel's). */
   readonly mac: string
   /** The kernel's IPv4 address on the veth (prefix `lab.prefix4`). */
   readonly ipv4: string
@@ -80,6 +111,15 @@ export const LAB_PLAN = {
     mac: '02:74:6c:00:00:02',
     owned: { ipv4: '198.18.0.20', ipv6: '2001:2::20', mac: '02:74:6c:00:00:14' },
   },
+  /** Side C, only in a bridge lab. */
+  c: {
+    ipv4: '198.18.0.3',
+    ipv6: '2001:2::3',
+    mac: '02:74:6c:00:00:03',
+    owned: { ipv4: '198.18.0.30', ipv6: '2001:2::30', mac: '02:74:6c:00:00:1e' },
+  },
+  /** MACs of the bridge ports in side B (bridge lab): fixed so captures read the same in every run. */
+  ports: { a: '02:74:6c:00:01:01', c: '02:74:6c:00:01:03' },
 } as const
 
 /** What a command run by the lab printed and how it ended. */
@@ -107,13 +147,21 @@ export interface Lab {
   readonly id: string
   readonly a: LabSide
   readonly b: LabSide
+  /** Side C in a bridge lab; undefined in a pair lab (which has only A and B). */
+  readonly c: LabSide | undefined
+  /** 'pair' (A–B over one veth) or 'bridge' (A and C on a bridge in B). */
+  readonly topology: LabTopology
+  /** The bridge of a bridge lab; undefined in a pair lab. */
+  readonly bridge: LabBridge | undefined
+  /** Every side the lab has, in order: [a, b] or [a, b, c]. */
+  readonly sides: readonly LabSide[]
   readonly prefix4: number
   readonly prefix6: number
   /** The offload setting asked for: 'off' (turned off on the veth) or 'on' (left at the kernel's defaults). */
   readonly offloads: LabOffloads
   /** Whether checksum/segmentation offloads are off on the veth (asked for, and the switch worked). */
   readonly offloadsOff: boolean
-  /** Side by name. */
+  /** Side by name; throws ERR_BAD_ARGUMENT for 'c' in a pair lab. */
   side(name: LabSideName): LabSide
   /** Runs `argv` inside a side's namespace and collects its output; rejects with DEV_ERR_NETNS on failure. */
   exec(side: LabSideName, argv: readonly string[], opts?: ExecOptions): Promise<ExecResult>
@@ -121,7 +169,7 @@ export interface Lab {
   spawn(side: LabSideName, argv: readonly string[], opts?: SpawnOptions): ChildProcess
   /** How to use the lab by hand, one line each (for `tcplab netns up`). */
   describe(): string[]
-  /** Kills what still runs in the lab and deletes both namespaces (the veth goes with them). Idempotent. */
+  /** Kills what still runs in the lab and deletes its namespaces (veths and bridge go with them). Idempotent. */
   down(): Promise<void>
   /** {@link Lab.down}, synchronously. */
   downSync(): void
@@ -221,15 +269,26 @@ function checkId(id: string): void {
   }
 }
 
-/** Namespace names of lab `id`. */
-export function labNamespaces(id: string): [string, string] {
-  return [`${LAB_NS_PREFIX}${id}-a`, `${LAB_NS_PREFIX}${id}-b`]
+/**
+ * Namespace names lab `id` may have: side A's, side B's, and side C's (present only in a bridge lab; every
+ * removal and leftover check looks for all three, whichever topology made the lab).
+ */
+export function labNamespaces(id: string): [string, string, string] {
+  return [`${LAB_NS_PREFIX}${id}-a`, `${LAB_NS_PREFIX}${id}-b`, `${LAB_NS_PREFIX}${id}-c`]
 }
 
-/** The id of a lab namespace name (`tcplab-<id>-a` → `<id>`), or undefined. */
+/** The id of a lab namespace name (`tcplab-<id>-a`, `-b` or `-c` → `<id>`), or undefined. */
 export function labIdOf(ns: string): string | undefined {
-  const m = /^tcplab-([a-z0-9]{1,10})-[ab]$/.exec(ns)
+  const m = /^tcplab-([a-z0-9]{1,10})-[abc]$/.exec(ns)
   return m === null ? undefined : m[1]
+}
+
+/** Every interface name a lab `id` may create (veth ends, bridge ports, the bridge): `tl<id>` + one of these. */
+const LAB_IF_SUFFIXES = ['a', 'b', 'c', 'br', 'pa', 'pc'] as const
+
+/** Interface names lab `id` may create, in any of its namespaces (for leftover checks). */
+export function labInterfaces(id: string): string[] {
+  return LAB_IF_SUFFIXES.map((s) => `${LAB_IF_PREFIX}${id}${s}`)
 }
 
 /** Names in `ip netns list` (first word of each line: "name (id: 3)"). */
@@ -266,12 +325,14 @@ function labIdsIn(names: string[]): string[] {
 /**
  * Turns off checksum and segmentation offloads on `iface` with the legacy ethtool ioctls (SIOCETHTOOL:
  * ETHTOOL_STXCSUM, _SSG, _STSO, _SGSO, _SGRO, _SRXCSUM set to 0), in Python because Node has no ioctl and
- * the `ethtool` program is often missing. Tried after `ethtool -K`.
+ * the `ethtool` program is often missing. Tried after `ethtool -K`. With a second argument 'norx' it leaves
+ * receive checksumming alone: a bridge has no such feature to switch (the ioctl fails with EOPNOTSUPP).
  */
 const OFFLOADS_OFF_PY = `
 import array, fcntl, socket, struct, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-for cmd in (0x17, 0x19, 0x1f, 0x24, 0x2c, 0x15):
+cmds = (0x17, 0x19, 0x1f, 0x24, 0x2c) + (() if sys.argv[2:] == ['norx'] else (0x15,))
+for cmd in cmds:
     buf = array.array('B', struct.pack('II', cmd, 0))
     fcntl.ioctl(s.fileno(), 0x8946, struct.pack('16sP', sys.argv[1].encode(), buf.buffer_info()[0]))
 `
@@ -299,12 +360,20 @@ export interface NetnsUpOptions {
    * untouched (see the module comment).
    */
   offloads?: LabOffloads
+  /**
+   * 'pair' (default): sides A and B joined by one veth. 'bridge': the Docker shape (see the module
+   * comment): a bridge in B carrying B's addresses, A and C on veths to it; `offloads` then applies to every
+   * veth end and to the bridge.
+   */
+  topology?: LabTopology
 }
 
 /** One phrase for a message: which offload setting a lab's veth had (failures say it, issue 12). */
-export function describeOffloads(lab: Pick<Lab, 'offloads' | 'offloadsOff'>): string {
-  if (lab.offloads === 'on') return "veth offloads at the kernel's defaults (checksum offload, TSO/GSO/GRO on)"
-  return lab.offloadsOff ? 'veth offloads off (tx, sg, tso, gso, gro)' : 'veth offloads meant to be off, but the switch failed'
+export function describeOffloads(lab: Pick<Lab, 'offloads' | 'offloadsOff'> & { readonly topology?: LabTopology }): string {
+  // A bridge lab names the bridge too: its offloads follow the same setting.
+  const what = lab.topology === 'bridge' ? 'veth and bridge offloads' : 'veth offloads'
+  if (lab.offloads === 'on') return `${what} at the kernel's defaults (checksum offload, TSO/GSO/GRO on)`
+  return lab.offloadsOff ? `${what} off (tx, sg, tso, gso, gro)` : `${what} meant to be off, but the switch failed`
 }
 
 /**
@@ -327,7 +396,11 @@ export async function netnsUp(opts: NetnsUpOptions = {}): Promise<Lab> {
   }
   const offloads = opts.offloads ?? 'off'
   if (offloads !== 'on' && offloads !== 'off') throw new WireError('ERR_BAD_ARGUMENT', `offloads must be on or off, got '${String(offloads)}'`)
-  const lab = new LabImpl(id, offloads)
+  const topology = opts.topology ?? 'pair'
+  if (topology !== 'pair' && topology !== 'bridge') {
+    throw new WireError('ERR_BAD_ARGUMENT', `topology must be pair or bridge, got '${String(topology)}'`)
+  }
+  const lab = new LabImpl(id, offloads, topology)
   try {
     await lab.create()
   } catch (e) {
@@ -340,6 +413,9 @@ export async function netnsUp(opts: NetnsUpOptions = {}): Promise<Lab> {
 class LabImpl implements Lab {
   readonly a: LabSide
   readonly b: LabSide
+  readonly c: LabSide | undefined
+  readonly bridge: LabBridge | undefined
+  readonly sides: readonly LabSide[]
   readonly prefix4 = LAB_PLAN.prefix4
   readonly prefix6 = LAB_PLAN.prefix6
   offloadsOff = false
@@ -351,38 +427,89 @@ class LabImpl implements Lab {
   constructor(
     readonly id: string,
     readonly offloads: LabOffloads,
+    readonly topology: LabTopology,
   ) {
-    const [nsA, nsB] = labNamespaces(id)
-    this.a = { name: 'a', ns: nsA, iface: `${LAB_IF_PREFIX}${id}a`, ...LAB_PLAN.a }
-    this.b = { name: 'b', ns: nsB, iface: `${LAB_IF_PREFIX}${id}b`, ...LAB_PLAN.b }
+    const [nsA, nsB, nsC] = labNamespaces(id)
+    const ifc = (suffix: string): string => `${LAB_IF_PREFIX}${id}${suffix}`
+    this.a = { name: 'a', ns: nsA, iface: ifc('a'), ...LAB_PLAN.a }
+    if (topology === 'bridge') {
+      // B's addresses live on the bridge, so `lab.b.iface` is where B's kernel sends from and a tap on it
+      // sees all of B's traffic, as in a pair lab.
+      this.bridge = { ns: nsB, name: ifc('br'), mac: LAB_PLAN.b.mac, ports: { a: ifc('pa'), c: ifc('pc') } }
+      this.b = { name: 'b', ns: nsB, iface: this.bridge.name, ...LAB_PLAN.b }
+      this.c = { name: 'c', ns: nsC, iface: ifc('c'), ...LAB_PLAN.c }
+      this.sides = [this.a, this.b, this.c]
+    } else {
+      this.b = { name: 'b', ns: nsB, iface: ifc('b'), ...LAB_PLAN.b }
+      this.sides = [this.a, this.b]
+    }
     // Registered before anything exists, so a signal during creation still removes what was made.
     this.cleanup = registerCleanup(`namespace lab ${id}`, () => removeNamespacesSync(this.created))
   }
 
   async create(): Promise<void> {
-    const { a, b } = this
-    for (const s of [a, b]) {
+    for (const s of this.sides) {
       await run(['ip', 'netns', 'add', s.ns])
       this.created.push(s.ns)
     }
-    await Promise.all([a, b].map((s) => run(['ip', 'netns', 'exec', s.ns, 'sysctl', '-q', '-w', ...NS_SYSCTLS])))
+    await Promise.all(this.sides.map((s) => run(['ip', 'netns', 'exec', s.ns, 'sysctl', '-q', '-w', ...NS_SYSCTLS])))
+    const offs = this.bridge === undefined ? await this.createPair() : await this.createBridge(this.bridge, this.c!)
+    this.offloadsOff = offs.every(Boolean)
+    if (this.offloads === 'off' && !this.offloadsOff) {
+      const what = this.bridge === undefined ? `${this.a.iface}/${this.b.iface}` : `the veths and bridge of lab ${this.id}`
+      throw netnsError(`cannot turn offloads off on ${what} (neither ethtool -K nor the SIOCETHTOOL ioctl from python3 worked); --offloads on leaves them at the kernel's defaults`)
+    }
+    await Promise.all(this.sides.map((s) => waitReady(s)))
+    if (this.bridge !== undefined) await waitForwarding(this.bridge)
+  }
+
+  /** One veth, an end in A and an end in B; resolves the offload switch's result per end. */
+  private async createPair(): Promise<boolean[]> {
+    const { a, b } = this
     // Both ends are born inside the lab's namespaces: nothing ever appears in the root namespace.
     await run([
       'ip', '-n', a.ns, 'link', 'add', a.iface, 'address', a.mac, 'type', 'veth',
       'peer', 'name', b.iface, 'address', b.mac, 'netns', b.ns,
     ])
-    const offs = await Promise.all([a, b].map((s) => this.configure(s)))
-    this.offloadsOff = offs.every(Boolean)
-    if (this.offloads === 'off' && !this.offloadsOff) {
-      throw netnsError(`cannot turn offloads off on ${a.iface}/${b.iface} (neither ethtool -K nor the SIOCETHTOOL ioctl from python3 worked); --offloads on leaves them at the kernel's defaults`)
-    }
-    await Promise.all([a, b].map((s) => waitReady(s)))
+    return Promise.all([a, b].map((s) => this.configure(s)))
   }
 
-  private async configure(s: LabSide): Promise<boolean> {
+  /** The bridge in B, and a veth from A and from C to it; resolves the offload switch's result per device. */
+  private async createBridge(br: LabBridge, c: LabSide): Promise<boolean[]> {
+    const { a, b } = this
+    // STP off and forward delay 0: a port forwards as soon as it has carrier (no 15 s listening/learning).
+    // Multicast snooping off: ND's solicited-node multicast is flooded from the first packet on.
+    await run([
+      'ip', '-n', br.ns, 'link', 'add', br.name, 'address', br.mac, 'type', 'bridge',
+      'stp_state', '0', 'forward_delay', '0', 'mcast_snooping', '0',
+    ])
+    for (const [s, port, mac] of [[a, br.ports.a, LAB_PLAN.ports.a], [c, br.ports.c, LAB_PLAN.ports.c]] as const) {
+      await run([
+        'ip', '-n', s.ns, 'link', 'add', s.iface, 'address', s.mac, 'type', 'veth',
+        'peer', 'name', port, 'address', mac, 'netns', br.ns,
+      ])
+    }
+    const ports = await Promise.all([br.ports.a, br.ports.c].map((p) => this.configurePort(br, p)))
+    const bridge = this.offloads === 'off' ? await disableOffloads(br.ns, br.name, false) : false
+    const sides = await Promise.all([a, b, c].map((s) => this.configure(s, s === b)))
+    return [...ports, bridge, ...sides]
+  }
+
+  /** A bridge port: layer 2 only (no IPv6 of its own, so no link-local chatter from it), enslaved, up. */
+  private async configurePort(br: LabBridge, port: string): Promise<boolean> {
+    const n = ['ip', '-n', br.ns]
+    await run(['ip', 'netns', 'exec', br.ns, 'sysctl', '-q', '-w', `net.ipv6.conf.${port}.disable_ipv6=1`])
+    const off = this.offloads === 'off' ? await disableOffloads(br.ns, port) : false
+    await run([...n, 'link', 'set', port, 'master', br.name])
+    await run([...n, 'link', 'set', port, 'up'])
+    return off
+  }
+
+  /** Addresses on a side's interface, then up; `isBridge`: offloads were already handled with the bridge. */
+  private async configure(s: LabSide, isBridge = false): Promise<boolean> {
     const n = ['ip', '-n', s.ns]
     await run([...n, 'link', 'set', 'lo', 'up'])
-    const off = this.offloads === 'off' ? await disableOffloads(s.ns, s.iface) : false
+    const off = this.offloads === 'off' && !isBridge ? await disableOffloads(s.ns, s.iface) : this.offloads === 'off'
     await run([...n, 'addr', 'add', `${s.ipv4}/${this.prefix4}`, 'dev', s.iface])
     await run([...n, '-6', 'addr', 'add', `${s.ipv6}/${this.prefix6}`, 'dev', s.iface, 'nodad'])
     await run([...n, 'link', 'set', s.iface, 'up'])
@@ -390,7 +517,10 @@ class LabImpl implements Lab {
   }
 
   side(name: LabSideName): LabSide {
-    return name === 'a' ? this.a : this.b
+    if (name === 'a') return this.a
+    if (name === 'b') return this.b
+    if (name === 'c' && this.c !== undefined) return this.c
+    throw new WireError('ERR_BAD_ARGUMENT', `lab ${this.id} has no side '${String(name)}' (side c exists only in a bridge lab)`)
   }
 
   exec(side: LabSideName, argv: readonly string[], opts?: ExecOptions): Promise<ExecResult> {
@@ -405,13 +535,26 @@ class LabImpl implements Lab {
   }
 
   describe(): string[] {
-    const { a, b } = this
+    const { a, b, c, bridge } = this
+    const at = (s: LabSide): string => `${s.iface} ${s.ipv4}/${this.prefix4} ${s.ipv6}/${this.prefix6}`
+    const owned = (s: LabSide): string => `side ${s.name} ${s.owned.ipv4} ${s.owned.ipv6} ${s.owned.mac}`
+    if (bridge === undefined || c === undefined) {
+      return [
+        `lab ${this.id}: ${a.ns} (${at(a)}) <-veth-> ${b.ns} (${at(b)})`,
+        `offloads: ${describeOffloads(this)}`,
+        `lab-owned (for --via pcap): ${owned(a)}; ${owned(b)}`,
+        `run a command on side a: ip netns exec ${a.ns} <command>   (e.g. ip netns exec ${a.ns} ping -c1 ${b.ipv4})`,
+        `run a command on side b: ip netns exec ${b.ns} <command>`,
+        `remove: tcplab netns down --name ${this.id}`,
+      ]
+    }
     return [
-      `lab ${this.id}: ${a.ns} (${a.iface} ${a.ipv4}/${this.prefix4} ${a.ipv6}/${this.prefix6}) <-veth-> ${b.ns} (${b.iface} ${b.ipv4}/${this.prefix4} ${b.ipv6}/${this.prefix6})`,
+      `lab ${this.id} (bridge): ${a.ns} (${at(a)}) <-veth-> ${bridge.ports.a} [bridge ${bridge.name} in ${b.ns}: ${b.ipv4}/${this.prefix4} ${b.ipv6}/${this.prefix6}] ${bridge.ports.c} <-veth-> ${c.ns} (${at(c)})`,
       `offloads: ${describeOffloads(this)}`,
-      `lab-owned (for --via pcap): side a ${a.owned.ipv4} ${a.owned.ipv6} ${a.owned.mac}; side b ${b.owned.ipv4} ${b.owned.ipv6} ${b.owned.mac}`,
-      `run a command on side a: ip netns exec ${a.ns} <command>   (e.g. ip netns exec ${a.ns} ping -c1 ${b.ipv4})`,
+      `lab-owned (for --via pcap): ${owned(a)}; ${owned(b)}; ${owned(c)}`,
+      `run a command on side a: ip netns exec ${a.ns} <command>   (e.g. ip netns exec ${a.ns} ping -c1 ${c.ipv4})`,
       `run a command on side b: ip netns exec ${b.ns} <command>`,
+      `run a command on side c: ip netns exec ${c.ns} <command>`,
       `remove: tcplab netns down --name ${this.id}`,
     ]
   }
@@ -460,14 +603,34 @@ async function waitReady(s: LabSide): Promise<void> {
   }
 }
 
-/** Turns offloads off on `iface` inside `ns`: `ethtool -K`, else the Python ioctl. False if neither works. */
-async function disableOffloads(ns: string, iface: string): Promise<boolean> {
+/**
+ * Waits until both ports of a bridge forward. With STP off and forward delay 0 the kernel moves a port
+ * to forwarding when it gets carrier, but that carrier change too goes through linkwatch (see waitReady).
+ */
+async function waitForwarding(br: LabBridge): Promise<void> {
+  const start = Date.now()
+  for (;;) {
+    const links = await run(['ip', '-n', br.ns, '-d', '-o', 'link', 'show', 'master', br.name])
+    const forwarding = links.stdout.split('\n').filter((l) => /\bbridge_slave state forwarding\b/.test(l)).length
+    if (forwarding === 2) return
+    if (Date.now() - start > READY_TIMEOUT_MS) {
+      throw netnsError(`the ports of ${br.name} in ${br.ns} do not forward after ${READY_TIMEOUT_MS / 1000} s`)
+    }
+    await new Promise((r) => setTimeout(r, 5))
+  }
+}
+
+/**
+ * Turns offloads off on `iface` inside `ns`: `ethtool -K`, else the Python ioctl. False if neither works.
+ * `rx` false: a device without a receive checksum feature (the bridge).
+ */
+async function disableOffloads(ns: string, iface: string, rx = true): Promise<boolean> {
   const x = ['ip', 'netns', 'exec', ns]
   const e = await run([...x, 'ethtool', '-K', iface, 'tx', 'off', 'sg', 'off', 'tso', 'off', 'gso', 'off', 'gro', 'off'], {
     allowFail: true,
   })
   if (e.code === 0) return true
-  const p = await run([...x, 'python3', '-c', OFFLOADS_OFF_PY, iface], { allowFail: true })
+  const p = await run([...x, 'python3', '-c', OFFLOADS_OFF_PY, iface, ...(rx ? [] : ['norx'])], { allowFail: true })
   return p.code === 0
 }
 
@@ -484,7 +647,7 @@ function killNamespacePids(pidsText: string): void {
   }
 }
 
-/** Removes lab `id` (both namespaces; the veth goes with them). Returns the namespaces it deleted. */
+/** Removes lab `id` (all its namespaces; veths and bridge go with them). Returns the namespaces it deleted. */
 export function removeLab(id: string): Promise<string[]> {
   return removeNamespaces(labNamespaces(id))
 }
@@ -629,17 +792,19 @@ export async function cleanupAll(opts: CleanupAllOptions = {}): Promise<CleanupR
 }
 
 /**
- * What is left of lab `id`: its namespaces, veths named after it in the root namespace, and nftables
- * tables named after it in the root namespace. Empty when the lab is fully gone.
+ * What is left of lab `id`: its namespaces (C's too), interfaces named after it in the root namespace
+ * (veth ends, bridge ports, the bridge), and nftables tables named after it in the root namespace. Empty
+ * when the lab is fully gone.
  */
 export function labLeftovers(id: string): string[] {
   const left: string[] = []
   const names = new Set(listNamespacesSync())
   for (const ns of labNamespaces(id)) if (names.has(ns)) left.push(`namespace ${ns}`)
   const links = runSync(['ip', '-o', 'link', 'show'], { allowFail: true }).stdout
+  const ours = new Set(labInterfaces(id))
   for (const line of links.split('\n')) {
     const m = /^\d+:\s+([^:@\s]+)/.exec(line)
-    if (m !== null && (m[1] === `${LAB_IF_PREFIX}${id}a` || m[1] === `${LAB_IF_PREFIX}${id}b`)) left.push(`link ${m[1]}`)
+    if (m !== null && ours.has(m[1])) left.push(`link ${m[1]}`)
   }
   const tables = runSync(['nft', 'list', 'tables'], { allowFail: true })
   if (tables.code === 0) {

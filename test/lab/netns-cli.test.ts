@@ -71,6 +71,63 @@ describeRoot('tcplab netns up/down', () => {
   })
 })
 
+describeRoot('tcplab netns up --topology bridge', () => {
+  itRoot('a bridge lab from the CLI: side c and the bridge in the JSON and the description, removed by netns down and by cleanup', () => {
+    const name = 'b' + randomBytes(3).toString('hex')
+    try {
+      const up = tcplab('netns', 'up', '--name', name, '--topology', 'bridge', '--json')
+      expect(up.stderr).toBe('')
+      expect(up.status).toBe(0)
+      const lab = JSON.parse(up.stdout)
+      // The pair lab's fields, unchanged in name and meaning; then what is new.
+      expect(Object.keys(lab)).toEqual(['id', 'a', 'b', 'prefix4', 'prefix6', 'offloads', 'topology', 'c', 'bridge'])
+      expect(lab).toMatchObject({ id: name, topology: 'bridge', offloads: 'off', prefix4: 24, prefix6: 64 })
+      expect(lab.a).toMatchObject({ ns: `tcplab-${name}-a`, iface: `tl${name}a`, ipv4: '198.18.0.1', ipv6: '2001:2::1' })
+      expect(lab.b).toMatchObject({ ns: `tcplab-${name}-b`, iface: `tl${name}br`, ipv4: '198.18.0.2', ipv6: '2001:2::2' })
+      expect(lab.c).toEqual({
+        name: 'c', ns: `tcplab-${name}-c`, iface: `tl${name}c`, ipv4: '198.18.0.3', ipv6: '2001:2::3', mac: '02:74:6c:00:00:03',
+        owned: { ipv4: '198.18.0.30', ipv6: '2001:2::30', mac: '02:74:6c:00:00:1e' },
+      })
+      expect(lab.bridge).toEqual({ ns: `tcplab-${name}-b`, name: `tl${name}br`, mac: '02:74:6c:00:00:02', ports: { a: `tl${name}pa`, c: `tl${name}pc` } })
+      // Side c answers side a across the bridge.
+      const ping = spawnSync('ip', ['netns', 'exec', `tcplab-${name}-a`, 'python3', new URL('../interop/ping.py', import.meta.url).pathname, '198.18.0.3'])
+      expect(ping.status).toBe(0)
+      const down = tcplab('netns', 'down', '--name', name)
+      expect(down.stdout.trim()).toBe(`removed tcplab-${name}-a tcplab-${name}-b tcplab-${name}-c`)
+      expect(labLeftovers(name)).toEqual([])
+
+      const text = tcplab('netns', 'up', '--name', name, '--topology', 'bridge', '--offloads', 'on')
+      expect(text.status).toBe(0)
+      const lines = text.stdout.trim().split('\n')
+      expect(lines[0]).toBe(
+        `lab ${name} (bridge): tcplab-${name}-a (tl${name}a 198.18.0.1/24 2001:2::1/64) <-veth-> tl${name}pa [bridge tl${name}br in tcplab-${name}-b: 198.18.0.2/24 2001:2::2/64] tl${name}pc <-veth-> tcplab-${name}-c (tl${name}c 198.18.0.3/24 2001:2::3/64)`,
+      )
+      expect(lines).toContain("offloads: veth and bridge offloads at the kernel's defaults (checksum offload, TSO/GSO/GRO on)")
+      expect(lines).toContain(`run a command on side c: ip netns exec tcplab-${name}-c <command>`)
+      const clean = tcplab('cleanup', '--name', name)
+      expect(clean.stdout).toBe(`removed: tcplab-${name}-a, tcplab-${name}-b, tcplab-${name}-c\n`)
+      expect(labLeftovers(name)).toEqual([])
+    } finally {
+      spawnSync('node', [cli, 'netns', 'down', '--name', name])
+    }
+  })
+
+  itRoot('a pair lab says its topology in JSON and has no c or bridge; a bad --topology is a usage error', () => {
+    const name = 'p' + randomBytes(3).toString('hex')
+    try {
+      const up = tcplab('netns', 'up', '--name', name, '--json')
+      const lab = JSON.parse(up.stdout)
+      expect(Object.keys(lab)).toEqual(['id', 'a', 'b', 'prefix4', 'prefix6', 'offloads', 'topology'])
+      expect(lab.topology).toBe('pair')
+    } finally {
+      spawnSync('node', [cli, 'netns', 'down', '--name', name])
+    }
+    expect(labLeftovers(name)).toEqual([])
+    const bad = tcplab('netns', 'up', '--topology', 'star')
+    expect({ status: bad.status, stderr: bad.stderr }).toEqual({ status: 2, stderr: "tcplab netns: --topology must be pair or bridge, got 'star'\n" })
+  })
+})
+
 describeRoot('tcplab cleanup --name', () => {
   itRoot('removes only the labs named, leaves the others, and says which names it did not find', () => {
     const one = 'k' + randomBytes(3).toString('hex')

@@ -5,6 +5,7 @@ import { isWireError } from '../../src/tcp/errors.js'
 import {
   cleanupAll,
   labIdOf,
+  labInterfaces,
   labLeftovers,
   labNamespaces,
   listLabs,
@@ -17,6 +18,8 @@ import {
   parseNftTables,
   run,
   LAB_PLAN,
+  type Lab,
+  type LabSideName,
 } from '../../src/net/netns.js'
 import { cleanupFailures, pendingCleanups, registerCleanup, runCleanups } from '../../src/net/cleanup.js'
 import { describeRoot } from '../helpers/root.js'
@@ -24,10 +27,15 @@ import { exitOf, LineReader, ping, repoPath, requireBuilt, vethOffloads, withLab
 
 describe('lab names and listings (no root needed)', () => {
   it('maps namespace names to lab ids and back', () => {
-    expect(labNamespaces('x1y2')).toEqual(['tcplab-x1y2-a', 'tcplab-x1y2-b'])
+    // Side C's namespace exists only in a bridge lab, but every removal and leftover check looks for it.
+    expect(labNamespaces('x1y2')).toEqual(['tcplab-x1y2-a', 'tcplab-x1y2-b', 'tcplab-x1y2-c'])
     expect(labIdOf('tcplab-x1y2-a')).toBe('x1y2')
     expect(labIdOf('tcplab-x1y2-b')).toBe('x1y2')
-    expect(labIdOf('tcplab-x1y2-c')).toBeUndefined()
+    expect(labIdOf('tcplab-x1y2-c')).toBe('x1y2')
+    expect(labIdOf('tcplab-x1y2-d')).toBeUndefined()
+    expect(labInterfaces('x1y2')).toEqual(['tlx1y2a', 'tlx1y2b', 'tlx1y2c', 'tlx1y2br', 'tlx1y2pa', 'tlx1y2pc'])
+    // The longest id gives 'tl' + 10 + 'br': 14 characters, within IFNAMSIZ's 15.
+    expect(Math.max(...labInterfaces('abcdefghij').map((n) => n.length))).toBe(14)
     expect(labIdOf('mylab')).toBeUndefined()
     expect(labIdOf('tcplab-UPPER-a')).toBeUndefined()
   })
@@ -130,6 +138,24 @@ describe('cleanup registry', () => {
   })
 })
 
+/** Offload features of any interface in a lab side (legacy SIOCETHTOOL gets; rx absent where the device has none). */
+async function deviceFeatures(lab: Lab, side: LabSideName, dev: string): Promise<Record<string, number>> {
+  const py = `
+import array, fcntl, json, socket, struct, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+out = {}
+for name, cmd in (('rx', 0x14), ('tx', 0x16), ('sg', 0x18), ('tso', 0x1e), ('gso', 0x23), ('gro', 0x2b)):
+    buf = array.array('B', struct.pack('II', cmd, 0))
+    try:
+        fcntl.ioctl(s.fileno(), 0x8946, struct.pack('16sP', sys.argv[1].encode(), buf.buffer_info()[0]))
+    except OSError:
+        continue
+    out[name] = struct.unpack('II', buf.tobytes())[1]
+print(json.dumps(out))
+`
+  return JSON.parse((await lab.exec(side, ['python3', '-c', py, dev])).stdout)
+}
+
 /** What the kernel reports for a process: its state letter, or undefined when it is gone. */
 function procState(pid: number): string | undefined {
   try {
@@ -227,6 +253,13 @@ describeRoot('namespace lab (root)', () => {
       expect(await ping(lab, 'b', lab.a.ipv6)).toBe(true)
       // The lab-owned address has no owner until a capture device claims it.
       expect(await ping(lab, 'b', lab.a.owned.ipv4)).toBe(false)
+      // A pair lab has no side C, and says so instead of handing out side B.
+      expect({ topology: lab.topology, c: lab.c, bridge: lab.bridge, sides: lab.sides.map((x) => x.name) }).toEqual({
+        topology: 'pair', c: undefined, bridge: undefined, sides: ['a', 'b'],
+      })
+      const noC = (() => { try { return lab.side('c') } catch (e) { return e } })()
+      expect(isWireError(noC, 'ERR_BAD_ARGUMENT')).toBe(true)
+      expect((noC as Error).message).toBe(`lab ${lab.id} has no side 'c' (side c exists only in a bridge lab)`)
     })
   })
 
@@ -249,6 +282,112 @@ describeRoot('namespace lab (root)', () => {
       const e = await lab.exec('a', ['false']).catch((x: unknown) => x)
       expect(isWireError(e, 'DEV_ERR_NETNS')).toBe(true)
     })
+  })
+
+  for (const offloads of ['off', 'on'] as const) {
+    it(`bridge topology, offloads ${offloads}: names, addresses and bridge settings as documented, A, B and C reach each other over IPv4 and IPv6, nothing in the root namespace, gone without a trace`, async () => {
+      const lab = await netnsUp({ topology: 'bridge', offloads })
+      const id = lab.id
+      try {
+        const c = lab.c!
+        const br = lab.bridge!
+        expect(lab.topology).toBe('bridge')
+        expect(lab.sides.map((x) => [x.name, x.ns, x.iface, x.ipv4, x.ipv6, x.mac])).toEqual([
+          ['a', `tcplab-${id}-a`, `tl${id}a`, '198.18.0.1', '2001:2::1', '02:74:6c:00:00:01'],
+          ['b', `tcplab-${id}-b`, `tl${id}br`, '198.18.0.2', '2001:2::2', '02:74:6c:00:00:02'],
+          ['c', `tcplab-${id}-c`, `tl${id}c`, '198.18.0.3', '2001:2::3', '02:74:6c:00:00:03'],
+        ])
+        expect(c.owned).toEqual({ ipv4: '198.18.0.30', ipv6: '2001:2::30', mac: '02:74:6c:00:00:1e' })
+        expect(lab.a.owned).toEqual(LAB_PLAN.a.owned)
+        expect(lab.side('c')).toBe(c)
+        expect(br).toEqual({ ns: lab.b.ns, name: `tl${id}br`, mac: LAB_PLAN.b.mac, ports: { a: `tl${id}pa`, c: `tl${id}pc` } })
+        expect(await listLabs()).toContain(id)
+
+        // Each namespace holds exactly what the plan says: A and C their veth end, B the bridge and its two ports.
+        const linksOf = async (side: 'a' | 'b' | 'c'): Promise<string[]> =>
+          (await lab.exec(side, ['ip', '-o', 'link', 'show'])).stdout.trim().split('\n').map((l) => l.split(':')[1].trim().split('@')[0])
+        expect(await linksOf('a')).toEqual(['lo', `tl${id}a`])
+        expect(await linksOf('b')).toEqual(['lo', br.name, br.ports.a, br.ports.c])
+        expect(await linksOf('c')).toEqual(['lo', `tl${id}c`])
+        for (const s of lab.sides) {
+          const addrs = (await lab.exec(s.name, ['ip', '-o', 'addr', 'show', 'dev', s.iface])).stdout
+          expect(addrs).toContain(`inet ${s.ipv4}/24`)
+          expect(addrs).toContain(`inet6 ${s.ipv6}/64`)
+          expect(addrs).not.toContain('tentative')
+          expect((await lab.exec(s.name, ['ip', '-o', 'link', 'show', 'dev', s.iface])).stdout).toContain(`link/ether ${s.mac}`)
+        }
+        // The bridge: no STP, no forward delay, no multicast snooping; both ports forwarding, layer 2 only.
+        const bridge = (await lab.exec('b', ['ip', '-d', '-o', 'link', 'show', 'dev', br.name])).stdout
+        expect(bridge).toMatch(/ forward_delay 0 /)
+        expect(bridge).toMatch(/ stp_state 0 /)
+        expect(bridge).toMatch(/ mcast_snooping 0 /)
+        for (const [port, mac] of [[br.ports.a, LAB_PLAN.ports.a], [br.ports.c, LAB_PLAN.ports.c]]) {
+          const p = (await lab.exec('b', ['ip', '-d', '-o', 'link', 'show', 'dev', port])).stdout
+          expect(p).toContain(`master ${br.name} state UP`)
+          expect(p).toContain(`link/ether ${mac}`)
+          expect(p).toMatch(/bridge_slave state forwarding /)
+          expect((await lab.exec('b', ['ip', '-o', 'addr', 'show', 'dev', port])).stdout).toBe('')
+        }
+
+        // Offloads follow the setting on every veth end and on the bridge (which has no rx checksum switch).
+        for (const [side, dev] of [['a', lab.a.iface], ['b', br.ports.a], ['b', br.ports.c], ['c', c.iface]] as const) {
+          const f = await deviceFeatures(lab, side, dev)
+          if (offloads === 'off') expect(f, dev).toEqual({ rx: 0, tx: 0, sg: 0, tso: 0, gso: 0, gro: 0 })
+          else expect(f, dev).toMatchObject({ rx: 1, tx: 1, sg: 1, tso: 1, gso: 1 })
+        }
+        const fb = await deviceFeatures(lab, 'b', br.name)
+        if (offloads === 'off') expect(fb).toMatchObject({ tx: 0, sg: 0, tso: 0, gso: 0, gro: 0 })
+        else expect(fb).toMatchObject({ tx: 1, sg: 1, tso: 1, gso: 1 })
+        expect({ offloads: lab.offloads, off: lab.offloadsOff }).toEqual({ offloads, off: offloads === 'off' })
+        expect(lab.describe()[1]).toBe(
+          offloads === 'off' ? 'offloads: veth and bridge offloads off (tx, sg, tso, gso, gro)' : "offloads: veth and bridge offloads at the kernel's defaults (checksum offload, TSO/GSO/GRO on)",
+        )
+        expect(lab.describe()[0]).toBe(
+          `lab ${id} (bridge): tcplab-${id}-a (tl${id}a 198.18.0.1/24 2001:2::1/64) <-veth-> tl${id}pa [bridge tl${id}br in tcplab-${id}-b: 198.18.0.2/24 2001:2::2/64] tl${id}pc <-veth-> tcplab-${id}-c (tl${id}c 198.18.0.3/24 2001:2::3/64)`,
+        )
+
+        // Every side reaches every other, both families (the first ping of each pair resolves through the bridge).
+        const pings: string[] = []
+        for (const from of lab.sides) {
+          for (const to of lab.sides) {
+            if (from === to) continue
+            for (const addr of [to.ipv4, to.ipv6]) if (!(await ping(lab, from.name, addr))) pings.push(`${from.name} -> ${addr}`)
+          }
+        }
+        expect(pings).toEqual([])
+        // C learned A's and B's MACs, so the frames crossed the bridge (not some other path).
+        const neigh = (await lab.exec('c', ['ip', 'neigh', 'show', 'dev', c.iface])).stdout
+        expect(neigh).toContain(`198.18.0.1 lladdr ${LAB_PLAN.a.mac}`)
+        expect(neigh).toContain(`198.18.0.2 lladdr ${LAB_PLAN.b.mac}`)
+        // The lab-owned addresses have no owner until a capture device claims them.
+        expect(await ping(lab, 'c', lab.a.owned.ipv4)).toBe(false)
+
+        // Nothing of the lab is visible in the root namespace.
+        const rootLinks = (await run(['ip', '-o', 'link', 'show'])).stdout
+        for (const name of labInterfaces(id)) expect(rootLinks).not.toMatch(new RegExp(`^\\d+: ${name}[:@]`, 'm'))
+      } finally {
+        await lab.down()
+      }
+      expect(labLeftovers(id)).toEqual([])
+      const names = await listNamespaces()
+      for (const ns of labNamespaces(id)) expect(names).not.toContain(ns)
+      await lab.down()
+    })
+  }
+
+  it('labLeftovers finds a bridge lab\'s side C and tcplab netns down removes all three namespaces', async () => {
+    const lab = await netnsUp({ topology: 'bridge' })
+    lab.keep()
+    try {
+      expect(labLeftovers(lab.id)).toEqual(lab.sides.map((s) => `namespace ${s.ns}`))
+      expect(await netnsDown(lab.c!.ns)).toEqual([lab.a.ns, lab.b.ns, lab.c!.ns])
+      expect(labLeftovers(lab.id)).toEqual([])
+    } finally {
+      await lab.down()
+    }
+    const e = await netnsUp({ topology: 'ring' as 'pair' }).catch((x: unknown) => x)
+    expect(isWireError(e, 'ERR_BAD_ARGUMENT')).toBe(true)
+    expect((e as Error).message).toBe("topology must be pair or bridge, got 'ring'")
   })
 
   describe('a child process that brought a lab up leaves nothing behind', () => {
@@ -278,6 +417,31 @@ describeRoot('namespace lab (root)', () => {
         expect(deadOrZombie(up.sleeper)).toBe(true)
       })
     }
+
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+      it(`a bridge lab, on ${signal}: all three namespaces, the bridge and its veths go`, async () => {
+        requireBuilt('dist/net/netns.js')
+        const child = spawn(process.execPath, [repoPath('test/interop/lab-child.mjs'), 'wait', 'bridge'], { stdio: ['ignore', 'pipe', 'pipe'] })
+        const up = await new LineReader(child).json<{ id: string; sleeper: number; ns: string[] }>('up')
+        expect(up.ns).toEqual(labNamespaces(up.id))
+        expect(labLeftovers(up.id)).toEqual(up.ns.map((n) => `namespace ${n}`))
+        child.kill(signal)
+        expect(await exitOf(child)).toEqual({ code: null, signal })
+        expect(labLeftovers(up.id)).toEqual([])
+        expect(deadOrZombie(up.sleeper)).toBe(true)
+      })
+    }
+
+    it('a bridge lab, on SIGKILL, after `cleanup`: side C is found and removed too', async () => {
+      requireBuilt('dist/net/netns.js')
+      const child = spawn(process.execPath, [repoPath('test/interop/lab-child.mjs'), 'wait', 'bridge'], { stdio: ['ignore', 'pipe', 'pipe'] })
+      const up = await new LineReader(child).json<{ id: string; ns: string[] }>('up')
+      child.kill('SIGKILL')
+      await exitOf(child)
+      expect(labLeftovers(up.id)).toEqual(up.ns.map((n) => `namespace ${n}`))
+      expect(await cleanupAll({ only: [up.id] })).toEqual({ namespaces: labNamespaces(up.id), tables: [], iptablesRules: [] })
+      expect(labLeftovers(up.id)).toEqual([])
+    })
 
     it('on SIGKILL, after `netns down` (nothing can run on SIGKILL)', async () => {
       requireBuilt('dist/net/netns.js')

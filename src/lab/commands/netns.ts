@@ -11,8 +11,8 @@ function requireLabPrivilege(): void {
 /** The `netns` command. */
 export const netnsCommand: Command = {
   name: 'netns',
-  usage: 'up [--name N] [--offloads on|off] | down [--name N | --all] | list',
-  summary: 'Create or remove a lab: two network namespaces joined by a veth pair (root only).',
+  usage: 'up [--name N] [--offloads on|off] [--topology pair|bridge] | down [--name N | --all] | list',
+  summary: 'Create or remove a lab: two network namespaces joined by a veth pair, or three on a bridge (root only).',
   description:
     `Addresses come from the benchmarking ranges (RFC 2544 ${LAB_PLAN.subnet4}, RFC 5180 ${LAB_PLAN.subnet6}):\n` +
     `side a is ${LAB_PLAN.a.ipv4} and ${LAB_PLAN.a.ipv6}, side b ${LAB_PLAN.b.ipv4} and ${LAB_PLAN.b.ipv6}.\n` +
@@ -22,12 +22,16 @@ export const netnsCommand: Command = {
     'finished checksums and packets of at most one MTU. --offloads on leaves the veth as the kernel makes it\n' +
     '(as Docker and podman do): packets sent from inside a side show only the pseudo-header sum in their TCP\n' +
     "checksum field (tcpdump says 'incorrect'; it is completed later or never needed) and TSO/GRO let taps see\n" +
-    'super-segments of up to 64 KB.',
+    'super-segments of up to 64 KB.\n' +
+    `--topology bridge (the Docker shape): side b holds a Linux bridge with its addresses, side a and a third\n` +
+    `side c (${LAB_PLAN.c.ipv4} and ${LAB_PLAN.c.ipv6}) hang off it through a veth each; STP off, forward delay 0,\n` +
+    '--offloads applies to every veth end and to the bridge.',
   allowPositionals: true,
   options: {
     name: { type: 'string', arg: 'N', help: 'lab name, 1-10 of a-z0-9 (default: a random one for up)' },
     all: { type: 'boolean', help: "with 'down': remove every tcplab lab" },
     offloads: { type: 'string', arg: 'on|off', help: "with 'up': leave the veth's offloads at the kernel's defaults (on) or turn them off (off, default)" },
+    topology: { type: 'string', arg: 'pair|bridge', help: "with 'up': a veth pair a-b (pair, default) or a bridge in b with a and c on it (bridge)" },
     json: { type: 'boolean', help: 'print the lab (or what was removed) as JSON' },
   },
   async run(args, io) {
@@ -39,10 +43,20 @@ export const netnsCommand: Command = {
       case 'up': {
         const offloads = args.values.offloads as string | undefined
         if (offloads !== undefined && offloads !== 'on' && offloads !== 'off') throw usageError(`--offloads must be on or off, got '${offloads}'`)
-        const lab = await netnsUp({ ...(name !== undefined ? { name } : {}), ...(offloads !== undefined ? { offloads } : {}) })
+        const topology = args.values.topology as string | undefined
+        if (topology !== undefined && topology !== 'pair' && topology !== 'bridge') throw usageError(`--topology must be pair or bridge, got '${topology}'`)
+        const lab = await netnsUp({
+          ...(name !== undefined ? { name } : {}),
+          ...(offloads !== undefined ? { offloads } : {}),
+          ...(topology !== undefined ? { topology } : {}),
+        })
         lab.keep()
         if (json) {
-          io.stdout(JSON.stringify({ id: lab.id, a: lab.a, b: lab.b, prefix4: lab.prefix4, prefix6: lab.prefix6, offloads: lab.offloads }))
+          // New fields are added after the old ones (topology always; c and bridge only for a bridge lab).
+          const bridged = lab.bridge !== undefined ? { c: lab.c, bridge: lab.bridge } : {}
+          io.stdout(
+            JSON.stringify({ id: lab.id, a: lab.a, b: lab.b, prefix4: lab.prefix4, prefix6: lab.prefix6, offloads: lab.offloads, topology: lab.topology, ...bridged }),
+          )
         } else for (const line of lab.describe()) io.stdout(line)
         return 0
       }
