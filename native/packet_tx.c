@@ -5,7 +5,8 @@
  *
  * Synchronous and non-blocking: send() returns the bytes sent or -errno (EAGAIN when the socket's
  * buffer is full), never throws on the hot path. The socket is bound with protocol 0, so it receives
- * nothing; the capture device (libpcap through `cap`) keeps doing the receiving.
+ * nothing; the capture device (libpcap through `cap`) keeps doing the receiving. offloads() tells the
+ * capture device how large a capture buffer an interface needs.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -13,6 +14,9 @@
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
 #include <linux/virtio_net.h>
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -178,11 +182,61 @@ static napi_value Close(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * offloads(ifname): number — which receive-size offloads are on for the interface, as bits (1 TSO, 2 UFO,
+ * 4 GSO, 8 GRO, 16 LRO), or -errno. These are the features libpcap checks before it sizes its capture
+ * ring: with any of them on, a frame may be a 64 KB super-segment, so each ring slot takes 64 KB and a
+ * buffer of a given size holds about 40 times fewer frames (the capture device asks for a larger one).
+ * Read with the legacy SIOCETHTOOL gets, which need no privilege.
+ */
+static napi_value Offloads(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char ifname[IFNAMSIZ];
+  size_t len = 0;
+  if (argc < 1 || napi_get_value_string_utf8(env, argv[0], ifname, sizeof ifname, &len) != napi_ok || len == 0) {
+    napi_throw_type_error(env, "ERR_BAD_ARGUMENT", "offloads(ifname)");
+    return NULL;
+  }
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  int32_t result = 0;
+  if (fd < 0) {
+    result = -errno;
+  } else {
+    static const struct { uint32_t cmd; int32_t bit; uint32_t mask; } gets[] = {
+        {ETHTOOL_GTSO, 1, 0}, {ETHTOOL_GUFO, 2, 0}, {ETHTOOL_GGSO, 4, 0}, {ETHTOOL_GGRO, 8, 0},
+        {ETHTOOL_GFLAGS, 16, ETH_FLAG_LRO},
+    };
+    for (size_t i = 0; i < sizeof gets / sizeof gets[0]; i++) {
+      struct ethtool_value ev = {.cmd = gets[i].cmd, .data = 0};
+      struct ifreq ifr;
+      memset(&ifr, 0, sizeof ifr);
+      memcpy(ifr.ifr_name, ifname, len < IFNAMSIZ ? len : IFNAMSIZ - 1);
+      ifr.ifr_data = (char *)&ev;
+      if (ioctl(fd, SIOCETHTOOL, &ifr) < 0) {
+        /* A feature the driver cannot report is off; a missing interface is an answer of its own. */
+        if (errno == ENODEV) {
+          result = -ENODEV;
+          break;
+        }
+        continue;
+      }
+      if (gets[i].mask != 0 ? (ev.data & gets[i].mask) != 0 : ev.data != 0) result |= gets[i].bit;
+    }
+    close(fd);
+  }
+  napi_value out;
+  CHECK(napi_create_int32(env, result, &out));
+  return out;
+}
+
 static napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"open", NULL, Open, NULL, NULL, NULL, napi_enumerable, NULL},
       {"send", NULL, Send, NULL, NULL, NULL, napi_enumerable, NULL},
       {"close", NULL, Close, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"offloads", NULL, Offloads, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   CHECK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
   napi_value v;

@@ -74,6 +74,38 @@ const EAGAIN = 11
 const ENOBUFS = 105
 /** Send buffer asked for the addon's packet socket (as the raw device's), so bursts of super-frames fit. */
 const GSO_SNDBUF = 16 << 20
+/**
+ * Frames the capture ring holds while the process is busy elsewhere: two windows of a connection at
+ * tcplab's default 256 KiB receive buffer (181 segments each) with room to spare. libpcap (in the
+ * immediate mode cap asks for, a TPACKET_V2 ring of fixed slots) sizes each slot to the MTU when the
+ * interface cannot hand over bigger frames, but to its whole 65535-byte snapshot when TSO, UFO, GSO, GRO
+ * or LRO is on, as on a veth or loopback at the kernel's defaults: then 4 MB hold 64 frames, and a burst
+ * past that is lost before tcplab sees it (measured: 64 of 1000 frames sent while the process was busy).
+ */
+export const CAPTURE_RING_FRAMES = 512
+/** Capture buffer where frames stay within the MTU: about 2,600 slots of a 1500-byte MTU. */
+export const CAPTURE_BUFFER_SMALL_FRAMES = 4 << 20
+/**
+ * Capture buffer where frames may be super-segments: {@link CAPTURE_RING_FRAMES} slots of 64 KiB (libpcap
+ * gives each its own 128 KiB block, so the ring takes 64 MiB of memory).
+ */
+export const CAPTURE_BUFFER_SUPER_FRAMES = CAPTURE_RING_FRAMES * 65536
+
+/**
+ * The capture buffer `iface` needs: {@link CAPTURE_BUFFER_SMALL_FRAMES} where none of the offloads that
+ * make frames larger than the MTU is on, else (or where tcplab's addon cannot tell: it is optional)
+ * {@link CAPTURE_BUFFER_SUPER_FRAMES}. `probe` is the addon's offloads() (injectable for tests).
+ */
+export function captureBufferSize(iface: string, probe?: (ifname: string) => number): number {
+  let bits = -1
+  try {
+    const p = probe ?? loadPacketTx().offloads
+    if (p !== undefined) bits = p(iface)
+  } catch {
+    // No addon: assume the interface may carry super-segments (the safe side).
+  }
+  return bits === 0 ? CAPTURE_BUFFER_SMALL_FRAMES : CAPTURE_BUFFER_SUPER_FRAMES
+}
 
 // ---------------------------------------------------------------------------------------------------
 // The capture device
@@ -88,7 +120,10 @@ export interface CapDeviceOptions {
   filter?: string
   /** Default 1500 (frame payload). */
   mtu?: number
-  /** Kernel capture buffer in bytes (default 4 MB). */
+  /**
+   * Kernel capture buffer in bytes (default {@link captureBufferSize}: 4 MB, or 32 MB where the interface's
+   * offloads make libpcap reserve 64 KB per frame).
+   */
   bufferSize?: number
   /** The `cap` module (default: loaded lazily), for tests. */
   cap?: CapModule
@@ -131,6 +166,8 @@ export interface CapDevice extends Device {
   readonly filter: string
   /** Whether segmentation offload is on (the `gso` option). */
   readonly gso: boolean
+  /** The kernel capture buffer asked for (see {@link captureBufferSize}). */
+  readonly bufferSize: number
   onError(handler: ErrorHandler): void
   stats(): CapDeviceStats
 }
@@ -179,6 +216,7 @@ export function ipFrameTruncated(frame: Uint8Array, n: number): boolean {
 class PcapDevice implements CapDevice {
   readonly medium = 'ethernet' as const
   readonly mtu: number
+  readonly bufferSize: number
   readonly iface: string
   readonly filter: string
   private readonly handle: CapHandle
@@ -204,7 +242,10 @@ class PcapDevice implements CapDevice {
   private gsoFlush: ReturnType<typeof setImmediate> | undefined
 
   constructor(opts: CapDeviceOptions) {
-    const { iface, mtu = DEFAULT_MTU, bufferSize = 4 << 20 } = opts
+    const { iface, mtu = DEFAULT_MTU } = opts
+    const tx = opts.packetTx
+    const bufferSize = opts.bufferSize ?? captureBufferSize(iface, tx?.offloads !== undefined ? (n) => tx.offloads!(n) : undefined)
+    this.bufferSize = bufferSize
     if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) throw new WireError('ERR_BAD_ARGUMENT', `mtu must be 68..65535, got ${mtu}`)
     this.mtu = mtu
     this.iface = iface

@@ -78,6 +78,11 @@ export interface PacketTxModule {
     csumOffset: number,
   ): number
   close(fd: number): void
+  /**
+   * Which offloads that let an interface hand over frames larger than its MTU are on (bits: 1 TSO, 2 UFO,
+   * 4 GSO, 8 GRO, 16 LRO), or -errno (-19: no such interface). Absent from builds before it existed.
+   */
+  offloads?(ifname: string): number
 }
 
 /** Addons loaded so far, by package name (only through the real `require`: injected ones are not kept). */

@@ -1,4 +1,7 @@
 import { EventEmitter } from 'node:events'
+import { rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { isWireError } from '../../src/tcp/errors.js'
 import { TcpFlags } from '../../src/tcp/segment.js'
@@ -12,13 +15,17 @@ import {
   multicastMac,
   NdpAgent,
   openCapDevice,
+  captureBufferSize,
+  CAPTURE_BUFFER_SMALL_FRAMES,
+  CAPTURE_BUFFER_SUPER_FRAMES,
+  CAPTURE_RING_FRAMES,
   solicitedNode,
   type Timers,
 } from '../../src/net/capdev.js'
 import { parseEthernet } from '../../src/net/ethernet.js'
 import { parseIpv6 } from '../../src/net/ipv6.js'
 import { memoryPair } from '../../src/net/memdev.js'
-import { loadCap, type CapModule } from '../../src/net/native.js'
+import { loadCap, loadPacketTx, type CapModule } from '../../src/net/native.js'
 import { buildTcpPacket } from '../../src/net/packet.js'
 import { hex, toHex } from '../helpers/codecLaws.js'
 import { describeRoot } from '../helpers/root.js'
@@ -675,6 +682,35 @@ class FakeCap extends EventEmitter {
 }
 const fakeCap = { Cap: FakeCap } as unknown as CapModule
 
+describe('capture buffer size (libpcap reserves 64 KB a frame where offloads allow super-segments)', () => {
+  it('4 MB where no size offload is on, 512 slots of 64 KiB where one is or nobody can tell', () => {
+    expect(CAPTURE_BUFFER_SMALL_FRAMES).toBe(4 * 1024 * 1024)
+    expect(CAPTURE_BUFFER_SUPER_FRAMES).toBe(CAPTURE_RING_FRAMES * 65536)
+    expect(CAPTURE_RING_FRAMES).toBe(512)
+    const seen: string[] = []
+    const probe = (bits: number) => (ifname: string): number => (seen.push(ifname), bits)
+    expect(captureBufferSize('veth0', probe(0))).toBe(CAPTURE_BUFFER_SMALL_FRAMES)
+    for (const bits of [1, 2, 4, 8, 16, 13]) expect(captureBufferSize('veth0', probe(bits))).toBe(CAPTURE_BUFFER_SUPER_FRAMES)
+    expect(captureBufferSize('gone0', probe(-19))).toBe(CAPTURE_BUFFER_SUPER_FRAMES)
+    expect(captureBufferSize('veth0', () => { throw new Error('no addon') })).toBe(CAPTURE_BUFFER_SUPER_FRAMES)
+    expect(seen).toEqual(Array(8).fill('veth0').map((n, i) => (i === 7 ? 'gone0' : n)))
+  })
+
+  it("the addon reads the kernel's own answer: loopback has TSO, GSO and GRO on; a missing interface is ENODEV", () => {
+    let tx
+    try {
+      tx = loadPacketTx()
+    } catch (e) {
+      // The addon is optional; where it did not build, captureBufferSize takes the safe side (above).
+      expect(isWireError(e, 'DEV_ERR_NO_PACKET_TX')).toBe(true)
+      return
+    }
+    expect(tx.offloads!('lo') & (1 | 4)).toBe(1 | 4)
+    expect(tx.offloads!('tcplabnoif0')).toBe(-19)
+    expect(captureBufferSize('lo')).toBe(CAPTURE_BUFFER_SUPER_FRAMES)
+  })
+})
+
 describe('capture device over a stand-in cap', () => {
   it('opens the interface with a filter for our MAC and copies each frame out of the shared buffer', () => {
     FakeCap.openError = undefined
@@ -683,7 +719,8 @@ describe('capture device over a stand-in cap', () => {
     expect(FakeCap.opened.at(-1)).toEqual({
       iface: 'tlx',
       filter: '(ether dst 02:74:6c:00:00:0a or ether broadcast or ether multicast) and not ether src 02:74:6c:00:00:0a',
-      bufSize: 4 << 20,
+      // No interface 'tlx' here: the addon cannot tell its offloads, so the buffer for super-frames.
+      bufSize: CAPTURE_BUFFER_SUPER_FRAMES,
     })
     expect(dev.filter).toBe(defaultCapFilter(OUR_MAC))
     const got: Uint8Array[] = []
@@ -884,6 +921,51 @@ describeRoot('capture device against the kernel in a lab (root)', () => {
         expect(stats.device).toMatchObject({ sent: 2, sendErrors: 0, unresolved: 0 })
         expect(await exitOf(child)).toEqual({ code: 0, signal: null })
       })
+    })
+  }
+})
+
+describeRoot('capture device: a burst while the process is busy (root, namespace lab)', () => {
+  // libpcap holds what arrives while tcplab is not reading. On a veth at the kernel's default offloads its
+  // ring slots are 64 KB each: with the old fixed 4 MB buffer only 64 of these 1000 frames survived.
+  const cases = [
+    { offloads: 'off', frames: 1000, buffer: CAPTURE_BUFFER_SMALL_FRAMES },
+    { offloads: 'on', frames: CAPTURE_RING_FRAMES - 12, buffer: CAPTURE_BUFFER_SUPER_FRAMES },
+  ] as const
+  for (const c of cases) {
+    it(`veth offloads ${c.offloads}: ${c.frames} frames that arrive while the process is not reading all reach it (buffer ${c.buffer >> 20} MiB)`, async () => {
+      requireBuilt('dist/net/capdev.js')
+      await withLab(
+        async (lab) => {
+          const marker = join(tmpdir(), `tcplab-burst-${lab.id}`)
+          const child = lab.spawn('a', [process.execPath, repoPath('test/net/capture-burst.mjs'), JSON.stringify({ iface: lab.a.iface, mac: lab.a.owned.mac, marker })], {
+            stdio: ['pipe', 'pipe', 'pipe'],
+          })
+          try {
+            const out = new LineReader(child)
+            expect(await out.json('ready')).toEqual({ type: 'ready', bufferSize: c.buffer })
+            child.stdin!.write('go\n')
+            await out.json('stalled')
+            // 1400-byte frames to our MAC from side B's packet socket, all sent before the child reads again.
+            await lab.exec('b', ['python3', '-c', `
+import socket
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(('${lab.b.iface}', 0))
+head = bytes.fromhex('${lab.a.owned.mac.replaceAll(':', '')}${lab.b.mac.replaceAll(':', '')}88b5')
+for i in range(${c.frames}):
+    s.send(head + i.to_bytes(4, 'big') + b'x' * 1396)
+open('${marker}', 'w').close()
+`])
+            const r = await out.json<{ got: number; stats: Record<string, number> }>('got')
+            expect(r.got).toBe(c.frames)
+            expect({ dropped: r.stats.dropped, truncated: r.stats.truncated }).toEqual({ dropped: 0, truncated: 0 })
+            expect(await exitOf(child)).toEqual({ code: 0, signal: null })
+          } finally {
+            rmSync(marker, { force: true })
+          }
+        },
+        { offloads: c.offloads },
+      )
     })
   }
 })
