@@ -8,7 +8,7 @@ import type { ChildProcess } from 'node:child_process'
 import { expect } from 'vitest'
 import { LEGAL_TRANSITIONS } from '../../src/tcp/tcb.js'
 import type { TcpState } from '../../src/tcp/types.js'
-import { runSync, parseNetnsList, type Lab, type LabSideName } from '../../src/net/netns.js'
+import { describeOffloads, runSync, parseNetnsList, type Lab, type LabOffloads, type LabSideName, type NetnsUpOptions } from '../../src/net/netns.js'
 import { LineReader, exitOf, repoPath, requireBuilt, withLab } from './lab.js'
 
 /** One mebibyte: the transfer size of the interop tests. */
@@ -210,6 +210,7 @@ export interface StackReport {
     echoNotSeen: number
     in: number
     inData: number
+    maxPayloadIn: number
     inSack: number
     outSack: number
     outZeroWindow: number
@@ -227,7 +228,7 @@ export interface StackReport {
     dupAcksIn: number
     drops: number
   } & Record<string, number>
-  iface: { resetsSent: number; drops: Record<string, number>; packetsIn: number; packetsOut: number } & Record<string, unknown>
+  iface: { resetsSent: number; drops: Record<string, number>; packetsIn: number; packetsOut: number; checksumOffloaded: number } & Record<string, unknown>
   data: {
     sentBytes: number
     sentSha: string
@@ -302,16 +303,51 @@ export function killChildren(): void {
 
 const labsOfThisFile = new Set<string>()
 
-/** {@link withLab}, remembering the lab id for {@link expectNothingLeft} and killing children at the end. */
-export async function interopLab<T>(fn: (lab: Lab) => Promise<T>): Promise<T> {
+/**
+ * The two kinds of lab veth every interop case runs on (issue 12): offloads turned off, as tcplab's own lab
+ * has them, and left at the kernel's defaults, as users' veths, containers and bridges have them (checksums
+ * left to offload, 64 KB super-segments). A case that passes only on the first hides a bug.
+ */
+export const VETH_KINDS: readonly { readonly offloads: LabOffloads; readonly label: string }[] = [
+  { offloads: 'off', label: 'veth offloads off' },
+  { offloads: 'on', label: "veth offloads at the kernel's defaults" },
+]
+
+/**
+ * {@link withLab}, remembering the lab id for {@link expectNothingLeft} and killing children at the end. A
+ * failure's message starts with the offload setting that was in force, so a report says which kind failed.
+ */
+export async function interopLab<T>(fn: (lab: Lab) => Promise<T>, opts?: NetnsUpOptions): Promise<T> {
   return withLab(async (lab) => {
     labsOfThisFile.add(lab.id)
     try {
       return await fn(lab)
+    } catch (e) {
+      if (e instanceof Error && !e.message.startsWith('[')) e.message = `[${describeOffloads(lab)}] ${e.message}`
+      throw e
     } finally {
       killChildren()
     }
-  })
+  }, opts)
+}
+
+/**
+ * What a kind of veth must leave in the report of a connection that received 1 MiB from the kernel: at the
+ * kernel's defaults its segments arrived with offloaded checksums and as super-segments larger than the MSS
+ * (so the case proves tcplab took both); with offloads off, neither: every segment one MSS of payload at
+ * most (`mss` less 12 bytes of timestamps) with a finished checksum.
+ */
+export function expectVethEvidence(kind: { offloads: LabOffloads }, report: StackReport, mss: number): void {
+  const seen = { checksumOffloaded: report.iface.checksumOffloaded as number, maxPayloadIn: report.segments.maxPayloadIn }
+  if (kind.offloads === 'on') {
+    expect(seen.checksumOffloaded).toBeGreaterThan(0)
+    expect(seen.maxPayloadIn).toBeGreaterThan(mss)
+  } else expect(seen).toEqual({ checksumOffloaded: 0, maxPayloadIn: mss - 12 })
+}
+
+/** {@link interopLab} on one kind of veth (one of {@link VETH_KINDS}). */
+export function labOf(kind: { offloads: LabOffloads }): <T>(fn: (lab: Lab) => Promise<T>) => Promise<T> {
+  return (fn) => interopLab(fn, { offloads: kind.offloads })
 }
 
 /**

@@ -14,7 +14,9 @@ import {
   expectCleanExit,
   expectLegalPath,
   expectNothingLeft,
-  interopLab,
+  expectVethEvidence,
+  VETH_KINDS,
+  labOf,
   line,
   kernelPeer,
   kernelSockets,
@@ -25,13 +27,14 @@ import {
 
 const PORT = 5001
 
-describeRoot('userland client → kernel server (root, namespace lab)', () => {
+for (const kind of VETH_KINDS) describeRoot(`userland client → kernel server (root, namespace lab, ${kind.label})`, () => {
+  const onLab = labOf(kind)
   afterAll(() => expectNothingLeft())
 
   for (const via of ['raw', 'pcap'] as const) {
     for (const family of [4, 6] as const) {
       it(`${via}, IPv${family}: handshake, 1 MiB both ways intact, our FIN, TIME-WAIT, kernel sees a clean close`, async () => {
-        await interopLab(async (lab) => {
+        await onLab(async (lab) => {
           const pick = (s: { ipv4: string; ipv6: string }): string => (family === 4 ? s.ipv4 : s.ipv6)
           // Raw speaks from side A's kernel address (guarded); pcap from the lab-owned one, with its own MAC.
           const local = via === 'raw' ? pick(lab.a) : pick(lab.a.owned)
@@ -76,6 +79,7 @@ describeRoot('userland client → kernel server (root, namespace lab)', () => {
           expect(to.slice(-2)).toEqual(['TIME-WAIT', 'CLOSED'])
           expect(states.at(-1)!.cause).toBe('2MSL timeout')
           expect(report.iface.resetsSent).toBe(0)
+          expectVethEvidence(kind, report, family === 4 ? 1460 : 1440)
 
           // The kernel's SYN+ACK options were parsed and took effect (the MSS of a 1500-byte veth).
           const mss = family === 4 ? 1460 : 1440
@@ -100,7 +104,7 @@ describeRoot('userland client → kernel server (root, namespace lab)', () => {
   }
 
   it('pcap, IPv4, a slow reader: our window closes for 1 s, the kernel probes it, 1 MiB still arrives intact', async () => {
-    await interopLab(async (lab) => {
+    await onLab(async (lab) => {
       const server = kernelPeer(lab, 'b', { role: 'server', host: lab.b.ipv4, port: PORT, bytes: MB })
       await line(server, 'listening')
       const client = stackChild(lab, 'a', {

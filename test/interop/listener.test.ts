@@ -15,7 +15,9 @@ import {
   expectCleanExit,
   expectLegalPath,
   expectNothingLeft,
-  interopLab,
+  expectVethEvidence,
+  VETH_KINDS,
+  labOf,
   line,
   kernelPeer,
   kernelSockets,
@@ -29,7 +31,8 @@ import {
 
 const PORT = 5002
 
-describeRoot('kernel client → userland listener (root, namespace lab)', () => {
+for (const kind of VETH_KINDS) describeRoot(`kernel client → userland listener (root, namespace lab, ${kind.label})`, () => {
+  const onLab = labOf(kind)
   afterAll(() => expectNothingLeft())
 
   const cases = [
@@ -40,7 +43,7 @@ describeRoot('kernel client → userland listener (root, namespace lab)', () => 
   ] as const
   for (const { via, family } of cases) {
     it(`${via}, IPv${family}: 1 MiB both ways intact, the kernel's FIN first, TIME-WAIT on the kernel`, async () => {
-      await interopLab(async (lab) => {
+      await onLab(async (lab) => {
         const pick = (s: { ipv4: string; ipv6: string }): string => (family === 4 ? s.ipv4 : s.ipv6)
         const local = via === 'raw' ? pick(lab.a) : pick(lab.a.owned)
         const server = stackChild(lab, 'a', {
@@ -74,6 +77,7 @@ describeRoot('kernel client → userland listener (root, namespace lab)', () => 
           ['LAST-ACK', 'CLOSED'],
         ])
         expect(report.iface.resetsSent).toBe(0)
+        expectVethEvidence(kind, report, family === 4 ? 1460 : 1440)
         // The kernel closed first: its end of exactly this connection is in TIME-WAIT.
         expect(await kernelSockets(lab, 'b', 'time-wait')).toEqual([`${endpoint(pick(lab.b), localPort)} ${endpoint(local, PORT)}`])
         await expectCleanExit(server)
@@ -92,7 +96,8 @@ function netClient(lab: Lab, host: string, port: number): Proc {
   return spawnTracked(lab, 'b', [process.execPath, '-e', code])
 }
 
-describeRoot('closed port of the userland stack (root, namespace lab)', () => {
+for (const kind of VETH_KINDS) describeRoot(`closed port of the userland stack (root, namespace lab, ${kind.label})`, () => {
+  const onLab = labOf(kind)
   afterAll(() => expectNothingLeft())
 
   const cases = [
@@ -104,7 +109,7 @@ describeRoot('closed port of the userland stack (root, namespace lab)', () => {
     // pcap owns its address outright and answers a closed port itself; raw shares the kernel's address and
     // holds no such port, so it stays silent and the kernel answers.
     it(`${via}, IPv${family}: a SYN to a port nobody listens on gets ${via === 'raw' ? "the kernel's RST, none of ours" : 'our RST'}; Node's net sees ECONNREFUSED`, async () => {
-      await interopLab(async (lab) => {
+      await onLab(async (lab) => {
         const pick = (s: { ipv4: string; ipv6: string }): string => (family === 4 ? s.ipv4 : s.ipv6)
         const local = via === 'raw' ? pick(lab.a) : pick(lab.a.owned)
         const table = await installRstCounters(lab)

@@ -23,7 +23,8 @@ import {
   expectCleanExit,
   expectLegalPath,
   expectNothingLeft,
-  interopLab,
+  VETH_KINDS,
+  labOf,
   kernelPeer,
   line,
   netdevCounters,
@@ -36,7 +37,8 @@ const PORT = 5004
 /** A MAC nobody on the veth has: side A's kernel and the capture filter both ignore frames sent to it. */
 const BLACKHOLE_MAC = '02:74:6c:00:00:ff'
 
-describeRoot('10% loss both ways on the veth (root, namespace lab)', () => {
+for (const kind of VETH_KINDS) describeRoot(`10% loss both ways on the veth (root, namespace lab, ${kind.label})`, () => {
+  const onLab = labOf(kind)
   afterAll(() => expectNothingLeft())
 
   const cases = [
@@ -47,7 +49,7 @@ describeRoot('10% loss both ways on the veth (root, namespace lab)', () => {
     const title =
       role === 'client' ? `userland client (${via}, IPv${family}) → kernel server` : `kernel client → userland listener (${via}, IPv${family})`
     it(`${title}: 1 MiB each way arrives intact`, async () => {
-      await interopLab(async (lab) => {
+      await onLab(async (lab) => {
         const pick = (s: { ipv4: string; ipv6: string }): string => (family === 4 ? s.ipv4 : s.ipv6)
         const ours = via === 'raw' ? pick(lab.a) : pick(lab.a.owned)
         const ip = family === 4 ? 'ip' : 'ip6'

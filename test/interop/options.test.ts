@@ -14,7 +14,8 @@ import {
   TCPI_OPT,
   expectCleanExit,
   expectNothingLeft,
-  interopLab,
+  VETH_KINDS,
+  labOf,
   line,
   kernelPeer,
   stackChild,
@@ -28,7 +29,8 @@ const KERNEL_MSS = 1000
 /** NOP, NOP, TSopt (RFC 7323 Appendix A) in every segment after the handshake. */
 const TS_OPT_LEN = 12
 
-describeRoot("the kernel's SYN options, parsed and honoured (root, namespace lab)", () => {
+for (const kind of VETH_KINDS) describeRoot(`the kernel's SYN options, parsed and honoured (root, namespace lab, ${kind.label})`, () => {
+  const onLab = labOf(kind)
   afterAll(() => expectNothingLeft())
 
   const cases = [
@@ -37,7 +39,7 @@ describeRoot("the kernel's SYN options, parsed and honoured (root, namespace lab
   ] as const
   for (const { via, family } of cases) {
     it(`${via}, IPv${family}: MSS ${KERNEL_MSS}, SACK-permitted, timestamps, window scale`, async () => {
-      await interopLab(async (lab) => {
+      await onLab(async (lab) => {
         const pick = (s: { ipv4: string; ipv6: string }): string => (family === 4 ? s.ipv4 : s.ipv6)
         const local = via === 'raw' ? pick(lab.a) : pick(lab.a.owned)
         // On the kernel's side of the wire, count our segments by IP length: payload + TCP options may not

@@ -17,7 +17,8 @@ import {
   expectCleanExit,
   expectLegalPath,
   expectNothingLeft,
-  interopLab,
+  VETH_KINDS,
+  labOf,
   line,
   netdevCounters,
   stackChild,
@@ -52,12 +53,13 @@ async function nextState(p: Proc): Promise<StateLine> {
   return line<StateLine>(p, 'state')
 }
 
-describeRoot('simultaneous open between two userland stacks (root, namespace lab)', () => {
+for (const kind of VETH_KINDS) describeRoot(`simultaneous open between two userland stacks (root, namespace lab, ${kind.label})`, () => {
+  const onLab = labOf(kind)
   afterAll(() => expectNothingLeft())
 
   for (const family of [4, 6] as const) {
     it(`pcap, IPv${family}: both SYNs cross; SYN-SENT → SYN-RECEIVED → ESTABLISHED; data both ways; close`, async () => {
-      await interopLab(async (lab) => {
+      await onLab(async (lab) => {
         const pick = (s: { ipv4: string; ipv6: string }): string => (family === 4 ? s.ipv4 : s.ipv6)
         const table = `tcplab_${lab.id}_hold`
         await holdSyns(lab, 'a', table)

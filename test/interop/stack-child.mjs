@@ -76,6 +76,8 @@ const seg = {
   echoNotSeen: 0,
   in: 0,
   inData: 0,
+  /** Largest incoming payload: more than the MSS only where the kernel hands over super-segments (GRO/TSO). */
+  maxPayloadIn: 0,
   /** Incoming segments with a SACK option (the peer reporting holes). */
   inSack: 0,
   /** Outgoing segments carrying SACK blocks. */
@@ -135,6 +137,7 @@ const onTrace = (ev) => {
       const s = ev.seg
       seg.in++
       if (s.payload.length > 0) seg.inData++
+      if (s.payload.length > seg.maxPayloadIn) seg.maxPayloadIn = s.payload.length
       for (const x of s.options) {
         if (x.kind === 'timestamp') tsSeen.add(x.value >>> 0)
         if (x.kind === 'sack') seg.inSack++
