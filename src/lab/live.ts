@@ -17,7 +17,8 @@ import { LINKTYPE_ETHERNET, LINKTYPE_RAW, PcapWriter, type PcapFileWriter } from
 import { installRstGuard, type RstGuard } from '../net/rstguard.js'
 import { hasRawPrivilege } from '../net/native.js'
 import { kernelLocalPortRange, kernelPortUse } from '../net/kernelports.js'
-import { Interface, type InterfaceOptions } from './iface.js'
+import { wireStampTap, type WireStampDevice } from '../net/wirestamp.js'
+import { Interface, monotonicUs, type InterfaceOptions } from './iface.js'
 
 /** How the userland stack reaches the wire. */
 export type Via = 'raw' | 'pcap'
@@ -51,6 +52,8 @@ export interface LiveStack {
   device: string | undefined
   mac: string | undefined
   guards: RstGuard[]
+  /** When each TCP segment really crossed the device (stamps on the interface's clock), for RTTs. */
+  wire: WireStampDevice
   close(): Promise<void>
 }
 
@@ -133,6 +136,11 @@ export interface LiveDevice {
   ifname: string | undefined
   mac: string | undefined
   guards: RstGuard[]
+  /**
+   * The stamping tap right on the device (below the capture file and, for pcap, below ARP/NDP): when each
+   * TCP segment left or arrived, on {@link monotonicUs}, the clock a live interface runs on.
+   */
+  wire: WireStampDevice
   /** Removes the guards and closes the capture file (the device is closed by whoever owns it). */
   release(): Promise<void>
 }
@@ -166,12 +174,13 @@ export async function openLiveDevice(opts: LiveStackOptions): Promise<LiveDevice
         }
       }
       for (const port of opts.guardPorts ?? []) guards.push(await installRstGuard({ addr: formatIp(localAddr), port }))
-      device = openRawDevice({ family: localAddr.length === 4 ? 4 : 6, localAddress: formatIp(localAddr) })
+      const wire = wireStampTap(openRawDevice({ family: localAddr.length === 4 ? 4 : 6, localAddress: formatIp(localAddr) }), monotonicUs)
+      device = wire
       if (opts.pcapFile) {
         writer = PcapWriter.toFile(opts.pcapFile, { linkType: LINKTYPE_RAW })
         device = pcapTap(device, writer)
       }
-      return { device, via: 'raw', localAddr, ifname: undefined, mac: undefined, guards, release }
+      return { device, via: 'raw', localAddr, ifname: undefined, mac: undefined, guards, wire, release }
     }
     const ifname = opts.iface ?? route?.dev
     if (!ifname) throw new WireError('ERR_BAD_ARGUMENT', '--via pcap needs --iface IF (or a peer to route to)')
@@ -185,13 +194,16 @@ export async function openLiveDevice(opts: LiveStackOptions): Promise<LiveDevice
     // Nobody may hold the address already: not the local kernel, and no neighbour answering an ARP probe
     // or a solicitation from :: for it (RFC 5227, RFC 4862 §5.4); DEV_ERR_ADDRESS_IN_USE names who does.
     await probeAddress({ device: eth, mac, addr: localAddr, iface: ifname })
+    const wire = wireStampTap(eth, monotonicUs)
+    eth = wire
+    device = eth
     if (opts.pcapFile) {
       writer = PcapWriter.toFile(opts.pcapFile, { linkType: LINKTYPE_ETHERNET })
       eth = pcapTap(eth, writer)
       device = eth
     }
     device = ipOverEthernet(eth, localAddr.length === 4 ? { mac, ipv4: formatIp(localAddr) } : { mac, ipv6: formatIp(localAddr) })
-    return { device, via: 'pcap', localAddr, ifname, mac, guards, release }
+    return { device, via: 'pcap', localAddr, ifname, mac, guards, wire, release }
   } catch (e) {
     try {
       device?.close()
@@ -214,6 +226,7 @@ export async function openLiveStack(opts: LiveStackOptions): Promise<LiveStack> 
     device: d.ifname,
     mac: d.mac,
     guards: d.guards,
+    wire: d.wire,
     close: async () => {
       iface.close()
       await d.release()

@@ -11,6 +11,7 @@ import type { TcpState } from '../tcp/types.js'
 import { optionToJson, optionToText } from './format.js'
 import type { Connection, Interface, PacketEvent } from './iface.js'
 import type { TraceEvent } from '../tcp/trace.js'
+import type { WireStamp, WireStampDevice } from '../net/wirestamp.js'
 import type { LadderExchange, LadderRow } from './ladder/model.js'
 
 /** One segment of a live run. */
@@ -29,6 +30,13 @@ export interface SegmentRecord {
   /** "local:port" of our end and of the peer. */
   local: string
   remote: string
+  /**
+   * µs since the recorder started (as `timeUs`) at which the segment really crossed the device, when the
+   * device reports it (a live stack's wire stamps): `timeUs` is when the interface handled it, which for
+   * a segment sent can be before the device sent it (building it, ARP) and for one received after it
+   * arrived (a busy event loop).
+   */
+  wireUs?: number
   /** Set when the interface dropped it (bad checksum…). */
   drop?: string
   /**
@@ -59,6 +67,7 @@ export function segmentJson(r: SegmentRecord): Record<string, unknown> {
     options: r.options.map(optionToJson),
     state: r.state,
   }
+  if (r.wireUs !== undefined) j.wireUs = r.wireUs
   if (r.drop) j.drop = r.drop
   if (r.omittedBefore) j.omittedBefore = r.omittedBefore
   return j
@@ -173,11 +182,56 @@ export class LiveRecorder {
     /** Called with each record once our state after it is known (every one, kept or not). */
     private readonly onSegment?: (r: SegmentRecord) => void,
     limits: Partial<RecorderLimits> = {},
+    /** The device's wire stamps (a live stack's `wire`), on the interface's clock: they fill `wireUs`. */
+    wire?: Pick<WireStampDevice, 'onStamp'>,
   ) {
     this.limits = { ...RECORDER_LIMITS, ...limits }
     this.start = iface.now
     iface.on('packet', this.onPacket)
     iface.on('trace', this.onTrace)
+    this.offStamp = wire?.onStamp(this.onStamp)
+  }
+
+  private readonly offStamp: (() => void) | undefined
+  /** Segments received that the device stamped and the interface has not shown yet, oldest first. */
+  private readonly stampsIn: WireStamp[] = []
+  /** Records of segments sent that the device has not stamped yet (sent later, after ARP), oldest first. */
+  private readonly awaitingOut: SegmentRecord[] = []
+  private readonly outKeys = new WeakMap<SegmentRecord, WireStamp>()
+
+  private readonly onStamp = (st: WireStamp): void => {
+    if (st.dir === 'in') {
+      // The packet event follows at once, or after the packets queued before it: a few at most.
+      if (this.stampsIn.push(st) > STAMPS_PENDING) this.stampsIn.shift()
+      return
+    }
+    const q = this.awaitingOut
+    for (let i = 0; i < q.length; i++) {
+      if (sameSegment(this.outKeys.get(q[i])!, st)) {
+        q[i].wireUs = st.atUs - this.start
+        // Sends leave in order: what was queued before it and is still unstamped never left.
+        q.splice(0, i + 1)
+        return
+      }
+    }
+  }
+
+  /** Sets `r.wireUs` from the device's stamp of the same segment (in), or waits for it (out). */
+  private stampOf(r: SegmentRecord, key: WireStamp): void {
+    if (this.offStamp === undefined) return
+    if (r.dir === 'out') {
+      this.outKeys.set(r, key)
+      if (this.awaitingOut.push(r) > STAMPS_PENDING) this.awaitingOut.shift()
+      return
+    }
+    const q = this.stampsIn
+    for (let i = 0; i < q.length; i++) {
+      if (sameSegment(q[i], key)) {
+        r.wireUs = q[i].atUs - this.start
+        q.splice(0, i + 1)
+        return
+      }
+    }
   }
 
   /**
@@ -186,6 +240,7 @@ export class LiveRecorder {
    */
   stop(): void {
     this.iface.off('packet', this.onPacket)
+    this.offStamp?.()
   }
 
   /** Every kept segment of every connection, in the order they passed (gaps marked as in {@link of}). */
@@ -238,6 +293,7 @@ export class LiveRecorder {
       remote,
     }
     if (e.drop) r.drop = e.drop
+    this.stampOf(r, { dir: e.dir, atUs: 0, srcPort: tcp.srcPort, dstPort: tcp.dstPort, seq: tcp.seq, ack: tcp.ack, flags: tcp.flags & 0xff, len: tcp.payload.length })
     // A received segment is reported before the TCB processes it, and processed before anything else
     // happens: the state after it is whatever the connection is in at the next event (or microtask).
     this.settle()
@@ -299,12 +355,39 @@ export class LiveRecorder {
     return this.conns.get(key(local, remote))?.entries().map((e) => e.r) ?? []
   }
 
-  /** SYN → SYN+ACK time at our end for an active open, in µs. */
+  /**
+   * The handshake's round trip for an active open, in µs: from the SYN that was answered — the last one
+   * sent before the accepted SYN+ACK arrived (a retransmitted SYN carries the same sequence number, so
+   * the ACK cannot tell them apart; the latest is the one the answer can have come from soonest) — to the
+   * SYN+ACK our end accepted (not dropped, and taking it out of SYN-SENT). Wire times when both segments
+   * have them, else the interface's. Undefined when no SYN+ACK was accepted.
+   */
   static handshakeRtt(segs: SegmentRecord[]): number | undefined {
-    const syn = segs.find((s) => s.dir === 'out' && s.flags.includes('S') && !s.flags.includes('A'))
-    const synAck = segs.find((s) => s.dir === 'in' && s.flags.includes('S') && s.flags.includes('A'))
-    return syn && synAck ? synAck.timeUs - syn.timeUs : undefined
+    const i = segs.findIndex((s) => s.dir === 'in' && s.flags.includes('S') && s.flags.includes('A') && !s.drop && s.state !== 'SYN-SENT' && s.state !== 'CLOSED')
+    if (i < 0) return undefined
+    const synAck = segs[i]
+    const answered = (at: (s: SegmentRecord) => number | undefined): number | undefined => {
+      const t = at(synAck)
+      if (t === undefined) return undefined
+      let syn: number | undefined
+      for (let j = 0; j < i; j++) {
+        const s = segs[j]
+        if (s.dir !== 'out' || !s.flags.includes('S') || s.flags.includes('A') || ((s.seq + 1) >>> 0) !== synAck.ack) continue
+        const ts = at(s)
+        if (ts !== undefined && ts <= t) syn = ts
+      }
+      return syn !== undefined ? t - syn : undefined
+    }
+    return answered((s) => s.wireUs) ?? answered((s) => s.timeUs)
   }
+}
+
+/** Wire stamps or unstamped records held for matching at most (the rest are older than any in flight). */
+const STAMPS_PENDING = 64
+
+/** The same TCP segment: ports, numbers, flags and length (the stamps' time and direction aside). */
+function sameSegment(a: WireStamp, b: WireStamp): boolean {
+  return a.seq === b.seq && a.ack === b.ack && a.flags === b.flags && a.srcPort === b.srcPort && a.dstPort === b.dstPort && a.len === b.len
 }
 
 const key = (local: string, remote: string): string => `${local} ${remote}`

@@ -109,6 +109,11 @@ export interface RawDevice extends Device {
   readonly family: 4 | 6
   readonly localAddress: string | undefined
   onError(handler: ErrorHandler): void
+  /**
+   * Sets a callback run when the socket turns readable, before its packets are read and handed up (one
+   * at a time: a later call replaces it): the earliest moment the process sees them, for wire stamps.
+   */
+  onWake(handler: () => void): void
   stats(): RawDeviceStats
 }
 
@@ -135,6 +140,7 @@ class RawSocketDevice implements RawDevice {
   private readonly maxPacket: number
   private handler: ReceiveHandler | undefined
   private errorHandler: ErrorHandler | undefined
+  private wake: () => void = NOOP
   private closed = false
   /** Sends waiting for the socket (copies), in order; while non-empty, new sends queue behind them. */
   private waiting = 0
@@ -246,6 +252,7 @@ class RawSocketDevice implements RawDevice {
   }
 
   private drain(): void {
+    this.wake()
     const wrap = this.sock.wrap!
     for (let i = 0; i < this.batch && !this.closed; i++) {
       const off = this.window()
@@ -271,6 +278,7 @@ class RawSocketDevice implements RawDevice {
 
   /** The fallback path (no access to raw-socket's wrap): copy out of raw-socket's shared buffer. */
   private copyIn(buf: Uint8Array, source: string): void {
+    this.wake()
     const off = this.window()
     const at = this.family === 6 ? off + IPV6_HEADER_LEN : off
     const n = Math.min(buf.length, this.maxPacket + 1)
@@ -428,6 +436,10 @@ class RawSocketDevice implements RawDevice {
 
   onError(handler: ErrorHandler): void {
     this.errorHandler = handler
+  }
+
+  onWake(handler: () => void): void {
+    this.wake = handler
   }
 
   stats(): RawDeviceStats {

@@ -11,6 +11,7 @@ import { parseUint, usageError, type Command, type Io } from '../command.js'
 import { openLiveStack, randomEphemeralPort, type Via } from '../live.js'
 import { ladderOf, LiveRecorder, ReceivedText, segmentJson, segmentLine, type SegmentRecord } from '../liverec.js'
 import { TcpSocket } from '../socket.js'
+import { warmHandshake } from '../warmup.js'
 import { diagramFormat, renderText, renderToFile } from '../ladder/index.js'
 import { parseHostPort } from './echo.js'
 
@@ -59,7 +60,7 @@ export const handshakeCommand: Command = {
     send: { type: 'string', arg: 'TEXT', help: 'send TEXT once connected and print what comes back until the peer closes' },
     pcap: { type: 'string', arg: 'FILE', help: 'write every packet sent and received to FILE' },
     json: { type: 'boolean', help: 'print one JSON object at the end instead of lines' },
-    timeout: { type: 'string', arg: 'MS', help: 'close with FIN after MS milliseconds (default 5000)' },
+    timeout: { type: 'string', arg: 'MS', help: 'end the run after MS milliseconds, counted from the start: opening the device and the connect included; an established connection closes with FIN (default 5000)' },
     idle: { type: 'string', arg: 'MS', help: 'with --send: close with FIN once MS pass with nothing more received' },
     ladder: { type: 'boolean', help: 'print a ladder diagram of the exchange at the end' },
     diagram: { type: 'string', arg: 'FILE', help: 'write the ladder to FILE (.svg, .html, .mmd or .md)' },
@@ -86,9 +87,15 @@ export const handshakeCommand: Command = {
       return kernelExchange(host, port, send, timeoutMs, json, io)
     }
 
+    // --timeout bounds the whole run from here: the warm-up, opening the device (for pcap its address
+    // probe, about 1 s), the connect and the exchange.
+    const startedAt = performance.now()
+    const remainingMs = (): number => Math.max(0, timeoutMs - (performance.now() - startedAt))
     const src = typeof v.src === 'string' ? parseSrc(v.src) : undefined
     if (src && src.addr.length !== peer.length) throw usageError('--src and HOST must be the same address family')
     const localPort = src?.port ?? randomEphemeralPort()
+    // Compiled before the real SYN: its SYN+ACK must not wait behind first-run compilation (see warmup.ts).
+    await warmHandshake(peer.length === 4 ? 4 : 6)
     const stack = await openLiveStack({
       via,
       peer,
@@ -103,7 +110,7 @@ export const handshakeCommand: Command = {
       io.stdout(`tcplab handshake: userland TCP over ${via === 'raw' ? 'a raw socket' : `libpcap on ${stack.device} (MAC ${stack.mac})`}, ${local} → ${args.positionals[0]}`)
       for (const g of stack.guards) io.stdout(`RST guard: ${g.description}`)
     }
-    const rec = new LiveRecorder(stack.iface, json ? undefined : (r) => io.stdout(segmentLine(r)))
+    const rec = new LiveRecorder(stack.iface, json ? undefined : (r) => io.stdout(segmentLine(r)), {}, stack.wire)
     let result = 'timeout'
     let error: string | undefined
     const received = new ReceivedText()
@@ -114,13 +121,18 @@ export const handshakeCommand: Command = {
         // Close with FIN, then give the peer a bounded moment to finish its side before tearing down.
         const closeNow = (): void => {
           if (idleTimer) clearTimeout(idleTimer)
-          if (result === 'established') socket.end()
+          if (result !== 'established') {
+            // Still connecting (or failed): there is nothing to close gracefully, and no SYN may follow.
+            socket.destroy()
+            return
+          }
+          socket.end()
           setTimeout(() => {
             socket.destroy()
             resolve()
           }, CLOSE_GRACE_MS).unref()
         }
-        const timer = setTimeout(closeNow, timeoutMs)
+        const timer = setTimeout(closeNow, remainingMs())
         socket.on('connect', () => {
           result = 'established'
           if (send !== undefined) socket.write(send)
@@ -144,7 +156,9 @@ export const handshakeCommand: Command = {
           if (idleTimer) clearTimeout(idleTimer)
           resolve()
         })
-        socket.connect({ host, port, localAddress: formatIp(stack.localAddr), localPort })
+        // The time ran out while the device opened: no SYN at all.
+        if (remainingMs() === 0) socket.destroy()
+        else socket.connect({ host, port, localAddress: formatIp(stack.localAddr), localPort })
       })
       await new Promise((r) => setImmediate(r))
     } finally {
