@@ -6,7 +6,8 @@
  * cross the bridge), and over raw on side A's kernel address. Bytes checked by SHA-256 both ways, each
  * connection's state path exact. Meanwhile kernel connections tcplab does not own — B↔C across the
  * bridge, and A's kernel ↔ C — keep exchanging data, and no RST arrives in any namespace. On veths at the
- * kernel's default offloads (`ip link add … type veth`, nothing else) and with offloads off.
+ * kernel's default offloads (`ip link add … type veth`, nothing else) and with offloads off. And the CLI
+ * in A across the bridge: a handshake over each device, and duplicate address detection that hears B and C.
  */
 import { expect, it } from 'vitest'
 import { randomEphemeralPort } from '../../src/lab/live.js'
@@ -162,6 +163,43 @@ describeRoot('bridge lab: tcplab in A with two kernel peers at once, B on the br
       }
     }
   }
+})
+
+describeRoot('bridge lab: the CLI in A across the bridge (root)', () => {
+  it("handshake --via pcap to C and --via raw to B echo; --via pcap refuses B's and C's kernel addresses, naming the MAC that answered across the bridge, in one line", async () => {
+    requireBuilt('dist/lab/cli.js')
+    await withLab(
+      async (lab) => {
+        const c = lab.c as LabSide
+        const cli = (...args: string[]) => lab.exec('a', [process.execPath, repoPath('dist/lab/cli.js'), ...args], { allowFail: true })
+        const echoB = py(lab, 'b', ECHO_PY, lab.b.ipv6, String(ECHO_B))
+        const echoC = py(lab, 'c', ECHO_PY, c.ipv4, String(ECHO_C))
+        await echoB.out.next(/^ready$/)
+        await echoC.out.next(/^ready$/)
+        const viaPcap = await cli('handshake', `${c.ipv4}:${ECHO_C}`, '--via', 'pcap', '--iface', lab.a.iface, '--src', lab.a.owned.ipv4, '--send', 'over the bridge\n', '--idle', '300', '--json')
+        expect(viaPcap.stderr).toBe('')
+        expect(JSON.parse(viaPcap.stdout)).toMatchObject({ result: 'established', received: 'over the bridge\n', via: 'pcap' })
+        const viaRaw = await cli('handshake', `[${lab.b.ipv6}]:${ECHO_B}`, '--via', 'raw', '--send', 'to the host\n', '--idle', '300', '--json')
+        expect(viaRaw.stderr).toBe('')
+        expect(JSON.parse(viaRaw.stdout)).toMatchObject({ result: 'established', received: 'to the host\n', via: 'raw' })
+
+        // Duplicate address detection sees through the bridge: B answers on the bridge itself, C from another port.
+        const refusals = [
+          [c.ipv4, `${c.mac} answers ARP for it`],
+          [c.ipv6, `${c.mac} answers neighbor solicitations for it`],
+          [lab.b.ipv4, `${lab.b.mac} answers ARP for it`],
+        ]
+        for (const [addr, who] of refusals) {
+          const peer = addr.includes(':') ? `[${lab.b.ipv6}]:${ECHO_B}` : `${lab.b.ipv4}:${ECHO_B}`
+          const r = await cli('handshake', peer, '--via', 'pcap', '--iface', lab.a.iface, '--src', addr)
+          expect({ code: r.code, stdout: r.stdout }).toEqual({ code: 1, stdout: '' })
+          expect(r.stderr).toBe(`tcplab handshake: ${addr} is in use on ${lab.a.iface}: ${who}; pick an address no host uses\n`)
+        }
+        for (const e of [echoB, echoC]) e.child.kill()
+      },
+      { topology: 'bridge', offloads: 'on' },
+    )
+  }, 60_000)
 })
 
 async function bridgeCase(lab: Lab, via: 'pcap' | 'raw', family: 4 | 6): Promise<void> {
