@@ -499,6 +499,8 @@ export interface IpOverEthernetDevice extends Device {
   readonly mac: string
   readonly arp: ArpAgent | undefined
   readonly ndp: NdpAgent | undefined
+  /** The Ethernet device underneath (its stats count what never became a frame for this one: cut short, lost). */
+  readonly link: Device
   stats(): IpOverEthernetStats
 }
 
@@ -746,6 +748,10 @@ class EthernetIp implements IpOverEthernetDevice {
 
   onError(handler: ErrorHandler): void {
     this.eth.onError?.(handler)
+  }
+
+  get link(): Device {
+    return this.eth
   }
 
   stats(): IpOverEthernetStats {

@@ -165,6 +165,8 @@ export interface StackChildOptions {
   port: number
   localPort?: number
   bytes?: number
+  /** Bytes to receive before a closeFirst client ends (default `bytes`). */
+  expectBytes?: number
   closeFirst?: boolean
   waitGo?: boolean
   /** Pause reading this long after the connection opens (our window closes). */
@@ -229,6 +231,8 @@ export interface StackReport {
     drops: number
   } & Record<string, number>
   iface: { resetsSent: number; drops: Record<string, number>; packetsIn: number; packetsOut: number; checksumOffloaded: number } & Record<string, unknown>
+  /** The wire-side device's counters (raw device, or the capture device under IP-over-Ethernet). */
+  link: { received: number; dropped: number; truncated: number } & Record<string, number>
   data: {
     sentBytes: number
     sentSha: string

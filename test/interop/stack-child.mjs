@@ -6,7 +6,7 @@
 //   role: 'client' | 'server' | 'idle' (no listener at all; "done" on stdin ends it)
 //   via: 'raw' | 'pcap'; local: our address; mac, iface (pcap); peer: the peer's address (client)
 //   port: the peer's port (client) or the port to listen on (server); localPort (client; the guard's port)
-//   bytes: how many random bytes to send (and to expect from the peer)
+//   bytes: how many random bytes to send (and to expect from the peer, unless expectBytes says otherwise)
 //   closeFirst: the client ends (FIN) once it has received `bytes` and its own bytes are acknowledged;
 //     otherwise it waits for the peer's FIN (the server always waits for the peer's FIN, then ends)
 //   waitGo: after "ready", wait for a line "go" on stdin before connecting (simultaneous open)
@@ -198,6 +198,9 @@ function report() {
     dropLog,
     tcb: tcb?.stats,
     iface: stack?.iface.stats,
+    // The device that meets the wire (raw socket, or the capture device under IP-over-Ethernet): what it
+    // received, and what it counted as truncated or dropped before any of it reached the interface.
+    link: (stack?.iface.device.link ?? stack?.iface.device)?.stats?.(),
     data,
   }
 }
@@ -221,7 +224,7 @@ function allExchanged(sock) {
   return new Promise((resolve) => {
     const check = () => {
       const tcb = sock.tcb
-      if (data.recvBytes >= o.bytes && tcb !== undefined && sock.writableLength === 0 && tcb.unacked === 0) resolve()
+      if (data.recvBytes >= (o.expectBytes ?? o.bytes) && tcb !== undefined && sock.writableLength === 0 && tcb.unacked === 0) resolve()
       else setImmediate(check)
     }
     check()
