@@ -18,9 +18,11 @@ import {
 import { codeOf, toHex } from '../helpers/codecLaws.js'
 import { describeRoot } from '../helpers/root.js'
 import { nobodyPath } from '../helpers/nobody.js'
+import { kernelPeer, line, type KernelDone } from '../helpers/interop.js'
 import {
   exitOf,
   installRstCounters,
+  labChild,
   kernelListener,
   LineReader,
   nftCounters,
@@ -546,4 +548,36 @@ describeRoot('without privilege (setpriv to nobody, inside a lab)', () => {
       expect((await lab.exec('a', ['nft', 'list', 'tables'])).stdout).toBe('')
     })
   })
+})
+
+describeRoot("raw device: a super-segment longer than the receive buffer (root, namespace lab, veth at the kernel's defaults)", () => {
+  // A kernel connection between the lab's sides moves 4 MiB each way through TSO super-segments of up to
+  // 64 KB; a raw device in side A listens with a 16 KiB receive buffer, so those are cut short by recv.
+  for (const family of [4, 6] as const) {
+    it(`IPv${family}: every packet longer than maxPacket is counted as truncated and none is delivered cut short`, async () => {
+      requireBuilt('dist/net/rawdev.js')
+      await withLab(
+        async (lab) => {
+          const pick = (s: { ipv4: string; ipv6: string }): string => (family === 4 ? s.ipv4 : s.ipv6)
+          const maxPacket = 16384
+          const raw = labChild(lab, 'a', [process.execPath, repoPath('test/net/raw-truncate.mjs'), JSON.stringify({ family, local: pick(lab.a), maxPacket })])
+          await raw.out.json('ready')
+          const server = kernelPeer(lab, 'a', { role: 'server', host: pick(lab.a), port: 5007, bytes: 4 << 20 })
+          await line(server, 'listening')
+          const client = kernelPeer(lab, 'b', { role: 'client', host: pick(lab.a), port: 5007, bytes: 4 << 20 })
+          const done = await line<KernelDone>(client, 'done')
+          await line(server, 'done')
+          expect(done).toMatchObject({ error: null, eof: true, sentBytes: 4 << 20, recvBytes: 4 << 20 })
+          raw.send('done')
+          const r = await raw.out.json<{ delivered: number; cutDelivered: number; largest: number; stats: Record<string, number> }>('stats')
+          expect(r.stats.truncated).toBeGreaterThan(0)
+          expect(r.cutDelivered).toBe(0)
+          expect(r.largest).toBeLessThanOrEqual(maxPacket)
+          expect(r.stats.received).toBe(r.delivered)
+          expect(await exitOf(raw.child)).toEqual({ code: 0, signal: null })
+        },
+        { offloads: 'on' },
+      )
+    })
+  }
 })
