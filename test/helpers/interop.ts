@@ -8,7 +8,7 @@ import type { ChildProcess } from 'node:child_process'
 import { expect } from 'vitest'
 import { LEGAL_TRANSITIONS } from '../../src/tcp/tcb.js'
 import type { TcpState } from '../../src/tcp/types.js'
-import { describeOffloads, runSync, parseNetnsList, type Lab, type LabOffloads, type LabSideName, type NetnsUpOptions } from '../../src/net/netns.js'
+import { runSync, parseNetnsList, type Lab, type LabOffloads, type LabSideName, type NetnsUpOptions } from '../../src/net/netns.js'
 import { LineReader, exitOf, repoPath, requireBuilt, withLab } from './lab.js'
 
 /** One mebibyte: the transfer size of the interop tests. */
@@ -318,17 +318,14 @@ export const VETH_KINDS: readonly { readonly offloads: LabOffloads; readonly lab
 ]
 
 /**
- * {@link withLab}, remembering the lab id for {@link expectNothingLeft} and killing children at the end. A
- * failure's message starts with the offload setting that was in force, so a report says which kind failed.
+ * {@link withLab} (whose failures name the offload setting in force), remembering the lab id for
+ * {@link expectNothingLeft} and killing children at the end.
  */
 export async function interopLab<T>(fn: (lab: Lab) => Promise<T>, opts?: NetnsUpOptions): Promise<T> {
   return withLab(async (lab) => {
     labsOfThisFile.add(lab.id)
     try {
       return await fn(lab)
-    } catch (e) {
-      if (e instanceof Error && !e.message.startsWith('[')) e.message = `[${describeOffloads(lab)}] ${e.message}`
-      throw e
     } finally {
       killChildren()
     }

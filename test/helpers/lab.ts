@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { expect } from 'vitest'
 import {
+  describeOffloads,
   labLeftovers,
   netnsUp,
   parseNftTables,
@@ -18,12 +19,16 @@ import {
 
 /**
  * Brings a lab up, runs `fn`, and always tears the lab down, then asserts nothing of it remains — and that
- * no tcplab table exists in the root namespace at all (nothing of tcplab ever belongs there).
+ * no tcplab table exists in the root namespace at all (nothing of tcplab ever belongs there). A failure's
+ * message starts with the lab's offload setting, so every report says which kind of veth was in force.
  */
 export async function withLab<T>(fn: (lab: Lab) => Promise<T>, opts?: NetnsUpOptions): Promise<T> {
   const lab = await netnsUp(opts)
   try {
     return await fn(lab)
+  } catch (e) {
+    if (e instanceof Error && !e.message.startsWith('[veth ')) e.message = `[${describeOffloads(lab)}] ${e.message}`
+    throw e
   } finally {
     await lab.down()
     expect(labLeftovers(lab.id)).toEqual([])
