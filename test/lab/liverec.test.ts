@@ -1,7 +1,11 @@
 import { EventEmitter } from 'node:events'
 import { describe, expect, it } from 'vitest'
 import { ladderOf, segmentJson, segmentLine, flagWords, LiveRecorder, RECORDER_LIMITS, type SegmentRecord } from '../../src/lab/liverec.js'
-import type { Interface, PacketEvent } from '../../src/lab/iface.js'
+import { Interface, VirtualClock, type PacketEvent } from '../../src/lab/iface.js'
+import type { Device } from '../../src/net/device.js'
+import { memoryPair } from '../../src/net/memdev.js'
+import { wireStampTap } from '../../src/net/wirestamp.js'
+import { runVirtual } from '../helpers/virtual.js'
 import { parseIp } from '../../src/net/addr.js'
 import type { Seq } from '../../src/tcp/seq.js'
 import { parseFlags } from '../../src/tcp/segment.js'
@@ -187,5 +191,65 @@ describe('LiveRecorder limits', () => {
     expect(rec.total).toBe(0)
     iface.emit('trace', { type: 'state', now: 6, from: 'CLOSE-WAIT', to: 'LAST-ACK', cause: 'test' }, undefined)
     expect(rec.statesOmitted).toBe(2)
+  })
+})
+
+describe('the handshake RTT', () => {
+  const syn = (t: number, wire?: number): SegmentRecord => ({ ...rec('out', t, 'S', J, 0, 0, 'SYN-SENT'), ...(wire !== undefined ? { wireUs: wire } : {}) })
+  const synAck = (t: number, state: SegmentRecord['state'], extra: Partial<SegmentRecord> = {}): SegmentRecord => ({ ...rec('in', t, 'SA', K, J + 1, 0, state), ...extra })
+
+  it('runs from the last SYN sent before the SYN+ACK that was accepted, by wire times when both have them', () => {
+    // retransmitted SYNs carry one seq: the answer is timed from the latest one before it
+    expect(LiveRecorder.handshakeRtt([syn(0), syn(1_000_000), synAck(1_000_300, 'ESTABLISHED')])).toBe(300)
+    expect(LiveRecorder.handshakeRtt([syn(0, 2_000), syn(1_000_000, 1_004_000), synAck(1_000_300, 'ESTABLISHED', { wireUs: 1_004_040 })])).toBe(40)
+    // a SYN+ACK dropped (bad checksum) or refused by the TCB (still SYN-SENT) is not the answer
+    const dropped = synAck(400_000, 'SYN-SENT', { drop: 'tcp-checksum', wireUs: 400_000 })
+    const refused = synAck(500_000, 'SYN-SENT', { ack: J + 7 })
+    expect(LiveRecorder.handshakeRtt([syn(0, 10), dropped, refused, syn(1_000_000, 1_000_010), synAck(1_000_500, 'ESTABLISHED', { wireUs: 1_000_060 })])).toBe(50)
+    // none accepted: no RTT at all
+    expect(LiveRecorder.handshakeRtt([syn(0, 10), dropped, syn(1_000_000, 1_000_010), { ...dropped, timeUs: 1_000_400 }])).toBeUndefined()
+    expect(LiveRecorder.handshakeRtt([syn(0), refused])).toBeUndefined()
+    expect(LiveRecorder.handshakeRtt([synAck(10, 'ESTABLISHED')])).toBeUndefined()
+    // wire times for one and not the other: the interface's times for both
+    expect(LiveRecorder.handshakeRtt([syn(0), synAck(700, 'ESTABLISHED', { wireUs: 65 })])).toBe(700)
+    expect(segmentJson({ ...SEED[0], wireUs: 12 })).toMatchObject({ timeUs: 0, wireUs: 12 })
+    expect(segmentJson(SEED[0])).not.toHaveProperty('wireUs')
+  })
+
+  it('takes wire times from the device: stamps of segments sent late (as after ARP) and received, matched to their records', async () => {
+    const vc = new VirtualClock(1_000_000)
+    const [da, db] = memoryPair({ delivery: 'microtask' })
+    // the device stamps 7 µs after the interface's clock reads, and sends 5 ms after the interface asked
+    const wire = wireStampTap(da, () => vc.now + 7)
+    const held: Device = {
+      medium: 'ip',
+      mtu: wire.mtu,
+      send: (p) => {
+        const copy = p.slice()
+        vc.setTimer(() => wire.send(copy), vc.now + 5000)
+      },
+      onReceive: (h) => wire.onReceive(h),
+      close: () => wire.close(),
+    }
+    const a = new Interface({ device: held, addrs: ['198.18.0.1'], clock: vc.clock, scheduler: vc })
+    const b = new Interface({ device: db, addrs: ['198.18.0.2'], clock: vc.clock, scheduler: vc })
+    try {
+      const recorder = new LiveRecorder(a, undefined, {}, wire)
+      const start = a.now
+      b.listen(1935, { onConnection: () => {} })
+      a.connect({ remoteAddr: '198.18.0.2', remotePort: 1935, localPort: 40000 })
+      await runVirtual(vc, () => a.stats.packetsIn + b.stats.packetsIn, 50_000)
+      recorder.stop()
+      const segs = recorder.segments
+      expect(segs.map((s) => [s.dir, s.flags, s.timeUs - start, s.wireUs! - start])).toEqual([
+        ['out', 'S', 1_000_000, 1_005_007],
+        ['in', 'SA', 1_005_000, 1_005_007],
+        ['out', 'A', 1_005_000, 1_010_007],
+      ])
+      expect(LiveRecorder.handshakeRtt(segs)).toBe(0)
+    } finally {
+      a.close()
+      b.close()
+    }
   })
 })
