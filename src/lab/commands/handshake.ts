@@ -50,7 +50,9 @@ export const handshakeCommand: Command = {
   description:
     'Needs root (or CAP_NET_RAW). --via raw (default) speaks from an address the kernel owns and installs an\n' +
     'RST guard for exactly that address and port while it runs; --via pcap owns its own IP (--src) and MAC on\n' +
-    '--iface. Without the privilege, --send carries the exchange over node:net (the kernel\'s TCP) instead.',
+    '--iface. Without the privilege, --send carries the exchange over node:net (the kernel\'s TCP) instead.\n' +
+    'The SYN → SYN+ACK time (rttUs) runs from the SYN that was answered to the SYN+ACK accepted, as the device\n' +
+    'sent and received them (wireUs in --json); none when no SYN+ACK was accepted.',
   allowPositionals: true,
   options: {
     via: { type: 'string', arg: 'raw|pcap', help: 'device: raw socket (default) or libpcap' },
