@@ -38,7 +38,21 @@ export * from './net/device.js'
 export { memoryPair, faultInjector, tracer, pcapTap, type MemoryDevice, type FaultOptions, type FaultDevice } from './net/memdev.js'
 export { openRawDevice, type RawDevice, type RawDeviceOptions } from './net/rawdev.js'
 export { openCapDevice, ipOverEthernet, ArpAgent, NdpAgent, NeighborCache, type CapDevice, type CapDeviceOptions } from './net/capdev.js'
-export { netnsUp, netnsDown, cleanupAll, listLabs, LAB_PLAN, type Lab, type LabSide } from './net/netns.js'
+export {
+  netnsUp,
+  netnsDown,
+  cleanupAll,
+  listLabs,
+  describeOffloads,
+  LAB_PLAN,
+  type Lab,
+  type LabSide,
+  type LabSideName,
+  type LabTopology,
+  type LabBridge,
+  type LabOffloads,
+  type NetnsUpOptions,
+} from './net/netns.js'
 export { installRstGuard, type RstGuard, type RstGuardOptions } from './net/rstguard.js'
 export { registerCleanup, runCleanups } from './net/cleanup.js'
 export { hasRawPrivilege, loadRawSocket, loadCap, loadPacketTx } from './net/native.js'
