@@ -73,6 +73,17 @@ export function routeTo(peer: Uint8Array): { dev: string; src: Uint8Array } {
   return { dev, src: parseIp(src) }
 }
 
+/** The line said once per run when offloaded checksums were accepted (issue 12): what happened and the way out. */
+export const OFFLOAD_NOTICE =
+  'tcplab: accepted TCP checksums that the local sender left to offload (the field held only the pseudo-header ' +
+  "sum, as a veth or loopback at the kernel's defaults leaves it; counted as checksumOffloaded); for wire-exact " +
+  'checksums turn transmit checksum offload off on the sender (ethtool -K IF tx off) or use tcplab netns up --offloads off'
+
+/** Says {@link OFFLOAD_NOTICE} through `say` at the first segment accepted with an offloaded checksum, once. */
+export function sayOffloadsOnce(iface: Interface, say: (line: string) => void): void {
+  iface.once('checksumOffloaded', () => say(OFFLOAD_NOTICE))
+}
+
 /** A random unicast, locally administered MAC (02:xx:…). */
 export function randomMac(): string {
   const b = randomBytes(6)

@@ -10,6 +10,7 @@ import { afterAll, expect, it } from 'vitest'
 import { describeRoot } from '../helpers/root.js'
 import { exitOf, labChild, repoPath, requireBuilt, withLab } from '../helpers/lab.js'
 import { expectNothingLeft } from '../helpers/interop.js'
+import { OFFLOAD_NOTICE } from '../../src/lab/live.js'
 
 const CLI = 'dist/lab/cli.js'
 const PORT = 1935
@@ -41,7 +42,17 @@ describeRoot('loopback: the seed pair with tcplab as either end (root, namespace
         const j = JSON.parse(out) as Json
         expect(j).toMatchObject({ result: 'established', received: '张三:  你好!', via: 'raw' })
         expect(j.states).toEqual(['CLOSED', 'SYN-SENT', 'ESTABLISHED', 'FIN-WAIT-1', 'FIN-WAIT-2', 'TIME-WAIT', 'CLOSED'])
+        // lo leaves every checksum to offload: the kernel's segments were taken as such, and counted.
+        expect(j.checksumOffloaded).toBeGreaterThan(0)
         expect(await exitOf(server.child)).toEqual({ code: 0, signal: null })
+        // In lines, the run says so once, on stderr, with the way to wire-exact checksums.
+        const again = labChild(lab, 'a', [process.execPath, repoPath(CLI), 'echo-server', '--host', host, '--port', String(PORT), '--count', '1'])
+        await again.out.next(/listening/)
+        const text = labChild(lab, 'a', [process.execPath, repoPath(CLI), 'handshake', at, '--send', '张三: ', '--idle', '300'])
+        await text.out.next(/^received: "张三:  你好!"$/)
+        expect(await exitOf(text.child)).toEqual({ code: 0, signal: null })
+        expect(text.out.errors).toBe(`${OFFLOAD_NOTICE}\n`)
+        expect(await exitOf(again.child)).toEqual({ code: 0, signal: null })
       })
     }, 30_000)
 
@@ -70,6 +81,7 @@ c.close()
         expect(await exitOf(ln.child)).toEqual({ code: 0, signal: null })
         const j = JSON.parse(out.trim().split('\n')[0]) as Json
         expect(j).toMatchObject({ received: '张三: ', via: 'raw' })
+        expect(j.checksumOffloaded).toBeGreaterThan(0)
       })
     }, 30_000)
   }

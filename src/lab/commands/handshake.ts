@@ -8,7 +8,7 @@ import { formatIp, parseIp } from '../../net/addr.js'
 import { hasRawPrivilege, loadCap, loadRawSocket } from '../../net/native.js'
 import { WireError } from '../../tcp/errors.js'
 import { parseUint, usageError, type Command, type Io } from '../command.js'
-import { openLiveStack, randomEphemeralPort, type Via } from '../live.js'
+import { openLiveStack, randomEphemeralPort, sayOffloadsOnce, type Via } from '../live.js'
 import { ladderOf, LiveRecorder, ReceivedText, segmentJson, segmentLine, type SegmentRecord } from '../liverec.js'
 import { TcpSocket } from '../socket.js'
 import { warmHandshake } from '../warmup.js'
@@ -113,6 +113,7 @@ export const handshakeCommand: Command = {
       for (const g of stack.guards) io.stdout(`RST guard: ${g.description}`)
     }
     const rec = new LiveRecorder(stack.iface, json ? undefined : (r) => io.stdout(segmentLine(r)), {}, stack.wire)
+    if (!json) sayOffloadsOnce(stack.iface, io.stderr)
     let result = 'timeout'
     let error: string | undefined
     const received = new ReceivedText()
@@ -189,6 +190,7 @@ export const handshakeCommand: Command = {
           ...(typeof v.pcap === 'string' ? { pcap: v.pcap } : {}),
           receivedBytes: received.bytes,
           segmentsOmitted: rec.omitted,
+          checksumOffloaded: stack.iface.stats.checksumOffloaded,
         }),
       )
     } else {

@@ -7,7 +7,7 @@ import { formatEndpoint, formatIp, parseIp } from '../../net/addr.js'
 import { WireError } from '../../tcp/errors.js'
 import { parseUint, usageError, type Command } from '../command.js'
 import { ECHO_DEFAULTS, runEchoServer, type NetLike, type SocketLike } from '../echo.js'
-import { drain, openLiveStack, routeTo, type Via } from '../live.js'
+import { drain, openLiveStack, routeTo, sayOffloadsOnce, type Via } from '../live.js'
 import { ladderOf, LiveRecorder, RECEIVED_KEEP, ReceivedText, RECORDER_LIMITS, segmentJson, segmentLine } from '../liverec.js'
 import { createServer, type TcpSocket } from '../socket.js'
 import { diagramFormat, renderText, renderToFile } from '../ladder/index.js'
@@ -128,6 +128,7 @@ export const listenCommand: Command = {
       ...(typeof v.pcap === 'string' ? { pcapFile: v.pcap } : {}),
     })
     const rec = new LiveRecorder(stack.iface, json ? undefined : (r) => io.stdout(`${r.remote.padEnd(22)} ${segmentLine(r)}`))
+    if (!json) sayOffloadsOnce(stack.iface, io.stderr)
     let diagramWritten = false
     const report = async (socket: SocketLike, received: ReceivedText): Promise<void> => {
       const conn = (socket as unknown as TcpSocket).connection
@@ -153,6 +154,8 @@ export const listenCommand: Command = {
             // `segments` the first and last of a connection, segmentsOmitted more having passed between
             receivedBytes: (socket as unknown as TcpSocket).bytesRead ?? received.bytes,
             segmentsOmitted: omitted,
+            // the listener's segments accepted so far with a checksum left to offload (all connections)
+            checksumOffloaded: stack.iface.stats.checksumOffloaded,
           }),
         )
       } else if (v.ladder === true) io.stdout(renderText(exchange, { absolute: v.absolute === true, color: useColor(io) }))
