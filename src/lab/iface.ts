@@ -14,7 +14,7 @@
  */
 import { EventEmitter } from 'node:events'
 import { formatIp, parseIp } from '../net/addr.js'
-import type { Device } from '../net/device.js'
+import type { Device, ReceiveMeta } from '../net/device.js'
 import type { Ipv4Parsed } from '../net/ipv4.js'
 import { decodeIp, emitTcpPacket, type DecodedPacket, type IpHeaderFields } from '../net/packet.js'
 import { WireError } from '../tcp/errors.js'
@@ -154,6 +154,9 @@ export class VirtualClock implements TimerScheduler {
 
 // ------------------------------------------------------------------------------------------ types
 
+/** Why a TCP checksum that did not verify was accepted (which rule decided), or 'drop'. */
+type ChecksumVerdict = 'offloaded-kernel' | 'valid-kernel' | 'offloaded' | 'drop'
+
 /** Why the interface dropped a received packet. */
 export type IfaceDropReason =
   /** decodeIp threw: truncated or impossible IP or TCP header, unknown IP version. */
@@ -215,10 +218,21 @@ export interface IfaceStats {
   activeOpens: number
   passiveOpens: number
   /**
-   * Received segments whose TCP checksum was accepted as offloaded: it held only the pseudo-header sum
-   * that a local sender's checksum offload leaves (CHECKSUM_PARTIAL). Counted apart from verified ones.
+   * Received segments whose TCP checksum was accepted as offloaded (CHECKSUM_PARTIAL: a local sender left
+   * it to offload, so it was never filled in): on the device's word (`checksumOffloadedKernel`), or, where
+   * the device gave none, because the field held exactly the pseudo-header sum. Counted apart from verified ones.
    */
   checksumOffloaded: number
+  /**
+   * Of `checksumOffloaded`, those the device vouched for: the kernel marked the frame TP_STATUS_CSUMNOTREADY
+   * (the capture device's packet receive path), whatever the field held.
+   */
+  checksumOffloadedKernel: number
+  /**
+   * Received segments whose TCP checksum did not verify here but which the kernel said it had verified
+   * (TP_STATUS_CSUM_VALID), accepted on its word.
+   */
+  checksumValidKernel: number
   /** RSTs not sent because `ownership: 'ports'` forbids answering what is not ours (listener refusals). */
   resetsSuppressed: number
 }
@@ -283,9 +297,10 @@ export interface InterfaceOptions {
    */
   ownership?: 'address' | 'ports'
   /**
-   * A TCP checksum that holds exactly the pseudo-header sum (what a local kernel leaves under checksum
-   * offload, CHECKSUM_PARTIAL, on a veth or loopback at default settings): 'accept' (default) takes the
-   * segment and counts it in `checksumOffloaded`; 'drop' treats it as any wrong checksum.
+   * A TCP checksum left to offload (CHECKSUM_PARTIAL, as a local kernel sends on a veth or loopback at
+   * default settings) — on the device's word (TP_STATUS_CSUMNOTREADY), or with no word when it holds
+   * exactly the pseudo-header sum: 'accept' (default) takes the segment and counts it in
+   * `checksumOffloaded`; 'drop' treats it as any wrong checksum.
    */
   offloadedChecksums?: 'accept' | 'drop'
 
@@ -541,6 +556,8 @@ export class Interface extends EventEmitter<InterfaceEvents> {
   private depth = 0
   private nowUs = 0
   private readonly rxQueue: Uint8Array[] = []
+  /** The device's word on each queued packet (same index as rxQueue; undefined where it said nothing). */
+  private readonly rxMeta: Array<ReceiveMeta | undefined> = []
   private readonly rxScratch: DecodedPacket = {}
   private readonly txBuf: Uint8Array
   private readonly txViews: Array<Uint8Array | undefined> = []
@@ -585,6 +602,8 @@ export class Interface extends EventEmitter<InterfaceEvents> {
       activeOpens: 0,
       passiveOpens: 0,
       checksumOffloaded: 0,
+      checksumOffloadedKernel: 0,
+      checksumValidKernel: 0,
       resetsSuppressed: 0,
     }
     // Tracing and observation cost nothing until someone listens: track the listener counts.
@@ -708,6 +727,7 @@ export class Interface extends EventEmitter<InterfaceEvents> {
     } finally {
       this.isClosed = true
       this.rxQueue.length = 0
+      this.rxMeta.length = 0
       this.depth = 0
       this.heap.clear()
       this.disarm()
@@ -817,6 +837,7 @@ export class Interface extends EventEmitter<InterfaceEvents> {
       this.depth = 0
       if (this.isClosed) {
         this.rxQueue.length = 0
+        this.rxMeta.length = 0
       } else {
         if (user && this.rxQueue.length > 0 && !this.drainScheduled) {
           this.drainScheduled = true
@@ -833,10 +854,11 @@ export class Interface extends EventEmitter<InterfaceEvents> {
     try {
       for (let i = 0; i < q.length && !this.isClosed; i++) {
         if (i > 0) this.nowUs = this.clock()
-        this.handlePacket(q[i])
+        this.handlePacket(q[i], this.rxMeta[i])
       }
     } finally {
       q.length = 0
+      this.rxMeta.length = 0
     }
   }
 
@@ -847,13 +869,14 @@ export class Interface extends EventEmitter<InterfaceEvents> {
     this.exit()
   }
 
-  private readonly onPacket = (packet: Uint8Array): void => {
+  private readonly onPacket = (packet: Uint8Array, meta?: ReceiveMeta): void => {
     if (this.isClosed) {
       this.stats.drops.closed++
       return
     }
     // Always through the queue, so a packet never overtakes one that arrived before it.
     this.rxQueue.push(packet)
+    this.rxMeta.push(meta)
     if (this.depth > 0) return
     this.enter()
     this.exit()
@@ -894,7 +917,7 @@ export class Interface extends EventEmitter<InterfaceEvents> {
 
   // ---------------------------------------------------------------------------------- receive path
 
-  private handlePacket(bytes: Uint8Array): void {
+  private handlePacket(bytes: Uint8Array, meta: ReceiveMeta | undefined): void {
     const st = this.stats
     st.packetsIn++
     st.bytesIn += bytes.length
@@ -904,6 +927,7 @@ export class Interface extends EventEmitter<InterfaceEvents> {
     d.ip = undefined
     d.tcp = undefined
     let drop: IfaceDropReason | undefined
+    let csum: ChecksumVerdict | undefined
     try {
       decodeIp(bytes, d)
     } catch {
@@ -918,7 +942,7 @@ export class Interface extends EventEmitter<InterfaceEvents> {
       else if (!this.isOurs(ip.dst)) drop = 'not-ours'
       else if (ip.protocol !== IPPROTO_TCP) drop = 'not-tcp'
       else if (seg === undefined) drop = 'fragment'
-      else if (seg.checksumOk !== true && !(seg.checksumOffloaded === true && this.acceptOffloaded)) drop = 'tcp-checksum'
+      else if (seg.checksumOk !== true && (csum = this.checksumVerdict(seg.checksumOffloaded === true, meta)) === 'drop') drop = 'tcp-checksum'
       else if (seg.srcPort === 0 || seg.dstPort === 0) drop = 'bad-port'
     }
     if (drop !== undefined) {
@@ -938,7 +962,7 @@ export class Interface extends EventEmitter<InterfaceEvents> {
       st.drops['own-echo']++
       return
     }
-    if (seg!.checksumOk !== true) this.countOffloaded()
+    if (csum !== undefined) this.countChecksum(csum)
     if (conn !== undefined) {
       if (observe) this.emitPacket('in', bytes, d, tcp, conn, undefined)
       conn.tcb.process(this.nowUs, tcp)
@@ -966,8 +990,27 @@ export class Interface extends EventEmitter<InterfaceEvents> {
     }
   }
 
-  private countOffloaded(): void {
-    if (this.stats.checksumOffloaded++ === 0) this.emit('checksumOffloaded')
+  /**
+   * What to do with a TCP checksum that did not verify. The kernel's word comes first where the device
+   * has one: 'partial' (TP_STATUS_CSUMNOTREADY) says the sender left the field to offload and nobody filled
+   * it in, whatever it holds; 'valid' (TP_STATUS_CSUM_VALID) says the kernel verified it. With no word,
+   * the heuristic: offloaded when the field holds exactly the pseudo-header sum (`looksOffloaded`).
+   */
+  private checksumVerdict(looksOffloaded: boolean, meta: ReceiveMeta | undefined): ChecksumVerdict {
+    const said = meta?.csum
+    if (said === 'partial') return this.acceptOffloaded ? 'offloaded-kernel' : 'drop'
+    if (said === 'valid') return 'valid-kernel'
+    return looksOffloaded && this.acceptOffloaded ? 'offloaded' : 'drop'
+  }
+
+  private countChecksum(v: ChecksumVerdict): void {
+    const st = this.stats
+    if (v === 'valid-kernel') {
+      st.checksumValidKernel++
+      return
+    }
+    if (v === 'offloaded-kernel') st.checksumOffloadedKernel++
+    if (st.checksumOffloaded++ === 0) this.emit('checksumOffloaded')
   }
 
   private toListener(pl: PortListener, src: Uint8Array, dst: Uint8Array, seg: TcpRepr): void {

@@ -12,8 +12,31 @@
 /** What a device carries: whole IP packets (v4 or v6 by the version nibble) or whole Ethernet frames. */
 export type Medium = 'ip' | 'ethernet'
 
-/** Called with each received packet (a whole IP packet or Ethernet frame, per `medium`). */
-export type ReceiveHandler = (packet: Uint8Array) => void
+/**
+ * What the kernel said about a received frame's checksums, where the device can ask it (the capture
+ * device's packet receive path reads PACKET_AUXDATA's tp_status): 'partial' — the sender left its
+ * checksum to offload and it was never filled in (TP_STATUS_CSUMNOTREADY, CHECKSUM_PARTIAL); 'valid' — the
+ * kernel or the NIC verified it (TP_STATUS_CSUM_VALID). Absent when the device cannot tell.
+ */
+export type ChecksumStatus = 'partial' | 'valid'
+
+/** What a device knows about a received packet beyond its bytes (shared, frozen objects: never keep or write). */
+export interface ReceiveMeta {
+  /** The kernel's word on the packet's checksums; undefined when it gave none. */
+  readonly csum?: ChecksumStatus
+}
+
+/** The kernel said the checksum was left to offload (one shared object, so no allocation per packet). */
+export const META_CSUM_PARTIAL: ReceiveMeta = Object.freeze({ csum: 'partial' })
+/** The kernel said the checksum was verified (one shared object). */
+export const META_CSUM_VALID: ReceiveMeta = Object.freeze({ csum: 'valid' })
+
+/**
+ * Called with each received packet (a whole IP packet or Ethernet frame, per `medium`) and, from a device
+ * that knows more, its {@link ReceiveMeta}. A wrapper that changes the bytes (a fault injector) must not
+ * pass the meta on.
+ */
+export type ReceiveHandler = (packet: Uint8Array, meta?: ReceiveMeta) => void
 
 /** Called with an error the device hit outside a call (a failed asynchronous send, a dead socket). */
 export type ErrorHandler = (err: Error) => void

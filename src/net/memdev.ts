@@ -14,6 +14,7 @@ import {
   type ErrorHandler,
   type Medium,
   type ReceiveHandler,
+  type ReceiveMeta,
 } from './device.js'
 
 /** Bytes of an Ethernet header, which the MTU of an Ethernet-medium device does not count. */
@@ -161,15 +162,16 @@ abstract class Middleware implements Device {
   constructor(protected readonly inner: Device) {
     this.medium = inner.medium
     this.mtu = inner.mtu
-    inner.onReceive((p) => this.received(p))
+    inner.onReceive((p, m) => this.received(p, m))
   }
 
-  /** Hands a received packet up (to the handler set on this wrapper). */
-  protected up(packet: Uint8Array): void {
-    this.handler?.(packet)
+  /** Hands a received packet up (to the handler set on this wrapper), with the device's meta when still true. */
+  protected up(packet: Uint8Array, meta?: ReceiveMeta): void {
+    this.handler?.(packet, meta)
   }
 
-  protected abstract received(packet: Uint8Array): void
+  /** A wrapper that may change the bytes (the fault injector) drops `meta`: the kernel spoke of other bytes. */
+  protected abstract received(packet: Uint8Array, meta?: ReceiveMeta): void
   abstract send(packet: Uint8Array): void
 
   onReceive(handler: ReceiveHandler): void {
@@ -398,9 +400,9 @@ class Tracer<T> extends Middleware {
     super(inner)
   }
 
-  protected received(packet: Uint8Array): void {
+  protected received(packet: Uint8Array, meta?: ReceiveMeta): void {
     this.record('in', packet, this.clock())
-    this.up(packet)
+    this.up(packet, meta)
   }
 
   send(packet: Uint8Array): void {

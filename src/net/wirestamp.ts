@@ -111,9 +111,9 @@ export function wireStampTap(inner: Device & { onWake?(handler: () => void): voi
       if (listeners.length > 0) emit(packet, 'out', clock())
     },
     onReceive(handler: ReceiveHandler): void {
-      inner.onReceive((packet) => {
+      inner.onReceive((packet, meta) => {
         if (listeners.length > 0) emit(packet, 'in', wokeAt ?? clock())
-        handler(packet)
+        handler(packet, meta)
       })
     },
     onError(handler: ErrorHandler): void {

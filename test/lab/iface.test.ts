@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { formatIp, parseIp } from '../../src/net/addr.js'
-import type { Device } from '../../src/net/device.js'
+import type { ChecksumStatus, Device } from '../../src/net/device.js'
 import { emitIpv4 } from '../../src/net/ipv4.js'
 import { faultInjector, memoryPair, type MemoryDevice } from '../../src/net/memdev.js'
 import { buildTcpPacket } from '../../src/net/packet.js'
@@ -746,8 +746,10 @@ describe('Interface: checksums a local kernel leaves to offload', () => {
       c.send(enc.encode('张三: '))
       r.pump()
       expect(sinks[0].text).toBe('张三: ')
-      // SYN, ACK and the data segment: each accepted as offloaded, none dropped.
+      // SYN, ACK and the data segment: each accepted as offloaded, none dropped; by the heuristic (no device word).
       expect(r.b.stats.checksumOffloaded).toBe(3)
+      expect(r.b.stats.checksumOffloadedKernel).toBe(0)
+      expect(r.b.stats.checksumValidKernel).toBe(0)
       expect(said).toBe(1)
       expect(r.b.stats.drops['tcp-checksum']).toBe(0)
     }
@@ -771,6 +773,113 @@ describe('Interface: checksums a local kernel leaves to offload', () => {
     expect(r.b.stats.drops['tcp-checksum']).toBe(1)
     expect(r.b.stats.checksumOffloaded).toBe(0)
     expect(r.b.stats.packetsOut).toBe(0)
+  })
+})
+
+/** `inner` handing every received packet up with the kernel's word `csum`, as the capture device's packet path does. */
+function kernelSays(inner: Device, csum: ChecksumStatus): Device {
+  const meta = { csum }
+  return {
+    medium: 'ip',
+    mtu: inner.mtu,
+    send: (p) => inner.send(p),
+    onReceive: (h) => inner.onReceive((p) => h(p, meta)),
+    close: () => inner.close(),
+  }
+}
+
+describe("Interface: the kernel's word on checksums comes before the heuristic (issue 12)", () => {
+  const syn: TcpRepr = { srcPort: 5555, dstPort: 80, seq: seq(1), ack: seq(0), flags: SYN, window: 1000, urgent: 0, options: [], payload: new Uint8Array(0) }
+  /** The SYN from A to B (or A6 to B6) with the checksum field set to `field`. */
+  const synWith = (fam: 4 | 6, field: number): Uint8Array => {
+    const p = buildTcpPacket(fam === 4 ? { src: A, dst: B } : { src: A6, dst: B6 }, syn)
+    const hl = fam === 4 ? 20 : 40
+    p[hl + 16] = field >> 8
+    p[hl + 17] = field & 0xff
+    return p
+  }
+  /** A field that is neither the right checksum nor the pseudo-header sum. */
+  const garbage = (fam: 4 | 6): number => {
+    const good = synWith(fam, 0)
+    const right = buildTcpPacket(fam === 4 ? { src: A, dst: B } : { src: A6, dst: B6 }, syn)
+    const hl = fam === 4 ? 20 : 40
+    const ok = (right[hl + 16] << 8) | right[hl + 17]
+    const pseudo = pseudoHeaderSum(good.subarray(fam === 4 ? 12 : 8, fam === 4 ? 16 : 24), good.subarray(fam === 4 ? 16 : 24, fam === 4 ? 20 : 40), 6, good.length - hl)
+    const g = 0x1234
+    expect(g).not.toBe(ok)
+    expect(g).not.toBe(pseudo)
+    return g
+  }
+
+  it("'partial' (TP_STATUS_CSUMNOTREADY): a field that is NOT the pseudo-header sum is accepted as offloaded and counted as the kernel's word; without the word the same bytes are dropped", () => {
+    for (const fam of [4, 6] as const) {
+      const said = rig({ wrapB: (d) => kernelSays(d, 'partial') })
+      listenSink(said.b, 80)
+      let events = 0
+      said.b.on('checksumOffloaded', () => events++)
+      said.da.send(synWith(fam, garbage(fam)))
+      said.pump()
+      expect(said.b.stats.drops['tcp-checksum']).toBe(0)
+      expect(said.b.stats.checksumOffloaded).toBe(1)
+      expect(said.b.stats.checksumOffloadedKernel).toBe(1)
+      expect(said.b.stats.checksumValidKernel).toBe(0)
+      expect(said.b.stats.passiveOpens).toBe(1)
+      expect(events).toBe(1)
+
+      const silent = rig()
+      listenSink(silent.b, 80)
+      silent.da.send(synWith(fam, garbage(fam)))
+      silent.pump()
+      expect(silent.b.stats.drops['tcp-checksum']).toBe(1)
+      expect(silent.b.stats.checksumOffloaded).toBe(0)
+      expect(silent.b.stats.checksumOffloadedKernel).toBe(0)
+      expect(silent.b.stats.passiveOpens).toBe(0)
+      expect(silent.b.stats.packetsOut).toBe(0)
+    }
+  })
+
+  it("'partial' with a field that IS the pseudo-header sum: both rules agree, the kernel's word is the one counted; with no word the heuristic is", () => {
+    const said = rig({ wrapB: (d) => kernelSays(d, 'partial') })
+    listenSink(said.b, 80)
+    said.da.send(asOffloaded(buildTcpPacket({ src: A, dst: B }, syn)))
+    said.pump()
+    expect([said.b.stats.checksumOffloaded, said.b.stats.checksumOffloadedKernel, said.b.stats.drops['tcp-checksum']]).toEqual([1, 1, 0])
+    const silent = rig()
+    listenSink(silent.b, 80)
+    silent.da.send(asOffloaded(buildTcpPacket({ src: A, dst: B }, syn)))
+    silent.pump()
+    expect([silent.b.stats.checksumOffloaded, silent.b.stats.checksumOffloadedKernel, silent.b.stats.drops['tcp-checksum']]).toEqual([1, 0, 0])
+  })
+
+  it("'partial' with offloadedChecksums: 'drop' is dropped like any wrong checksum", () => {
+    const strict = rig({ b: { offloadedChecksums: 'drop' }, wrapB: (d) => kernelSays(d, 'partial') })
+    listenSink(strict.b, 80)
+    strict.da.send(synWith(4, garbage(4)))
+    strict.pump()
+    expect(strict.b.stats.drops['tcp-checksum']).toBe(1)
+    expect([strict.b.stats.checksumOffloaded, strict.b.stats.checksumOffloadedKernel, strict.b.stats.packetsOut]).toEqual([0, 0, 0])
+  })
+
+  it("'valid' (TP_STATUS_CSUM_VALID): a field that does not verify here is taken on the kernel's word, counted in checksumValidKernel and not as offloaded", () => {
+    for (const fam of [4, 6] as const) {
+      const r = rig({ wrapB: (d) => kernelSays(d, 'valid') })
+      listenSink(r.b, 80)
+      r.da.send(synWith(fam, garbage(fam)))
+      r.pump()
+      expect(r.b.stats.drops['tcp-checksum']).toBe(0)
+      expect([r.b.stats.checksumValidKernel, r.b.stats.checksumOffloaded, r.b.stats.checksumOffloadedKernel]).toEqual([1, 0, 0])
+      expect(r.b.stats.passiveOpens).toBe(1)
+    }
+  })
+
+  it('a right checksum counts under no rule, whatever the device says', () => {
+    for (const csum of ['partial', 'valid'] as const) {
+      const r = rig({ wrapB: (d) => kernelSays(d, csum) })
+      listenSink(r.b, 80)
+      r.da.send(buildTcpPacket({ src: A, dst: B }, syn))
+      r.pump()
+      expect([r.b.stats.checksumOffloaded, r.b.stats.checksumOffloadedKernel, r.b.stats.checksumValidKernel, r.b.stats.passiveOpens]).toEqual([0, 0, 0, 1])
+    }
   })
 })
 
