@@ -6,7 +6,9 @@
  * it configures an address — an RFC 5227 ARP probe (sender IP 0.0.0.0) for IPv4, an RFC 4862 §5.4.2
  * neighbor solicitation from :: for IPv6 — answered by anyone who holds it. RFC 5227 waits 1–2 s between
  * three probes and 2 s after; tcplab sends three in about a second, which a host on the link answers in
- * well under a millisecond.
+ * well under a millisecond. Once the address is free it is announced (RFC 5227 §2.3, RFC 4861 §7.2.6)
+ * twice, 2 s apart, so a neighbour that still maps it to another MAC (a tcplab run before this one, with a
+ * MAC of its own) forgets that at once instead of sending to the old MAC until its entry goes stale.
  */
 import { execFileSync } from 'node:child_process'
 import { finishChecksum, onesSum, pseudoHeaderSum } from '../../tcp/checksum.js'
@@ -47,6 +49,10 @@ export interface AddressProbeOptions {
   iface?: string
   /** Probes sent (default 3, RFC 5227's PROBE_NUM). */
   probes?: number
+  /** Announcements once the address is free (default 2, RFC 5227 ANNOUNCE_NUM); 0 sends none. */
+  announcements?: number
+  /** Wait between announcements (default 2000 ms, RFC 5227 ANNOUNCE_INTERVAL). */
+  announceIntervalMs?: number
   /** Wait after each probe, for an answer (default 333 ms: about a second in all). */
   intervalMs?: number
   /** The local kernel's addresses (default: `ip -o addr show` and `ip -o link show` in this namespace). */
@@ -105,7 +111,11 @@ export async function probeAddress(opts: AddressProbeOptions): Promise<void> {
     })
     const next = (): void => {
       if (done) return
-      if (sent === probes) return finish()
+      if (sent === probes) {
+        finish()
+        announce(dev, addr.length === 4 ? arpAnnouncement(mac, addr) : unsolicitedAdvert(mac, addr), opts.announcements ?? 2, opts.announceIntervalMs ?? 2000, timers)
+        return
+      }
       try {
         dev.send(probe)
       } catch (e) {
@@ -164,6 +174,64 @@ export function parseIpAddrShow(addrText: string, linkText = ''): KernelAddress[
     out.push({ addr: m[2], prefix: Number(m[3]), dev: m[1], ...(mac !== undefined ? { mac } : {}) })
   }
   return out
+}
+
+/**
+ * Sends `frame` `count` times, `intervalMs` apart, the first now. Later ones are best effort: the device
+ * may be closed by then (a short run), and the timer never keeps the process alive.
+ */
+function announce(dev: Device, frame: Uint8Array, count: number, intervalMs: number, timers: Timers): void {
+  const once = (left: number): void => {
+    if (left <= 0) return
+    try {
+      dev.send(frame)
+    } catch {
+      return
+    }
+    if (left > 1) (timers.setTimeout(() => once(left - 1), intervalMs) as { unref?: () => void } | undefined)?.unref?.()
+  }
+  once(count)
+}
+
+/**
+ * An RFC 5227 §2.3 ARP announcement: a broadcast request whose sender and target IP are both the address
+ * claimed, from our MAC, target MAC zero, padded to 60 bytes.
+ */
+export function arpAnnouncement(mac: Uint8Array, addr: Uint8Array): Uint8Array {
+  const f = new Uint8Array(ETHERNET_MIN_FRAME_LEN)
+  emitEthernetHeader({ dst: BROADCAST_MAC, src: mac, etherType: ETHERTYPE_ARP }, f, 0)
+  emitArp({ op: ARP_OP_REQUEST, senderMac: mac, senderIp: addr, targetMac: ZERO_MAC, targetIp: addr }, f, ETHERNET_HEADER_LEN)
+  f.fill(0, ETHERNET_HEADER_LEN + ARP_LEN)
+  return f
+}
+
+/**
+ * An RFC 4861 §7.2.6 unsolicited neighbor advertisement: from the address claimed to all nodes (ff02::1),
+ * hop limit 255, Override set and Solicited clear, with our MAC as the target link-layer address option.
+ */
+export function unsolicitedAdvert(mac: Uint8Array, addr: Uint8Array): Uint8Array {
+  const allNodes = parseIp('ff02::1')
+  const len = NS_LEN + 8
+  const f = new Uint8Array(ETHERNET_HEADER_LEN + IPV6_HEADER_LEN + len)
+  emitEthernetHeader({ dst: multicastMac(allNodes), src: mac, etherType: ETHERTYPE_IPV6 }, f, 0)
+  const ip = ETHERNET_HEADER_LEN
+  f[ip] = 0x60
+  f[ip + 5] = len
+  f[ip + 6] = IPPROTO_ICMPV6
+  f[ip + 7] = 255
+  f.set(addr, ip + 8)
+  f.set(allNodes, ip + 24)
+  const m = ip + IPV6_HEADER_LEN
+  f[m] = ND_NEIGHBOR_ADVERT
+  f[m + 4] = 0x20 // Override
+  f.set(addr, m + 8)
+  f[m + NS_LEN] = ND_OPT_TARGET_LL
+  f[m + NS_LEN + 1] = 1
+  f.set(mac, m + NS_LEN + 2)
+  const sum = finishChecksum(onesSum(f, m, m + len, pseudoHeaderSum(addr, allNodes, IPPROTO_ICMPV6, len)))
+  f[m + 2] = sum >>> 8
+  f[m + 3] = sum & 0xff
+  return f
 }
 
 /** An RFC 5227 §2.1.1 ARP probe: a broadcast request from sender IP 0.0.0.0, target MAC zero, padded to 60 bytes. */

@@ -12,12 +12,12 @@ import { describe, expect, it } from 'vitest'
 import { isWireError } from '../../../src/tcp/errors.js'
 import { parseIp } from '../../../src/net/addr.js'
 import { ipOverEthernet } from '../../../src/net/capdev.js'
-import { arpProbe, dadSolicitation, parseIpAddrShow, probeAddress, type KernelAddress } from '../../../src/net/link/dad.js'
+import { arpAnnouncement, arpProbe, dadSolicitation, parseIpAddrShow, probeAddress, unsolicitedAdvert, type KernelAddress } from '../../../src/net/link/dad.js'
 import type { Timers } from '../../../src/net/link/neighbor.js'
 import { memoryPair } from '../../../src/net/memdev.js'
 import { LAB_PLAN } from '../../../src/net/netns.js'
 import { hex, toHex } from '../../helpers/codecLaws.js'
-import { LineReader, exitOf, repoPath, requireBuilt, startTcpdump, withLab } from '../../helpers/lab.js'
+import { LineReader, exitOf, labChild, repoPath, requireBuilt, startTcpdump, withLab } from '../../helpers/lab.js'
 import { describeRoot } from '../../helpers/root.js'
 
 /** Virtual time: timers fire only when the test advances the clock. */
@@ -64,8 +64,8 @@ function link(held?: { ipv4?: string; ipv6?: string; mac?: string }) {
   const sent: string[] = []
   const send = ours.send.bind(ours)
   ours.send = (f: Uint8Array) => {
+    send(f) // throws once the device is closed: then nothing went out
     sent.push(toHex(f))
-    send(f)
   }
   if (held !== undefined) {
     const peer = ipOverEthernet(theirs, { mac: held.mac ?? PEER_MAC, ...held, timers: t, now: () => t.now })
@@ -119,6 +119,38 @@ describe('duplicate address detection frames', () => {
   })
 })
 
+describe('announcing a claimed address', () => {
+  it('IPv4: an RFC 5227 §2.3 announcement, broadcast, sender and target IP both the address', () => {
+    expect(toHex(arpAnnouncement(hexMac(OUR_MAC), parseIp('198.18.0.10')))).toBe(
+      toHex(
+        hex(`
+          ffffffffffff 02746c00000a 0806      # broadcast, from us, ARP
+          0001 0800 06 04 0001                # Ethernet/IPv4, request
+          02746c00000a c612000a               # sender: our MAC, 198.18.0.10 (claimed now)
+          000000000000 c612000a               # target: unknown MAC, the same address
+          000000000000000000000000000000000000  # padding to 60 bytes
+        `),
+      ),
+    )
+  })
+
+  it('IPv6: an RFC 4861 §7.2.6 unsolicited advertisement to all nodes, Override set, our MAC as the target link-layer option (as scapy builds it)', () => {
+    expect(toHex(unsolicitedAdvert(hexMac(OUR_MAC), parseIp('2001:2::10')))).toBe(
+      toHex(
+        hex(`
+          333300000001 02746c00000a 86dd                # to 33:33:00:00:00:01 (all nodes), from us, IPv6
+          60000000 0020 3a ff                          # payload 32, ICMPv6, hop limit 255
+          20010002000000000000000000000010             # from 2001:2::10, the address claimed
+          ff020000000000000000000000000001             # to ff02::1
+          88 00 a7fb 20000000                          # neighbor advertisement, checksum, flags: Override
+          20010002000000000000000000000010             # target 2001:2::10
+          02 01 02746c00000a                           # target link-layer address: our MAC
+        `),
+      ),
+    )
+  })
+})
+
 describe('probeAddress', () => {
   it('IPv4: nobody answers three probes a third of a second apart: the address is free', async () => {
     const { t, ours, sent } = link()
@@ -135,8 +167,34 @@ describe('probeAddress', () => {
     t.advance(333)
     await settle()
     expect(p.state()).toBe('resolved')
-    expect(sent).toHaveLength(3)
+    // Claimed: announced at once, and again 2 s later (RFC 5227 ANNOUNCE_NUM 2, ANNOUNCE_INTERVAL 2 s).
+    const announcement = toHex(arpAnnouncement(hexMac(OUR_MAC), parseIp('198.18.0.10')))
+    expect(sent.slice(3)).toEqual([announcement])
+    t.advance(1999)
+    expect(sent).toHaveLength(4)
+    t.advance(1)
+    expect(sent.slice(3)).toEqual([announcement, announcement])
     expect(t.pending).toBe(0)
+  })
+
+  it('announces nothing with announcements: 0, and a device closed before the second announcement is left alone', async () => {
+    const quiet = link()
+    const q = watch(probeAddress({ device: quiet.ours, mac: OUR_MAC, addr: '198.18.0.10', kernelAddresses: noKernel, timers: quiet.t, announcements: 0 }))
+    quiet.t.advance(1000)
+    await settle()
+    expect(q.state()).toBe('resolved')
+    expect(quiet.sent).toHaveLength(3)
+    expect(quiet.t.pending).toBe(0)
+    const short = link()
+    const p = watch(probeAddress({ device: short.ours, mac: OUR_MAC, addr: '198.18.0.10', kernelAddresses: noKernel, timers: short.t }))
+    short.t.advance(1000)
+    await settle()
+    expect(p.state()).toBe('resolved')
+    expect(short.sent).toHaveLength(4)
+    short.ours.close()
+    short.t.advance(2000)
+    expect(short.sent).toHaveLength(4)
+    expect(short.t.pending).toBe(0)
   })
 
   it('IPv4: a neighbour that holds the address answers the first probe, and the refusal names its MAC', async () => {
@@ -171,7 +229,10 @@ describe('probeAddress', () => {
     t.advance(1000)
     await settle()
     expect(p.state()).toBe('resolved')
-    expect(sent).toEqual(Array(3).fill(toHex(dadSolicitation(hexMac(OUR_MAC), parseIp('2001:2::10')))))
+    expect(sent).toEqual([
+      ...Array(3).fill(toHex(dadSolicitation(hexMac(OUR_MAC), parseIp('2001:2::10')))),
+      toHex(unsolicitedAdvert(hexMac(OUR_MAC), parseIp('2001:2::10'))),
+    ])
   })
 
   it('another host probing for the same address at the same time is a conflict too (RFC 5227 §2.1.1, RFC 4862 §5.4.3)', async () => {
@@ -242,6 +303,37 @@ describe('probeAddress', () => {
 })
 
 describeRoot('duplicate address detection against the kernel in a lab (root)', () => {
+  it('a neighbour that still maps the address to an earlier run\'s MAC learns the new one from the announcement, and its client gets through at once', async () => {
+    requireBuilt('dist/lab/cli.js')
+    await withLab(async (lab) => {
+      // What an earlier tcplab run (another random MAC) leaves in side B's neighbour table.
+      const stale = '02:74:6c:00:00:99'
+      for (const addr of [lab.a.owned.ipv4, lab.a.owned.ipv6]) {
+        await lab.exec('b', ['ip', 'neigh', 'replace', addr, 'lladdr', stale, 'dev', lab.b.iface, 'nud', 'reachable'])
+      }
+      for (const [family, addr] of [[4, lab.a.owned.ipv4], [6, lab.a.owned.ipv6]] as const) {
+        const ln = labChild(lab, 'a', [process.execPath, repoPath('dist/lab/cli.js'), 'listen', '1935', '--via', 'pcap', '--iface', lab.a.iface, '--ip', addr, '--echo', '--count', '1'])
+        const banner = await ln.out.next(/^tcplab listen: /)
+        const mac = /MAC ([0-9a-f:]{17})/.exec(banner)![1]
+        expect(mac).not.toBe(stale)
+        await ln.out.next(/listening/)
+        // One try of 3 s: the kernel's SYN and its retransmissions at 1 s and 3 s would all go to the stale
+        // MAC (a reachable entry lasts 15-45 s) if the announcement had not replaced it.
+        const client = await lab.exec('b', ['python3', '-c', `
+import socket
+c = socket.create_connection(('${addr}', 1935), timeout=3)
+c.sendall('张三: '.encode())
+print(c.recv(100).decode(), flush=True)
+c.close()
+`])
+        expect(client.stdout.trim()).toBe('张三:  你好!')
+        expect(await exitOf(ln.child)).toEqual({ code: 0, signal: null })
+        const neigh = (await lab.exec('b', ['ip', family === 4 ? '-4' : '-6', 'neigh', 'show', addr, 'dev', lab.b.iface])).stdout
+        expect(neigh).toContain(`lladdr ${mac}`)
+      }
+    })
+  }, 30_000)
+
   it("openLiveDevice --via pcap refuses the peer's and the local kernel's addresses, naming their MACs, and takes the lab-owned one", async () => {
     requireBuilt('dist/lab/live.js', 'dist/net/addr.js')
     const dir = mkdtempSync(join(tmpdir(), 'tcplab-dad-'))
