@@ -7,13 +7,24 @@
  * The lab-owned address belongs to no kernel interface (in the namespace lab, 198.18.0.10 on side A's
  * veth subnet): tcplab answers ARP and neighbor solicitations for it with its own MAC, the kernel on the
  * other side reaches it through its on-link route, and the local kernel drops the frames (they are not
- * addressed to its MAC), so it never answers with RST and no guard is needed. libpcap opens the interface
- * in promiscuous mode; the default BPF filter keeps only frames for our MAC, broadcast and multicast, and
- * leaves out our own.
+ * addressed to its MAC), so it never answers with RST and no guard is needed. The device receives
+ * through tcplab's packet addon where it has the receive path (PACKET_AUXDATA: the kernel says, per frame,
+ * whether a checksum was left to offload or verified, and that word travels up with the packet), else
+ * through libpcap; either way the interface is in promiscuous mode and the default filter keeps only frames
+ * for our MAC, broadcast and multicast, and leaves out our own.
  */
 import { WireError } from '../tcp/errors.js'
 import { formatIp, formatMac, parseMac } from './addr.js'
-import { DEFAULT_MTU, type Device, type DeviceStats, type ErrorHandler, type ReceiveHandler } from './device.js'
+import {
+  DEFAULT_MTU,
+  META_CSUM_PARTIAL,
+  META_CSUM_VALID,
+  type Device,
+  type DeviceStats,
+  type ErrorHandler,
+  type ReceiveHandler,
+  type ReceiveMeta,
+} from './device.js'
 import {
   emitEthernetHeader,
   ETHERNET_HEADER_LEN,
@@ -25,7 +36,17 @@ import {
 } from './ethernet.js'
 import { IPV6_HEADER_LEN, parseIpv6, type Ipv6Parsed } from './ipv6.js'
 import { GsoCoalescer, type GsoMeta } from './gso.js'
-import { capPermissionError, isPermissionFailure, loadCap, loadPacketTx, type CapHandle, type CapModule, type PacketTxModule } from './native.js'
+import {
+  capPermissionError,
+  hasPacketRx,
+  isPermissionFailure,
+  loadCap,
+  loadPacketTx,
+  type CapHandle,
+  type CapModule,
+  type PacketRxHandle,
+  type PacketTxModule,
+} from './native.js'
 import { ArpAgent } from './link/arp.js'
 import { BROADCAST_MAC, bytesAt, sameBytes } from './link/bytes.js'
 import { NdpAgent, multicastMac } from './link/ndp.js'
@@ -107,6 +128,41 @@ export function captureBufferSize(iface: string, probe?: (ifname: string) => num
   return bits === 0 ? CAPTURE_BUFFER_SMALL_FRAMES : CAPTURE_BUFFER_SUPER_FRAMES
 }
 
+/**
+ * The longest frame the packet receive path takes whole by default: a 65535-byte IPv4 or IPv6 super-segment
+ * (IPv6's 40-byte header comes on top of its 65535 payload bytes) behind an Ethernet header and two VLAN
+ * tags, rounded up. Anything longer (BIG TCP) is counted as truncated, never delivered cut short.
+ */
+export const PACKET_RX_MAX_FRAME = 65600
+/** Frames one rxRead call takes at most, and rxRead calls per wake-up (then the event loop runs again). */
+const RX_BATCH = 64
+const RX_ROUNDS = 8
+/** tp_status bits (linux/if_packet.h), for a stand-in addon that does not name them. */
+const TP_STATUS_CSUMNOTREADY = 1 << 3
+const TP_STATUS_CSUM_VALID = 1 << 7
+
+/** How the capture device receives: tcplab's packet socket (with the kernel's checksum word) or libpcap. */
+export type CapReceive = 'libpcap' | 'packet'
+
+/**
+ * The receive path {@link openCapDevice} takes for `opts` and the addon it would use: `receive` when given;
+ * else 'libpcap' for a BPF `filter` (only libpcap compiles one) or a stand-in `cap` given without a
+ * `packetTx`; else 'packet' where the addon has the receive path, 'libpcap' where it is missing or older.
+ */
+export function chooseCapReceive(opts: Pick<CapDeviceOptions, 'receive' | 'filter' | 'cap' | 'packetTx'>): CapReceive {
+  if (opts.receive !== undefined) return opts.receive
+  if ((opts.filter !== undefined && opts.filter !== '') || (opts.cap !== undefined && opts.packetTx === undefined)) return 'libpcap'
+  let tx = opts.packetTx
+  if (tx === undefined) {
+    try {
+      tx = loadPacketTx()
+    } catch {
+      return 'libpcap'
+    }
+  }
+  return hasPacketRx(tx) ? 'packet' : 'libpcap'
+}
+
 // ---------------------------------------------------------------------------------------------------
 // The capture device
 
@@ -138,8 +194,19 @@ export interface CapDeviceOptions {
    * Throws DEV_ERR_NO_PACKET_TX when the addon is missing.
    */
   gso?: boolean
-  /** The transmit addon (default: loaded lazily when `gso` is set), for tests. */
+  /** The packet addon (default: loaded lazily when `gso` is set or frames are received through it), for tests. */
   packetTx?: PacketTxModule
+  /**
+   * How frames are received (default {@link chooseCapReceive}: 'packet' where the addon has the receive
+   * path). 'packet': the addon's packet socket, which hands each frame over with the kernel's word on its
+   * checksum (PACKET_AUXDATA's tp_status: left to offload, or verified), passed up as the receive handler's
+   * meta; frames are sent through the addon too, so `cap` (libpcap) is not needed, and the MAC filter runs
+   * in JS. 'libpcap': through `cap`, with a BPF filter and no checksum word. A `filter` other than '' needs
+   * 'libpcap'.
+   */
+  receive?: CapReceive
+  /** With receive 'packet': the longest frame taken whole (default {@link PACKET_RX_MAX_FRAME}); longer ones count as truncated. */
+  maxFrame?: number
 }
 
 /** Counters of a capture device. */
@@ -156,19 +223,31 @@ export interface CapDeviceStats extends DeviceStats {
   /** With `gso`: super-frames sent (two segments or more) and the segments they carried. */
   gsoFrames: number
   gsoSegments: number
+  /**
+   * With receive 'packet': frames delivered with the kernel's word that their checksum was left to offload
+   * (TP_STATUS_CSUMNOTREADY) or was verified (TP_STATUS_CSUM_VALID); 0 through libpcap, which cannot tell.
+   */
+  csumPartial: number
+  csumValid: number
+  /** With receive 'packet': frames the kernel dropped because the socket's receive buffer was full. */
+  kernelDropped: number
 }
 
 /** A libpcap device. */
 export interface CapDevice extends Device {
   readonly medium: 'ethernet'
   readonly iface: string
-  /** The BPF filter in use. */
+  /** The filter in use, in tcpdump syntax (with receive 'packet' only the default MAC filter, applied in JS). */
   readonly filter: string
   /** Whether segmentation offload is on (the `gso` option). */
   readonly gso: boolean
   /** The kernel capture buffer asked for (see {@link captureBufferSize}). */
   readonly bufferSize: number
+  /** How frames are received (the `receive` option). */
+  readonly receive: CapReceive
   onError(handler: ErrorHandler): void
+  /** With receive 'packet': `handler` runs each time the device wakes up to read, before the frames are handed over. */
+  onWake(handler: () => void): void
   stats(): CapDeviceStats
 }
 
@@ -219,8 +298,18 @@ class PcapDevice implements CapDevice {
   readonly bufferSize: number
   readonly iface: string
   readonly filter: string
-  private readonly handle: CapHandle
-  private readonly buffer = Buffer.alloc(CAPTURE_BUFFER)
+  readonly receive: CapReceive
+  /** The libpcap handle (receive 'libpcap' only). */
+  private readonly handle: CapHandle | undefined
+  private readonly buffer: Buffer
+  /** With receive 'packet': the addon's receive socket, its frame limit, meta words, and our MAC for the filter. */
+  private readonly rx: PacketRxHandle | undefined
+  private readonly maxFrame: number = PACKET_RX_MAX_FRAME
+  private readonly rxMeta = new Uint32Array(RX_BATCH * 4)
+  private readonly ourMac: Uint8Array | undefined
+  private readonly csumNotReady: number = TP_STATUS_CSUMNOTREADY
+  private readonly csumValid: number = TP_STATUS_CSUM_VALID
+  private wake: () => void = () => {}
   private handler: ReceiveHandler | undefined
   private errorHandler: ErrorHandler | undefined
   private closed = false
@@ -228,6 +317,7 @@ class PcapDevice implements CapDevice {
   private slabOff = 0
   private readonly counters: CapDeviceStats = {
     sent: 0, received: 0, dropped: 0, sendErrors: 0, malformed: 0, truncated: 0, queued: 0, gsoFrames: 0, gsoSegments: 0,
+    csumPartial: 0, csumValid: 0, kernelDropped: 0,
   }
   /** Copies of frames the socket refused for lack of buffer, in order; while non-empty, new sends queue. */
   private backlog: Array<{ frame: Uint8Array; meta: GsoMeta | undefined }> = []
@@ -243,13 +333,54 @@ class PcapDevice implements CapDevice {
 
   constructor(opts: CapDeviceOptions) {
     const { iface, mtu = DEFAULT_MTU } = opts
-    const tx = opts.packetTx
+    if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) throw new WireError('ERR_BAD_ARGUMENT', `mtu must be 68..65535, got ${mtu}`)
+    const receive = chooseCapReceive(opts)
+    if (receive !== 'libpcap' && receive !== 'packet') throw new WireError('ERR_BAD_ARGUMENT', `receive must be 'libpcap' or 'packet', got '${String(receive)}'`)
+    if (receive === 'packet' && opts.filter !== undefined && opts.filter !== '') {
+      throw new WireError('ERR_BAD_ARGUMENT', "a BPF filter needs receive: 'libpcap' (the packet receive path filters by MAC only)")
+    }
+    const maxFrame = opts.maxFrame ?? PACKET_RX_MAX_FRAME
+    if (!Number.isInteger(maxFrame) || maxFrame < 64 || maxFrame > 1 << 20) throw new WireError('ERR_BAD_ARGUMENT', `maxFrame must be 64..1048576, got ${maxFrame}`)
+    // The addon is needed for gso and for receiving through it; loaded once, here.
+    const tx = receive === 'packet' || opts.gso === true ? (opts.packetTx ?? loadPacketTx()) : opts.packetTx
     const bufferSize = opts.bufferSize ?? captureBufferSize(iface, tx?.offloads !== undefined ? (n) => tx.offloads!(n) : undefined)
     this.bufferSize = bufferSize
-    if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) throw new WireError('ERR_BAD_ARGUMENT', `mtu must be 68..65535, got ${mtu}`)
     this.mtu = mtu
     this.iface = iface
+    this.receive = receive
     this.filter = opts.filter ?? (opts.mac !== undefined ? defaultCapFilter(opts.mac) : '')
+    if (receive === 'packet') {
+      if (!hasPacketRx(tx)) {
+        throw new WireError('DEV_ERR_NO_PACKET_TX', "receive: 'packet' needs a build of tcplab's 'tcplab-packet-tx' addon with the receive path: npm rebuild tcplab-packet-tx")
+      }
+      this.buffer = Buffer.alloc(0)
+      this.maxFrame = maxFrame
+      this.ourMac = opts.mac !== undefined && this.filter !== '' ? parseMac(opts.mac) : undefined
+      this.csumNotReady = tx.TP_STATUS_CSUMNOTREADY ?? TP_STATUS_CSUMNOTREADY
+      this.csumValid = tx.TP_STATUS_CSUM_VALID ?? TP_STATUS_CSUM_VALID
+      // The slab must hold a whole frame (and the 4 bytes of a VLAN tag the addon puts back) at any offset it hands over.
+      if (this.slab.length < maxFrame + 4 + 8) this.slab = new Uint8Array(maxFrame + 4 + 8)
+      let txFd = -1
+      try {
+        txFd = tx.open(iface, GSO_SNDBUF)
+        this.rx = tx.rxOpen(iface, bufferSize, maxFrame, this.onReadable)
+      } catch (e) {
+        if (txFd >= 0) tx.close(txFd)
+        if (e instanceof WireError) throw e
+        if (isPermissionFailure(e)) throw capPermissionError()
+        const err = e as { code?: string; message?: string }
+        if (err?.code === 'ERR_NOT_ETHERNET') throw new WireError('DEV_ERR_IO', String(err.message))
+        throw new WireError('DEV_ERR_IO', `cannot capture on ${iface}: ${String(err?.message ?? e).split('\n')[0]}`)
+      }
+      this.tx = tx
+      this.txFd = txFd
+      this.handle = undefined
+      if (opts.gso === true) this.coalescer = new GsoCoalescer()
+      return
+    }
+    this.buffer = Buffer.alloc(CAPTURE_BUFFER)
+    this.rx = undefined
+    this.ourMac = undefined
     const cap = opts.cap ?? loadCap()
     const h = new cap.Cap()
     let linkType: string
@@ -271,7 +402,7 @@ class PcapDevice implements CapDevice {
     h.setMinBytes?.(0)
     if (opts.gso === true) {
       try {
-        this.tx = opts.packetTx ?? loadPacketTx()
+        this.tx = tx!
         this.txFd = this.tx.open(iface, GSO_SNDBUF)
       } catch (e) {
         h.close()
@@ -284,6 +415,72 @@ class PcapDevice implements CapDevice {
     }
     this.handle = h
     h.on('packet', (nbytes, truncated) => this.onPacket(nbytes, truncated))
+  }
+
+  /**
+   * The packet socket has frames (or a poll error, status < 0): read them in batches straight into the slab
+   * — no copy — and hand each up with the kernel's checksum word, for at most RX_ROUNDS batches per wake-up
+   * so a flood cannot starve timers and sends (the poll is level-triggered: the rest wakes us again).
+   */
+  private readonly onReadable = (status: number): void => {
+    if (this.closed) return
+    const tx = this.tx!
+    if (status < 0) this.sendFailed(new WireError('DEV_ERR_IO', `receive on ${this.iface} failed (libuv status ${status})`), false)
+    this.wake()
+    const meta = this.rxMeta
+    const room = this.maxFrame + 4
+    for (let round = 0; round < RX_ROUNDS && !this.closed; round++) {
+      if (this.slab.length - this.slabOff < room) {
+        this.slab = new Uint8Array(Math.max(SLAB_SIZE, room + 8))
+        this.slabOff = 0
+      }
+      const slab = this.slab
+      const n = tx.rxRead!(this.rx!, slab, this.slabOff, meta, RX_BATCH)
+      if (n < 0) {
+        this.sendFailed(new WireError('DEV_ERR_IO', `receive on ${this.iface} failed (errno ${-n})`), false)
+        return
+      }
+      for (let i = 0; i < n; i++) {
+        const at = meta[4 * i]
+        const len = meta[4 * i + 1]
+        if (len === meta[4 * i + 2]) this.slabOff = (at + len + 7) & ~7
+        // A handler that closes the device ends the batch: what is left was read, and is lost with it.
+        if (!this.closed) this.onFrame(slab, at, len, meta[4 * i + 2], meta[4 * i + 3])
+      }
+      if (n < RX_BATCH) return
+    }
+  }
+
+  /** One frame from the packet socket: counted, filtered by MAC, and handed up with the kernel's word. */
+  private onFrame(slab: Uint8Array, at: number, len: number, real: number, tpStatus: number): void {
+    if (len !== real) {
+      this.counters.truncated++
+      this.counters.dropped++
+      return
+    }
+    if (len < ETHERNET_HEADER_LEN) {
+      this.counters.malformed++
+      this.counters.dropped++
+      return
+    }
+    const mac = this.ourMac
+    // The default libpcap filter, in JS: to our MAC, broadcast or multicast, and not our own.
+    if (mac !== undefined && (((slab[at] & 1) === 0 && !bytesAt(slab, at, mac)) || bytesAt(slab, at + 6, mac))) return
+    const h = this.handler
+    if (h === undefined) {
+      this.counters.dropped++
+      return
+    }
+    this.counters.received++
+    let m: ReceiveMeta | undefined
+    if ((tpStatus & this.csumNotReady) !== 0) {
+      m = META_CSUM_PARTIAL
+      this.counters.csumPartial++
+    } else if ((tpStatus & this.csumValid) !== 0) {
+      m = META_CSUM_VALID
+      this.counters.csumValid++
+    }
+    h(slab.subarray(at, at + len), m)
   }
 
   private onPacket(n: number, truncated: boolean): void {
@@ -385,7 +582,7 @@ class PcapDevice implements CapDevice {
       return true
     }
     try {
-      this.handle.send(frame, frame.length)
+      this.handle!.send(frame, frame.length)
       this.counters.sent++
       return true
     } catch (e) {
@@ -396,8 +593,8 @@ class PcapDevice implements CapDevice {
     }
   }
 
-  private sendFailed(err: Error): void {
-    this.counters.sendErrors++
+  private sendFailed(err: Error, countSend = true): void {
+    if (countSend) this.counters.sendErrors++
     const h = this.errorHandler
     if (h !== undefined) queueMicrotask(() => h(err))
   }
@@ -432,11 +629,16 @@ class PcapDevice implements CapDevice {
     this.errorHandler = handler
   }
 
+  onWake(handler: () => void): void {
+    this.wake = handler
+  }
+
   get gso(): boolean {
     return this.coalescer !== undefined
   }
 
   stats(): CapDeviceStats {
+    if (this.rx !== undefined && !this.closed) this.counters.kernelDropped += this.tx!.rxStats!(this.rx)[1]
     return { ...this.counters }
   }
 
@@ -447,7 +649,7 @@ class PcapDevice implements CapDevice {
     this.closed = true
     if (this.gsoFlush !== undefined) clearImmediate(this.gsoFlush)
     this.gsoFlush = undefined
-    if (this.tx !== undefined) this.tx.close(this.txFd)
+    if (this.tx !== undefined && this.txFd >= 0) this.tx.close(this.txFd)
     if (this.retry?.immediate !== undefined) clearImmediate(this.retry.immediate)
     if (this.retry?.timer !== undefined) clearTimeout(this.retry.timer)
     this.retry = undefined
@@ -455,8 +657,14 @@ class PcapDevice implements CapDevice {
     this.backlog = []
     this.backlogHead = 0
     this.backlogSegments = 0
-    this.handle.close()
-    retiredHandles.push(this.handle)
+    if (this.rx !== undefined) {
+      this.counters.kernelDropped += this.tx!.rxStats!(this.rx)[1]
+      this.tx!.rxClose!(this.rx)
+    }
+    if (this.handle !== undefined) {
+      this.handle.close()
+      retiredHandles.push(this.handle)
+    }
   }
 }
 // ---------------------------------------------------------------------------------------------------
@@ -570,7 +778,8 @@ class EthernetIp implements IpOverEthernetDevice {
     if (this.v4 === undefined && this.v6 === undefined) {
       throw new WireError('ERR_BAD_ARGUMENT', 'ipOverEthernet needs ipv4 or ipv6')
     }
-    eth.onReceive((f) => this.receive(f))
+    // The link's checksum word travels with the packet it came with: the IP packet is the frame's payload.
+    eth.onReceive((f, m) => this.receive(f, m))
   }
 
   send(packet: Uint8Array): void {
@@ -672,7 +881,7 @@ class EthernetIp implements IpOverEthernetDevice {
     this.queuedTotal++
   }
 
-  private receive(frame: Uint8Array): void {
+  private receive(frame: Uint8Array, meta: ReceiveMeta | undefined): void {
     // Untagged IPv4, the common case, read in place: no header object, and no view but the packet handed up.
     if (this.v4 !== undefined && frame.length >= ETHERNET_HEADER_LEN && ((frame[12] << 8) | frame[13]) === ETHERTYPE_IPV4) {
       if (!bytesAt(frame, 0, this.macBytes) && (frame[0] & 1) === 0) return this.drop('foreign')
@@ -682,7 +891,7 @@ class EthernetIp implements IpOverEthernetDevice {
       if (avail < 20 || frame[o] >> 4 !== 4 || total < 20 || total > avail) return this.drop('malformed')
       if (!bytesAt(frame, o + 16, this.v4)) return this.drop('foreign')
       if ((frame[0] & 1) === 0) this.arp!.learnFromFrame(frame, o)
-      this.up(frame.subarray(o, o + total))
+      this.up(frame.subarray(o, o + total), meta)
       return
     }
     let eth: EthernetRepr
@@ -708,7 +917,7 @@ class EthernetIp implements IpOverEthernetDevice {
       if (p.length < 20 || p[0] >> 4 !== 4 || total < 20 || total > p.length) return this.drop('malformed')
       if (!sameBytes(p.subarray(16, 20), this.v4)) return this.drop('foreign')
       if ((d[0] & 1) === 0) this.arp!.learnFromIp(p.subarray(12, 16), eth.src)
-      this.up(p.subarray(0, total))
+      this.up(p.subarray(0, total), meta)
       return
     }
     if (eth.etherType === ETHERTYPE_IPV6 && this.v6 !== undefined) {
@@ -721,7 +930,7 @@ class EthernetIp implements IpOverEthernetDevice {
       if (this.ndp!.handle(eth, ip)) return
       if (!sameBytes(ip.dst, this.v6)) return this.drop('foreign')
       if ((d[0] & 1) === 0) this.ndp!.learnFromIp(ip.src, eth.src)
-      this.up(p.subarray(0, IPV6_HEADER_LEN + ip.payloadLength))
+      this.up(p.subarray(0, IPV6_HEADER_LEN + ip.payloadLength), meta)
       return
     }
     this.drop('foreign')
@@ -732,14 +941,14 @@ class EthernetIp implements IpOverEthernetDevice {
     this.counters.dropped++
   }
 
-  private up(packet: Uint8Array): void {
+  private up(packet: Uint8Array, meta: ReceiveMeta | undefined): void {
     const h = this.handler
     if (h === undefined) {
       this.counters.dropped++
       return
     }
     this.counters.received++
-    h(packet)
+    h(packet, meta)
   }
 
   onReceive(handler: ReceiveHandler): void {

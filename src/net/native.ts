@@ -60,8 +60,9 @@ export interface CapModule {
 }
 
 /**
- * tcplab's own transmit addon (native/packet_tx.c, package `tcplab-packet-tx`): an AF_PACKET socket with
- * PACKET_VNET_HDR, so one send can carry a TCP super-frame for the kernel's GSO to cut.
+ * tcplab's own packet addon (native/packet_tx.c, package `tcplab-packet-tx`): an AF_PACKET socket with
+ * PACKET_VNET_HDR, so one send can carry a TCP super-frame for the kernel's GSO to cut, and (newer builds)
+ * a receive socket that hands over the kernel's tp_status with every frame.
  */
 export interface PacketTxModule {
   /** Opens a send-only packet socket on `ifname` (non-blocking); throws an Error with .code (errno name). */
@@ -83,6 +84,36 @@ export interface PacketTxModule {
    * 4 GSO, 8 GRO, 16 LRO), or -errno (-19: no such interface). Absent from builds before it existed.
    */
   offloads?(ifname: string): number
+  /**
+   * Opens a receive packet socket on `ifname` (every protocol, promiscuous, PACKET_AUXDATA on, our host's
+   * sends ignored, `rcvbuf` bytes of buffer) and polls it on the event loop: `onReadable(status)` runs
+   * whenever frames wait (status < 0: a poll error, as a libuv code). Frames longer than `maxFrame` are
+   * reported truncated. Throws an Error with .code (an errno name; ERR_NOT_ETHERNET with .arphrd).
+   * Absent from builds before the receive path existed.
+   */
+  rxOpen?(ifname: string, rcvbuf: number, maxFrame: number, onReadable: (status: number) => void): PacketRxHandle
+  /**
+   * Reads up to `maxFrames` waiting frames into `buffer` from `offset` (8-byte aligned, while maxFrame + 4
+   * bytes are left); frame i's meta[4i..4i+3] = offset, bytes stored, real length (more than stored: cut
+   * short), tp_status. Returns the frames read, 0 when none wait, or -errno.
+   */
+  rxRead?(rx: PacketRxHandle, buffer: Uint8Array, offset: number, meta: Uint32Array, maxFrames: number): number
+  /** [frames seen, frames the kernel dropped for lack of buffer] since the last call (PACKET_STATISTICS). */
+  rxStats?(rx: PacketRxHandle): [number, number]
+  /** Stops polling and closes the receive socket (idempotent; uv_close()s the poll handle). */
+  rxClose?(rx: PacketRxHandle): void
+  /** tp_status bits (linux/if_packet.h), present with the receive path. */
+  TP_STATUS_CSUMNOTREADY?: number
+  TP_STATUS_CSUM_VALID?: number
+  TP_STATUS_VLAN_VALID?: number
+}
+
+/** An open receive socket of the packet addon (an opaque external). */
+export type PacketRxHandle = { readonly __brand: 'PacketRxHandle' }
+
+/** Whether `tx` is a build of the packet addon with the receive path (rxOpen, rxRead, rxStats, rxClose). */
+export function hasPacketRx(tx: PacketTxModule | undefined): tx is PacketTxModule & Required<Pick<PacketTxModule, 'rxOpen' | 'rxRead' | 'rxStats' | 'rxClose'>> {
+  return tx !== undefined && typeof tx.rxOpen === 'function' && typeof tx.rxRead === 'function' && typeof tx.rxStats === 'function' && typeof tx.rxClose === 'function'
 }
 
 /** Addons loaded so far, by package name (only through the real `require`: injected ones are not kept). */

@@ -19,13 +19,15 @@ import {
   CAPTURE_BUFFER_SMALL_FRAMES,
   CAPTURE_BUFFER_SUPER_FRAMES,
   CAPTURE_RING_FRAMES,
+  chooseCapReceive,
+  PACKET_RX_MAX_FRAME,
   solicitedNode,
   type Timers,
 } from '../../src/net/capdev.js'
 import { parseEthernet } from '../../src/net/ethernet.js'
 import { parseIpv6 } from '../../src/net/ipv6.js'
 import { memoryPair } from '../../src/net/memdev.js'
-import { loadCap, loadPacketTx, type CapModule } from '../../src/net/native.js'
+import { loadCap, loadPacketTx, type CapModule, type PacketRxHandle, type PacketTxModule } from '../../src/net/native.js'
 import { buildTcpPacket } from '../../src/net/packet.js'
 import { hex, toHex } from '../helpers/codecLaws.js'
 import { describeRoot } from '../helpers/root.js'
@@ -732,7 +734,11 @@ describe('capture device over a stand-in cap', () => {
     FakeCap.last.capture(hex('02746c00000a'))
     FakeCap.last.capture(f1, true)
     expect(got.map(toHex)).toEqual([toHex(f1), toHex(f2)])
-    expect(dev.stats()).toEqual({ sent: 0, received: 2, dropped: 2, sendErrors: 0, malformed: 1, truncated: 1, queued: 0, gsoFrames: 0, gsoSegments: 0 })
+    expect(dev.receive).toBe('libpcap')
+    expect(dev.stats()).toEqual({
+      sent: 0, received: 2, dropped: 2, sendErrors: 0, malformed: 1, truncated: 1, queued: 0, gsoFrames: 0, gsoSegments: 0,
+      csumPartial: 0, csumValid: 0, kernelDropped: 0,
+    })
     dev.send(f2)
     expect(FakeCap.last.sent).toEqual([toHex(f2)])
     dev.close()
@@ -996,5 +1002,253 @@ describeRoot('capture device: failed opens as an unprivileged user (root, to dro
       expect(await out.json('done')).toEqual({ type: 'done', refused: 200 })
       expect(await exitOf(child)).toEqual({ code: 0, signal: null })
     })
+  })
+})
+
+// ---------------------------------------------------------------------------------------------------
+// The capture device's packet receive path, over a stand-in packet addon (issue 12)
+
+/** Emulates native/packet_tx.c's receive path: frames wait in a queue until the device reads them. */
+class FakePacketAddon implements PacketTxModule {
+  opened: { iface: string; rcvbuf: number; maxFrame: number }[] = []
+  sent: string[] = []
+  txClosed: number[] = []
+  rxClosed = 0
+  rxOpenError: Error | undefined
+  waiting: { frame: Uint8Array; status: number }[] = []
+  reads = 0
+  kernelDrops = 0
+  private onReadable: ((status: number) => void) | undefined
+  private maxFrame = 0
+  readonly TP_STATUS_CSUMNOTREADY = 8
+  readonly TP_STATUS_CSUM_VALID = 128
+  readonly TP_STATUS_VLAN_VALID = 16
+  open(): number {
+    return 33
+  }
+  send(fd: number, frame: Uint8Array, length: number, ...gso: number[]): number {
+    expect([fd, ...gso]).toEqual([33, 0, 0, 0, 0, 0])
+    this.sent.push(toHex(frame.subarray(0, length)))
+    return length
+  }
+  close(fd: number): void {
+    this.txClosed.push(fd)
+  }
+  offloads(): number {
+    return 0
+  }
+  rxOpen(iface: string, rcvbuf: number, maxFrame: number, onReadable: (status: number) => void): PacketRxHandle {
+    if (this.rxOpenError) throw this.rxOpenError
+    this.opened.push({ iface, rcvbuf, maxFrame })
+    this.onReadable = onReadable
+    this.maxFrame = maxFrame
+    return { fake: true } as unknown as PacketRxHandle
+  }
+  rxRead(_rx: PacketRxHandle, buffer: Uint8Array, offset: number, meta: Uint32Array, maxFrames: number): number {
+    this.reads++
+    let got = 0
+    let off = offset
+    while (got < maxFrames && this.waiting.length > 0 && buffer.length - off >= this.maxFrame + 4) {
+      const { frame, status } = this.waiting.shift()!
+      const stored = Math.min(frame.length, this.maxFrame)
+      buffer.set(frame.subarray(0, stored), off)
+      meta.set([off, stored, frame.length, status], got * 4)
+      got++
+      if (stored === frame.length) off += (stored + 7) & ~7
+    }
+    return got
+  }
+  rxStats(): [number, number] {
+    const d = this.kernelDrops
+    this.kernelDrops = 0
+    return [0, d]
+  }
+  rxClose(): void {
+    this.rxClosed++
+  }
+  /** Frames arrive; the event loop then says the socket is readable. */
+  arrive(...frames: Array<Uint8Array | [Uint8Array, number]>): void {
+    for (const f of frames) this.waiting.push(f instanceof Uint8Array ? { frame: f, status: 1 } : { frame: f[0], status: f[1] })
+    this.onReadable!(0)
+  }
+}
+
+const US = '02746c00000a'
+const PEER = '02746c000002'
+const USER = 1
+const NOTREADY = 1 | 8
+const VALID = 1 | 128
+
+describe("capture device: choosing the receive path (libpcap or tcplab's packet socket)", () => {
+  it("'packet' where the addon has the receive path; 'libpcap' for a BPF filter, a stand-in cap alone, or an addon without it", () => {
+    const withRx = new FakePacketAddon()
+    const { rxOpen: _o, rxRead: _r, rxStats: _s, rxClose: _c, ...old } = withRx
+    const olderBuild = { open: () => 3, send: () => 0, close: () => {} } as PacketTxModule
+    expect(chooseCapReceive({ packetTx: withRx })).toBe('packet')
+    expect(chooseCapReceive({ packetTx: olderBuild })).toBe('libpcap')
+    expect(chooseCapReceive({ packetTx: withRx, filter: 'less 1' })).toBe('libpcap')
+    expect(chooseCapReceive({ packetTx: withRx, filter: '' })).toBe('packet')
+    expect(chooseCapReceive({ cap: fakeCap })).toBe('libpcap')
+    expect(chooseCapReceive({ cap: fakeCap, packetTx: withRx })).toBe('packet')
+    expect(chooseCapReceive({ packetTx: withRx, receive: 'libpcap' })).toBe('libpcap')
+    expect(chooseCapReceive({ packetTx: olderBuild, receive: 'packet' })).toBe('packet')
+    expect(Object.keys(old)).not.toContain('rxOpen')
+  })
+
+  it('a stand-in cap with an addon that lacks the receive path keeps libpcap (and the addon is not opened)', () => {
+    FakeCap.openError = undefined
+    const dev = openCapDevice({ iface: 'tlx', mac: OUR_MAC, cap: fakeCap, packetTx: { open: () => { throw new Error('not used') }, send: () => 0, close: () => {} } })
+    expect(dev.receive).toBe('libpcap')
+    dev.close()
+  })
+
+  it('says in one line why the packet path cannot open: an older addon, a BPF filter, privilege, a non-Ethernet interface', () => {
+    const attempt = (f: () => unknown): Error => {
+      try {
+        f()
+      } catch (e) {
+        return e as Error
+      }
+      throw new Error('did not throw')
+    }
+    let e = attempt(() => openCapDevice({ iface: 'tlx', receive: 'packet', packetTx: { open: () => 3, send: () => 0, close: () => {} } }))
+    expect(isWireError(e, 'DEV_ERR_NO_PACKET_TX')).toBe(true)
+    expect(e.message).toBe("receive: 'packet' needs a build of tcplab's 'tcplab-packet-tx' addon with the receive path: npm rebuild tcplab-packet-tx")
+    e = attempt(() => openCapDevice({ iface: 'tlx', receive: 'packet', filter: 'less 1', packetTx: new FakePacketAddon() }))
+    expect(isWireError(e, 'ERR_BAD_ARGUMENT')).toBe(true)
+    e = attempt(() => openCapDevice({ iface: 'tlx', receive: 'bogus' as 'packet', packetTx: new FakePacketAddon() }))
+    expect(isWireError(e, 'ERR_BAD_ARGUMENT')).toBe(true)
+    e = attempt(() => openCapDevice({ iface: 'tlx', maxFrame: 10, packetTx: new FakePacketAddon() }))
+    expect(isWireError(e, 'ERR_BAD_ARGUMENT')).toBe(true)
+    const tx = new FakePacketAddon()
+    tx.rxOpenError = Object.assign(new Error('socket(AF_PACKET): Operation not permitted'), { code: 'EPERM' })
+    e = attempt(() => openCapDevice({ iface: 'tlx', packetTx: tx }))
+    expect(isWireError(e, 'DEV_ERR_PERMISSION')).toBe(true)
+    // The send socket opened first is closed again.
+    expect(tx.txClosed).toEqual([33])
+    tx.rxOpenError = Object.assign(new Error('tlx is not an Ethernet interface (ARPHRD 65534)'), { code: 'ERR_NOT_ETHERNET', arphrd: 65534 })
+    e = attempt(() => openCapDevice({ iface: 'tlx', packetTx: tx }))
+    expect(isWireError(e, 'DEV_ERR_IO')).toBe(true)
+    expect(e.message).toBe('tlx is not an Ethernet interface (ARPHRD 65534)')
+    tx.rxOpenError = Object.assign(new Error('if_nametoindex: No such device'), { code: 'ENODEV' })
+    e = attempt(() => openCapDevice({ iface: 'tlx', packetTx: tx }))
+    expect(e.message).toBe('cannot capture on tlx: if_nametoindex: No such device')
+    expect(tx.txClosed).toEqual([33, 33, 33])
+  })
+})
+
+describe("capture device over a stand-in packet addon: frames with the kernel's checksum word", () => {
+  it("filters by MAC as libpcap's filter did, hands each frame up with 'partial', 'valid' or no word, and counts them", () => {
+    const tx = new FakePacketAddon()
+    const dev = openCapDevice({ iface: 'tlx', mac: OUR_MAC, packetTx: tx, bufferSize: 1 << 22 })
+    expect(dev.receive).toBe('packet')
+    expect(dev.filter).toBe(defaultCapFilter(OUR_MAC))
+    expect(tx.opened).toEqual([{ iface: 'tlx', rcvbuf: 1 << 22, maxFrame: PACKET_RX_MAX_FRAME }])
+    const got: Array<[string, string | undefined]> = []
+    dev.onReceive((f, m) => got.push([toHex(f), m?.csum]))
+    let wakes = 0
+    dev.onWake(() => wakes++)
+    const toUs = hex(`${US} ${PEER} 0800 45`)
+    const bcast = hex(`ffffffffffff ${PEER} 0806 0001`)
+    const mcast = hex(`333300000001 ${PEER} 86dd 60`)
+    const toOther = hex(`02746c0000ee ${PEER} 0800 45`)
+    const fromUs = hex(`ffffffffffff ${US} 0806 0001`)
+    tx.arrive([toUs, NOTREADY], [bcast, USER], [toOther, NOTREADY], [fromUs, USER], [mcast, VALID], [hex(US), USER])
+    expect(got).toEqual([
+      [toHex(toUs), 'partial'],
+      [toHex(bcast), undefined],
+      [toHex(mcast), 'valid'],
+    ])
+    expect(wakes).toBe(1)
+    // Frames for other MACs and our own are filtered out silently, as the BPF filter did; the 6-byte one is malformed.
+    tx.kernelDrops = 3
+    expect(dev.stats()).toEqual({
+      sent: 0, received: 3, dropped: 1, sendErrors: 0, malformed: 1, truncated: 0, queued: 0, gsoFrames: 0, gsoSegments: 0,
+      csumPartial: 1, csumValid: 1, kernelDropped: 3,
+    })
+    // Sends go through the addon's socket as plain frames (no cap at all).
+    dev.send(bcast)
+    expect(tx.sent).toEqual([toHex(bcast)])
+    tx.kernelDrops = 2
+    dev.close()
+    dev.close()
+    expect([tx.rxClosed, tx.txClosed]).toEqual([1, [33]])
+    expect(dev.stats().kernelDropped).toBe(5)
+  })
+
+  it('a frame longer than maxFrame is counted as truncated and never delivered; the frames around it are, whole', () => {
+    const tx = new FakePacketAddon()
+    const dev = openCapDevice({ iface: 'tlx', mac: OUR_MAC, packetTx: tx, maxFrame: 1000 })
+    expect(tx.opened[0].maxFrame).toBe(1000)
+    const got: number[] = []
+    dev.onReceive((f) => got.push(f.length))
+    const frame = (n: number): Uint8Array => {
+      const f = new Uint8Array(n).fill(0x5a)
+      f.set(hex(`${US} ${PEER} 0800`))
+      return f
+    }
+    tx.arrive(frame(1000), frame(1001), frame(60), frame(65000), frame(999))
+    expect(got).toEqual([1000, 60, 999])
+    expect(dev.stats()).toMatchObject({ received: 3, truncated: 2, dropped: 2, malformed: 0 })
+  })
+
+  it('frames handed up stay as they were while later ones are read (straight into the slab, no shared buffer)', () => {
+    const tx = new FakePacketAddon()
+    const dev = openCapDevice({ iface: 'tlx', mac: OUR_MAC, packetTx: tx })
+    const kept: Uint8Array[] = []
+    dev.onReceive((f) => kept.push(f))
+    const frames: Uint8Array[] = []
+    // Enough 1514-byte frames to fill several 1 MiB slabs, with a 64 KiB one now and then.
+    for (let i = 0; i < 3000; i++) {
+      const f = new Uint8Array(i % 100 === 0 ? 65000 : 1514).fill(i & 0xff)
+      f.set(hex(`${US} ${PEER} 0800`))
+      frames.push(f)
+    }
+    for (let i = 0; i < frames.length; i += 100) tx.arrive(...frames.slice(i, i + 100))
+    expect(kept).toHaveLength(3000)
+    for (let i = 0; i < 3000; i++) expect(Buffer.from(kept[i]).equals(Buffer.from(frames[i])), `frame ${i}`).toBe(true)
+  })
+
+  it('reads at most 8 batches of 64 frames per wake-up, and the rest at the next (the poll is level-triggered)', () => {
+    const tx = new FakePacketAddon()
+    const dev = openCapDevice({ iface: 'tlx', mac: OUR_MAC, packetTx: tx })
+    let n = 0
+    dev.onReceive(() => n++)
+    const f = hex(`${US} ${PEER} 0800 45`)
+    tx.arrive(...Array(600).fill(f))
+    expect([n, tx.reads, tx.waiting.length]).toEqual([512, 8, 88])
+    tx.arrive()
+    expect([n, tx.reads, tx.waiting.length]).toEqual([600, 10, 0])
+    // 64 frames: a full batch, so one more read finds none.
+    tx.arrive(...Array(64).fill(f))
+    expect([n, tx.reads]).toEqual([664, 12])
+  })
+
+  it("ipOverEthernet passes the kernel's word up with the IP packet: IPv4 (plain and VLAN-tagged path), IPv6, and none where none was said", () => {
+    const tx = new FakePacketAddon()
+    const dev = openCapDevice({ iface: 'tlx', mac: OUR_MAC, packetTx: tx })
+    const ip = ipOverEthernet(dev, { mac: OUR_MAC, ipv4: '198.18.0.10', ipv6: '2001:2::10' })
+    const got: Array<[number, string | undefined]> = []
+    ip.onReceive((p, m) => got.push([p[0] >> 4, m?.csum]))
+    const syn: Parameters<typeof buildTcpPacket>[1] = {
+      srcPort: 5555, dstPort: 80, seq: 1 as Seq, ack: 0 as Seq, flags: TcpFlags.SYN, window: 1000, urgent: 0, options: [], payload: new Uint8Array(0),
+    }
+    const v4 = toHex(buildTcpPacket({ src: parseIp('198.18.0.2'), dst: parseIp('198.18.0.10') }, syn))
+    const v6 = toHex(buildTcpPacket({ src: parseIp('2001:2::2'), dst: parseIp('2001:2::10') }, syn))
+    tx.arrive(
+      [hex(`${US} ${PEER} 0800 ${v4}`), NOTREADY],
+      [hex(`${US} ${PEER} 0800 ${v4}`), USER],
+      [hex(`${US} ${PEER} 8100 0005 0800 ${v4}`), VALID],
+      [hex(`${US} ${PEER} 86dd ${v6}`), VALID],
+      [hex(`${US} ${PEER} 86dd ${v6}`), NOTREADY],
+    )
+    expect(got).toEqual([
+      [4, 'partial'],
+      [4, undefined],
+      [4, 'valid'],
+      [6, 'valid'],
+      [6, 'partial'],
+    ])
+    ip.close()
   })
 })
