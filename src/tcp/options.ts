@@ -2,7 +2,7 @@
  * TCP options (RFC 9293 §3.2, RFC 7323, RFC 2018). Parsed into a list that keeps order and unknown
  * kinds, so a segment re-emits byte for byte.
  */
-import { WireError } from './errors.js'
+import { WireError, type WireErrorCode } from './errors.js'
 import type { Seq } from './seq.js'
 
 /** One TCP option. `unknown` keeps any other kind as raw bytes (data excludes kind and length). */
@@ -51,13 +51,71 @@ export function parseOptionRange(
   where: string,
 ): TcpOption[] {
   const out: TcpOption[] = []
+  const bad = scanOptions(buf, start, end, base, where, out)
+  if (bad !== undefined) throw new WireError(bad.code, bad.message)
+  return out
+}
+
+/**
+ * The first option the tolerant parser could not read. Everything before it was read; nothing after it
+ * is (its length cannot be trusted, so neither can where the next option starts).
+ */
+export interface MalformedOption {
+  kind: 'malformed'
+  /** The code the strict parser throws for it: TCP_ERR_BAD_OPTION_LENGTH or TCP_ERR_OPTION_OVERRUN. */
+  code: WireErrorCode
+  /** The option's kind byte. */
+  type: number
+  /** Where it starts, in the same offsets as the message (`base + i - start`). */
+  offset: number
+  /** Its length byte, or undefined when the option space ended before it. */
+  length: number | undefined
+  message: string
+}
+
+/** What the tolerant parser returns: the options it read and, when it stopped early, why. */
+export interface TolerantOptions {
+  options: TcpOption[]
+  malformed: MalformedOption | undefined
+}
+
+/**
+ * Parses options like {@link parseOptionRange} but never throws on malformed input: it stops at the first
+ * option it cannot read and reports it, the way tcpdump prints what it could and then `[bad opt]`. For
+ * people (decode, inspect, the live printers); the TCB keeps the strict parser and drops such segments.
+ */
+export function parseOptionRangeTolerant(
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  base: number,
+  where: string,
+): TolerantOptions {
+  const options: TcpOption[] = []
+  const malformed = scanOptions(buf, start, end, base, where, options)
+  return { options, malformed }
+}
+
+/** Reads options into `out`; returns the first malformed one (and stops there), or undefined. */
+function scanOptions(
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  base: number,
+  where: string,
+  out: TcpOption[],
+): MalformedOption | undefined {
   let i = start
+  const bad = (code: WireErrorCode, type: number, length: number | undefined, what: string): MalformedOption => {
+    const offset = base + i - start
+    return { kind: 'malformed', code, type, offset, length, message: `${optionName(type)} option at ${where} offset ${offset}: ${what}` }
+  }
   while (i < end) {
     const type = buf[i]
     // RFC 9293 §3.2: EOL ends the list; what follows is padding (zero, but we do not insist).
     if (type === 0) {
       out.push({ kind: 'eol' })
-      return out
+      return undefined
     }
     if (type === 1) {
       out.push({ kind: 'nop' })
@@ -65,37 +123,17 @@ export function parseOptionRange(
       continue
     }
     // Every other kind is TLV: kind, length (counting kind and length), data.
-    if (i + 1 >= end) {
-      throw new WireError(
-        'TCP_ERR_BAD_OPTION_LENGTH',
-        `${optionName(type)} option at ${where} offset ${base + i - start}: length byte missing`,
-      )
-    }
+    if (i + 1 >= end) return bad('TCP_ERR_BAD_OPTION_LENGTH', type, undefined, 'length byte missing')
     const len = buf[i + 1]
-    if (len < 2) {
-      throw new WireError(
-        'TCP_ERR_BAD_OPTION_LENGTH',
-        `${optionName(type)} option at ${where} offset ${base + i - start}: length ${len} < 2`,
-      )
-    }
+    if (len < 2) return bad('TCP_ERR_BAD_OPTION_LENGTH', type, len, `length ${len} < 2`)
     // Fixed lengths are checked before the overrun so that an impossible length (SACK 42) is reported as
     // such rather than as running off the end of a 40-byte option space.
     const want = fixedLength(type, len)
     if (want !== len) {
-      throw new WireError(
-        'TCP_ERR_BAD_OPTION_LENGTH',
-        `${optionName(type)} option at ${where} offset ${base + i - start}: length ${len}, expected ${
-          type === 5 ? '2 + 8n with n in 1..4' : want
-        }`,
-      )
+      return bad('TCP_ERR_BAD_OPTION_LENGTH', type, len, `length ${len}, expected ${type === 5 ? '2 + 8n with n in 1..4' : want}`)
     }
     if (i + len > end) {
-      throw new WireError(
-        'TCP_ERR_OPTION_OVERRUN',
-        `${optionName(type)} option at ${where} offset ${base + i - start}: length ${len} runs ${
-          i + len - end
-        } byte(s) past the end of the options`,
-      )
+      return bad('TCP_ERR_OPTION_OVERRUN', type, len, `length ${len} runs ${i + len - end} byte(s) past the end of the options`)
     }
     const d = i + 2
     switch (type) {
@@ -127,7 +165,7 @@ export function parseOptionRange(
     }
     i += len
   }
-  return out
+  return undefined
 }
 
 /** The length a known kind must have given its length byte (returns `len` itself for unknown kinds). */
@@ -346,4 +384,135 @@ export function findOption<K extends TcpOption['kind']>(
     if (o.kind === kind) return o as Extract<TcpOption, { kind: K }>
   }
   return undefined
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Named options. The TCB acts on none of these, so the codec above keeps them as `unknown` bytes (which
+// round-trip exactly); this layer gives people their fields. A kind whose data does not fit its layout
+// stays unnamed (nameOption returns undefined) and is shown as raw bytes.
+
+/** The RFC 6994 experiment ID that marks TCP Fast Open in the shared experimental kind 254 (RFC 7413 §4.1.1). */
+export const TFO_EXP_MAGIC = 0xf989
+/** The experiment ID of the Extended Data Offset option in kinds 253/254 (draft-ietf-tcpm-tcp-edo, which has no IANA kind). */
+export const EDO_EXP_ID = 0x0ed0
+
+/** Kind numbers of the named options (IANA "TCP Option Kind Numbers"). */
+export const NamedOptionKind = {
+  MD5: 19,
+  UTO: 28,
+  TCP_AO: 29,
+  MPTCP: 30,
+  TFO: 34,
+  EXP1: 253,
+  EXP2: 254,
+} as const
+
+/** An option that tcplab names for people; `namedToOption` turns it back into codec bytes. */
+export type NamedOption =
+  /** TCP Fast Open (RFC 7413 §4.1.1): kind 34, or 254 with the 0xF989 magic; an empty cookie is a request. */
+  | { kind: 'tfo'; type: 34 | 254; cookie: Uint8Array }
+  /** TCP MD5 signature (RFC 2385 §3.0): a 16-byte digest. */
+  | { kind: 'md5'; digest: Uint8Array }
+  /** Multipath TCP (RFC 8684 §3): 4-bit subtype, the 4 bits beside it, then the subtype's bytes. */
+  | { kind: 'mptcp'; subtype: number; flags: number; data: Uint8Array }
+  /** User Timeout (RFC 5482 §3): granularity bit (1 = minutes) and a 15-bit timeout. */
+  | { kind: 'uto'; minutes: boolean; timeout: number }
+  /** TCP Authentication Option (RFC 5925 §2.2): KeyID, RNextKeyID, MAC. */
+  | { kind: 'tcpAo'; keyId: number; rNextKeyId: number; mac: Uint8Array }
+  /**
+   * Extended Data Offset (draft-ietf-tcpm-tcp-edo §4): "supported" alone (SYN), with the 16-bit header
+   * length, or with header and segment length; carried in kind 253/254 with its experiment ID.
+   */
+  | { kind: 'edo'; type: 253 | 254; headerLength?: number; segmentLength?: number }
+
+/** MPTCP subtype names (RFC 8684 §3, IANA "MPTCP Option Subtypes"), as tcpdump words them. */
+export const MPTCP_SUBTYPES: readonly string[] = ['capable', 'join', 'dss', 'add-addr', 'remove-addr', 'prio', 'fail', 'fast-close', 'tcprst']
+
+const rd16 = (b: Uint8Array, i: number): number => (b[i] << 8) | b[i + 1]
+
+/** The named view of an option, or undefined when it is not one of the named kinds (or its data does not fit). */
+export function nameOption(o: TcpOption): NamedOption | undefined {
+  if (o.kind !== 'unknown') return undefined
+  const d = o.data
+  switch (o.type) {
+    case 19:
+      return d.length === 16 ? { kind: 'md5', digest: d } : undefined
+    case 28:
+      return d.length === 2 ? { kind: 'uto', minutes: (d[0] & 0x80) !== 0, timeout: rd16(d, 0) & 0x7fff } : undefined
+    case 29:
+      return d.length >= 2 ? { kind: 'tcpAo', keyId: d[0], rNextKeyId: d[1], mac: d.subarray(2) } : undefined
+    case 30:
+      return d.length >= 1 ? { kind: 'mptcp', subtype: d[0] >>> 4, flags: d[0] & 0x0f, data: d.subarray(1) } : undefined
+    case 34:
+      return tfoCookieOk(d.length) ? { kind: 'tfo', type: 34, cookie: d } : undefined
+    case 253:
+    case 254: {
+      if (d.length < 2) return undefined
+      const exid = rd16(d, 0)
+      if (o.type === 254 && exid === TFO_EXP_MAGIC && tfoCookieOk(d.length - 2)) return { kind: 'tfo', type: 254, cookie: d.subarray(2) }
+      if (exid !== EDO_EXP_ID) return undefined
+      const type = o.type
+      if (d.length === 2) return { kind: 'edo', type }
+      if (d.length === 4) return { kind: 'edo', type, headerLength: rd16(d, 2) }
+      if (d.length === 6) return { kind: 'edo', type, headerLength: rd16(d, 2), segmentLength: rd16(d, 4) }
+      return undefined
+    }
+    default:
+      return undefined
+  }
+}
+
+/** RFC 7413 §4.1.1: a cookie is absent (a request) or 4 to 16 bytes. */
+const tfoCookieOk = (n: number): boolean => n === 0 || (n >= 4 && n <= 16)
+
+/** Encoded size of a named option (kind and length bytes included). Validates as namedToOption. */
+export function namedOptionLen(n: NamedOption): number {
+  return 2 + namedToOption(n).data.length
+}
+
+/**
+ * The codec form of a named option: an `unknown` option holding its bytes, ready for emitOptions.
+ * Throws TCP_ERR_BAD_FIELD when a field does not fit its layout (so nameOption could not read it back).
+ */
+export function namedToOption(n: NamedOption): Extract<TcpOption, { kind: 'unknown' }> {
+  const bytes = (type: number, parts: Array<number[] | Uint8Array>): Extract<TcpOption, { kind: 'unknown' }> => {
+    const data = new Uint8Array(parts.reduce((a, p) => a + p.length, 0))
+    let at = 0
+    for (const p of parts) {
+      data.set(p, at)
+      at += p.length
+    }
+    if (data.length > MAX_OPTIONS_LEN - 2) throw badField(`${n.kind} option carries ${data.length} data bytes, at most 38 fit`)
+    return { kind: 'unknown', type, data }
+  }
+  const u16 = (v: number): number[] => [v >>> 8, v & 0xff]
+  switch (n.kind) {
+    case 'tfo':
+      if (n.type !== 34 && n.type !== 254) throw badField(`TFO kind ${String(n.type)} is neither 34 nor 254`)
+      if (!tfoCookieOk(n.cookie.length)) throw badField(`TFO cookie of ${n.cookie.length} bytes: RFC 7413 allows none (a request) or 4..16`)
+      return n.type === 34 ? bytes(34, [n.cookie]) : bytes(254, [u16(TFO_EXP_MAGIC), n.cookie])
+    case 'md5':
+      if (n.digest.length !== 16) throw badField(`MD5 digest of ${n.digest.length} bytes, expected 16`)
+      return bytes(19, [n.digest])
+    case 'uto':
+      if (!Number.isInteger(n.timeout) || n.timeout < 0 || n.timeout > 0x7fff) throw badField(`UTO timeout ${n.timeout} is not in 0..32767`)
+      return bytes(28, [u16((n.minutes ? 0x8000 : 0) | n.timeout)])
+    case 'tcpAo':
+      if (!isU8(n.keyId) || !isU8(n.rNextKeyId)) throw badField('TCP-AO key IDs must be in 0..255')
+      return bytes(29, [[n.keyId, n.rNextKeyId], n.mac])
+    case 'mptcp':
+      if ((n.subtype & 0xf) !== n.subtype || (n.flags & 0xf) !== n.flags) throw badField('MPTCP subtype and flags must be in 0..15')
+      return bytes(30, [[(n.subtype << 4) | n.flags], n.data])
+    case 'edo': {
+      if (n.type !== 253 && n.type !== 254) throw badField(`EDO kind ${String(n.type)} is neither 253 nor 254`)
+      if (n.segmentLength !== undefined && n.headerLength === undefined) throw badField('EDO segment length needs a header length')
+      const parts: number[][] = [u16(EDO_EXP_ID)]
+      for (const v of [n.headerLength, n.segmentLength]) {
+        if (v === undefined) continue
+        if (!isU16(v)) throw badField(`EDO length ${v} is not in 0..65535`)
+        parts.push(u16(v))
+      }
+      return bytes(n.type, parts)
+    }
+  }
 }

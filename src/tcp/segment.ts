@@ -9,7 +9,9 @@ import {
   MAX_OPTIONS_LEN,
   optionsLen,
   parseOptionRange,
+  parseOptionRangeTolerant,
   writeOptions,
+  type MalformedOption,
   type TcpOption,
 } from './options.js'
 import type { Seq } from './seq.js'
@@ -251,14 +253,25 @@ export interface TcpParsed extends TcpRepr {
    * checksum offload leaves (see {@link isOffloadedChecksum}); false otherwise, undefined when unchecked.
    */
   checksumOffloaded: boolean | undefined
+  /**
+   * Only with `tolerantOptions`: the option the parser stopped at (the options before it are in
+   * `options`); absent when every option read.
+   */
+  optionError?: MalformedOption
 }
 
 /**
  * Parses a TCP segment (the whole IP payload). Payload and unknown-option data are subarrays of `bytes`.
  * Without `pseudo` the checksum is not checked (checksumOk undefined); with `requireChecksum` a bad one
- * throws TCP_ERR_BAD_CHECKSUM (and a missing pseudo-header throws ERR_BAD_ARGUMENT).
+ * throws TCP_ERR_BAD_CHECKSUM (and a missing pseudo-header throws ERR_BAD_ARGUMENT). With `tolerantOptions`
+ * a malformed option no longer throws: the options before it are kept and it is reported in `optionError`
+ * (for people; the TCB keeps the strict default and drops such a segment).
  */
-export function parseTcp(bytes: Uint8Array, pseudo?: PseudoHeader, opts?: { requireChecksum?: boolean }): TcpParsed {
+export function parseTcp(
+  bytes: Uint8Array,
+  pseudo?: PseudoHeader,
+  opts?: { requireChecksum?: boolean; tolerantOptions?: boolean },
+): TcpParsed {
   const len = bytes.length
   if (len < TCP_MIN_HEADER_LEN) {
     throw new WireError('TCP_ERR_TRUNCATED', `TCP segment of ${len} bytes is shorter than the 20-byte header`)
@@ -283,7 +296,16 @@ export function parseTcp(bytes: Uint8Array, pseudo?: PseudoHeader, opts?: { requ
       )
     }
   }
-  return {
+  let options: TcpOption[] = []
+  let optionError: MalformedOption | undefined
+  if (hlen > TCP_MIN_HEADER_LEN) {
+    if (opts?.tolerantOptions === true) {
+      const t = parseOptionRangeTolerant(bytes, TCP_MIN_HEADER_LEN, hlen, TCP_MIN_HEADER_LEN, 'segment')
+      options = t.options
+      optionError = t.malformed
+    } else options = parseOptionRange(bytes, TCP_MIN_HEADER_LEN, hlen, TCP_MIN_HEADER_LEN, 'segment')
+  }
+  const parsed: TcpParsed = {
     srcPort: rd16(bytes, SRC_PORT),
     dstPort: rd16(bytes, DST_PORT),
     seq: rd32(bytes, SEQ) as Seq,
@@ -291,13 +313,15 @@ export function parseTcp(bytes: Uint8Array, pseudo?: PseudoHeader, opts?: { requ
     flags: ((b12 & 0x0f) << 8) | bytes[FLAGS],
     window: rd16(bytes, WINDOW),
     urgent: rd16(bytes, URGENT),
-    options: hlen > TCP_MIN_HEADER_LEN ? parseOptionRange(bytes, TCP_MIN_HEADER_LEN, hlen, TCP_MIN_HEADER_LEN, 'segment') : [],
+    options,
     payload: bytes.subarray(hlen),
     dataOffset: doff,
     checksum: rd16(bytes, CHECKSUM),
     checksumOk,
     checksumOffloaded,
   }
+  if (optionError !== undefined) parsed.optionError = optionError
+  return parsed
 }
 
 /** Header length in bytes: 20 plus the options padded to a 4-byte boundary. Throws TCP_ERR_OPTIONS_TOO_LONG past 40. */
