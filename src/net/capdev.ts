@@ -178,7 +178,7 @@ export interface CapDeviceOptions {
   mtu?: number
   /**
    * Kernel capture buffer in bytes (default {@link captureBufferSize}: 4 MB, or 32 MB where the interface's
-   * offloads make libpcap reserve 64 KB per frame).
+   * offloads make libpcap reserve 64 KB per frame); with receive 'packet', the socket's SO_RCVBUF.
    */
   bufferSize?: number
   /** The `cap` module (default: loaded lazily), for tests. */

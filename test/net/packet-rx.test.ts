@@ -19,7 +19,7 @@ import {
   stateLinesAndReport,
   type KernelDone,
 } from '../helpers/interop.js'
-import { exitOf, labChild, repoPath, requireBuilt } from '../helpers/lab.js'
+import { exitOf, labChild, LineReader, repoPath, requireBuilt } from '../helpers/lab.js'
 
 interface ChildStats {
   receive: string
@@ -98,6 +98,32 @@ describeRoot('capture device, packet receive path, against the kernel (root, nam
       })
     })
   }
+
+  it('100 receive sockets opened and closed, 100 more left to the garbage collector: every poll handle is uv_close()d, every fd closed, the process lives', async () => {
+    await labOf({ offloads: 'off' })(async (lab) => {
+      const script = [
+        `const m = require(${JSON.stringify(repoPath('native/build/Release/packet_tx.node'))})`,
+        "const fds = () => require('fs').readdirSync('/proc/self/fd').length",
+        'const before = fds()',
+        `for (let i = 0; i < 100; i++) m.rxClose(m.rxOpen(${JSON.stringify(lab.a.iface)}, 1 << 16, 2000, () => {}))`,
+        'const afterClose = fds()',
+        `for (let i = 0; i < 100; i++) m.rxOpen(${JSON.stringify(lab.a.iface)}, 1 << 16, 2000, () => {})`,
+        'const open = fds()',
+        ';(async () => {',
+        '  for (let i = 0; i < 20; i++) { globalThis.gc(); await new Promise((r) => setTimeout(r, 5)) }',
+        "  console.log(JSON.stringify({ type: 'done', closedLate: afterClose - before, open: open - before, collected: fds() - before }))",
+        '})()',
+      ].join('\n')
+      const child = lab.spawn('a', [process.execPath, '--expose-gc', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] })
+      const out = new LineReader(child)
+      // Closed ones release their fd at the next turn of the loop (the close callback), so the count after
+      // the first loop may still hold them; once collected and closed, none is left.
+      const r = await out.json<{ closedLate: number; open: number; collected: number }>('done')
+      expect(r.open).toBeGreaterThanOrEqual(100)
+      expect(r.collected).toBe(0)
+      expect(await exitOf(child)).toEqual({ code: 0, signal: null })
+    })
+  })
 
   for (const offloads of ['on', 'off'] as const) {
     it(`veth offloads ${offloads}: a VLAN tag the kernel takes out of a frame (tp_vlan_tci) is put back in place, as libpcap does`, async () => {
