@@ -394,3 +394,120 @@ export function emitIpv4(
   into.set(repr.payload, offset + hl)
   return hl + repr.payload.length
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// IPv4 options (RFC 791 §3.1). The codec above keeps them as raw bytes; this layer reads them for people
+// and builds them for `craft`.
+
+/** IPv4 option type numbers (IANA "IP Option Numbers"): copy flag, class and number in one byte. */
+export const Ipv4OptionType = { EOL: 0, NOP: 1, RR: 7, TS: 68, LSRR: 131, SSRR: 137, RA: 148 } as const
+
+/** One IPv4 option. `route` is RR, LSRR or SSRR; `timestamp` keeps its entries as bytes (RFC 791 "Internet Timestamp"). */
+export type Ipv4Option =
+  | { kind: 'eol' }
+  | { kind: 'nop' }
+  | { kind: 'route'; type: number; pointer: number; data: Uint8Array }
+  | { kind: 'timestamp'; pointer: number; overflow: number; flag: number; data: Uint8Array }
+  | { kind: 'unknown'; type: number; data: Uint8Array }
+
+/** Where the option reader stopped: an option whose length byte is missing, below 2 or past the header. */
+export interface Ipv4OptionError {
+  type: number
+  offset: number
+  length: number | undefined
+  message: string
+}
+
+/**
+ * Reads the option bytes of a header (after the fixed 20) into a list, never throwing: it stops at EOL
+ * (what follows is padding) or at the first option whose length cannot be right, which it reports.
+ * Offsets are from the start of the IP header.
+ */
+export function parseIpv4Options(bytes: Uint8Array): { options: Ipv4Option[]; error: Ipv4OptionError | undefined } {
+  const options: Ipv4Option[] = []
+  let i = 0
+  while (i < bytes.length) {
+    const type = bytes[i]
+    if (type === 0) {
+      options.push({ kind: 'eol' })
+      break
+    }
+    if (type === 1) {
+      options.push({ kind: 'nop' })
+      i++
+      continue
+    }
+    const at = IPV4_HEADER_LEN + i
+    if (i + 1 >= bytes.length) return { options, error: { type, offset: at, length: undefined, message: `IPv4 option ${type} at offset ${at}: length byte missing` } }
+    const len = bytes[i + 1]
+    if (len < 2 || i + len > bytes.length) {
+      return { options, error: { type, offset: at, length: len, message: `IPv4 option ${type} at offset ${at}: length ${len} ${len < 2 ? '< 2' : 'runs past the header'}` } }
+    }
+    const data = bytes.subarray(i + 2, i + len)
+    if ((type === Ipv4OptionType.RR || type === Ipv4OptionType.LSRR || type === Ipv4OptionType.SSRR) && len >= 3) {
+      options.push({ kind: 'route', type, pointer: data[0], data: data.subarray(1) })
+    } else if (type === Ipv4OptionType.TS && len >= 4) {
+      options.push({ kind: 'timestamp', pointer: data[0], overflow: data[1] >>> 4, flag: data[1] & 0x0f, data: data.subarray(2) })
+    } else options.push({ kind: 'unknown', type, data })
+    i += len
+  }
+  return { options, error: undefined }
+}
+
+/** Encoded size of one option. */
+function ipv4OptionLen(o: Ipv4Option): number {
+  switch (o.kind) {
+    case 'eol':
+    case 'nop':
+      return 1
+    case 'route':
+      return 3 + o.data.length
+    case 'timestamp':
+      return 4 + o.data.length
+    case 'unknown':
+      return 2 + o.data.length
+  }
+}
+
+/**
+ * Encodes options and pads them with zeros (EOL, RFC 791 §3.1) to a multiple of 4, ready for
+ * Ipv4Repr.options. Throws IP_ERR_BAD_FIELD when a field does not fit or the whole exceeds 40 bytes.
+ */
+export function emitIpv4Options(options: readonly Ipv4Option[]): Uint8Array {
+  const n = options.reduce((a, o) => a + ipv4OptionLen(o), 0)
+  const padded = (n + 3) & ~3
+  if (padded > IPV4_MAX_HEADER_LEN - IPV4_HEADER_LEN) throw fieldError('options length', n, '0..40')
+  const out = new Uint8Array(padded)
+  let i = 0
+  for (const o of options) {
+    const len = ipv4OptionLen(o)
+    switch (o.kind) {
+      case 'eol':
+        out[i] = 0
+        break
+      case 'nop':
+        out[i] = 1
+        break
+      case 'route':
+        checkUint('option type', o.type, 0xff)
+        checkUint('route pointer', o.pointer, 0xff)
+        out.set([o.type, len, o.pointer], i)
+        out.set(o.data, i + 3)
+        break
+      case 'timestamp':
+        checkUint('timestamp pointer', o.pointer, 0xff)
+        checkUint('timestamp overflow', o.overflow, 15)
+        checkUint('timestamp flag', o.flag, 15)
+        out.set([Ipv4OptionType.TS, len, o.pointer, (o.overflow << 4) | o.flag], i)
+        out.set(o.data, i + 4)
+        break
+      case 'unknown':
+        checkUint('option type', o.type, 0xff)
+        out.set([o.type, len], i)
+        out.set(o.data, i + 2)
+        break
+    }
+    i += len
+  }
+  return out
+}

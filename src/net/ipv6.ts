@@ -332,3 +332,106 @@ export function emitIpv6(repr: Ipv6Repr, into: Uint8Array, offset: number): numb
   into.set(repr.payload, offset + hl)
   return hl + repr.payload.length
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// The extension headers one by one (RFC 8200 §4), for people (decode) and for `craft`.
+
+/** One extension header. `options` of Hop-by-Hop and Destination Options stay raw TLV bytes (RFC 8200 §4.2). */
+export type Ipv6Extension =
+  | { kind: 'hopByHop' | 'destination'; nextHeader: number; options: Uint8Array }
+  | { kind: 'routing'; nextHeader: number; routingType: number; segmentsLeft: number; data: Uint8Array }
+  | { kind: 'fragment'; nextHeader: number; offset: number; moreFragments: boolean; id: number }
+  | { kind: 'ah'; nextHeader: number; spi: number; sequence: number; icv: Uint8Array }
+
+/**
+ * Splits the extension bytes parseIpv6 found (`Ipv6Parsed.extensions`, starting with `firstNextHeader`)
+ * into headers. parseIpv6 has already checked every length, so this only reads.
+ */
+export function listIpv6Extensions(firstNextHeader: number, extensions: Uint8Array): Ipv6Extension[] {
+  const out: Ipv6Extension[] = []
+  const b = extensions
+  let nh = firstNextHeader
+  let at = 0
+  while (at + 2 <= b.length) {
+    const next = b[at]
+    let len: number
+    if (nh === IPPROTO_HOPOPTS || nh === IPPROTO_DSTOPTS) {
+      len = (b[at + 1] + 1) * 8
+      out.push({ kind: nh === IPPROTO_HOPOPTS ? 'hopByHop' : 'destination', nextHeader: next, options: b.subarray(at + 2, at + len) })
+    } else if (nh === IPPROTO_ROUTING) {
+      len = (b[at + 1] + 1) * 8
+      out.push({ kind: 'routing', nextHeader: next, routingType: b[at + 2], segmentsLeft: b[at + 3], data: b.subarray(at + 4, at + len) })
+    } else if (nh === IPPROTO_FRAGMENT) {
+      len = IPV6_FRAGMENT_HEADER_LEN
+      const off = u16(b, at + 2)
+      out.push({ kind: 'fragment', nextHeader: next, offset: off >>> 3, moreFragments: (off & 1) !== 0, id: u32(b, at + 4) })
+    } else if (nh === IPPROTO_AH) {
+      len = (b[at + 1] + 2) * 4
+      out.push({ kind: 'ah', nextHeader: next, spi: u32(b, at + 4), sequence: u32(b, at + 8), icv: b.subarray(at + 12, at + len) })
+    } else break
+    if (at + len > b.length) break
+    at += len
+    nh = next
+  }
+  return out
+}
+
+/**
+ * Encodes a chain of extension headers ending in `upper` (each header's Next Header names the one after
+ * it) and returns the bytes plus the fixed header's Next Header. Hop-by-Hop/Destination options and
+ * routing data are padded with PadN/zeros to the 8-byte multiple RFC 8200 §4 requires. Throws IP_ERR_BAD_FIELD.
+ */
+export function emitIpv6Extensions(chain: readonly Ipv6Extension[], upper: number): { nextHeader: number; bytes: Uint8Array } {
+  const parts: Uint8Array[] = []
+  const types = chain.map((e) =>
+    e.kind === 'hopByHop' ? IPPROTO_HOPOPTS : e.kind === 'destination' ? IPPROTO_DSTOPTS : e.kind === 'routing' ? IPPROTO_ROUTING : e.kind === 'fragment' ? IPPROTO_FRAGMENT : IPPROTO_AH,
+  )
+  chain.forEach((e, k) => {
+    const next = k + 1 < chain.length ? types[k + 1] : upper
+    let h: Uint8Array
+    if (e.kind === 'hopByHop' || e.kind === 'destination') {
+      const len = (2 + e.options.length + 7) & ~7
+      h = new Uint8Array(len)
+      h.set(e.options, 2)
+      const pad = len - 2 - e.options.length
+      // RFC 8200 §4.2: Pad1 for one byte, PadN (type 1, length n - 2) for more.
+      if (pad === 1) h[2 + e.options.length] = 0
+      else if (pad >= 2) h.set([1, pad - 2], 2 + e.options.length)
+    } else if (e.kind === 'routing') {
+      checkUint('routing type', e.routingType, 0xff)
+      checkUint('segments left', e.segmentsLeft, 0xff)
+      h = new Uint8Array((4 + e.data.length + 7) & ~7)
+      h.set([0, 0, e.routingType, e.segmentsLeft], 0)
+      h.set(e.data, 4)
+    } else if (e.kind === 'fragment') {
+      checkUint('fragment offset', e.offset, 0x1fff)
+      checkUint('fragment id', e.id, 0xffffffff)
+      h = new Uint8Array(IPV6_FRAGMENT_HEADER_LEN)
+      put16(h, 2, (e.offset << 3) | (e.moreFragments ? 1 : 0))
+      h.set([e.id >>> 24, (e.id >>> 16) & 0xff, (e.id >>> 8) & 0xff, e.id & 0xff], 4)
+    } else if (e.kind === 'ah') {
+      checkUint('AH SPI', e.spi, 0xffffffff)
+      checkUint('AH sequence', e.sequence, 0xffffffff)
+      if ((12 + e.icv.length) % 8 !== 0) throw new WireError('IP_ERR_BAD_FIELD', `AH ICV of ${e.icv.length} bytes: the header must be a multiple of 8 bytes`)
+      h = new Uint8Array(12 + e.icv.length)
+      const w = (i: number, v: number): void => h.set([v >>> 24, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff], i)
+      w(4, e.spi)
+      w(8, e.sequence)
+      h.set(e.icv, 12)
+    } else throw new WireError('IP_ERR_BAD_FIELD', `unknown IPv6 extension ${String((e as { kind: unknown }).kind)}`)
+    h[0] = next
+    if (e.kind === 'ah') h[1] = h.length / 4 - 2
+    else if (e.kind !== 'fragment') {
+      if (h.length / 8 - 1 > 0xff) throw new WireError('IP_ERR_BAD_FIELD', `IPv6 ${e.kind} header of ${h.length} bytes is too long`)
+      h[1] = h.length / 8 - 1
+    }
+    parts.push(h)
+  })
+  const bytes = new Uint8Array(parts.reduce((a, p) => a + p.length, 0))
+  let at = 0
+  for (const p of parts) {
+    bytes.set(p, at)
+    at += p.length
+  }
+  return { nextHeader: chain.length > 0 ? types[0] : upper, bytes }
+}
