@@ -16,9 +16,10 @@ import { handshakeCommand } from './commands/handshake.js'
 import { listenCommand } from './commands/listen.js'
 import { demoCommand } from './commands/demo.js'
 import { inspectCommand } from './commands/inspect.js'
+import { scriptCommand } from './commands/script.js'
 
 /** Every command, in the order `tcplab --help` lists them. */
-export const COMMANDS: Command[] = [demoCommand, craftCommand, decodeCommand, inspectCommand, echoServerCommand, echoClientCommand, handshakeCommand, listenCommand, netnsCommand, cleanupCommand, benchCommand]
+export const COMMANDS: Command[] = [demoCommand, craftCommand, decodeCommand, inspectCommand, echoServerCommand, echoClientCommand, handshakeCommand, listenCommand, scriptCommand, netnsCommand, cleanupCommand, benchCommand]
 
 const VERSION = '0.1.0'
 

@@ -1,0 +1,230 @@
+/**
+ * `tcplab script FILE.pkt…`: run packetdrill scripts. This slice parses them (`--dry-run`); the semantics
+ * engine and its two targets (the kernel, tcplab's own TCP in virtual time) come next, and will read the
+ * validated flags from scriptConfig().
+ */
+import { readFileSync } from 'node:fs'
+import { isIP } from 'node:net'
+import { diagramFormat } from '../ladder/index.js'
+import { parseUint, usageError, type Command, type CommandArgs } from '../command.js'
+import { parseScript } from '../../script/parser.js'
+import { isScriptSyntaxError } from '../../script/errors.js'
+import { splitDefinition } from '../../script/options.js'
+import type { Script } from '../../script/ast.js'
+
+/** The flags of `tcplab script`, validated; what the engine and its targets will be given. */
+export interface ScriptConfig {
+  stack: 'kernel' | 'tcplab'
+  ipVersion?: 'ipv4' | 'ipv6'
+  toleranceUsecs?: number
+  tolerancePercent?: number
+  json: boolean
+  ladder: boolean
+  diagram?: string
+  pcap?: string
+  /** `-D NAME=VALUE`, in order; a later definition of a name wins. */
+  defines: Map<string, string>
+  dryRun: boolean
+  mss?: number
+  mtu?: number
+  localIp?: string
+  remoteIp?: string
+  gatewayIp?: string
+  netmaskIp?: string
+  bindPort?: number
+  connectPort?: number
+  strictSegments: boolean
+  nonFatal: Array<'packet' | 'syscall'>
+  tcpTsTickUsecs?: number
+  tcpTsEcrScaled: boolean
+  files: string[]
+}
+
+/** One script's outcome, as `--json` prints it. */
+export interface ScriptResult {
+  script: string
+  stack: string
+  result: 'pass' | 'fail' | 'error' | 'unsupported'
+  line: number | null
+  col: number | null
+  message: string | null
+  events: Array<{ kind: string; line: number }>
+}
+
+/** Options spelled packetdrill's way (`--tolerance_usecs`) are rewritten to ours (`--tolerance-usecs`). */
+const UNDERSCORE_FLAGS = new Set([
+  'ip_version',
+  'tolerance_usecs',
+  'tolerance_percent',
+  'dry_run',
+  'local_ip',
+  'remote_ip',
+  'gateway_ip',
+  'netmask_ip',
+  'bind_port',
+  'connect_port',
+  'strict_segments',
+  'non_fatal',
+  'tcp_ts_tick_usecs',
+  'tcp_ts_ecr_scaled',
+])
+
+function dashSpelling(argv: string[]): string[] {
+  const out: string[] = []
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!
+    if (a === '--') {
+      out.push(...argv.slice(i))
+      break
+    }
+    const m = /^--([A-Za-z0-9_]+)(=.*)?$/s.exec(a)
+    out.push(m && UNDERSCORE_FLAGS.has(m[1]!) ? `--${m[1]!.replace(/_/g, '-')}${m[2] ?? ''}` : a)
+  }
+  return out
+}
+
+function ipFlag(name: string, v: unknown, family?: 4 | 6): string | undefined {
+  if (v === undefined) return undefined
+  const s = v as string
+  const f = isIP(s)
+  if (f === 0 || (family !== undefined && f !== family)) throw usageError(`--${name} must be an ${family === 4 ? 'IPv4' : 'IP'} address, got '${s}'`)
+  return s
+}
+
+/** Validates the command line of `tcplab script` (usage errors exit 2). */
+export function scriptConfig(args: CommandArgs): ScriptConfig {
+  const v = args.values
+  const stack = (v.stack as string | undefined) ?? 'kernel'
+  if (stack !== 'kernel' && stack !== 'tcplab') throw usageError(`--stack must be kernel or tcplab, got '${stack}'`)
+  const cfg: ScriptConfig = {
+    stack,
+    json: v.json === true,
+    ladder: v.ladder === true,
+    defines: new Map(),
+    dryRun: v['dry-run'] === true,
+    strictSegments: v['strict-segments'] === true,
+    nonFatal: [],
+    tcpTsEcrScaled: v['tcp-ts-ecr-scaled'] === true,
+    files: args.positionals,
+  }
+  const ipv = v['ip-version'] as string | undefined
+  if (ipv !== undefined) {
+    if (ipv !== 'ipv4' && ipv !== 'ipv6') throw usageError(`--ip-version must be ipv4 or ipv6, got '${ipv}'`)
+    cfg.ipVersion = ipv
+  }
+  const num = (name: string, min: number, max: number): number | undefined =>
+    v[name] === undefined ? undefined : parseUint(name, v[name] as string, min, max)
+  const assign = <K extends keyof ScriptConfig>(key: K, value: ScriptConfig[K] | undefined): void => {
+    if (value !== undefined) cfg[key] = value
+  }
+  assign('toleranceUsecs', num('tolerance-usecs', 1, 2 ** 31 - 1))
+  assign('tolerancePercent', num('tolerance-percent', 0, 100))
+  assign('mss', num('mss', 1, 0xffff))
+  assign('mtu', num('mtu', 68, 0xffff))
+  assign('bindPort', num('bind-port', 1, 0xffff))
+  assign('connectPort', num('connect-port', 1, 0xffff))
+  assign('tcpTsTickUsecs', num('tcp-ts-tick-usecs', 0, 1_000_000))
+  assign('localIp', ipFlag('local-ip', v['local-ip']))
+  assign('remoteIp', ipFlag('remote-ip', v['remote-ip']))
+  assign('gatewayIp', ipFlag('gateway-ip', v['gateway-ip']))
+  assign('netmaskIp', ipFlag('netmask-ip', v['netmask-ip'], 4))
+  const nf = v['non-fatal'] as string | undefined
+  if (nf !== undefined) {
+    for (const part of nf.split(',')) {
+      if (part !== 'packet' && part !== 'syscall') throw usageError(`--non-fatal takes packet and/or syscall, comma-separated, got '${nf}'`)
+      if (!cfg.nonFatal.includes(part)) cfg.nonFatal.push(part)
+    }
+  }
+  for (const [key, flag] of [
+    ['diagram', 'diagram'],
+    ['pcap', 'pcap'],
+  ] as const) {
+    const p = v[flag] as string | undefined
+    if (p === undefined) continue
+    if (p === '') throw usageError(`--${flag} needs a file name`)
+    cfg[key] = p
+  }
+  if (cfg.diagram !== undefined) diagramFormat(cfg.diagram)
+  for (const d of (v.define as string[] | undefined) ?? []) {
+    const def = splitDefinition(d)
+    if (!def) throw usageError(`-D takes NAME=VALUE, got '${d}'`)
+    cfg.defines.set(def.name, def.value)
+  }
+  if (cfg.files.length === 0) throw usageError("no script given (see 'tcplab script --help')")
+  return cfg
+}
+
+/** Parses one file: its result object, and the script when it parsed. */
+export function dryRunFile(file: string, cfg: Pick<ScriptConfig, 'stack' | 'defines'>): { result: ScriptResult; script?: Script } {
+  const base: ScriptResult = { script: file, stack: cfg.stack, result: 'error', line: null, col: null, message: null, events: [] }
+  let source: string
+  try {
+    source = readFileSync(file, 'utf8')
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? 'EIO'
+    return { result: { ...base, message: `cannot read ${file} (${code})` } }
+  }
+  try {
+    const script = parseScript(source, { file, defines: cfg.defines })
+    const events = script.events.map((e) => ({ kind: e.action.kind, line: e.line }))
+    return { result: { ...base, result: 'pass', events }, script }
+  } catch (e) {
+    if (!isScriptSyntaxError(e)) throw e
+    return { result: { ...base, line: e.line, col: e.col, message: e.detail } }
+  }
+}
+
+/** The `script` command. */
+export const scriptCommand: Command = {
+  name: 'script',
+  usage: 'FILE.pkt… [--dry-run] [-D NAME=VALUE]… [--json]',
+  summary: 'Run packetdrill scripts (.pkt) against a TCP stack; for now, --dry-run checks their syntax.',
+  description:
+    'With --dry-run each script is parsed and checked as packetdrill parses it: FILE: ok (N events) on\n' +
+    'stdout, or FILE:LINE:COL: what was expected and what was found, on stderr. --json prints one object\n' +
+    'per script: {"script","stack","result","line","col","message","events":[{"kind","line"}]}. Exit 0 when\n' +
+    'every script passes, 1 when one fails, 2 for a usage error. Flags spelled packetdrill\'s way\n' +
+    '(--tolerance_usecs, --local_ip…) are accepted too. The kernel and tcplab targets are not built yet.',
+  allowPositionals: true,
+  preprocess: dashSpelling,
+  options: {
+    'dry-run': { type: 'boolean', help: 'parse and check the scripts only' },
+    define: { type: 'string', short: 'D', multiple: true, arg: 'NAME=VALUE', help: 'replace the word NAME in the scripts by VALUE' },
+    json: { type: 'boolean', help: 'one JSON object per script' },
+    stack: { type: 'string', arg: 'kernel|tcplab', help: 'the stack under test (default kernel)' },
+    'ip-version': { type: 'string', arg: 'ipv4|ipv6', help: 'address family of the packets' },
+    'tolerance-usecs': { type: 'string', arg: 'N', help: 'how far an event may be from its scripted time' },
+    'tolerance-percent': { type: 'string', arg: 'N', help: 'timing tolerance as a percentage of the interval' },
+    ladder: { type: 'boolean', help: 'print a ladder diagram of each script run' },
+    diagram: { type: 'string', arg: 'FILE', help: 'write the ladder to FILE (.svg, .html, .mmd, .md)' },
+    pcap: { type: 'string', arg: 'FILE', help: 'write every packet to FILE' },
+    mss: { type: 'string', arg: 'N', help: 'the MSS the scripts assume' },
+    mtu: { type: 'string', arg: 'N', help: 'the MTU of the test interface' },
+    'local-ip': { type: 'string', arg: 'IP', help: "the stack under test's address" },
+    'remote-ip': { type: 'string', arg: 'IP', help: "the script's (remote) address" },
+    'gateway-ip': { type: 'string', arg: 'IP', help: 'gateway address of the test network' },
+    'netmask-ip': { type: 'string', arg: 'MASK', help: 'netmask of the test network' },
+    'bind-port': { type: 'string', arg: 'PORT', help: 'port the scripts bind to' },
+    'connect-port': { type: 'string', arg: 'PORT', help: 'port the scripts connect to' },
+    'strict-segments': { type: 'boolean', help: 'outbound packets must match segment by segment (no TSO merging)' },
+    'non-fatal': { type: 'string', arg: 'packet,syscall', help: 'mismatches of these kinds are reported but do not stop the script' },
+    'tcp-ts-tick-usecs': { type: 'string', arg: 'N', help: 'microseconds per TS val tick (0: do not check TS val)' },
+    'tcp-ts-ecr-scaled': { type: 'boolean', help: 'TS ecr values in the script are scaled like TS val' },
+  },
+  async run(args, io) {
+    const cfg = scriptConfig(args)
+    if (!cfg.dryRun) {
+      throw usageError('the kernel and tcplab targets are not built yet; --dry-run (parse and check the scripts) is what works')
+    }
+    let failed = false
+    for (const file of cfg.files) {
+      const { result } = dryRunFile(file, cfg)
+      if (result.result !== 'pass') failed = true
+      if (cfg.json) io.stdout(JSON.stringify(result))
+      else if (result.result === 'pass') io.stdout(`${file}: ok (${result.events.length} events)`)
+      else if (result.line !== null) io.stderr(`${file}:${result.line}:${result.col}: ${result.message}`)
+      else io.stderr(`${file}: ${result.message}`)
+    }
+    return failed ? 1 : 0
+  },
+}
