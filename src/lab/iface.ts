@@ -313,6 +313,10 @@ export interface InterfaceOptions {
    * forgotten, quietly (Linux's tcp_fin_timeout, 60 s by default), in µs.
    */
   orphanTimeout?: number
+  /** IPv4 TTL / IPv6 hop limit of every connection's packets (default 64); see {@link Interface.ttl}. */
+  ttl?: number
+  /** IPv4 TOS / IPv6 traffic class byte of every connection's packets (default 0); see {@link Interface.tos}. */
+  tos?: number
 }
 
 /** Options of {@link Interface.connect}. */
@@ -385,7 +389,8 @@ export class Connection {
     readonly tcb: Tcb,
   ) {
     this.family = tcb.tuple.localAddr.length === 4 ? 4 : 6
-    this.ip = { src: tcb.tuple.localAddr, dst: tcb.tuple.remoteAddr }
+    // The interface's TTL/TOS as the connection starts: a socket option set before connect() (IP_TTL, IP_TOS).
+    this.ip = { src: tcb.tuple.localAddr, dst: tcb.tuple.remoteAddr, ttl: iface.ttl, tos: iface.tos }
   }
 
   /** The 4-tuple from our side. */
@@ -538,6 +543,10 @@ export class Interface extends EventEmitter<InterfaceEvents> {
   private readonly ephemeral: [number, number]
   private readonly closeDevice: boolean
   private readonly orphanTimeout: number
+  /** IPv4 TTL / IPv6 hop limit for connections opened from now on (undefined: 64), like Linux's IP_TTL. */
+  ttl: number | undefined
+  /** IPv4 TOS / IPv6 traffic class for connections opened from now on (undefined: 0), like IP_TOS. */
+  tos: number | undefined
   private portCursor: number
 
   private readonly table = new Map<number, Connection>()
@@ -590,6 +599,8 @@ export class Interface extends EventEmitter<InterfaceEvents> {
     this.portCursor = Math.floor(Math.random() * (hi - lo + 1))
     this.closeDevice = opts.closeDevice ?? true
     this.orphanTimeout = opts.orphanTimeout ?? 60_000_000
+    this.ttl = opts.ttl
+    this.tos = opts.tos
     this.txBuf = new Uint8Array(Math.max(this.device.mtu, 68))
     this.stats = {
       packetsIn: 0,

@@ -402,7 +402,7 @@ export class Tcb {
     this.sndBuf = new SendBuffer(c.sndBuf)
     // One scaling unit of slack: a window rounded up to the scale never overruns the ring.
     this.rcvBuf = new RecvBuffer(c.rcvBuf + (c.windowScale === false ? 1 : 1 << c.windowScale))
-    this.synWindow = Math.min(c.rcvBuf, 0xffff)
+    this.synWindow = c.synWindow ?? Math.min(c.rcvBuf, 0xffff)
     this.peerMss = this.defaultPeerMss()
     this.rtt = new RttEstimator(c.rtoInitial, c.rtoMin, c.rtoMax)
     this.cwnd = c.initialCwnd * this.effMss

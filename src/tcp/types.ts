@@ -63,6 +63,11 @@ export interface TcpConfig {
   timestamps: boolean
   /** Receive buffer size in bytes: the most we advertise (plus at most one scaling unit). */
   rcvBuf: number
+  /**
+   * The window field of our SYN or SYN+ACK (never scaled, RFC 7323 §2.2), 0..65535 and at most rcvBuf;
+   * undefined advertises min(rcvBuf, 65535). Later segments advertise the buffer as usual.
+   */
+  synWindow: number | undefined
   /** Send buffer size in bytes: `send` accepts no more than this unacknowledged + unsent. */
   sndBuf: number
   /** RFC 6298 §2.1 initial RTO (µs). */
@@ -114,6 +119,7 @@ export const DEFAULT_TCP_CONFIG: Readonly<TcpConfig> = Object.freeze({
   rack: true,
   timestamps: true,
   rcvBuf: 256 * 1024,
+  synWindow: undefined,
   sndBuf: 256 * 1024,
   rtoInitial: 1 * SECOND,
   rtoMin: 200 * MILLISECOND,
@@ -139,6 +145,9 @@ export function resolveConfig(partial?: Partial<TcpConfig>): TcpConfig {
     throw new RangeError(`windowScale ${c.windowScale} out of range 0..14 (RFC 7323 §2.3)`)
   }
   if (!(c.rcvBuf >= 1 && c.rcvBuf <= 0x3fffffff)) throw new RangeError(`rcvBuf ${c.rcvBuf} out of range`)
+  if (c.synWindow !== undefined && !(Number.isInteger(c.synWindow) && c.synWindow >= 0 && c.synWindow <= Math.min(0xffff, c.rcvBuf))) {
+    throw new RangeError(`synWindow ${c.synWindow} out of range 0..${Math.min(0xffff, c.rcvBuf)} (the SYN's unscaled field, within rcvBuf)`)
+  }
   if (!(c.sndBuf >= 1 && c.sndBuf <= 0x3fffffff)) throw new RangeError(`sndBuf ${c.sndBuf} out of range`)
   if (c.ackDelay >= 500_000) throw new RangeError('ackDelay must be < 0.5 s (RFC 9293 MUST-40)')
   if (!(c.rtoMin > 0 && c.rtoMin <= c.rtoMax)) throw new RangeError('need 0 < rtoMin ≤ rtoMax')

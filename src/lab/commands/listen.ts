@@ -13,6 +13,7 @@ import { createServer, type TcpSocket } from '../socket.js'
 import { diagramFormat, renderText, renderToFile } from '../ladder/index.js'
 import type { Interface } from '../iface.js'
 import { rawUnavailableReason, useColor } from './handshake.js'
+import { SaveFile, saveFileFor } from '../payload.js'
 
 /**
  * `--echo` takes an optional SUFFIX: bare `--echo` (last, before another option, or before the port when
@@ -96,6 +97,7 @@ export const listenCommand: Command = {
     count: { type: 'string', arg: 'N', help: `connections to serve before exiting (default ${ECHO_DEFAULTS.count} with --echo, else 1)` },
     json: { type: 'boolean', help: 'one JSON object per connection when it closes, instead of lines' },
     pcap: { type: 'string', arg: 'FILE', help: 'write every packet sent and received to FILE' },
+    save: { type: 'string', arg: 'FILE', help: 'write every byte received to FILE; with --count above 1, connection N (in accept order) to FILE.N' },
     ladder: { type: 'boolean', help: 'print a ladder diagram of each connection when it closes' },
     diagram: { type: 'string', arg: 'FILE', help: 'write the first connection\'s ladder to FILE (.svg, .html, .mmd, .md)' },
     absolute: { type: 'boolean', help: 'absolute sequence numbers in the ladder' },
@@ -119,6 +121,8 @@ export const listenCommand: Command = {
     const localAddr = typeof v.ip === 'string' ? parseIp(v.ip) : defaultAddress()
     // The address actually listened on, as text: the echo server and the banner need one, never ''.
     const host = formatIp(localAddr)
+    // The first --save file is created now: a path that cannot be written fails in one line before listening.
+    if (typeof v.save === 'string') new SaveFile(saveFileFor(v.save, 1, count)).close()
     const stack = await openLiveStack({
       via,
       localAddr,
@@ -130,7 +134,16 @@ export const listenCommand: Command = {
     const rec = new LiveRecorder(stack.iface, json ? undefined : (r) => io.stdout(`${r.remote.padEnd(22)} ${segmentLine(r)}`))
     if (!json) sayOffloadsOnce(stack.iface, io.stderr)
     let diagramWritten = false
+    // --save: one file per connection, opened as it is accepted (concurrent connections never interleave).
+    const saveTo = typeof v.save === 'string' ? v.save : undefined
+    let accepted = 0
+    const saves = new Map<SocketLike, SaveFile>()
+    const openSave = (socket: SocketLike): void => {
+      if (saveTo !== undefined) saves.set(socket, new SaveFile(saveFileFor(saveTo, ++accepted, count)))
+    }
     const report = async (socket: SocketLike, received: ReceivedText): Promise<void> => {
+      const save = saves.get(socket)
+      save?.close()
       const conn = (socket as unknown as TcpSocket).connection
       // let a closing connection finish (LAST-ACK waits for the peer's last ACK), bounded
       for (let i = 0; i < 200 && conn && !conn.closed && conn.state !== 'TIME-WAIT'; i++) await new Promise((r) => setTimeout(r, 10))
@@ -156,6 +169,7 @@ export const listenCommand: Command = {
             segmentsOmitted: omitted,
             // the listener's segments accepted so far with a checksum left to offload (all connections)
             checksumOffloaded: stack.iface.stats.checksumOffloaded,
+            ...(save ? { saved: save.path } : {}),
           }),
         )
       } else if (v.ladder === true) io.stdout(renderText(exchange, { absolute: v.absolute === true, color: useColor(io) }))
@@ -177,7 +191,11 @@ export const listenCommand: Command = {
           createServer: (listener) =>
             net.createServer((socket) => {
               const received = new ReceivedText()
-              socket.on('data', (d: Buffer | string) => received.add(d))
+              openSave(socket)
+              socket.on('data', (d: Buffer | string) => {
+                received.add(d)
+                saves.get(socket)?.write(d)
+              })
               socket.on('close', () => pending.push(report(socket, received)))
               listener(socket)
             }),
@@ -188,8 +206,10 @@ export const listenCommand: Command = {
           let closed = 0
           const server = net.createServer((socket) => {
             const received = new ReceivedText()
+            openSave(socket)
             socket.on('data', (d: Buffer) => {
               received.add(d)
+              saves.get(socket)?.write(d)
               if (!json) io.stdout(`received ${JSON.stringify(d.toString())} from ${socket.remoteAddress}:${socket.remotePort}`)
             })
             socket.on('end', () => socket.end())
@@ -210,9 +230,11 @@ export const listenCommand: Command = {
       await Promise.all(pending)
     } finally {
       rec.stop()
+      for (const f of saves.values()) f.close()
       await stack.close()
     }
     if (!json && typeof v.pcap === 'string') io.stdout(`packets written to ${v.pcap}`)
+    if (!json) for (const f of saves.values()) io.stdout(`${f.bytes} bytes received written to ${f.path}`)
     return 0
   },
 }
