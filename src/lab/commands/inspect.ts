@@ -5,10 +5,14 @@
  */
 import * as fs from 'node:fs'
 import { isWireError, WireError } from '../../tcp/errors.js'
-import { diagramFormat, renderText, renderToFile } from '../ladder/index.js'
+import { DEFAULT_LADDER_ROWS, diagramFormat, renderText, renderToFile } from '../ladder/index.js'
 import { parseUint, usageError, type Command, type CommandArgs, type Io } from '../command.js'
 import {
-  DEFAULT_MAX_SEGMENTS,
+  compileFilter,
+  FILTER_HELP,
+  packetLine,
+  packetToJson,
+  summaryLine,
   endpointText,
   formatReport,
   formatSummary,
@@ -20,6 +24,7 @@ import {
   type InspectSummary,
 } from '../inspect/index.js'
 import { ProgressBar } from '../inspect/progress.js'
+import { GRAPH_MAX_SEGMENTS, graphFormat, graphFromReport, renderGraphToFile } from '../graph/index.js'
 import { DEFAULT_LIVE_FILTER, inspectLive } from '../inspect/live.js'
 
 /** Whether colours may be used on stdout (a terminal, and NO_COLOR unset: https://no-color.org). */
@@ -95,16 +100,24 @@ async function runLive(args: CommandArgs, io: Io): Promise<number> {
 async function runFile(args: CommandArgs, io: Io): Promise<number> {
   const v = args.values
   if (args.positionals.length !== 1) throw usageError("inspect needs one capture FILE, or --iface IF (see 'tcplab inspect --help')")
-  if (v.filter !== undefined || v.count !== undefined) throw usageError('--filter and --count are for live inspection with --iface')
+  if (v.count !== undefined) throw usageError('--count is for live inspection with --iface')
+  // For a FILE, --filter is tcplab's expression language (filter.ts), compiled before the capture is read.
+  const filter = v.filter !== undefined ? compileFilter(v.filter as string) : undefined
+  const wantPackets = v.packets === true
+  const oneLine = v.summary === true
+  const maxRows = v['max-rows'] !== undefined ? parseUint('max-rows', v['max-rows'] as string, 2, 1e6) : DEFAULT_LADDER_ROWS
+  const timeScale = v['time-scale'] !== undefined ? parseScale(v['time-scale'] as string) : undefined
   const file = args.positionals[0]
   const json = v.json === true
   const absolute = v.absolute === true
   const diagram = v.diagram as string | undefined
   const wantLadder = v.ladder === true
+  const graph = v.graph as string | undefined
   const connNo = v.connection !== undefined ? parseUint('connection', v.connection as string, 1, 2 ** 31) : 1
-  if (v.connection !== undefined && diagram === undefined && !wantLadder) throw usageError('--connection picks the connection for --diagram or --ladder')
+  if (v.connection !== undefined && diagram === undefined && !wantLadder && graph === undefined) throw usageError('--connection picks the connection for --diagram, --ladder or --graph')
   if (wantLadder && json) throw usageError('--ladder prints text: use --diagram FILE with --json')
   if (diagram !== undefined) diagramFormat(diagram) // a bad extension fails before the capture is read
+  if (graph !== undefined) graphFormat(graph)
   const maxConnections = v['max-connections'] !== undefined ? parseUint('max-connections', v['max-connections'] as string, 1, 1e8) : undefined
 
   let size = 0
@@ -121,12 +134,19 @@ async function runFile(args: CommandArgs, io: Io): Promise<number> {
   }
   const stderr = process.stderr
   const bar = file !== '-' && stderr.isTTY === true ? new ProgressBar(stderr, size, { label: 'inspect' }) : undefined
-  const keep = diagram !== undefined || wantLadder
+  const keep = diagram !== undefined || wantLadder || graph !== undefined
   const inspection = inspect(file === '-' ? io.stdin : file, {
     maxConnections,
-    keepSegments: keep ? DEFAULT_MAX_SEGMENTS : 0,
+    keepSegments: keep ? (graph !== undefined ? Math.max(maxRows, GRAPH_MAX_SEGMENTS) : maxRows) : 0,
     keepSegmentsOf: keep ? connNo : undefined,
     onRead: bar ? (n) => bar.update(n) : undefined,
+    filter,
+    onPacket: wantPackets
+      ? (p) => {
+          bar?.done()
+          io.stdout(json ? JSON.stringify(packetToJson(p, { absolute })) : packetLine(p, { absolute }))
+        }
+      : undefined,
   })
 
   let chosen: ConnectionReport | undefined
@@ -134,8 +154,14 @@ async function runFile(args: CommandArgs, io: Io): Promise<number> {
   const show = (r: ConnectionReport): void => {
     if (r.index === connNo && keep) chosen = r
     bar?.done()
+    if (wantPackets && !oneLine) return // --packets alone lists packets, then the summary line
     if (json) {
       io.stdout(JSON.stringify(reportToJson(r)))
+      return
+    }
+    if (oneLine) {
+      io.stdout(summaryLine(r))
+      first = false
       return
     }
     if (!first) io.stdout('')
@@ -146,21 +172,27 @@ async function runFile(args: CommandArgs, io: Io): Promise<number> {
     bar?.done()
     if (json) io.stdout(JSON.stringify({ summary: s }))
     else {
-      if (!first) io.stdout('')
+      if (!first && !oneLine) io.stdout('')
       io.stdout(formatSummary(s))
     }
     if (!keep) return
     if (chosen === undefined) {
+      if (filter !== undefined && connNo <= s.connections) throw new WireError('ERR_BAD_ARGUMENT', `connection #${connNo} has no packet the --filter matches`)
       throw new WireError('ERR_BAD_ARGUMENT', `the capture has no connection #${connNo} (it has ${s.connections})`)
     }
     const ladder = toLadder(chosen)
     if (wantLadder) {
       io.stdout('')
-      io.stdout(renderText(ladder, { absolute, color: colorOk(io) }))
+      io.stdout(renderText(ladder, { absolute, color: colorOk(io), maxRows, timeScale }))
     }
     if (diagram !== undefined) {
-      const fmt = await renderToFile(ladder, diagram, { absolute })
+      const fmt = await renderToFile(ladder, diagram, { absolute, maxRows, timeScale })
       if (!json) io.stderr(`wrote the ladder of connection #${connNo} to ${diagram} (${fmt})`)
+    }
+    if (graph !== undefined) {
+      const g = graphFromReport(chosen)
+      const fmt = await renderGraphToFile(g, graph)
+      if (!json) io.stderr(`wrote the time-sequence graph of connection #${connNo} to ${graph} (${fmt}; ${g.data.length} data segments, ${g.retransmissions.length} retransmissions)`)
     }
   }
 
@@ -178,10 +210,19 @@ async function runFile(args: CommandArgs, io: Io): Promise<number> {
   return 0
 }
 
+/** --time-scale: pixels per millisecond, a positive number. */
+function parseScale(text: string): number {
+  const n = Number(text)
+  if (!/^\s*\d*\.?\d+(e[+-]?\d+)?\s*$/i.test(text) || !(n > 0) || n > 1e6) {
+    throw usageError(`--time-scale must be a positive number of pixels per millisecond (e.g. 2 or 0.5), got '${text}'`)
+  }
+  return n
+}
+
 /** The `inspect` command. */
 export const inspectCommand: Command = {
   name: 'inspect',
-  usage: 'FILE [--json] [--diagram FILE] [--absolute]  |  --iface IF [--filter BPF]',
+  usage: 'FILE [--json] [--packets] [--summary] [--filter EXPR] [--diagram FILE] [--ladder] [--absolute]  |  --iface IF [--filter BPF]',
   summary: 'Report every TCP connection in a capture: ends, ISNs, options, handshake RTTs, resets, bytes, how it ended.',
   description:
     'FILE is a pcap or pcapng capture (Ethernet, raw IP, BSD loopback, Linux cooked SLL/SLL2 as\n' +
@@ -194,25 +235,41 @@ export const inspectCommand: Command = {
     'Memory stays bounded on any capture size: at most --max-connections (default 20000) are tracked at\n' +
     'once; past that, finished ones and then the least recently active are reported early.\n' +
     'A capture cut short prints the connections read so far, then an error, and exits 1.\n' +
+    '--packets lists TCP packets one per line as `tcplab decode` prints them, led by the frame number, the\n' +
+    'seconds since the first packet and the connection number (#N), seq/ack relative per connection\n' +
+    '(--absolute: as on the wire); with --json, one object per packet. --summary prints one line per\n' +
+    'connection instead of the full report. Ladders of more than --max-rows segments draw the first and\n' +
+    'last halves with a marked gap that counts the rest (Mermaid fewer, to stay under its 50,000-character\n' +
+    'limit); --time-scale PX spaces segments by time (PX pixels per ms, 17 px a text line, long pauses capped).\n' +
+    FILTER_HELP + '\n' +
     'Live: --iface watches an interface through libpcap (root or CAP_NET_RAW) and prints each handshake\n' +
-    'as it completes, and refused or reset connections as they end.',
+    'as it completes, and refused or reset connections as they end.\n' +
+    '--graph draws sequence numbers over time for the direction with the most data (a bar per segment), the\n' +
+    'ACK and advertised-window lines and SACK blocks. Retransmissions (seq below the highest seq+len already\n' +
+    'sent, as tshark) are red; a fast retransmit (after 3 duplicate ACKs) has a triangle; an RTO (a resend of\n' +
+    'the first unACKed byte after 2 × SRTT without ACK progress) a dashed line. Throughput and RTT below.',
   allowPositionals: true,
   options: {
     json: { type: 'boolean', help: 'one JSON object per connection per line, then {"summary":…}' },
     diagram: { type: 'string', arg: 'FILE', help: 'write the ladder of connection #1 (or --connection N) as .svg, .html, .mmd or .md' },
     ladder: { type: 'boolean', help: 'print the ladder of connection #1 (or --connection N) after the reports' },
-    connection: { type: 'string', arg: 'N', help: 'which connection --diagram and --ladder draw (default 1)' },
+    connection: { type: 'string', arg: 'N', help: 'which connection --diagram, --ladder and --graph draw (default 1)' },
+    graph: { type: 'string', arg: 'FILE', help: 'write the time-sequence graph of connection #1 (or --connection N) as .svg or .html' },
     absolute: { type: 'boolean', help: 'sequence numbers as on the wire, not relative to each ISN' },
     'max-connections': { type: 'string', arg: 'N', help: 'connections tracked at once (default 20000)' },
     iface: { type: 'string', arg: 'IF', help: 'watch this interface live instead of reading a file (root)' },
-    filter: { type: 'string', arg: 'BPF', help: `BPF filter for --iface (default '${DEFAULT_LIVE_FILTER}')` },
+    filter: { type: 'string', arg: 'EXPR|BPF', help: `FILE: select packets (expression below); --iface: a BPF filter (default '${DEFAULT_LIVE_FILTER}')` },
+    packets: { type: 'boolean', help: 'list TCP packets one per line (decode style, relative seq/ack, connection #)' },
+    summary: { type: 'boolean', help: 'one line per connection instead of the full report' },
+    'max-rows': { type: 'string', arg: 'N', help: `segments a ladder draws at most (default ${DEFAULT_LADDER_ROWS}); the middle of a longer one is elided` },
+    'time-scale': { type: 'string', arg: 'PX', help: 'ladders: space segments by time, PX pixels per millisecond' },
     count: { type: 'string', arg: 'N', help: 'with --iface: stop after N handshakes' },
   },
   async run(args, io) {
     const v = args.values
     if (v.iface !== undefined) {
       if (args.positionals.length > 0) throw usageError('give a capture FILE or --iface IF, not both')
-      for (const o of ['diagram', 'ladder', 'connection', 'absolute']) {
+      for (const o of ['diagram', 'ladder', 'connection', 'absolute', 'packets', 'summary', 'max-rows', 'time-scale', 'graph']) {
         if (v[o] !== undefined) throw usageError(`--${o} is for capture files, not --iface`)
       }
       return runLive(args, io)

@@ -9,7 +9,9 @@ import { readCapture, type CaptureSource } from '../../net/pcap.js'
 import { decodeSegment, newSegmentInfo } from './decode.js'
 import { isSupportedLinkType } from './link.js'
 import type { ConnectionReport, InspectSummary } from './report.js'
-import { ConnectionTracker, type TrackerOptions } from './tracker.js'
+import { ConnectionTracker, type PacketContext, type TrackerOptions } from './tracker.js'
+import type { PacketFilter } from './filter.js'
+import type { SegmentInfo } from './decode.js'
 
 /** Read size for capture files. */
 const FILE_CHUNK_BYTES = 256 * 1024
@@ -17,7 +19,17 @@ const FILE_CHUNK_BYTES = 256 * 1024
 export { toLadder } from './ladder.js'
 export { isSupportedLinkType, locateIp, LINKTYPE_LOOP, type LinkView, type PacketDirection } from './link.js'
 export { decodeSegment, newSegmentInfo, type ChecksumStatus, type DecodeOutcome, type SegmentInfo } from './decode.js'
-export { ConnectionTracker, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_SEGMENTS, type TrackerCounters, type TrackerOptions } from './tracker.js'
+export {
+  ConnectionTracker,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_SEGMENTS,
+  MAX_INFERENCE_SEGMENTS,
+  type PacketContext,
+  type TrackerCounters,
+  type TrackerOptions,
+} from './tracker.js'
+export { compileFilter, FILTER_HELP, type FilterInput, type PacketFilter } from './filter.js'
+export { packetLine, packetToJson, type PacketJson } from './packets.js'
 export * from './report.js'
 
 /** Options of {@link inspect}. */
@@ -26,6 +38,25 @@ export interface InspectOptions extends TrackerOptions {
   maxPacketBytes?: number
   /** Called after each chunk of input is read, with the bytes read so far (for a progress bar). */
   onRead?: (bytesRead: number) => void
+  /**
+   * Selects packets: only matching ones reach `onPacket`, and only connections with a matching packet are
+   * reported (whole). The summary then counts `matchedPackets` and `matchedConnections`.
+   */
+  filter?: PacketFilter
+  /** Called for each TCP packet (each matching one, with a filter); its arrays are valid only during the call. */
+  onPacket?: (p: InspectedPacket) => void
+}
+
+/** A TCP packet as `onPacket` gets it. */
+export interface InspectedPacket {
+  /** 1-based number of the packet in the capture (every packet counts, as tshark's frame numbers). */
+  frame: number
+  /** Capture timestamp (ns since the epoch) and ns since the capture's first packet. */
+  timestampNs: bigint
+  relativeNs: bigint
+  seg: SegmentInfo
+  /** Its connection's number and the relative-number bases. */
+  context: PacketContext
 }
 
 /** A running inspection: iterate it for the reports; `summary()` tells the totals so far. */
@@ -56,6 +87,11 @@ export function inspect(source: CaptureSource, opts: InspectOptions = {}): Inspe
     evicted: 0,
     complete: true,
   }
+  const filter = opts.filter
+  if (filter !== undefined) {
+    summary.matchedPackets = 0
+    summary.matchedConnections = 0
+  }
   const sync = (): InspectSummary => tracker.fillSummary(summary)
   let started = false
   async function* run(): AsyncGenerator<ConnectionReport> {
@@ -63,10 +99,23 @@ export function inspect(source: CaptureSource, opts: InspectOptions = {}): Inspe
     started = true
     const seg = newSegmentInfo()
     const skipped = summary.skipped
+    const onPacket = opts.onPacket
+    let firstNs: bigint | undefined
+    const pkt: InspectedPacket = { frame: 0, timestampNs: 0n, relativeNs: 0n, seg, context: tracker.packet }
+    const matched = function* (reports: Iterable<ConnectionReport>): Generator<ConnectionReport> {
+      for (const r of reports) {
+        if (filter === undefined) yield r
+        else if (r.matched === true) {
+          summary.matchedConnections!++
+          yield r
+        }
+      }
+    }
     const input = source instanceof Uint8Array ? source : chunksOf(source, opts.onRead)
     try {
       for await (const p of readCapture(input, { maxPacketBytes: opts.maxPacketBytes })) {
         summary.packets++
+        if (firstNs === undefined) firstNs = p.timestampNs
         const lt = p.linkType
         if (!isSupportedLinkType(lt)) {
           summary.unsupportedLinkTypes[lt] = (summary.unsupportedLinkTypes[lt] ?? 0) + 1
@@ -81,8 +130,19 @@ export function inspect(source: CaptureSource, opts: InspectOptions = {}): Inspe
           continue
         }
         tracker.push(seg, p.timestampNs)
+        const pass = filter === undefined || filter({ seg, connection: tracker.packet.connection })
+        if (pass && filter !== undefined) {
+          summary.matchedPackets!++
+          tracker.matchLast()
+        }
+        if (pass && onPacket !== undefined) {
+          pkt.frame = summary.packets
+          pkt.timestampNs = p.timestampNs
+          pkt.relativeNs = p.timestampNs - firstNs
+          onPacket(pkt)
+        }
         const out = tracker.drain()
-        for (let i = 0; i < out.length; i++) yield out[i]
+        if (out.length > 0) yield* matched(out)
       }
     } catch (e) {
       if (!isWireError(e, 'PCAP_ERR_TRUNCATED')) throw e
@@ -90,12 +150,12 @@ export function inspect(source: CaptureSource, opts: InspectOptions = {}): Inspe
       summary.complete = false
       const rest = tracker.finish()
       sync()
-      for (const r of rest) yield r
+      yield* matched(rest)
       throw e
     }
     const rest = tracker.finish()
     sync()
-    for (const r of rest) yield r
+    yield* matched(rest)
   }
   return {
     [Symbol.asyncIterator]: () => run(),

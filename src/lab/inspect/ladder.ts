@@ -99,11 +99,15 @@ export function toLadder(conn: ConnectionReport): LadderExchange {
     passive: false,
   }
   const end = (r: Role): EndState => (r === 'client' ? client : server)
-  const rows: LadderRow[] = segs.map((s) => {
-    const sender = end(s.from)
-    const receiver = end(s.from === 'client' ? 'server' : 'client')
-    onSend(sender, s)
-    onReceive(receiver, s)
+  const step = (s: SegmentRecord): void => {
+    onSend(end(s.from), s)
+    onReceive(end(s.from === 'client' ? 'server' : 'client'), s)
+  }
+  const gap = conn.segmentsElided
+  const rows: LadderRow[] = segs.map((s, i) => {
+    // The middle of a long connection is not drawn, but its SYNs, FINs, RSTs and state-moving ACKs still move the states.
+    if (gap !== undefined && i === gap.after) for (const m of gap.inference) step(m)
+    step(s)
     const row: LadderRow = {
       from: s.from === 'client' ? 'left' : 'right',
       timeUs: s.timeUs,
@@ -130,6 +134,7 @@ export function toLadder(conn: ConnectionReport): LadderExchange {
     rows,
     outcome: endedText(conn),
   }
+  if (gap !== undefined) ex.gap = { after: gap.after, omitted: gap.count }
   if (conn.isn.client !== null) ex.left.isn = conn.isn.client
   if (conn.isn.server !== null) ex.right.isn = conn.isn.server
   return ex

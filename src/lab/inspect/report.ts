@@ -155,6 +155,20 @@ export interface ConnectionReport {
   evicted: boolean
   /** Kept segments for {@link toLadder}, when asked for; never part of the JSON. */
   segments?: SegmentRecord[]
+  /** When more segments came than were kept: the middle ones between `segments` head and tail; never in the JSON. */
+  segmentsElided?: ElidedSegments
+  /** Some packet of it matched the inspect filter (set only when one did); never in the JSON. */
+  matched?: boolean
+}
+
+/** The middle of a long connection, left out of `segments` (which hold its first and last ones). */
+export interface ElidedSegments {
+  /** How many of `segments` come before the gap. */
+  after: number
+  /** Segments left out. */
+  count: number
+  /** The left-out ones that can change a state (SYN, FIN, RST, some ACKs), options dropped: for state inference only. */
+  inference: SegmentRecord[]
 }
 
 /** At most this many RSTs are listed per connection (all are counted). */
@@ -178,11 +192,14 @@ export interface InspectSummary {
   evicted: number
   /** False when the capture ended in the middle of a record (the reports cover what was read). */
   complete: boolean
+  /** With a filter only: TCP packets that matched it, and connections reported for having one. */
+  matchedPackets?: number
+  matchedConnections?: number
 }
 
 /** The report as one JSON object (no kept segments). */
-export function reportToJson(r: ConnectionReport): Omit<ConnectionReport, 'segments'> {
-  const { segments: _segments, ...rest } = r
+export function reportToJson(r: ConnectionReport): Omit<ConnectionReport, 'segments' | 'segmentsElided' | 'matched'> {
+  const { segments: _segments, segmentsElided: _elided, matched: _matched, ...rest } = r
   return rest
 }
 
@@ -298,6 +315,22 @@ export function formatSummary(s: InspectSummary): string {
   let line = parts[0] + tail
   if (unsupported.length > 0) line += `; ${unsupported.join(', ')}`
   if (s.evicted > 0) line += `; ${s.evicted} reported early (more than ${s.maxConnections} connections at once)`
+  if (s.matchedPackets !== undefined) {
+    line += `; the filter matched ${s.matchedPackets} packet${s.matchedPackets === 1 ? '' : 's'} in ${s.matchedConnections ?? 0} connection${s.matchedConnections === 1 ? '' : 's'}`
+  }
   if (!s.complete) line += '; the capture is truncated'
   return line
+}
+
+/** One line per connection (`inspect --summary`): who, how it ended, packets, bytes each way, duration. */
+export function summaryLine(r: ConnectionReport): string {
+  const parts = [`#${r.index}`, `${endpointText(r.client)} → ${endpointText(r.server)}`, `IPv${r.family}`, endedText(r)]
+  if (r.rtt.clientUs !== null) parts.push(`RTT ${msText(r.rtt.clientUs)}`)
+  parts.push(`${r.packets.total} packet${r.packets.total === 1 ? '' : 's'}`)
+  parts.push(`${r.bytes.clientToServer}/${r.bytes.serverToClient} bytes`)
+  parts.push(`over ${msText(r.durationUs)}`)
+  const odd = r.anomalies.length
+  if (odd > 0) parts.push(`${odd} anomal${odd === 1 ? 'y' : 'ies'}`)
+  if (r.evicted) parts.push('[reported early: table full]')
+  return parts.join('  ')
 }

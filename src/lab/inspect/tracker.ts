@@ -36,8 +36,26 @@ import {
 
 /** Default cap on connections tracked at once. */
 export const DEFAULT_MAX_CONNECTIONS = 20_000
-/** Default cap on segments kept per connection when segments are kept at all. */
+/**
+ * Default cap on segments kept per connection when segments are kept at all: the first half and the last
+ * half of the connection (a ring), so a ladder of a long connection shows its start and its end.
+ */
 export const DEFAULT_MAX_SEGMENTS = 2_000
+/**
+ * Most segments of the elided middle kept for state inference only (SYN, FIN, RST and the ACKs that can
+ * move a state: see {@link ConnectionTracker}). Past it, the states drawn after the gap may be off.
+ */
+export const MAX_INFERENCE_SEGMENTS = 10_000
+
+/** The packet last pushed: its connection's number and the bases of relative seq and ack (as tcpdump shows them). */
+export interface PacketContext {
+  /** 1-based connection number, as in the reports. */
+  connection: number
+  /** The sender's first sequence number (its ISN when its SYN was captured); undefined: not known. */
+  seqBase: number | undefined
+  /** The receiver's, likewise (or the first number the sender acknowledged of it). */
+  ackBase: number | undefined
+}
 
 /** RFC 9293 §3.7.1: the send MSS when the peer sent no MSS option (IPv4 536, IPv6 1220, RFC 8200 §5). */
 const DEFAULT_MSS_V4 = 536
@@ -109,6 +127,12 @@ class Side {
   outgoing = 0
   ipBad = 0
   firstIpBad = 0
+  /** Base of relative sequence numbers: the ISN, else the first number seen from or acknowledged to this end. */
+  base: number | undefined
+  /** For kept segments: the peer sent a SYN or FIN this end has not acknowledged yet (its next ACK may move a state). */
+  owesAck = false
+  /** For kept segments: this end has acknowledged the peer's FIN. */
+  ackedPeerFin = false
 
   constructor(
     readonly addr: Uint8Array,
@@ -135,6 +159,14 @@ class Conn {
   anomalies: AnomalyAcc[] = []
   /** Kept segments (only when asked for); the sender's role is settled when the report is built. */
   segments: Array<{ side: Side; rec: SegmentRecord }> | undefined
+  /** The last segments, a ring once the head is full: `tail[(tailStart + i) % tail.length]`. */
+  tail: Array<{ side: Side; rec: SegmentRecord; infer: boolean }> = []
+  tailStart = 0
+  /** Segments between head and tail: how many, and those kept for state inference. */
+  elided = 0
+  elidedKept: Array<{ side: Side; rec: SegmentRecord }> = []
+  /** Some packet of it matched the inspect filter. */
+  matched = false
   /** Next connection with the same tuple hash. */
   hashNext: Conn | undefined
   /** Neighbours in the table's LRU list (open connections) or finish-order list (finished ones). */
@@ -283,6 +315,11 @@ export class ConnectionTracker {
   private nextIndex = 1
   private readonly maxConnections: number
   private readonly keepSegments: number
+  private readonly keepHead: number
+  private readonly keepTail: number
+  private lastConn: Conn | undefined
+  /** The packet last pushed (updated in place by every push). */
+  readonly packet: PacketContext = { connection: 0, seqBase: undefined, ackBase: undefined }
   private readonly keepSegmentsOf: number | undefined
   private readonly onHandshake: ((r: ConnectionReport) => void) | undefined
   private readonly onEnd: ((r: ConnectionReport) => void) | undefined
@@ -304,6 +341,8 @@ export class ConnectionTracker {
     if (!Number.isInteger(max) || max < 1) throw new RangeError(`maxConnections must be a positive integer, got ${max}`)
     this.maxConnections = max
     this.keepSegments = opts.keepSegments ?? 0
+    this.keepHead = Math.ceil(this.keepSegments / 2)
+    this.keepTail = this.keepSegments - this.keepHead
     this.keepSegmentsOf = opts.keepSegmentsOf
     this.onHandshake = opts.onHandshake
     this.onEnd = opts.onEnd
@@ -355,6 +394,12 @@ export class ConnectionTracker {
     }
     if (conn === undefined) conn = this.create(hash, seg, ns)
     this.update(conn, seg, ns)
+    this.lastConn = conn
+    const s = ipEqualsPort(conn.a, seg) ? conn.a : conn.b
+    const p = this.packet
+    p.connection = conn.index
+    p.seqBase = s.base
+    p.ackBase = conn.other(s).base
     // RST or FIN both ways: the connection is over and first in line to leave a full table.
     if (!conn.finished && conn.end !== undefined) {
       conn.finished = true
@@ -362,6 +407,11 @@ export class ConnectionTracker {
       this.done.append(conn)
       if (this.onEnd !== undefined) this.onEnd(this.report(conn))
     }
+  }
+
+  /** Marks the connection of the packet last pushed as matching a filter (its report says `matched`). */
+  matchLast(): void {
+    if (this.lastConn !== undefined) this.lastConn.matched = true
   }
 
   /** A SYN with a new ISN, or a SYN after unrelated traffic or after the end: port reuse, a new connection. */
@@ -424,8 +474,7 @@ export class ConnectionTracker {
     conn.packets++
     conn.lastNs = ns
     s.packets++
-    const notes: string[] | undefined =
-      conn.segments !== undefined && conn.segments.length < (this.keepSegments || DEFAULT_MAX_SEGMENTS) ? [] : undefined
+    const notes: string[] | undefined = conn.segments !== undefined ? [] : undefined
 
     if (seg.checksum !== 'unchecked') {
       s.checked++
@@ -452,6 +501,12 @@ export class ConnectionTracker {
     const rst = (flags & TcpFlags.RST) !== 0
     const fin = (flags & TcpFlags.FIN) !== 0
     const len = seg.payloadLen
+
+    // Relative numbers (Wireshark's default): from the ISN; with the SYN not captured, as if it had taken
+    // the number before the first one seen (so data starts at 1), or before the first one acknowledged.
+    if (syn && s.isn === undefined) s.base = seg.seq
+    else if (s.base === undefined) s.base = (seg.seq - 1) >>> 0
+    if (ack && o.base === undefined) o.base = (seg.ack - 1) >>> 0
 
     if (rst) {
       conn.resetCount++
@@ -567,8 +622,49 @@ export class ConnectionTracker {
         options: keepOptions(seg.options),
         notes,
       }
-      conn.segments!.push({ side: s, rec })
+      this.keep(conn, s, o, rec, seg)
     }
+  }
+
+  /**
+   * Keeps a segment: in the head while it has room, then in the tail ring; one pushed out of the ring is
+   * counted as elided and kept (without options) only if it can move a state in toLadder's inference: SYN,
+   * FIN, RST, the first ACK after the peer's SYN or FIN, and the first ACK that covers the peer's FIN.
+   */
+  private keep(conn: Conn, s: Side, o: Side, rec: SegmentRecord, seg: SegmentInfo): void {
+    const f = seg.flags
+    let infer = (f & (TcpFlags.SYN | TcpFlags.FIN | TcpFlags.RST)) !== 0
+    if (f & TcpFlags.ACK) {
+      if (s.owesAck) {
+        s.owesAck = false
+        infer = true
+      }
+      if (!s.ackedPeerFin && o.finSeq !== undefined && !seqGt(((o.finSeq + 1) >>> 0) as Seq, seg.ack as Seq)) {
+        s.ackedPeerFin = true
+        infer = true
+      }
+    }
+    if (f & (TcpFlags.SYN | TcpFlags.FIN)) o.owesAck = true
+    const head = conn.segments!
+    if (head.length < this.keepHead) {
+      head.push({ side: s, rec })
+      return
+    }
+    if (this.keepTail === 0) {
+      conn.elided++
+      if (infer && conn.elidedKept.length < MAX_INFERENCE_SEGMENTS) conn.elidedKept.push({ side: s, rec: { ...rec, options: [] } })
+      return
+    }
+    const tail = conn.tail
+    if (tail.length < this.keepTail) {
+      tail.push({ side: s, rec, infer })
+      return
+    }
+    const out = tail[conn.tailStart]
+    conn.elided++
+    if (out.infer && conn.elidedKept.length < MAX_INFERENCE_SEGMENTS) conn.elidedKept.push({ side: out.side, rec: { ...out.rec, options: [] } })
+    tail[conn.tailStart] = { side: s, rec, infer }
+    conn.tailStart = (conn.tailStart + 1) % tail.length
   }
 
   /** Builds the report of a connection in its current state. */
@@ -707,7 +803,16 @@ export class ConnectionTracker {
       packets: { total: conn.packets, clientToServer: client.packets, serverToClient: server.packets },
       evicted: conn.evicted,
     }
-    if (conn.segments !== undefined) r.segments = conn.segments.map(({ side, rec }) => ({ ...rec, from: role(side)! }))
+    if (conn.segments !== undefined) {
+      const as = ({ side, rec }: { side: Side; rec: SegmentRecord }): SegmentRecord => ({ ...rec, from: role(side)! })
+      const tail = conn.tail
+      const ordered = [...tail.slice(conn.tailStart), ...tail.slice(0, conn.tailStart)]
+      r.segments = [...conn.segments.map(as), ...ordered.map(as)]
+      if (conn.elided > 0) {
+        r.segmentsElided = { after: conn.segments.length, count: conn.elided, inference: conn.elidedKept.map(as) }
+      }
+    }
+    if (conn.matched) r.matched = true
     return r
   }
 }

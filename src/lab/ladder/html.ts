@@ -4,6 +4,7 @@
  */
 import type { LadderExchange, LadderOptions } from './model.js'
 import { renderSvg, xmlEscape } from './svg.js'
+import { ladderView } from './view.js'
 import { displayNumbers, flagNames, numbersCaption, rowLabel, rowTime, sequenceBases } from './text.js'
 
 const CSS = `
@@ -22,6 +23,7 @@ const CSS = `
   td.state, td.dir { white-space: nowrap; }
   td.mono, td.state { font-family: 'DejaVu Sans Mono', Menlo, Consolas, monospace; }
   tr.lost td { color: #cf222e; }
+  tr.gap td { text-align: center; font-weight: 700; color: #9a6700; background: #fff8c5; }
 `
 
 /** The exchange as a complete HTML document. */
@@ -29,13 +31,16 @@ export function renderHtml(ex: LadderExchange, opts: LadderOptions = {}): string
   const bases = sequenceBases(ex)
   const e = xmlEscape
   const title = ex.title ?? `${ex.left.label} ↔ ${ex.right.label}`
-  const rows = ex.rows.map((row, i) => {
+  const view = ladderView(ex, opts)
+  const rows = view.items.map((item) => {
+    if (item.kind === 'gap') return `<tr class="gap"><td colspan="12">${e(`⋯ ${item.text} ⋯`)}</td></tr>`
+    const row = item.row
     const n = displayNumbers(ex, row, opts, bases)
     const l = rowLabel(ex, row, opts, bases)
     const dir = row.from === 'left' ? `${ex.left.label} → ${ex.right.label}` : `${ex.right.label} → ${ex.left.label}`
     const win = row.scaledWindow !== undefined && row.scaledWindow !== row.window ? `${row.window} (${row.scaledWindow})` : `${row.window}`
     const cells = [
-      ['num', String(i + 1)],
+      ['num', String(item.n)],
       ['num', rowTime(ex, row)],
       ['dir', dir],
       ['mono', flagNames(row.flags)],
@@ -64,7 +69,7 @@ export function renderHtml(ex: LadderExchange, opts: LadderOptions = {}): string
     '<body>',
     '<main>',
     `<h1>${e(title)}</h1>`,
-    `<p>${e(`${ex.left.label} ${ex.left.endpoint} · ${ex.right.label} ${ex.right.endpoint} · ${numbersCaption(ex, opts)}`)}${ex.outcome ? ` · outcome: <strong>${e(ex.outcome)}</strong>` : ''}</p>`,
+    `<p>${e(`${ex.left.label} ${ex.left.endpoint} · ${ex.right.label} ${ex.right.endpoint} · ${numbersCaption(ex, opts)}`)}${ex.outcome ? ` · outcome: <strong>${e(ex.outcome)}</strong>` : ''}${view.elidedNote !== undefined ? ` · <strong>${e(view.elidedNote)}</strong>` : ''}</p>`,
     `<figure>${renderSvg(ex, { ...opts, inline: true }).trimEnd()}</figure>`,
     '<table>',
     `<thead><tr>${heads.map((h) => `<th>${e(h)}</th>`).join('')}</tr></thead>`,

@@ -11,6 +11,8 @@ import { renderMermaid } from './mermaid.js'
 import { renderSvg } from './svg.js'
 
 export type { LadderEnd, LadderExchange, LadderOptions, LadderRow } from './model.js'
+export { DEFAULT_LADDER_ROWS, MAX_TIME_GAP_PX } from './model.js'
+export { ladderView, spanText, type LadderView, type ViewGap, type ViewRow } from './view.js'
 export {
   displayNumbers,
   displayWidth,
@@ -25,7 +27,7 @@ export {
   wrapText,
 } from './text.js'
 export type { RowKind, RowLabel } from './text.js'
-export { mermaidText, renderMermaid } from './mermaid.js'
+export { MERMAID_MAX_TEXT, mermaidText, renderMermaid } from './mermaid.js'
 export { renderSvg, xmlEscape } from './svg.js'
 export type { SvgOptions } from './svg.js'
 export { renderHtml } from './html.js'

@@ -4,6 +4,13 @@
  */
 import type { LadderExchange, LadderOptions } from './model.js'
 import { numbersCaption, rowLabel, rowTime, sequenceBases } from './text.js'
+import { ladderView } from './view.js'
+
+/**
+ * Mermaid refuses a diagram longer than its `maxTextSize` setting (50 000 characters by default, the
+ * "Maximum text size in diagram exceeded" error): the source stays under this many characters.
+ */
+export const MERMAID_MAX_TEXT = 50_000
 
 /**
  * Text made safe inside a Mermaid label: `#` and `;` (entity start, statement separator), `<` and `>`
@@ -17,18 +24,40 @@ export function mermaidText(s: string): string {
     .trim()
 }
 
-/** The exchange as Mermaid source (`sequenceDiagram`), ending with a newline. */
+/**
+ * The exchange as Mermaid source (`sequenceDiagram`), ending with a newline. A ladder whose source would
+ * pass {@link MERMAID_MAX_TEXT} draws fewer of its first and last segments (the middle elided, as in
+ * every renderer) until it fits.
+ */
 export function renderMermaid(ex: LadderExchange, opts: LadderOptions = {}): string {
+  let text = mermaidSource(ex, opts)
+  let rows = ladderView(ex, opts).drawn
+  while (text.length > MERMAID_MAX_TEXT && rows > 2) {
+    // Shrink in proportion to the excess, with a margin since rows differ in length.
+    rows = Math.max(2, Math.min(rows - 1, Math.floor((rows * MERMAID_MAX_TEXT * 0.95) / text.length)))
+    text = mermaidSource(ex, { ...opts, maxRows: rows })
+  }
+  return text
+}
+
+function mermaidSource(ex: LadderExchange, opts: LadderOptions): string {
   const bases = sequenceBases(ex)
+  const view = ladderView(ex, opts)
   const out: string[] = []
   if (ex.title) out.push('---', `title: ${JSON.stringify(ex.title.replace(/[\u0000-\u001f\u007f]+/g, ' '))}`, '---')
   out.push('sequenceDiagram')
   out.push(`    participant L as ${mermaidText(ex.left.label)}<br/>${mermaidText(ex.left.endpoint)}`)
   out.push(`    participant R as ${mermaidText(ex.right.label)}<br/>${mermaidText(ex.right.endpoint)}`)
   out.push(`    Note over L,R: ${mermaidText(numbersCaption(ex, opts))}`)
+  if (view.elidedNote !== undefined) out.push(`    Note over L,R: ${mermaidText(view.elidedNote)}`)
   let left: string | undefined
   let right: string | undefined
-  for (const row of ex.rows) {
+  for (const item of view.items) {
+    if (item.kind === 'gap') {
+      out.push(`    Note over L,R: ${mermaidText(`⋯ ${item.text} ⋯`)}`)
+      continue
+    }
+    const row = item.row
     const l = rowLabel(ex, row, opts, bases)
     const [from, to] = row.from === 'left' ? ['L', 'R'] : ['R', 'L']
     // `-x` draws a cross at the receiving end: the segment never arrived.
@@ -40,6 +69,6 @@ export function renderMermaid(ex: LadderExchange, opts: LadderOptions = {}): str
     left = row.leftState ?? left
     right = row.rightState ?? right
   }
-  if (ex.outcome) out.push(`    Note over L,R: ${mermaidText(`outcome: ${ex.outcome}`)}`)
+  if (ex.outcome) out.push(`    Note over L,R: ${mermaidText(`outcome: ${ex.outcome}${view.elidedNote !== undefined ? ` (${view.elidedNote})` : ''}`)}`)
   return out.join('\n') + '\n'
 }

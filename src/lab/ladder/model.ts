@@ -51,6 +51,8 @@ export interface LadderExchange {
   rows: LadderRow[]
   /** Closing line: "established", "refused (RST)", "closed with FIN both ways"… */
   outcome?: string
+  /** Segments left out of `rows` (the middle of a long connection): `omitted` of them after `rows[after - 1]`. */
+  gap?: { after: number; omitted: number }
 }
 
 /** How numbers are shown: relative to each side's ISN (Wireshark's default) or as on the wire. */
@@ -60,4 +62,20 @@ export interface LadderOptions {
   color?: boolean
   /** Terminal width for the text renderer (default 100). */
   width?: number
+  /**
+   * Most segments drawn (default {@link DEFAULT_LADDER_ROWS}): past it the first half and the last half
+   * are drawn with a marked gap between them that says how many were left out.
+   */
+  maxRows?: number
+  /**
+   * Time-proportional vertical spacing: extra space before each segment in pixels per millisecond since
+   * the previous one (text: one line per 17 px), capped at {@link MAX_TIME_GAP_PX} with a break mark
+   * showing the time. Unset: even spacing. Mermaid ignores it.
+   */
+  timeScale?: number
 }
+
+/** Default most segments drawn in a ladder: the first 250 and the last 250 of a longer one. */
+export const DEFAULT_LADDER_ROWS = 500
+/** The longest time-proportional gap drawn (pixels); a longer one is drawn this tall with a break mark. */
+export const MAX_TIME_GAP_PX = 340

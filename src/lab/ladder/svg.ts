@@ -7,6 +7,7 @@
 import type { LadderExchange, LadderOptions } from './model.js'
 import { displayWidth, numbersCaption, rowKind, rowLabel, rowTime, sequenceBases, wrapText } from './text.js'
 import type { RowKind } from './text.js'
+import { ladderView } from './view.js'
 
 /** Options of the SVG renderer. */
 export interface SvgOptions extends LadderOptions {
@@ -57,19 +58,25 @@ const n1 = (v: number): string => String(Math.round(v * 10) / 10)
 /** The exchange as SVG source (standalone unless `inline`). */
 export function renderSvg(ex: LadderExchange, opts: SvgOptions = {}): string {
   const bases = sequenceBases(ex)
-  const rows = ex.rows.map((row) => {
+  const view = ladderView(ex, opts)
+  const items = view.items.map((it) => {
+    if (it.kind === 'gap') return it
+    const row = it.row
     const l = rowLabel(ex, row, opts, bases)
-    return { row, label: l, kind: rowKind(row), time: rowTime(ex, row) }
+    return { kind: 'row' as const, item: it, row, label: l, rowKind: rowKind(row), time: rowTime(ex, row) }
   })
+  const rows = items.flatMap((x) => (x.kind === 'row' ? [x] : []))
+  const gapTexts = view.items.flatMap((x) => (x.kind === 'gap' ? [`⋯ ${x.text} ⋯`] : []))
 
   // Horizontal layout: time | left state box | left lifeline … right lifeline | right state box.
   const timeW = Math.max(textW('time', 7.4), ...rows.map((r) => textW(r.time, 7.4)))
-  const states = ex.rows.flatMap((r) => [r.leftState, r.rightState]).filter((s): s is string => s !== undefined)
+  const states = rows.flatMap(({ row: r }) => [r.leftState, r.rightState]).filter((s): s is string => s !== undefined)
   const boxW = states.length === 0 ? 0 : Math.max(...states.map((s) => textW(s, 12 * 0.61))) + 14
   const xL = MARGIN + timeW + 14 + boxW + 12
   const longest = Math.max(
     0,
     ...rows.flatMap((r) => [textW(`${r.label.flags} ${r.label.numbers}`), textW(r.label.options), textW(r.label.notes)]),
+    ...gapTexts.map((t) => textW(t, 12 * 0.61)),
   )
   const span = Math.min(Math.max(longest + 40, 460), 760)
   const xR = xL + span
@@ -80,7 +87,8 @@ export function renderSvg(ex: LadderExchange, opts: SvgOptions = {}): string {
   const caption = numbersCaption(ex, opts)
   const outcome = ex.outcome ? `outcome: ${ex.outcome}` : ''
   let width = Math.max(xR + 12 + boxW + MARGIN, xR + hR / 2 + MARGIN)
-  width = Math.max(width, textW(title, 9.6) + 2 * MARGIN, textW(caption, 7.4) + 2 * MARGIN, textW(outcome, 8.4) + 2 * MARGIN)
+  const elided = view.elidedNote ?? ''
+  width = Math.max(width, textW(title, 9.6) + 2 * MARGIN, textW(caption, 7.4) + 2 * MARGIN, textW(outcome, 8.4) + 2 * MARGIN, textW(elided, 7.4) + 2 * MARGIN)
   width = Math.ceil(width)
   const room = Math.floor((span - 28) / CW)
 
@@ -93,6 +101,10 @@ export function renderSvg(ex: LadderExchange, opts: SvgOptions = {}): string {
   }
   y += 20
   body.push(`<text x="${n1(width / 2)}" y="${y}" text-anchor="middle" font-family="${SANS}" font-size="12" fill="${MUTED}">${xmlEscape(caption)}</text>`)
+  if (elided !== '') {
+    y += 17
+    body.push(`<text x="${n1(width / 2)}" y="${y}" text-anchor="middle" font-family="${SANS}" font-size="12" font-weight="700" fill="${NOTE}">${xmlEscape(elided)}</text>`)
+  }
 
   // Participant boxes, centred on the lifelines.
   y += 14
@@ -112,7 +124,27 @@ export function renderSvg(ex: LadderExchange, opts: SvgOptions = {}): string {
   // Rows: label lines above the arrow, the arrow, state boxes centred on it.
   const rowsSvg: string[] = []
   const prev: { left?: string; right?: string } = {}
-  for (const { row, label, kind, time } of rows) {
+  for (const it of items) {
+    if (it.kind === 'gap') {
+      // The gap: the lifelines turn dashed around a band that says what is left out.
+      const gy = y + 8
+      const gh = 46
+      rowsSvg.push(`<g class="ladder-gap" data-omitted="${it.omitted}">`)
+      rowsSvg.push(`<rect x="${n1(xL - 3)}" y="${gy}" width="${n1(xR - xL + 6)}" height="${gh}" fill="#ffffff"/>`)
+      for (const x of [xL, xR]) rowsSvg.push(`<line x1="${n1(x)}" y1="${gy}" x2="${n1(x)}" y2="${gy + gh}" stroke="#8c959f" stroke-width="2" stroke-dasharray="2 5"/>`)
+      rowsSvg.push(`<rect x="${n1(xL + 8)}" y="${gy + 8}" width="${n1(xR - xL - 16)}" height="${gh - 16}" rx="4" fill="#fff8c5" stroke="${NOTE}" stroke-dasharray="4 3"/>`)
+      rowsSvg.push(`<text x="${n1((xL + xR) / 2)}" y="${gy + gh / 2 + 4}" text-anchor="middle" font-family="${SANS}" font-size="12" font-weight="700" fill="${NOTE}">${xmlEscape(`⋯ ${it.text} ⋯`)}</text>`)
+      rowsSvg.push('</g>')
+      y = gy + gh + 4
+      continue
+    }
+    const { row, label, rowKind: kind, time } = it
+    if (it.item.spaceBefore > 0) {
+      y += it.item.spaceBefore
+      if (it.item.breakText !== undefined) {
+        rowsSvg.push(`<text x="${n1((xL + xR) / 2)}" y="${n1(y - it.item.spaceBefore / 2 + 4)}" text-anchor="middle" font-family="${SANS}" font-size="11" font-style="italic" fill="${MUTED}">${xmlEscape(`≈ ${it.item.breakText} ≈`)}</text>`)
+      }
+    }
     const color = KIND_COLOR[kind]
     const head = wrapText(`${label.flags} ${label.numbers}`, room)
     const lines: Array<{ text: string; fill: string; style: '' | 'head' | 'note' }> = head.map((t, i) => ({ text: t, fill: INK, style: i === 0 ? 'head' : '' }))
@@ -183,8 +215,12 @@ export function renderSvg(ex: LadderExchange, opts: SvgOptions = {}): string {
     y += 28
     body.push(`<text x="${n1(width / 2)}" y="${y}" text-anchor="middle" font-family="${SANS}" font-size="14" fill="${INK}"><tspan font-weight="700">outcome:</tspan> ${xmlEscape(ex.outcome ?? '')}</text>`)
   }
-  if (states.length > 0) {
+  if (elided !== '') {
     y += outcome !== '' ? 20 : 26
+    body.push(`<text x="${n1(width / 2)}" y="${y}" text-anchor="middle" font-family="${SANS}" font-size="12" fill="${NOTE}">${xmlEscape(`(${elided})`)}</text>`)
+  }
+  if (states.length > 0) {
+    y += outcome !== '' || elided !== '' ? 20 : 26
     body.push(
       `<text x="${n1(width / 2)}" y="${y}" text-anchor="middle" font-family="${SANS}" font-size="11" fill="${MUTED}">state boxes: filled when the segment changed the state, dashed when it stayed the same</text>`,
     )

@@ -4,6 +4,7 @@
  */
 import type { TcpOption } from '../../tcp/options.js'
 import type { LadderExchange, LadderOptions, LadderRow } from './model.js'
+import { ladderView } from './view.js'
 
 // ---------------------------------------------------------------------------------------------------------
 // Shared wording
@@ -240,9 +241,10 @@ export function renderText(ex: LadderExchange, opts: LadderOptions = {}): string
   const color = opts.color === true
   const width = opts.width ?? 100
   const bases = sequenceBases(ex)
-  const times = ex.rows.map((r) => rowTime(ex, r))
-  const timeW = Math.max(0, ...times.map(displayWidth))
-  const stateW = Math.max(0, ...ex.rows.flatMap((r) => [r.leftState ?? '', r.rightState ?? ''].map(displayWidth)))
+  const view = ladderView(ex, opts)
+  const drawn = view.items.flatMap((it) => (it.kind === 'row' ? [it.row] : []))
+  const timeW = Math.max(0, ...drawn.map((r) => displayWidth(rowTime(ex, r))))
+  const stateW = Math.max(0, ...drawn.flatMap((r) => [r.leftState ?? '', r.rightState ?? ''].map(displayWidth)))
   // time, two spaces, left state, a space, │ inner │, a space, right state
   const prefixW = timeW + 2 + stateW + 1
   const inner = Math.max(30, width - prefixW - 2 - 1 - stateW)
@@ -270,13 +272,37 @@ export function renderText(ex: LadderExchange, opts: LadderOptions = {}): string
 
   if (ex.title) out.push(join([[ex.title, 'bold']], color))
   out.push(join([[numbersCaption(ex, opts), 'dim']], color))
+  if (view.elidedNote !== undefined) out.push(join([[view.elidedNote, 'yellow']], color))
   out.push('')
   out.push(header(ex.left.label, ex.right.label, ['bold']))
   out.push(header(ex.left.endpoint, ex.right.endpoint, []))
   out.push(blank())
 
   const prevState = { left: undefined as string | undefined, right: undefined as string | undefined }
-  ex.rows.forEach((row, i) => {
+  /** A line centred between the lifelines (the gap and time breaks). */
+  const centred = (text: string, style: Style): string => {
+    const t = displayWidth(text) > inner - 2 ? wrapText(text, inner - 2)[0] : text
+    const left = Math.floor((inner - displayWidth(t)) / 2)
+    return body([''], [''], [V, 'gray'], [[spaces(left)], [t, style], [spaces(inner - left - displayWidth(t))]], [V, 'gray'], [''])
+  }
+  for (const item of view.items) {
+    if (item.kind === 'gap') {
+      // The gap: the lifelines break (┆) around a line with the count.
+      const dotted = (): string => body([''], [''], ['┆', 'gray'], [[spaces(inner)]], ['┆', 'gray'], [''])
+      out.push(dotted())
+      out.push(centred(`⋯ ${item.text} ⋯`, 'yellow'))
+      out.push(dotted())
+      out.push(blank())
+      continue
+    }
+    const row = item.row
+    // Time-proportional spacing: one extra line per 17 px, as the SVG's line height.
+    const extra = Math.round(item.spaceBefore / 17)
+    if (item.breakText !== undefined) {
+      for (let k = 0; k < Math.floor(extra / 2); k++) out.push(blank())
+      out.push(centred(`≈ ${item.breakText} ≈`, 'gray'))
+      for (let k = Math.floor(extra / 2) + 1; k < extra; k++) out.push(blank())
+    } else for (let k = 0; k < extra; k++) out.push(blank())
     const kind = rowKind(row)
     const ks = KIND_STYLE[kind]
     const label = rowLabel(ex, row, opts, bases)
@@ -312,10 +338,11 @@ export function renderText(ex: LadderExchange, opts: LadderOptions = {}): string
     }
     const ls = st(row.leftState, 'left')
     const rs = st(row.rightState, 'right')
-    out.push(body([times[i], 'gray'], ls, lv, mid, rv, rs))
+    out.push(body([rowTime(ex, row), 'gray'], ls, lv, mid, rv, rs))
     out.push(blank())
-  })
+  }
   if (ex.rows.length === 0) out.push(body([''], [''], [V, 'gray'], [[padEnd(' (no segments)', inner)]], [V, 'gray'], ['']))
   if (ex.outcome) out.push(join([['outcome: ', 'bold'], [ex.outcome]], color))
+  if (view.elidedNote !== undefined) out.push(join([[`(${view.elidedNote})`, 'dim']], color))
   return out.join('\n') + '\n'
 }
