@@ -490,9 +490,12 @@ class Parser {
           this.next()
           list.push(this.tcpOption())
         }
-        this.expectPunct('>')
+        if (!this.isPunct('>')) this.expected("',' or '>'")
+        this.next()
         const bytes = list.reduce((n, o) => n + tcpOptionLen(o), 0)
         if (bytes > MAX_TCP_OPTION_BYTES) this.failAt(open, `TCP option list too long (${bytes} bytes, at most ${MAX_TCP_OPTION_BYTES})`)
+        // packetdrill builds the header from the list as written, so it must fill whole 32-bit words
+        if (bytes % 4 !== 0) this.failAt(open, `TCP options are not padded to a multiple of 4 bytes (${bytes} bytes)`)
         p.options = list
       }
     }
@@ -610,8 +613,9 @@ class Parser {
     const result = this.expr()
     const call: SyscallEvent = { kind: 'syscall', name: nameTok.text, args, result, line: nameTok.line, col: nameTok.col }
     if (blockingEndUsecs !== undefined) call.blockingEndUsecs = blockingEndUsecs
+    // the errno must share the result's line: a word on the next line is a mistake, not an errno
     const e = this.peek()
-    if (e.kind === 'word' && !KEYWORDS.has(e.text)) {
+    if (e.kind === 'word' && !KEYWORDS.has(e.text) && e.line === this.lexer.tokenAt(this.i - 1).line) {
       this.next()
       call.errno = e.text
     }
