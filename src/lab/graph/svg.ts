@@ -156,7 +156,9 @@ export function renderGraphSvg(g: TimeSequenceGraph, opts: GraphSvgOptions = {})
     const x = n1(X(e.timeUs))
     if (e.kind === 'rto') {
       marks.push(`<path class="rto" data-seg="${e.index}" d="M${x},${top} V${bottom}" stroke="${C.rto}" stroke-width="1.5" stroke-dasharray="4 3"/>`)
-      marks.push(`<text x="${x}" y="${top + 11}" text-anchor="middle" font-family="${SANS}" font-size="10" fill="${C.rto}">RTO</text>`)
+      // The label stays inside the frame even for an RTO at either edge.
+      const lx = Math.min(Math.max(X(e.timeUs), LEFT + 12), W - RIGHT - 12)
+      marks.push(`<text x="${n1(lx)}" y="${top + 11}" text-anchor="middle" font-family="${SANS}" font-size="10" fill="${C.rto}">RTO</text>`)
     } else if (e.kind === 'zero-window') {
       marks.push(`<circle class="zero-window" data-seg="${e.index}" cx="${x}" cy="${n1(Y(e.seq))}" r="4.5" fill="${C.zeroWindow}"/>`)
     }
