@@ -44,6 +44,8 @@ async function onlyConnection(cap: string): Promise<ConnectionReport> {
 /** Checks the model and the SVG of a capture of one connection (every frame one segment) against tshark. */
 async function checkAgainstTshark(cap: string): Promise<{ g: TimeSequenceGraph; svg: string; flagged: number[] }> {
   const conn = await onlyConnection(cap)
+  // The whole transfer was captured, from the SYN to FIN both ways.
+  expect([conn.handshake, conn.ended, conn.bytes.clientToServer]).toEqual(['complete', 'closed', BYTES])
   const g = graphFromReport(conn)
   const svg = renderGraphSvg(g)
   const frames = tsharkFrames(cap, 'tcp')
@@ -136,7 +138,7 @@ describeRoot('time-sequence graph of a real lossy transfer (root, namespace lab,
 }
 `,
         })
-        const dump = lab.spawn('a', ['tcpdump', '-i', lab.a.iface, '-n', '-s', '128', '-U', '-Z', 'root', '-w', cap, `tcp port ${PORT}`], { stdio: ['ignore', 'ignore', 'pipe'] })
+        const dump = lab.spawn('a', ['tcpdump', '-i', lab.a.iface, '-n', '-s', '128', '-U', '--immediate-mode', '-Z', 'root', '-w', cap, `tcp port ${PORT}`], { stdio: ['ignore', 'ignore', 'pipe'] })
         const dumpDone = exited(dump)
         await appears(dump.stderr!, 'listening on')
         const rx = lab.spawn('b', ['python3', '-c', PY_RECEIVER, lab.b.ipv4, String(PORT)], { stdio: ['ignore', 'pipe', 'pipe'] })
