@@ -15,6 +15,7 @@ import { SaveFile, sendPayload } from '../payload.js'
 import type { TcpConfig } from '../../tcp/types.js'
 import { warmHandshake } from '../warmup.js'
 import { diagramFormat, renderText, renderToFile } from '../ladder/index.js'
+import { GRAPH_RECORDER_LIMITS, graphFormat, graphFromLive, renderGraphToFile } from '../graph/index.js'
 import { parseHostPort } from './echo.js'
 
 /** How long a closing exchange may take before the stack is torn down. */
@@ -85,6 +86,7 @@ export const handshakeCommand: Command = {
     idle: { type: 'string', arg: 'MS', help: 'with --send: close with FIN once MS pass with nothing more received' },
     ladder: { type: 'boolean', help: 'print a ladder diagram of the exchange at the end' },
     diagram: { type: 'string', arg: 'FILE', help: 'write the ladder to FILE (.svg, .html, .mmd or .md)' },
+    graph: { type: 'string', arg: 'FILE', help: 'write the time-sequence graph of the run to FILE (.svg or .html; see tcplab inspect --help)' },
     absolute: { type: 'boolean', help: 'absolute sequence numbers in the ladder (default: relative)' },
   },
   async run(args, io) {
@@ -98,6 +100,7 @@ export const handshakeCommand: Command = {
     const timeoutMs = v.timeout !== undefined ? parseUint('timeout', v.timeout as string, 1, 3_600_000) : 5000
     const json = v.json === true
     if (typeof v.diagram === 'string') diagramFormat(v.diagram)
+    if (typeof v.graph === 'string') graphFormat(v.graph)
     const send = sendPayload(v as Parameters<typeof sendPayload>[0])
     const syn = synConfig(v, peer.length === 4 ? 4 : 6)
     const idleMs = v.idle !== undefined ? parseUint('idle', v.idle as string, 1, 3_600_000) : undefined
@@ -149,6 +152,8 @@ export const handshakeCommand: Command = {
       for (const g of stack.guards) io.stdout(`RST guard: ${g.description}`)
     }
     const rec = new LiveRecorder(stack.iface, json ? undefined : (r) => io.stdout(segmentLine(r)), {}, stack.wire)
+    // A graph needs every segment, not the ladder's first and last: its own recorder, so --json stays as it is.
+    const graphRec = typeof v.graph === 'string' ? new LiveRecorder(stack.iface, undefined, GRAPH_RECORDER_LIMITS, stack.wire) : undefined
     if (!json) sayOffloadsOnce(stack.iface, io.stderr)
     let result = 'timeout'
     let error: string | undefined
@@ -203,6 +208,7 @@ export const handshakeCommand: Command = {
       await new Promise((r) => setImmediate(r))
     } finally {
       rec.stop()
+      graphRec?.stop()
       save?.close()
       await stack.close()
     }
@@ -212,6 +218,7 @@ export const handshakeCommand: Command = {
     const outcome = result === 'refused' ? 'refused (RST)' : result === 'timeout' ? 'timed out' : error ? `established, then ${error}` : 'established, closed with FIN'
     const exchange = ladderOf(segs, { left: 'tcplab (userland)', right: 'peer' }, `tcplab handshake ${args.positionals[0]}`, outcome)
     if (typeof v.diagram === 'string') await renderToFile(exchange, v.diagram, { absolute: v.absolute === true })
+    if (graphRec !== undefined) await renderGraphToFile(graphFromLive(graphRec.segments, `tcplab handshake ${args.positionals[0]}`), v.graph as string)
     if (json) {
       io.stdout(
         JSON.stringify({

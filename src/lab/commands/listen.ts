@@ -11,6 +11,7 @@ import { drain, openLiveStack, routeTo, sayOffloadsOnce, type Via } from '../liv
 import { ladderOf, LiveRecorder, RECEIVED_KEEP, ReceivedText, RECORDER_LIMITS, segmentJson, segmentLine } from '../liverec.js'
 import { createServer, type TcpSocket } from '../socket.js'
 import { diagramFormat, renderText, renderToFile } from '../ladder/index.js'
+import { GRAPH_RECORDER_LIMITS, graphFormat, graphFromLive, renderGraphToFile } from '../graph/index.js'
 import type { Interface } from '../iface.js'
 import { rawUnavailableReason, useColor } from './handshake.js'
 import { SaveFile, saveFileFor } from '../payload.js'
@@ -100,6 +101,7 @@ export const listenCommand: Command = {
     save: { type: 'string', arg: 'FILE', help: 'write every byte received to FILE; with --count above 1, connection N (in accept order) to FILE.N' },
     ladder: { type: 'boolean', help: 'print a ladder diagram of each connection when it closes' },
     diagram: { type: 'string', arg: 'FILE', help: 'write the first connection\'s ladder to FILE (.svg, .html, .mmd, .md)' },
+    graph: { type: 'string', arg: 'FILE', help: 'write the first connection\'s time-sequence graph to FILE (.svg or .html; see tcplab inspect --help)' },
     absolute: { type: 'boolean', help: 'absolute sequence numbers in the ladder' },
   },
   async run(args, io) {
@@ -110,6 +112,7 @@ export const listenCommand: Command = {
     if (via !== 'raw' && via !== 'pcap') throw usageError(`--via must be raw or pcap, got '${via}'`)
     if (v.gso === true && via !== 'pcap') throw usageError('--gso needs --via pcap')
     if (typeof v.diagram === 'string') diagramFormat(v.diagram)
+    if (typeof v.graph === 'string') graphFormat(v.graph)
     const echo = v.echo !== undefined ? (v.echo === '' ? ECHO_DEFAULTS.suffix : (v.echo as string)) : undefined
     const count = v.count !== undefined ? parseUint('count', v.count as string, 1, 1_000_000) : echo !== undefined ? ECHO_DEFAULTS.count : 1
     const json = v.json === true
@@ -132,6 +135,8 @@ export const listenCommand: Command = {
       ...(typeof v.pcap === 'string' ? { pcapFile: v.pcap } : {}),
     })
     const rec = new LiveRecorder(stack.iface, json ? undefined : (r) => io.stdout(`${r.remote.padEnd(22)} ${segmentLine(r)}`))
+    // A graph needs every segment of the first connection: its own recorder, stopped once it is drawn.
+    let graphRec = typeof v.graph === 'string' ? new LiveRecorder(stack.iface, undefined, GRAPH_RECORDER_LIMITS, stack.wire) : undefined
     if (!json) sayOffloadsOnce(stack.iface, io.stderr)
     let diagramWritten = false
     // --save: one file per connection, opened as it is accepted (concurrent connections never interleave).
@@ -176,6 +181,12 @@ export const listenCommand: Command = {
       if (typeof v.diagram === 'string' && !diagramWritten) {
         diagramWritten = true
         await renderToFile(exchange, v.diagram, { absolute: v.absolute === true })
+      }
+      if (graphRec !== undefined && ends) {
+        const g = graphFromLive(graphRec.of(...ends), `tcplab listen ${port}`)
+        graphRec.stop()
+        graphRec = undefined
+        await renderGraphToFile(g, v.graph as string)
       }
     }
     try {
@@ -230,6 +241,7 @@ export const listenCommand: Command = {
       await Promise.all(pending)
     } finally {
       rec.stop()
+      graphRec?.stop()
       for (const f of saves.values()) f.close()
       await stack.close()
     }
