@@ -30,14 +30,21 @@ export function mermaidText(s: string): string {
  * every renderer) until it fits.
  */
 export function renderMermaid(ex: LadderExchange, opts: LadderOptions = {}): string {
-  let text = mermaidSource(ex, opts)
-  let rows = ladderView(ex, opts).drawn
-  while (text.length > MERMAID_MAX_TEXT && rows > 2) {
-    // Shrink in proportion to the excess, with a margin since rows differ in length.
-    rows = Math.max(2, Math.min(rows - 1, Math.floor((rows * MERMAID_MAX_TEXT * 0.95) / text.length)))
-    text = mermaidSource(ex, { ...opts, maxRows: rows })
+  const text = mermaidSource(ex, opts)
+  if (text.length <= MERMAID_MAX_TEXT) return text
+  // The most rows that fit, by bisection (rows differ in length, so no formula is exact).
+  let lo = 2
+  let hi = ladderView(ex, opts).drawn - 1
+  let best = mermaidSource(ex, { ...opts, maxRows: lo })
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2)
+    const t = mermaidSource(ex, { ...opts, maxRows: mid })
+    if (t.length <= MERMAID_MAX_TEXT) {
+      lo = mid
+      best = t
+    } else hi = mid - 1
   }
-  return text
+  return lo === 2 ? best : mermaidSource(ex, { ...opts, maxRows: lo })
 }
 
 function mermaidSource(ex: LadderExchange, opts: LadderOptions): string {

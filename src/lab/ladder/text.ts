@@ -279,18 +279,18 @@ export function renderText(ex: LadderExchange, opts: LadderOptions = {}): string
   out.push(blank())
 
   const prevState = { left: undefined as string | undefined, right: undefined as string | undefined }
-  /** A line centred between the lifelines (the gap and time breaks). */
-  const centred = (text: string, style: Style): string => {
-    const t = displayWidth(text) > inner - 2 ? wrapText(text, inner - 2)[0] : text
-    const left = Math.floor((inner - displayWidth(t)) / 2)
-    return body([''], [''], [V, 'gray'], [[spaces(left)], [t, style], [spaces(inner - left - displayWidth(t))]], [V, 'gray'], [''])
-  }
+  /** Text centred between the lifelines, wrapped to fit (the gap and time breaks). */
+  const centred = (text: string, style: Style, edge: Piece = [V, 'gray']): string[] =>
+    wrapText(text, inner - 2).map((t) => {
+      const left = Math.floor((inner - displayWidth(t)) / 2)
+      return body([''], [''], edge, [[spaces(left)], [t, style], [spaces(inner - left - displayWidth(t))]], edge, [''])
+    })
   for (const item of view.items) {
     if (item.kind === 'gap') {
       // The gap: the lifelines break (┆) around a line with the count.
       const dotted = (): string => body([''], [''], ['┆', 'gray'], [[spaces(inner)]], ['┆', 'gray'], [''])
       out.push(dotted())
-      out.push(centred(`⋯ ${item.text} ⋯`, 'yellow'))
+      out.push(...centred(`⋯ ${item.text} ⋯`, 'yellow', ['┆', 'gray']))
       out.push(dotted())
       out.push(blank())
       continue
@@ -300,7 +300,7 @@ export function renderText(ex: LadderExchange, opts: LadderOptions = {}): string
     const extra = Math.round(item.spaceBefore / 17)
     if (item.breakText !== undefined) {
       for (let k = 0; k < Math.floor(extra / 2); k++) out.push(blank())
-      out.push(centred(`≈ ${item.breakText} ≈`, 'gray'))
+      out.push(...centred(`≈ ${item.breakText} ≈`, 'gray'))
       for (let k = Math.floor(extra / 2) + 1; k < extra; k++) out.push(blank())
     } else for (let k = 0; k < extra; k++) out.push(blank())
     const kind = rowKind(row)

@@ -51,11 +51,17 @@ export function ladderView(ex: LadderExchange, opts: LadderOptions = {}): Ladder
   let head = after
   let tail = rows.length - after
   if (rows.length > max) {
-    // First half and last half; where the kept rows are lopsided, the other side takes the rest.
+    // First half and last half; where the kept rows are lopsided around an upstream gap, the other side
+    // takes the rest.
     const h = Math.ceil(max / 2)
-    head = Math.min(h, after)
-    tail = Math.min(max - head, rows.length - after)
-    head = Math.min(after, max - tail)
+    if (ex.gap === undefined) {
+      head = h
+      tail = max - h
+    } else {
+      head = Math.min(h, after)
+      tail = Math.min(max - head, rows.length - after)
+      head = Math.min(after, max - tail)
+    }
   }
   const total = rows.length + upstream
   const omitted = total - head - tail
