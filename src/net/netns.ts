@@ -50,6 +50,7 @@ import { randomBytes } from 'node:crypto'
 import { WireError } from '../tcp/errors.js'
 import { registerCleanup, type CleanupHandle } from './cleanup.js'
 import { Capability, hasCapability, labPermissionError } from './native.js'
+import { dropOwner, markKept, ownershipOf, recordOwner, type Ownership } from './owner.js'
 
 /** Prefix of every namespace a lab creates. */
 export const LAB_NS_PREFIX = 'tcplab-'
@@ -443,8 +444,13 @@ class LabImpl implements Lab {
       this.b = { name: 'b', ns: nsB, iface: ifc('b'), ...LAB_PLAN.b }
       this.sides = [this.a, this.b]
     }
-    // Registered before anything exists, so a signal during creation still removes what was made.
-    this.cleanup = registerCleanup(`namespace lab ${id}`, () => removeNamespacesSync(this.created))
+    // The owner record and the cleanup action come before anything exists: a kill -9 during creation leaves
+    // a record naming a dead owner (plain `tcplab cleanup` takes it), a signal removes what was made.
+    recordOwner('lab', id)
+    this.cleanup = registerCleanup(`namespace lab ${id}`, () => {
+      removeNamespacesSync(this.created)
+      dropOwner('lab', id)
+    })
   }
 
   async create(): Promise<void> {
@@ -569,6 +575,7 @@ class LabImpl implements Lab {
   async down(): Promise<void> {
     this.killChildren()
     await removeNamespaces(this.created)
+    dropOwner('lab', this.id)
     this.cleanup.unregister()
   }
 
@@ -579,6 +586,7 @@ class LabImpl implements Lab {
 
   keep(): void {
     this.cleanup.unregister()
+    markKept('lab', this.id)
   }
 }
 
@@ -651,8 +659,10 @@ function killNamespacePids(pidsText: string): void {
 }
 
 /** Removes lab `id` (all its namespaces; veths and bridge go with them). Returns the namespaces it deleted. */
-export function removeLab(id: string): Promise<string[]> {
-  return removeNamespaces(labNamespaces(id))
+export async function removeLab(id: string): Promise<string[]> {
+  const removed = await removeNamespaces(labNamespaces(id))
+  dropOwner('lab', id)
+  return removed
 }
 
 /** Kills the processes in each namespace and deletes it; returns those deleted. */
@@ -671,7 +681,9 @@ async function removeNamespaces(list: readonly string[]): Promise<string[]> {
 
 /** {@link removeLab}, synchronously. */
 export function removeLabSync(id: string): string[] {
-  return removeNamespacesSync(labNamespaces(id))
+  const removed = removeNamespacesSync(labNamespaces(id))
+  dropOwner('lab', id)
+  return removed
 }
 
 function removeNamespacesSync(list: readonly string[]): string[] {
@@ -703,6 +715,12 @@ export interface CleanupReport {
   tables: string[]
   /** iptables/ip6tables rules deleted, as `<namespace or "root">:<rule>`. */
   iptablesRules: string[]
+  /** With owners 'dead': what was left because its owner still runs (labs by id, tables and rules as above). */
+  inUse?: string[]
+  /** With owners 'dead': labs left because `netns up` handed them to nobody (remove with netns down). */
+  kept?: string[]
+  /** With owners 'dead': what was left because no owner record names it (an older tcplab, or made by hand). */
+  unowned?: string[]
 }
 
 /** `nft list tables` lines ("table inet tcplab_x") whose name starts with `prefix`, as [family, name]. */
@@ -751,32 +769,75 @@ export function labNameMatcher(id: string): (name: string) => boolean {
 export interface CleanupAllOptions {
   /** Only these lab ids, and only tables/rules named `tcplab_<id>` or `tcplab_<id>_…`; default: everything of tcplab. */
   only?: string[]
+  /**
+   * 'any' (default; `cleanup --all` and `--name`): whatever is found. 'dead' (plain `tcplab cleanup`): only
+   * what a tcplab process that is gone left behind (owner.ts); kept labs, things whose owner runs and things
+   * with no owner record stay, listed in the report's kept, inUse and unowned.
+   */
+  owners?: 'any' | 'dead'
+  /**
+   * Look only at these labs, and for tables and rules only inside their namespaces (never the root
+   * namespace or any other): for tests, which must never touch what parallel runs own.
+   */
+  within?: string[]
+}
+
+/** Whose a table or rule is: a guard's own record, else the lab it is named after (`tcplab_<id>…`). */
+function tableOwnership(name: string, labs: readonly string[]): Ownership {
+  const own = ownershipOf('guard', name)
+  if (own !== 'unowned') return own
+  const lab = labs.find((id) => labNameMatcher(id)(name))
+  return lab === undefined ? 'unowned' : ownershipOf('lab', lab)
 }
 
 /**
- * Removes every lab namespace and every tcplab nftables table and iptables rule left anywhere (the root
- * namespace and every other named namespace) — `tcplab cleanup`, after a `kill -9` or a crash.
+ * Removes lab namespaces and tcplab nftables tables and iptables rules left anywhere (the root namespace
+ * and every other named namespace) — `tcplab cleanup`, after a `kill -9` or a crash. With owners 'dead'
+ * only what a dead owner left (see {@link CleanupAllOptions.owners}).
  */
 export async function cleanupAll(opts: CleanupAllOptions = {}): Promise<CleanupReport> {
   const report: CleanupReport = { namespaces: [], tables: [], iptablesRules: [] }
+  const dead = opts.owners === 'dead'
+  const left = { inUse: [] as string[], kept: [] as string[], unowned: [] as string[] }
+  const leave = (own: Ownership, what: string): boolean => {
+    if (!dead || own === 'dead') return false
+    left[own === 'alive' ? 'inUse' : own === 'kept' ? 'kept' : 'unowned'].push(what)
+    return true
+  }
   const only = opts.only
   only?.forEach(checkId)
+  opts.within?.forEach(checkId)
   const names = await listNamespaces()
-  for (const id of labIdsIn(names)) {
-    if (only !== undefined && !only.includes(id)) continue
+  const allLabs = labIdsIn(names)
+  const remaining: string[] = []
+  for (const id of allLabs) {
+    if (opts.within !== undefined && !opts.within.includes(id)) continue
+    if ((only !== undefined && !only.includes(id)) || leave(ownershipOf('lab', id), id)) {
+      remaining.push(id)
+      continue
+    }
     report.namespaces.push(...(await removeLab(id)))
   }
   const prefixes: NameMatch[] = only === undefined ? [LAB_TABLE_PREFIX] : only.map(labNameMatcher)
-  const others = names.filter((n) => labIdOf(n) === undefined)
-  for (const ns of [undefined, ...others]) {
+  // Tables and rules: in the root namespace and every other one; with 'dead' also inside the labs left
+  // standing (a guard of a killed run in a kept lab is a leftover). `within`: only the labs' namespaces.
+  const spaces: Array<string | undefined> =
+    opts.within !== undefined
+      ? names.filter((n) => remaining.includes(labIdOf(n) ?? ''))
+      : [undefined, ...names.filter((n) => labIdOf(n) === undefined || (dead && remaining.includes(labIdOf(n)!)))]
+  for (const ns of spaces) {
     const x = ns === undefined ? [] : ['ip', 'netns', 'exec', ns]
     const where = ns ?? 'root'
     const tables = await run([...x, 'nft', 'list', 'tables'], { allowFail: true })
     if (tables.code === 0) {
       for (const p of prefixes) {
         for (const [family, name] of parseNftTables(tables.stdout, p)) {
+          if (leave(tableOwnership(name, allLabs), `${where}:${family} ${name}`)) continue
           const r = await run([...x, 'nft', 'delete', 'table', family, name], { allowFail: true })
-          if (r.code === 0) report.tables.push(`${where}:${family} ${name}`)
+          if (r.code === 0) {
+            report.tables.push(`${where}:${family} ${name}`)
+            dropOwner('guard', name)
+          }
         }
       }
     }
@@ -785,13 +846,19 @@ export async function cleanupAll(opts: CleanupAllOptions = {}): Promise<CleanupR
       if (rules.code !== 0) continue
       for (const p of prefixes) {
         for (const del of parseIptablesRules(rules.stdout, p)) {
+          const comment = del[del.indexOf('--comment') + 1] ?? ''
+          const what = `${where}:${tool} ${del.slice(1).join(' ')}`
+          if (leave(tableOwnership(comment, allLabs), what)) continue
           const r = await run([...x, tool, '-w', ...del], { allowFail: true })
-          if (r.code === 0) report.iptablesRules.push(`${where}:${tool} ${del.slice(1).join(' ')}`)
+          if (r.code === 0) {
+            report.iptablesRules.push(what)
+            dropOwner('guard', comment)
+          }
         }
       }
     }
   }
-  return report
+  return dead ? { ...report, ...left } : report
 }
 
 /**

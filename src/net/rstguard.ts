@@ -29,6 +29,7 @@ import { parseIp } from './addr.js'
 import { registerCleanup, type CleanupHandle } from './cleanup.js'
 import { firewallPermissionError, isPermissionFailure } from './native.js'
 import { LAB_TABLE_PREFIX, run, runSync, type ExecResult } from './netns.js'
+import { dropOwner, recordOwner } from './owner.js'
 
 /** SO_MARK of every packet the raw device sends ("tcpl"): the guard lets these through. */
 export const TCPLAB_PACKET_MARK = 0x7463706c
@@ -119,36 +120,47 @@ export async function installRstGuard(opts: RstGuardOptions): Promise<RstGuard> 
   const nft = tools.nft ?? 'nft'
   const ipt = v4 ? (tools.iptables ?? 'iptables') : (tools.ip6tables ?? 'ip6tables')
   const reasons: string[] = []
+  // Recorded before the rule exists: a kill -9 right after leaves a record naming a dead owner, which
+  // plain `tcplab cleanup` needs to tell this guard from one a running tcplab still uses.
+  recordOwner('guard', name)
+  try {
+    return await install()
+  } catch (e) {
+    dropOwner('guard', name)
+    throw e
+  }
 
-  if (backend !== 'iptables') {
-    const r = await run([...x, nft, '-f', '-'], { input: nftGuardScript(name, addr, port), allowFail: true })
+  async function install(): Promise<RstGuard> {
+    if (backend !== 'iptables') {
+      const r = await run([...x, nft, '-f', '-'], { input: nftGuardScript(name, addr, port), allowFail: true })
+      if (r.code === 0) {
+        return makeGuard('nft', name, netns, `drop TCP RST from ${fmt(addr, port)} (nft table inet ${name})`, {
+          remove: [...x, nft, 'delete', 'table', 'inet', name],
+          list: [...x, nft, 'list', 'table', 'inet', name],
+          count: (out) => Number(/counter packets (\d+)/.exec(out)?.[1] ?? 0),
+        })
+      }
+      if (!notInstalled(r) && isPermissionFailure({ stderr: r.stderr })) throw firewallPermissionError()
+      reasons.push(notInstalled(r) ? 'nft not found' : `nft: ${lastLine(r)}`)
+      if (backend === 'nft') throw noFirewall(reasons.join('; '))
+    }
+
+    const spec = iptablesGuardSpec(name, addr, port)
+    const r = await run([...x, ipt, '-w', '-I', 'OUTPUT', '1', ...spec], { allowFail: true })
     if (r.code === 0) {
-      return makeGuard('nft', name, netns, `drop TCP RST from ${fmt(addr, port)} (nft table inet ${name})`, {
-        remove: [...x, nft, 'delete', 'table', 'inet', name],
-        list: [...x, nft, 'list', 'table', 'inet', name],
-        count: (out) => Number(/counter packets (\d+)/.exec(out)?.[1] ?? 0),
+      return makeGuard('iptables', name, netns, `drop TCP RST from ${fmt(addr, port)} (${ipt} rule ${name})`, {
+        remove: [...x, ipt, '-w', '-D', 'OUTPUT', ...spec],
+        list: [...x, ipt, '-w', '-L', 'OUTPUT', '-v', '-x', '-n'],
+        count: (out) => {
+          const line = out.split('\n').find((l) => l.includes(`/* ${name} */`))
+          return line === undefined ? 0 : Number(line.trim().split(/\s+/)[0])
+        },
       })
     }
     if (!notInstalled(r) && isPermissionFailure({ stderr: r.stderr })) throw firewallPermissionError()
-    reasons.push(notInstalled(r) ? 'nft not found' : `nft: ${lastLine(r)}`)
-    if (backend === 'nft') throw noFirewall(reasons.join('; '))
+    reasons.push(notInstalled(r) ? `${ipt} not found` : `${ipt}: ${lastLine(r)}`)
+    throw noFirewall(reasons.join('; '))
   }
-
-  const spec = iptablesGuardSpec(name, addr, port)
-  const r = await run([...x, ipt, '-w', '-I', 'OUTPUT', '1', ...spec], { allowFail: true })
-  if (r.code === 0) {
-    return makeGuard('iptables', name, netns, `drop TCP RST from ${fmt(addr, port)} (${ipt} rule ${name})`, {
-      remove: [...x, ipt, '-w', '-D', 'OUTPUT', ...spec],
-      list: [...x, ipt, '-w', '-L', 'OUTPUT', '-v', '-x', '-n'],
-      count: (out) => {
-        const line = out.split('\n').find((l) => l.includes(`/* ${name} */`))
-        return line === undefined ? 0 : Number(line.trim().split(/\s+/)[0])
-      },
-    })
-  }
-  if (!notInstalled(r) && isPermissionFailure({ stderr: r.stderr })) throw firewallPermissionError()
-  reasons.push(notInstalled(r) ? `${ipt} not found` : `${ipt}: ${lastLine(r)}`)
-  throw noFirewall(reasons.join('; '))
 }
 
 const fmt = (addr: string, port: number): string => (addr.includes(':') ? `[${addr}]:${port}` : `${addr}:${port}`)
@@ -172,6 +184,7 @@ function makeGuard(
     if (removed) return
     removed = true
     runSync(cmds.remove, { allowFail: true })
+    dropOwner('guard', name)
   }
   const handle: CleanupHandle = registerCleanup(`RST guard ${name}`, removeSync)
   return {
@@ -188,6 +201,7 @@ function makeGuard(
       removed = true
       handle.unregister()
       await run(cmds.remove, { allowFail: true })
+      dropOwner('guard', name)
     },
     removeSync() {
       handle.run()

@@ -17,7 +17,7 @@ export const netnsCommand: Command = {
     `Addresses come from the benchmarking ranges (RFC 2544 ${LAB_PLAN.subnet4}, RFC 5180 ${LAB_PLAN.subnet6}):\n` +
     `side a is ${LAB_PLAN.a.ipv4} and ${LAB_PLAN.a.ipv6}, side b ${LAB_PLAN.b.ipv4} and ${LAB_PLAN.b.ipv6}.\n` +
     "Nothing is added to the machine's own namespace. 'up' prints how to run commands in each side;\n" +
-    "the lab stays until 'tcplab netns down' (or 'tcplab cleanup').\n" +
+    "the lab stays until 'tcplab netns down' (or 'tcplab cleanup --all'; plain cleanup leaves it).\n" +
     '--offloads off (default) turns checksum and segmentation offloads off on the veth: captures then show\n' +
     'finished checksums and packets of at most one MTU. --offloads on leaves the veth as the kernel makes it\n' +
     '(as Docker and podman do): packets sent from inside a side show only the pseudo-header sum in their TCP\n' +
@@ -104,21 +104,28 @@ function itemOfLab(item: string, id: string): boolean {
 /** The `cleanup` command. */
 export const cleanupCommand: Command = {
   name: 'cleanup',
-  usage: '[--name ID]... [--json]',
+  usage: '[--all | --name ID...] [--json]',
   summary: 'Remove everything tcplab may have left after a crash or kill -9: labs, RST guards, firewall rules.',
   description:
-    'Without --name it removes every tcplab lab on the machine (other users\' and other runs\' too). With\n' +
-    '--name it removes only those labs and the tables and rules named after them; a name with nothing to\n' +
-    "remove prints 'no lab named ID' and the command exits 1.",
+    'Without arguments it removes only what a tcplab process that is gone left behind (a kill -9, a crash):\n' +
+    'labs, RST guards and rules whose owner (pid and start time, recorded in /run/tcplab) no longer runs.\n' +
+    "It leaves labs and guards in use, labs made by 'tcplab netns up' (meant to outlive it: netns down\n" +
+    'removes them) and anything with no owner record (made by an older tcplab or by hand), and lists them.\n' +
+    "--all removes every tcplab lab, table and rule on the machine, in use or not (other users' too).\n" +
+    'With --name it removes only those labs and the tables and rules named after them, in use or not; a name\n' +
+    "with nothing to remove prints 'no lab named ID' and the command exits 1.",
   options: {
     name: { type: 'string', multiple: true, arg: 'ID', help: 'only this lab (its namespaces, and tables and rules named tcplab_ID or tcplab_ID_…)' },
+    all: { type: 'boolean', help: 'everything of tcplab, including labs and guards in use and kept labs' },
     json: { type: 'boolean', help: 'print what was removed as JSON' },
   },
   async run(args, io) {
     const names = args.values.name as string[] | undefined
     const only = names !== undefined ? [...new Set(names)] : undefined
+    const all = args.values.all === true
+    if (all && only !== undefined) throw usageError('give --all or --name, not both')
     requireLabPrivilege()
-    const report = await cleanupAll(only !== undefined ? { only } : {})
+    const report = await cleanupAll(only !== undefined ? { only } : all ? {} : { owners: 'dead' })
     const items = [...report.namespaces, ...report.tables, ...report.iptablesRules]
     const unknown = (only ?? []).filter(
       (id) => !report.namespaces.some((ns) => labIdOf(ns) === id) && ![...report.tables, ...report.iptablesRules].some((i) => itemOfLab(i, id)),
@@ -127,6 +134,9 @@ export const cleanupCommand: Command = {
     else {
       if (items.length > 0 || only === undefined) io.stdout(items.length ? `removed: ${items.join(', ')}` : 'nothing to clean up')
       for (const id of unknown) io.stdout(`no lab named ${id}`)
+      if (report.inUse?.length) io.stdout(`left in use (owner running): ${report.inUse.join(', ')}`)
+      if (report.kept?.length) io.stdout(`left kept labs (tcplab netns down --name ID, or cleanup --all): ${report.kept.join(', ')}`)
+      if (report.unowned?.length) io.stdout(`left without an owner record (cleanup --all removes them): ${report.unowned.join(', ')}`)
     }
     return unknown.length > 0 ? 1 : 0
   },
