@@ -45,7 +45,8 @@ describe('tcplab craft', () => {
     const r = await run(['craft', ...SYN_ARGS, '--json'])
     expect(r.code).toBe(0)
     expect(JSON.parse(r.out[0])).toEqual({
-      ip: { version: 4, src: '10.0.0.1', dst: '10.0.0.2', ttl: 64, id: 1, totalLength: 60, checksumOk: true, protocol: 6 },
+      ip: { version: 4, src: '10.0.0.1', dst: '10.0.0.2', ttl: 64, id: 1, totalLength: 60, checksumOk: true, protocol: 6,
+        tos: 0, dscp: 0, ecn: 0, dontFragment: false, moreFragments: false, fragmentOffset: 0 },
       tcp: {
         srcPort: 40000, dstPort: 80, seq: 1, ack: 0, flags: 'S', dataOffset: 10, window: 65535, urgent: 0,
         checksum: 0x976b, checksumOk: true,
@@ -62,7 +63,8 @@ describe('tcplab craft', () => {
     expect(r.code).toBe(0)
     const d = await run(['decode', '--json', r.out[0]])
     const j = JSON.parse(d.out[0])
-    expect(j.ip).toEqual({ version: 6, src: '2001:db8::1', dst: '2001:db8::2', hopLimit: 3, flowLabel: 0x12345, payloadLength: 20 + 36 + 2, protocol: 6 })
+    expect(j.ip).toEqual({ version: 6, src: '2001:db8::1', dst: '2001:db8::2', hopLimit: 3, flowLabel: 0x12345, payloadLength: 20 + 36 + 2, protocol: 6,
+      trafficClass: 0, dscp: 0, ecn: 0 })
     expect(j.tcp.seq).toBe(4294967295)
     expect(j.tcp.ack).toBe(7)
     expect(j.tcp.flags).toBe('PA')
