@@ -44,6 +44,8 @@ export type WireErrorCode =
   | 'DEV_ERR_PERMISSION'
   | 'DEV_ERR_NO_FIREWALL'
   | 'DEV_ERR_NETNS'
+  // packetdrill scripts (src/script)
+  | 'SCRIPT_ERR_SYNTAX'
   | 'DEV_ERR_CLOSED'
   | 'DEV_ERR_IO'
   | 'DEV_ERR_UNRESOLVED'
