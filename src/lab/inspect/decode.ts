@@ -8,7 +8,7 @@
  */
 import { IPPROTO_TCP, onesSum } from '../../tcp/checksum.js'
 import { isWireError } from '../../tcp/errors.js'
-import type { TcpOption } from '../../tcp/options.js'
+import type { MalformedOption, TcpOption } from '../../tcp/options.js'
 import { parseTcp } from '../../tcp/segment.js'
 import { parseIpv4 } from '../../net/ipv4.js'
 import { parseIpv6 } from '../../net/ipv6.js'
@@ -37,6 +37,11 @@ export interface SegmentInfo {
   /** Payload bytes on the wire (from the IP length, so right even when the capture cut the packet). */
   payloadLen: number
   checksum: ChecksumStatus
+  /**
+   * The TCP option the parse stopped at (issue 15: one malformed option no longer loses the segment; the
+   * options before it are in `options`), or undefined.
+   */
+  optionError: MalformedOption | undefined
   /** IPv4 header checksum verified (always true for IPv6, which has none). */
   ipChecksumOk: boolean
   direction: PacketDirection
@@ -50,7 +55,7 @@ export function newSegmentInfo(): SegmentInfo {
   const none = new Uint8Array(0)
   return {
     family: 4, src: none, dst: none, srcPort: 0, dstPort: 0, seq: 0, ack: 0, flags: 0, window: 0,
-    options: [], payloadLen: 0, checksum: 'unchecked', ipChecksumOk: true, direction: 'unknown',
+    options: [], payloadLen: 0, checksum: 'unchecked', optionError: undefined, ipChecksumOk: true, direction: 'unknown',
   }
 }
 
@@ -135,7 +140,7 @@ function cutIpv6(b: Uint8Array, out: SegmentInfo): DecodeOutcome {
 
 /** `segLen` is the segment's length on the wire when the capture cut it (-1: `seg` is all of it). */
 function fillTcp(seg: Uint8Array, src: Uint8Array, dst: Uint8Array, segLen: number, whole: boolean, out: SegmentInfo): DecodeOutcome {
-  const tcp = whole ? parseTcp(seg, { src, dst }) : parseTcp(seg)
+  const tcp = whole ? parseTcp(seg, { src, dst }, { tolerantOptions: true }) : parseTcp(seg, undefined, { tolerantOptions: true })
   const hlen = tcp.dataOffset * 4
   const payloadLen = segLen < 0 ? seg.length - hlen : segLen - hlen
   if (payloadLen < 0) return 'malformed'
@@ -148,6 +153,7 @@ function fillTcp(seg: Uint8Array, src: Uint8Array, dst: Uint8Array, segLen: numb
   out.flags = tcp.flags
   out.window = tcp.window
   out.options = tcp.options
+  out.optionError = tcp.optionError
   out.payloadLen = payloadLen
   if (tcp.checksumOk === undefined) out.checksum = 'unchecked'
   else if (tcp.checksumOk) out.checksum = 'ok'
