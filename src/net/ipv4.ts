@@ -68,6 +68,8 @@ export interface Ipv4Parsed extends Ipv4Repr {
   checksumOk: boolean
   /** MF set or offset ≠ 0: this packet is one piece of a larger datagram (RFC 791 §2.3). */
   isFragment: boolean
+  /** The reserved flag bit (RFC 791: must be zero), shown by decode; emit never writes it. */
+  reservedFlag?: boolean
 }
 
 /** How emit fills the header checksum: correct (default), zero, or deliberately wrong (for tests). */
@@ -302,6 +304,7 @@ export function parseIpv4(bytes: Uint8Array, opts?: { requireChecksum?: boolean 
     checksum: u16(b, O.CHECKSUM),
     checksumOk,
     isFragment: moreFragments || fragmentOffset !== 0,
+    reservedFlag: (ff & Ipv4Flag.RESERVED) !== 0,
   }
 }
 
