@@ -9,6 +9,7 @@ import { formatFlags, parseFlags } from '../tcp/segment.js'
 import { inferStates } from './inspect/ladder.js'
 import type { TcpState } from '../tcp/types.js'
 import { optionToJson, optionToText } from './format.js'
+import { viewIp } from './decodeview.js'
 import type { Connection, Interface, PacketEvent } from './iface.js'
 import type { TraceEvent } from '../tcp/trace.js'
 import type { WireStamp, WireStampDevice } from '../net/wirestamp.js'
@@ -40,6 +41,11 @@ export interface SegmentRecord {
   /** Set when the interface dropped it (bad checksum…). */
   drop?: string
   /**
+   * A malformed TCP option, for a segment the interface dropped as malformed: `options` then holds the
+   * options before it (decode's tolerant view), and the printers mark the rest `[bad opt]` as tcpdump does.
+   */
+  optionError?: { code: string; message: string }
+  /**
    * Segments of this connection the recorder did not keep just before this one (see
    * {@link RecorderLimits}); set only on the first segment after such a gap, in what `of()` returns.
    */
@@ -69,6 +75,10 @@ export function segmentJson(r: SegmentRecord): Record<string, unknown> {
   }
   if (r.wireUs !== undefined) j.wireUs = r.wireUs
   if (r.drop) j.drop = r.drop
+  if (r.optionError) {
+    ;(j.options as unknown[]).push({ kind: 'malformed', code: r.optionError.code })
+    j.warnings = [r.optionError]
+  }
   if (r.omittedBefore) j.omittedBefore = r.omittedBefore
   return j
 }
@@ -86,6 +96,7 @@ export function segmentLine(r: SegmentRecord): string {
   const t = `+${(r.timeUs / 1000).toFixed(3)} ms`.padStart(12)
   const arrow = r.dir === 'out' ? '→' : '←'
   const opts = r.options.filter((o) => o.kind !== 'nop' && o.kind !== 'eol').map(optionToText)
+  if (r.optionError) opts.push('[bad opt]')
   const body = `${flagWords(r.flags).padEnd(8)} seq=${r.seq} ack=${r.ack} len=${r.len} win=${r.window}${opts.length ? ` [${opts.join(', ')}]` : ''}`
   return `${t} ${arrow} ${body}  ${r.drop ? `(dropped: ${r.drop})` : r.state}`
 }
@@ -273,8 +284,23 @@ export class LiveRecorder {
   }
 
   private packet(e: PacketEvent): void {
-    const ip = e.decoded?.ip
-    const tcp = e.tcp
+    let ip = e.decoded?.ip
+    let tcp = e.tcp
+    let optionError: SegmentRecord['optionError']
+    if ((!ip || !tcp) && e.drop === 'malformed') {
+      // The stack drops a segment with a malformed option (its header cannot be trusted), but a person
+      // watching should still see it, as decode and inspect show it: the tolerant view, marked.
+      try {
+        const v = viewIp(e.bytes)
+        if (v.ip !== undefined && v.tcp !== undefined && v.tcp.optionError !== undefined) {
+          ip = v.ip
+          tcp = v.tcp
+          optionError = { code: v.tcp.optionError.code, message: v.tcp.optionError.message }
+        }
+      } catch {
+        // Malformed below TCP: nothing a ladder could show.
+      }
+    }
     if (!ip || !tcp) return
     const mine = e.dir === 'out'
     const local = formatEndpoint(mine ? ip.src : ip.dst, mine ? tcp.srcPort : tcp.dstPort)
@@ -293,6 +319,7 @@ export class LiveRecorder {
       remote,
     }
     if (e.drop) r.drop = e.drop
+    if (optionError) r.optionError = optionError
     this.stampOf(r, { dir: e.dir, atUs: 0, srcPort: tcp.srcPort, dstPort: tcp.dstPort, seq: tcp.seq, ack: tcp.ack, flags: tcp.flags & 0xff, len: tcp.payload.length })
     // A received segment is reported before the TCB processes it, and processed before anything else
     // happens: the state after it is whatever the connection is in at the next event (or microtask).

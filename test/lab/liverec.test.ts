@@ -7,6 +7,7 @@ import { memoryPair } from '../../src/net/memdev.js'
 import { wireStampTap } from '../../src/net/wirestamp.js'
 import { runVirtual } from '../helpers/virtual.js'
 import { parseIp } from '../../src/net/addr.js'
+import { buildTcpPacket } from '../../src/net/packet.js'
 import type { Seq } from '../../src/tcp/seq.js'
 import { parseFlags } from '../../src/tcp/segment.js'
 
@@ -251,5 +252,34 @@ describe('the handshake RTT', () => {
       a.close()
       b.close()
     }
+  })
+})
+
+describe('LiveRecorder: a segment dropped for a malformed option is still shown (issue 15)', () => {
+  it('the options before the bad one, then [bad opt]; in JSON a malformed entry and a warning', () => {
+    const [ours, theirs] = memoryPair({ delivery: 'sync' })
+    const iface = new Interface({ device: ours, addrs: ['198.18.0.1'], clock: () => 0 })
+    const lines: string[] = []
+    const rec = new LiveRecorder(iface, (r) => lines.push(segmentLine(r)))
+    // A SYN whose timestamp option says length 3 (RFC 7323 §3.2: it is 10): the stack cannot trust the header.
+    const syn = buildTcpPacket(
+      { src: parseIp('198.18.0.2'), dst: parseIp('198.18.0.1') },
+      {
+        srcPort: 40000, dstPort: 1935, seq: 7 as Seq, ack: 0 as Seq, flags: parseFlags('S'), window: 64240, urgent: 0,
+        options: [{ kind: 'mss', value: 1460 }, { kind: 'nop' }, { kind: 'nop' }, { kind: 'unknown', type: 8, data: Uint8Array.of(1) }, { kind: 'nop' }, { kind: 'nop' }, { kind: 'nop' }],
+        payload: new Uint8Array(0),
+      },
+    )
+    theirs.send(syn)
+    expect(iface.stats.drops.malformed).toBe(1)
+    expect(lines).toEqual(['   +0.000 ms ← SYN      seq=7 ack=0 len=0 win=64240 [mss 1460, [bad opt]]  (dropped: malformed)'])
+    const [r] = rec.of('198.18.0.1:1935', '198.18.0.2:40000')
+    const j = segmentJson(r)
+    expect(j.options).toEqual([{ kind: 'mss', value: 1460 }, { kind: 'nop' }, { kind: 'nop' }, { kind: 'malformed', code: r.optionError!.code }])
+    expect(j.warnings).toEqual([r.optionError])
+    expect(r.optionError!.code).toMatch(/^TCP_ERR_/)
+    expect(j.drop).toBe('malformed')
+    rec.stop()
+    iface.close()
   })
 })
