@@ -544,3 +544,13 @@ describe('the inspect capture', () => {
     expect(tsharkConversationsOf(conv)).toBe(2)
   })
 })
+
+describe('bench --help', () => {
+  it('lists exactly the rows the modules measure, in their order', () => {
+    const r = spawnSync(process.execPath, [new URL('../../dist/lab/cli.js', import.meta.url).pathname, 'bench', '--help'], { encoding: 'utf8' })
+    expect(r.status).toBe(0)
+    const listed = /Rows: ([^.]*)\./.exec(r.stdout.replaceAll('\n', ' '))![1].split(', ')
+    expect(listed).toEqual(benchModules().flatMap((m) => m.rows.map((row) => row.name)))
+    expect(listed).toContain('bulk-transfer-gso')
+  })
+})
