@@ -546,6 +546,34 @@ export interface TcpListenOptions {
   backlog?: number
 }
 
+/** TcpSocket's events, typed (declaration merging adds these overloads to the class's on/once/off). */
+export interface TcpSocket {
+  on(event: 'connect' | 'ready' | 'end' | 'timeout' | 'finish' | 'drain', listener: () => void): this
+  on(event: 'data', listener: (chunk: Buffer) => void): this
+  on(event: 'error', listener: (err: TcpSocketError) => void): this
+  on(event: 'close', listener: (hadError: boolean) => void): this
+  on(event: 'retry', listener: (info: ConnectRetry) => void): this
+  on(event: string | symbol, listener: (...args: any[]) => void): this
+  once(event: 'connect' | 'ready' | 'end' | 'timeout' | 'finish' | 'drain', listener: () => void): this
+  once(event: 'data', listener: (chunk: Buffer) => void): this
+  once(event: 'error', listener: (err: TcpSocketError) => void): this
+  once(event: 'close', listener: (hadError: boolean) => void): this
+  once(event: 'retry', listener: (info: ConnectRetry) => void): this
+  once(event: string | symbol, listener: (...args: any[]) => void): this
+}
+
+/** TcpServer's events, typed as net.Server's. */
+export interface TcpServer {
+  on(event: 'listening' | 'close', listener: () => void): this
+  on(event: 'connection', listener: (socket: TcpSocket) => void): this
+  on(event: 'error', listener: (err: Error) => void): this
+  on(event: string | symbol, listener: (...args: any[]) => void): this
+  once(event: 'listening' | 'close', listener: () => void): this
+  once(event: 'connection', listener: (socket: TcpSocket) => void): this
+  once(event: 'error', listener: (err: Error) => void): this
+  once(event: string | symbol, listener: (...args: any[]) => void): this
+}
+
 /** A listening server with net.Server's API: 'listening', 'connection', 'close', 'error'. */
 export class TcpServer extends EventEmitter {
   private pl: PortListener | undefined

@@ -8,7 +8,7 @@
 import { once } from 'node:events'
 import * as net from 'node:net'
 import type { Duplex } from 'node:stream'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, expectTypeOf, it } from 'vitest'
 import { memoryPair } from '../../src/net/memdev.js'
 import { TcpFlags } from '../../src/tcp/segment.js'
 import type { TcpConfig } from '../../src/tcp/types.js'
@@ -580,3 +580,18 @@ async function pairOn(r: ReturnType<typeof vrig>, port: number) {
   await r.until(() => srv !== undefined && !client.connecting)
   return { client, srv: srv! }
 }
+
+describe('typed events (issue 15: listeners were typed any)', () => {
+  it('data is a Buffer, close a boolean, error a TcpSocketError, retry a ConnectRetry; the server hands a TcpSocket', () => {
+    // Checked by `npm run typecheck` (tsc over the tests); at run time these only register listeners.
+    const sock = new TcpSocket(new Interface({ device: memoryPair()[0], addrs: ['192.0.2.1'] }))
+    sock.on('data', (chunk) => expectTypeOf(chunk).toEqualTypeOf<Buffer>())
+    sock.on('close', (hadError) => expectTypeOf(hadError).toEqualTypeOf<boolean>())
+    sock.on('error', (err) => expectTypeOf(err).toEqualTypeOf<TcpSocketError>())
+    sock.on('retry', (info) => expectTypeOf(info).toEqualTypeOf<ConnectRetry>())
+    const server = new TcpServer(new Interface({ device: memoryPair()[1], addrs: ['192.0.2.2'] }))
+    server.on('connection', (s) => expectTypeOf(s).toEqualTypeOf<TcpSocket>())
+    expect(sock.listenerCount('data') + sock.listenerCount('retry') + server.listenerCount('connection')).toBe(3)
+    sock.destroy()
+  })
+})
