@@ -614,6 +614,7 @@ static napi_value RxClose(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+napi_value script_sys_init(napi_env env, napi_value exports); /* native/script_sys.c */
 static napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"open", NULL, Open, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -637,6 +638,7 @@ static napi_value Init(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "TP_STATUS_CSUM_VALID", v);
   napi_create_int32(env, TP_STATUS_VLAN_VALID, &v);
   napi_set_named_property(env, exports, "TP_STATUS_VLAN_VALID", v);
+  if (script_sys_init(env, exports) == NULL) return NULL;
   return exports;
 }
 
