@@ -294,8 +294,8 @@ static int iov_from_buffers(napi_env env, napi_value arr, sys_call *c) {
   size_t off = 0;
   for (uint32_t i = 0; i < n; i++) {
     napi_value e;
-    uint8_t *p;
-    size_t l;
+    uint8_t *p = NULL;
+    size_t l = 0;
     napi_get_element(env, arr, i, &e);
     get_bytes(env, e, &p, &l);
     memcpy(c->buf + off, p, l);
@@ -326,7 +326,7 @@ static int iov_from_lengths(napi_env env, napi_value arr, sys_call *c) {
   size_t off = 0;
   for (uint32_t i = 0; i < n; i++) {
     napi_value e;
-    size_t l;
+    size_t l = 0;
     napi_get_element(env, arr, i, &e);
     get_len(env, e, MAX_BYTES, &l);
     c->iov[i].iov_base = c->buf + off;
@@ -409,11 +409,16 @@ static napi_value cmsgs_to_js(napi_env env, uint8_t *control, size_t len) {
   return arr;
 }
 
+static sys_call *bad_call(napi_env env, const char *msg) {
+  bad_arg(env, msg);
+  return NULL;
+}
+
 #define NEED(cond, msg) \
   do {                  \
     if (!(cond)) {      \
       free_call(c);     \
-      return bad_arg(env, msg); \
+      return bad_call(env, msg); \
     }                   \
   } while (0)
 
@@ -421,19 +426,19 @@ static napi_value cmsgs_to_js(napi_env env, uint8_t *control, size_t len) {
 static sys_call *parse_call(napi_env env, napi_value opv, napi_value args) {
   char name[24];
   size_t nl = 0;
-  if (napi_get_value_string_utf8(env, opv, name, sizeof name, &nl) != napi_ok) return bad_arg(env, "sys(op, args): op must be a string");
+  if (napi_get_value_string_utf8(env, opv, name, sizeof name, &nl) != napi_ok) return bad_call(env, "sys(op, args): op must be a string");
   int op = -1;
   for (int i = 0; i < OP_COUNT; i++)
     if (strcmp(name, op_names[i]) == 0) op = i;
   if (op < 0) {
     char msg[80];
     snprintf(msg, sizeof msg, "sys: unknown op '%s'", name);
-    return bad_arg(env, msg);
+    return bad_call(env, msg);
   }
   bool isarr = false;
   uint32_t argc = 0;
   if (napi_is_array(env, args, &isarr) != napi_ok || !isarr || napi_get_array_length(env, args, &argc) != napi_ok)
-    return bad_arg(env, "sys(op, args): args must be an array");
+    return bad_call(env, "sys(op, args): args must be an array");
   napi_value av[6];
   for (uint32_t i = 0; i < 6; i++) {
     av[i] = NULL;
@@ -441,7 +446,7 @@ static sys_call *parse_call(napi_env env, napi_value opv, napi_value args) {
     if (av[i] != NULL && is_nullish(env, av[i])) av[i] = NULL;
   }
   sys_call *c = (sys_call *)calloc(1, sizeof *c);
-  if (c == NULL) return bad_arg(env, "sys: out of memory");
+  if (c == NULL) return bad_call(env, "sys: out of memory");
   c->op = op;
   c->fd = -1;
   int64_t fd = -1;
