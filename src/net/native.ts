@@ -248,3 +248,162 @@ export function isPermissionFailure(e: unknown): boolean {
     /operation not permitted|permission denied|you don't have permission|must be root/i.test(text)
   )
 }
+
+/** A socket address as the script addon takes and gives it (family 0, AF_UNSPEC, needs nothing else). */
+export interface SysSockAddr {
+  /** AF_INET (2), AF_INET6 (10) or AF_UNSPEC (0). */
+  family: number
+  /** Dotted quad or IPv6 text; absent for AF_UNSPEC. */
+  addr?: string
+  /** Host-order port; default 0. */
+  port?: number
+  /** IPv6 flow label word (host order). */
+  flowinfo?: number
+  /** IPv6 scope id. */
+  scopeId?: number
+}
+
+/** A control message: `data` as bytes, or (sendmsg only) a number for the common 4-byte int form. */
+export interface SysCmsg {
+  level: number
+  type: number
+  data: Uint8Array | number
+}
+
+/**
+ * The arguments of each op of `sys`/`sysAsync`, in order. Every op but socket, epoll_create(1) and poll
+ * starts with the fd. Lengths ask the addon for room; bytes are copied before the call.
+ */
+export interface SysOpArgs {
+  socket: [domain: number, type: number, protocol?: number]
+  bind: [fd: number, addr: SysSockAddr]
+  listen: [fd: number, backlog: number]
+  /** accept4's flags (SOCK_NONBLOCK, SOCK_CLOEXEC), default 0; result: addr (the peer). */
+  accept: [fd: number, flags?: number]
+  connect: [fd: number, addr: SysSockAddr]
+  /** Result: data (the bytes read). */
+  read: [fd: number, len: number]
+  write: [fd: number, data: Uint8Array]
+  send: [fd: number, data: Uint8Array, flags?: number]
+  sendto: [fd: number, data: Uint8Array, flags?: number, addr?: SysSockAddr | null]
+  /** Result: data. */
+  recv: [fd: number, len: number, flags?: number]
+  /** Result: data, addr (when the kernel filled one). */
+  recvfrom: [fd: number, len: number, flags?: number]
+  sendmsg: [fd: number, msg: { iov: Uint8Array[]; addr?: SysSockAddr; cmsgs?: SysCmsg[] }, flags?: number]
+  /** iov: the length of each buffer; control: bytes of room for cmsgs. Result: data, addr, msgFlags, cmsgs. */
+  recvmsg: [fd: number, msg: { iov: number[]; control?: number }, flags?: number]
+  writev: [fd: number, iov: Uint8Array[]]
+  /** The length of each buffer; result: data (the bytes read, contiguous). */
+  readv: [fd: number, iov: number[]]
+  close: [fd: number]
+  shutdown: [fd: number, how: number]
+  /** value: an int, a linger, raw bytes, or a string (without its NUL); optlen overrides the length. */
+  setsockopt: [fd: number, level: number, name: number, value: number | { onoff: number; linger: number } | Uint8Array | string, optlen?: number]
+  /**
+   * Result: optlen and value (an int), linger (SO_LINGER) or bytes (TCP_INFO, up to what the kernel
+   * fills; or any option when optlen is given, with that much room).
+   */
+  getsockopt: [fd: number, level: number, name: number, optlen?: number]
+  fcntl: [fd: number, cmd: number, arg?: number]
+  /** An int in (default 0) and out: SIOCINQ, SIOCOUTQ, FIONBIO. Result: value. */
+  ioctl: [fd: number, request: number, arg?: number]
+  /** Result: revents, one per entry. Timeout in ms, default -1. */
+  poll: [fds: { fd: number; events: number }[], timeoutMs?: number]
+  epoll_create: [size?: number]
+  epoll_create1: [flags?: number]
+  /** data defaults to the fd (packetdrill's `{events=…, fd=N}`). */
+  epoll_ctl: [epfd: number, op: number, fd: number, event?: { events: number; data?: number | bigint } | null]
+  /** Result: events [{events, data}]. Timeout in ms, default -1. */
+  epoll_wait: [epfd: number, maxEvents: number, timeoutMs?: number]
+}
+
+/** Every op of `sys`/`sysAsync`. */
+export type SysOp = keyof SysOpArgs
+
+/** What one syscall gave: ret and errno (0 unless ret < 0), and the outputs its op has. */
+export interface SysRawResult {
+  ret: number
+  errno: number
+  /** Bytes read (read, recv, recvfrom, readv, recvmsg). */
+  data?: Buffer
+  /** The peer (accept) or source (recvfrom, recvmsg). */
+  addr?: SysSockAddr
+  /** recvmsg's msg_flags. */
+  msgFlags?: number
+  /** recvmsg's control messages. */
+  cmsgs?: { level: number; type: number; data: Buffer }[]
+  /** getsockopt: the length the kernel answered. */
+  optlen?: number
+  /** getsockopt (integer options) or ioctl: the int. */
+  value?: number
+  /** getsockopt SO_LINGER. */
+  linger?: { onoff: number; linger: number }
+  /** getsockopt TCP_INFO (struct tcp_info's bytes) or any option read with an explicit optlen. */
+  bytes?: Buffer
+  /** poll: revents per entry. */
+  revents?: number[]
+  /** epoll_wait: the ready events. */
+  events?: { events: number; data: bigint }[]
+}
+
+/** sysAsync's result: the same, with CLOCK_MONOTONIC nanoseconds just before and just after the call. */
+export interface SysTimedRawResult extends SysRawResult {
+  startNs: bigint
+  endNs: bigint
+}
+
+/** A readiness watch on a TUN fd (an opaque external). */
+export type TunWatchHandle = { readonly __brand: 'TunWatchHandle' }
+
+/**
+ * The script part of tcplab's packet addon (native/script_sys.c): a TUN device and real syscalls for the
+ * packetdrill kernel target, run inside the script's namespace. Syscall failures are data ({ret: -1,
+ * errno}); bad arguments throw a TypeError with code ERR_BAD_ARGUMENT. Only fds the addon opened are acted
+ * on (others answer EBADF without a syscall), so a script cannot close one of Node's own.
+ */
+export interface ScriptSysModule {
+  /** A TUN device `name` (IFF_TUN|IFF_NO_PI), non-blocking, MTU `mtu`, link up → its fd; throws Error with .code/.errno. */
+  tunOpen(name: string, mtu: number): number
+  /** One packet into `buf` → its length or -errno (-11: none waiting); `stamp[0]` gets monotonicNs() right after the read. */
+  tunRead(fd: number, buf: Uint8Array, stamp?: BigUint64Array): number
+  /** buf[0, len) as one packet → the bytes written or -errno. */
+  tunWrite(fd: number, buf: Uint8Array, len: number): number
+  /** Calls `onReadable(status)` from the event loop while packets wait (status < 0: a libuv error); keep the handle. */
+  tunWatch(fd: number, onReadable: (status: number) => void): TunWatchHandle
+  /** Stops a watch and uv_close()s it (idempotent); unwatch before closing the fd. */
+  tunUnwatch(watch: TunWatchHandle): void
+  /** CLOCK_MONOTONIC in nanoseconds: the clock of tunRead's stamp and sysAsync's startNs/endNs. */
+  monotonicNs(): bigint
+  /** Makes the call now, on this thread. */
+  sys<K extends SysOp>(op: K, args: SysOpArgs[K]): SysRawResult
+  /** Makes the call on the libuv threadpool (a blocking call leaves the event loop free) and times it. */
+  sysAsync<K extends SysOp>(op: K, args: SysOpArgs[K]): Promise<SysTimedRawResult>
+}
+
+/** Whether a loaded packet addon is a build with the script functions. */
+export function hasScriptSys(mod: unknown): mod is ScriptSysModule {
+  const m = mod as Partial<ScriptSysModule> | undefined
+  return typeof m?.sys === 'function' && typeof m.sysAsync === 'function' && typeof m.tunOpen === 'function' && typeof m.monotonicNs === 'function'
+}
+
+/** The one-line hint for a missing or old build of the addon's script part. */
+const SCRIPT_SYS_HINT = "npm rebuild tcplab-packet-tx (needs python3, make and g++; Linux only)"
+
+/**
+ * Loads the script part of tcplab's packet addon (cached) or throws WireError DEV_ERR_NO_PACKET_TX saying
+ * what to install: the addon missing, failing to load, or built before native/script_sys.c existed.
+ */
+export function loadScriptSys(opts: LoadOptions = {}): ScriptSysModule {
+  const mod = loadAddon<unknown>('tcplab-packet-tx', opts, 'DEV_ERR_NO_PACKET_TX', (failure) => {
+    const why = failure === undefined ? 'is not installed' : `failed to load (${failure})`
+    return `the kernel script target needs tcplab's 'tcplab-packet-tx' addon, which ${why}: ${SCRIPT_SYS_HINT}`
+  })
+  if (!hasScriptSys(mod)) {
+    throw new WireError(
+      'DEV_ERR_NO_PACKET_TX',
+      `the kernel script target needs tcplab's 'tcplab-packet-tx' addon built with its script part (native/script_sys.c): ${SCRIPT_SYS_HINT}`,
+    )
+  }
+  return mod
+}
