@@ -34,6 +34,11 @@ export interface SyscallResult {
   optval?: number
   /** A call the target cannot make (an unknown syscall, an option it lacks): the script is `unsupported`. */
   unsupported?: string
+  /**
+   * A non-blocking call (blocking false) that had not returned after a bound the target chooses (the kernel
+   * target: the tolerance); the engine reports it as a call that blocked.
+   */
+  stillBlocked?: boolean
   /** When the call returned, in the target's µs clock. */
   endTime: number
 }
