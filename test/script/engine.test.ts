@@ -331,3 +331,15 @@ describe('times', () => {
     expect(t.calls).toEqual([])
   })
 })
+
+describe('robustness', () => {
+  it('every corpus script ends in a verdict against a silent stack, never an internal error', async () => {
+    const { readdirSync, readFileSync } = await import('node:fs')
+    const dir = 'test/scripts'
+    for (const f of readdirSync(dir).filter((n) => n.endsWith('.pkt'))) {
+      const v = await runScript(parseScript(readFileSync(`${dir}/${f}`, 'utf8'), { file: f }), new FakeTarget())
+      expect(v.message ?? '', f).not.toMatch(/internal error/)
+      expect(['pass', 'fail', 'error', 'unsupported'], f).toContain(v.result)
+    }
+  })
+})
