@@ -51,7 +51,7 @@ const FIN = 0x01
 
 describeRoot('kernel target syscalls and TUN (real kernel, throwaway namespace)', () => {
   for (const family of [4, 6] as const) {
-    it(`IPv${family}: handshake from the TUN, accept, EAGAIN, poll/epoll, SIOCINQ/OUTQ, TCP_INFO, EINPROGRESS, FIN`, async () => {
+    it(`IPv${family}: handshake from the TUN, accept, EAGAIN, poll/epoll, SIOCINQ/OUTQ, TCP_INFO, vectors and cmsgs, EINPROGRESS, FIN`, async () => {
       const out = await runChild(family)
       // the listener and the kernel's SYN+ACK to our hand-built SYN
       expect(out.listenState).toBe(L.TCP_LISTEN)
@@ -86,6 +86,14 @@ describeRoot('kernel target syscalls and TUN (real kernel, throwaway namespace)'
       expect(out.nodelay).toBe(1)
       expect(out.linger).toEqual({ onoff: 1, linger: 7 })
       expect(out.lingerShort).toEqual({ ret: -1, errnoName: 'EINVAL' })
+      // vectors and messages: the bytes reach the wire in order, cmsgs reach the kernel both ways
+      expect([out.writev, out.writevSeg]).toEqual([4, 'abcd'])
+      expect([out.sendmsg, out.sendmsgSeg]).toEqual([2, 'ef'])
+      expect(out.sendmsgBadCmsg).toEqual({ ret: -1, errnoName: 'EINVAL' })
+      expect(out.epollBlocking).toEqual({ ret: 1, events: [L.EPOLLIN], endAfterData: true })
+      expect(out.recvmsg).toEqual({ ret: 4, text: 'xyz1', msgFlags: 0, cmsgs: [{ level: L.SOL_TCP, type: L.TCP_CM_INQ, value: 1 }] })
+      expect(out.readv).toEqual({ ret: 1, text: '2' })
+      expect(out.epollDelAgain).toEqual({ ret: -1, errnoName: 'ENOENT' })
       // a non-blocking connect: EINPROGRESS, its SYN on the TUN, SYN-SENT, then refused by our RST
       expect(out.connect).toEqual({ ret: -1, errnoName: 'EINPROGRESS' })
       expect(out.connectSyn.flags).toBe(SYN)

@@ -149,6 +149,41 @@ try {
   const bad = sys.setsockopt(c, L.SOL_SOCKET, L.SO_LINGER, 1)
   out.lingerShort = { ret: bad.ret, errnoName: bad.errnoName }
 
+  // ---- vectors and messages: writev, sendmsg with a cmsg, recvmsg with TCP_CM_INQ's cmsg, readv ----
+  const enc = (s) => new TextEncoder().encode(s)
+  const dec = (b) => new TextDecoder().decode(b)
+  const ackOurs = async (what) => {
+    const s = (await nextTcp(what, (t) => t.payload.length > 0)).tcp
+    rcvNxt = (rcvNxt + s.payload.length) >>> 0
+    inject({ seq: sndNxt, ack: rcvNxt, flags: A, options: [{ kind: 'nop' }, { kind: 'nop' }, { kind: 'timestamp', value: 104, echo: tsv }] })
+    return dec(s.payload)
+  }
+  out.writev = must('writev', sys.writev(c, [enc('ab'), enc('cd')])).ret
+  out.writevSeg = await ackOurs('writev segment')
+  out.sendmsg = must('sendmsg', sys.sendmsg(c, { iov: [enc('e'), enc('f')], cmsgs: [{ level: L.SOL_SOCKET, type: L.SO_TIMESTAMPING, data: 0 }] })).ret
+  out.sendmsgSeg = await ackOurs('sendmsg segment')
+  const badCmsg = sys.sendmsg(c, { iov: [enc('g')], cmsgs: [{ level: L.SOL_SOCKET, type: 999, data: 0 }] })
+  out.sendmsgBadCmsg = { ret: badCmsg.ret, errnoName: badCmsg.errnoName }
+  must('TCP_INQ', sys.setsockopt(c, L.IPPROTO_TCP, L.TCP_INQ, 1))
+  // epoll_wait blocks on the threadpool until the segment below arrives
+  const waiting = sys.async.epollWait(ep, 8, 5000)
+  const dataAtNs = inject({ seq: sndNxt, ack: rcvNxt, flags: P | A, payload: enc('xyz12'), options: [{ kind: 'nop' }, { kind: 'nop' }, { kind: 'timestamp', value: 105, echo: tsv }] })
+  sndNxt += 5
+  const woke = await waiting
+  out.epollBlocking = { ret: woke.ret, events: woke.events.map((e) => e.events), endAfterData: woke.endNs > dataAtNs }
+  const rm = must('recvmsg', sys.recvmsg(c, { iov: [2, 2], control: 64 }))
+  out.recvmsg = {
+    ret: rm.ret,
+    text: dec(rm.data),
+    msgFlags: rm.msgFlags,
+    cmsgs: rm.cmsgs.map((m) => ({ level: m.level, type: m.type, value: m.data.length >= 4 ? m.data.readInt32LE(0) : -1 })),
+  }
+  const rvv = must('readv', sys.readv(c, [1, 8]))
+  out.readv = { ret: rvv.ret, text: dec(rvv.data) }
+  must('epoll_ctl DEL', sys.epollCtl(ep, L.EPOLL_CTL_DEL, c))
+  const gone = sys.epollCtl(ep, L.EPOLL_CTL_DEL, c)
+  out.epollDelAgain = { ret: gone.ret, errnoName: gone.errnoName }
+
   // ---- a non-blocking connect to a port nobody listens on ----
   const cs = must('socket', sys.socket(AF, L.SOCK_STREAM | L.SOCK_NONBLOCK)).ret
   opened.push(cs)
