@@ -9,6 +9,8 @@ import { constants as osConstants } from 'node:os'
 import { describe, expect, it } from 'vitest'
 import { WireError } from '../../../src/tcp/errors.js'
 import { hasScriptSys, type ScriptSysModule } from '../../../src/net/native.js'
+import { LINUX_SYMBOLS } from '../../../src/script/symbols.js'
+import { errnoNumber } from '../../../src/script/errno.js'
 import {
   createKernelSys,
   ERRNO,
@@ -63,6 +65,21 @@ describe('script constants', () => {
     expect(linuxSymbol('NOT_A_SYMBOL')).toBeUndefined()
     expect(tcpStateName(1)).toBe('TCP_ESTABLISHED')
     expect(tcpStateName(10)).toBe('TCP_LISTEN')
+  })
+
+  it("agrees with the engine's own tables (src/script/symbols.ts, errno.ts) on every name both have", () => {
+    let both = 0
+    for (const [k, v] of LINUX_SYMBOLS) {
+      const mine = linuxSymbol(k)
+      if (mine === undefined) continue
+      both++
+      expect([k, mine]).toEqual([k, v])
+    }
+    expect(both).toBeGreaterThan(50)
+    for (const [k, v] of Object.entries(ERRNO)) {
+      const theirs = errnoNumber(k)
+      if (theirs !== undefined) expect([k, v]).toEqual([k, theirs])
+    }
   })
 
   const python = linux ? spawnSync('python3', ['-c', 'print(1)']).status === 0 : false
