@@ -38,9 +38,14 @@ async function runChild(family: 4 | 6): Promise<Record<string, any>> {
       child.kill('SIGKILL')
       await exitOf(child)
     }
-    spawnSync('ip', ['netns', 'del', ns])
-    const left = parseNetnsList(spawnSync('ip', ['netns', 'list']).stdout.toString())
-    expect(left).not.toContain(ns)
+    // Retried: a namespace being added by a test running in parallel can make one delete fail (EBUSY).
+    let why = ''
+    for (let i = 0; i < 10; i++) {
+      why = spawnSync('ip', ['netns', 'del', ns]).stderr.toString().trim()
+      if (!parseNetnsList(spawnSync('ip', ['netns', 'list']).stdout.toString()).includes(ns)) break
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    expect([ns, parseNetnsList(spawnSync('ip', ['netns', 'list']).stdout.toString()).includes(ns), why]).toEqual([ns, false, why])
   }
 }
 
@@ -59,11 +64,11 @@ describeRoot('kernel target syscalls and TUN (real kernel, throwaway namespace)'
       expect(out.synack.ack).toBe(ISN + 1)
       expect([out.synack.srcPort, out.synack.dstPort]).toEqual([8080, 40000])
       expect(out.synack.kinds).toEqual(['mss', 'sackPermitted', 'timestamp', 'nop', 'wscale'])
-      // accept ran on the threadpool and returned only after the ACK went in
+      // accept ran on the threadpool and returned only after the ACK went in (when the worker started it
+      // is the threadpool's business: it may pick the call up after the ACK, so no start-time check)
       expect(out.accept.ret).toBeGreaterThanOrEqual(0)
       expect(out.accept.errno).toBe(0)
       expect(out.accept.addr).toMatchObject({ family: family === 4 ? L.AF_INET : L.AF_INET6, addr: family === 4 ? '198.19.2.1' : '2001:2:0:2::1', port: 40000 })
-      expect(out.accept.startBeforeAck).toBe(true)
       expect(out.accept.endAfterAck).toBe(true)
       expect(out.connState).toBe(L.TCP_ESTABLISHED)
       // non-blocking and empty

@@ -102,7 +102,7 @@ try {
   must('accept', acc)
   const c = acc.ret
   opened.push(c)
-  out.accept = { ret: acc.ret, errno: acc.errno, addr: acc.addr, endAfterAck: acc.endNs > ackAtNs, startBeforeAck: acc.startNs < ackAtNs }
+  out.accept = { ret: acc.ret, errno: acc.errno, addr: acc.addr, endAfterAck: acc.endNs > ackAtNs }
   out.connState = readTcpInfo(must('TCP_INFO', sys.getsockopt(c, L.IPPROTO_TCP, L.TCP_INFO)).bytes).tcpi_state
 
   // ---- non-blocking and empty: EAGAIN ----
