@@ -6,7 +6,7 @@
  * where the registry cannot be reached.
  */
 import { execFileSync, spawnSync } from 'node:child_process'
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -47,6 +47,9 @@ maybe(`npm pack, installed into a scratch project${registryReason ? ` — skippe
     expect(files).toContain('dist/lab/cli.js')
     expect(files).toContain('native/binding.gyp')
     expect(files).toContain('native/packet_tx.c')
+    // every C source binding.gyp compiles (a missing one breaks the addon's build in a packaged install)
+    const gyp = JSON.parse(readFileSync(repoPath('native/binding.gyp'), 'utf8')) as { targets: Array<{ sources: string[] }> }
+    for (const src of gyp.targets.flatMap((t) => t.sources)) expect(files).toContain(`native/${src}`)
     expect(files).toContain('native/package.json')
     expect(files.filter((f) => f.startsWith('native/build'))).toEqual([])
   })
