@@ -15,7 +15,7 @@ import { inspect, type ConnectionReport } from '../../src/lab/inspect/index.js'
 import { GRAPH_MAX_SEGMENTS, graphFromReport, renderGraphHtml, renderGraphSvg } from '../../src/lab/graph/index.js'
 import { describeRoot, itRoot } from '../helpers/root.js'
 import { repoPath, requireBuilt, withLab } from '../helpers/lab.js'
-import { marks } from '../helpers/graphsvg.js'
+import { marks } from '../helpers/pictures.js'
 
 const FIXTURE = repoPath('test/fixtures/graph/lossy-transfer.pcap')
 const CLI = repoPath('dist/lab/cli.js')

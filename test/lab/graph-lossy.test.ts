@@ -18,7 +18,7 @@ import { inspect, type ConnectionReport } from '../../src/lab/inspect/index.js'
 import { GRAPH_MAX_SEGMENTS, graphFromReport, renderGraphSvg, type TimeSequenceGraph } from '../../src/lab/graph/index.js'
 import { describeRoot } from '../helpers/root.js'
 import { withLab, repoPath } from '../helpers/lab.js'
-import { marks } from '../helpers/graphsvg.js'
+import { marks } from '../helpers/pictures.js'
 
 const PORT = 5001
 const BYTES = 400_000

@@ -24,7 +24,7 @@ import { TcpFlags } from '../../src/tcp/segment.js'
 import type { TcpOption } from '../../src/tcp/options.js'
 import type { Seq } from '../../src/tcp/seq.js'
 import { WireError } from '../../src/tcp/errors.js'
-import { chromiumMissing, CHROMIUM, decodePng, hexRgb, marks, screenshot } from '../helpers/graphsvg.js'
+import { chromiumMissing, CHROMIUM, decodePng, hexRgb, marks, screenshot } from '../helpers/pictures.js'
 
 const { SYN, ACK, FIN, PSH, RST } = TcpFlags
 const A = 1000 // a's ISN (the data sender)

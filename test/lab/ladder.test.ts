@@ -8,7 +8,6 @@ import { spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { inflateSync } from 'node:zlib'
 import { describe, expect, it } from 'vitest'
 import { ECHO_DEFAULTS } from '../../src/lab/echo.js'
 import {
@@ -28,6 +27,7 @@ import type { LadderExchange, LadderRow } from '../../src/lab/ladder/index.js'
 import type { TcpOption } from '../../src/tcp/options.js'
 import type { Seq } from '../../src/tcp/seq.js'
 import { WireError } from '../../src/tcp/errors.js'
+import { CHROMIUM, chromiumMissing, decodePng, hexRgb, screenshot } from '../helpers/pictures.js'
 
 // ---------------------------------------------------------------------------------------------------------
 // The seed's exchange, as a Linux client and server would make it on the namespace lab's veth pair.
@@ -429,85 +429,6 @@ describe('renderToFile', () => {
 
 // ---------------------------------------------------------------------------------------------------------
 // Headless Chromium: the SVG really renders, and docs/handshake.svg is what the renderer makes today.
-
-/** Decodes an 8-bit RGB or RGBA non-interlaced PNG into RGB triples. */
-function decodePng(png: Buffer): { width: number; height: number; rgb: Uint8Array } {
-  if (png.subarray(0, 8).toString('hex') !== '89504e470d0a1a0a') throw new Error('not a PNG')
-  let off = 8
-  let width = 0
-  let height = 0
-  let channels = 0
-  const idat: Buffer[] = []
-  while (off + 8 <= png.length) {
-    const len = png.readUInt32BE(off)
-    const type = png.toString('latin1', off + 4, off + 8)
-    const data = png.subarray(off + 8, off + 8 + len)
-    if (type === 'IHDR') {
-      width = data.readUInt32BE(0)
-      height = data.readUInt32BE(4)
-      const [depth, colorType, , , interlace] = data.subarray(8, 13)
-      if (depth !== 8 || (colorType !== 2 && colorType !== 6) || interlace !== 0) throw new Error(`unsupported PNG: depth ${depth} type ${colorType} interlace ${interlace}`)
-      channels = colorType === 2 ? 3 : 4
-    } else if (type === 'IDAT') idat.push(data)
-    else if (type === 'IEND') break
-    off += 12 + len
-  }
-  const raw = inflateSync(Buffer.concat(idat))
-  const stride = width * channels
-  const cur = new Uint8Array(stride)
-  const prev = new Uint8Array(stride)
-  const rgb = new Uint8Array(width * height * 3)
-  for (let y = 0; y < height; y++) {
-    const filter = raw[y * (stride + 1)]
-    const line = raw.subarray(y * (stride + 1) + 1, (y + 1) * (stride + 1))
-    for (let i = 0; i < stride; i++) {
-      const a = i >= channels ? cur[i - channels] : 0
-      const b = prev[i]
-      const c = i >= channels ? prev[i - channels] : 0
-      let v = line[i]
-      if (filter === 1) v += a
-      else if (filter === 2) v += b
-      else if (filter === 3) v += (a + b) >> 1
-      else if (filter === 4) {
-        const p = a + b - c
-        const pa = Math.abs(p - a)
-        const pb = Math.abs(p - b)
-        const pc = Math.abs(p - c)
-        v += pa <= pb && pa <= pc ? a : pb <= pc ? b : c
-      } else if (filter !== 0) throw new Error(`bad PNG filter ${filter} on row ${y}`)
-      cur[i] = v & 0xff
-    }
-    for (let x = 0; x < width; x++) rgb.set(cur.subarray(x * channels, x * channels + 3), (y * width + x) * 3)
-    prev.set(cur)
-  }
-  return { width, height, rgb }
-}
-
-const CHROMIUM = process.env.CHROMIUM ?? 'chromium'
-const chromiumMissing = spawnSync(CHROMIUM, ['--version']).error !== undefined
-
-/** Screenshots an SVG file at its own size with headless Chromium; returns the PNG bytes. */
-function screenshot(svgPath: string, width: number, height: number): Buffer {
-  const profile = mkdtempSync(join(tmpdir(), 'tcplab-chromium-'))
-  try {
-    const out = join(profile, 'out.png')
-    const r = spawnSync(
-      CHROMIUM,
-      [
-        '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync', '--hide-scrollbars', '--force-device-scale-factor=1',
-        `--user-data-dir=${profile}`, `--screenshot=${out}`, `--window-size=${width},${height}`, svgPath,
-      ],
-      { timeout: 60_000 },
-    )
-    if (!existsSync(out)) throw new Error(`chromium wrote no screenshot (status ${r.status}): ${r.stderr.toString().slice(-500)}`)
-    return readFileSync(out)
-  } finally {
-    rmSync(profile, { recursive: true, force: true })
-  }
-}
-
-const hexRgb = (c: string): [number, number, number] => [1, 3, 5].map((i) => parseInt(c.slice(i, i + 2), 16)) as [number, number, number]
 
 const DOCS_SVG = new URL('../../docs/handshake.svg', import.meta.url).pathname
 const DOCS_PNG = new URL('../../docs/handshake.png', import.meta.url).pathname

@@ -1,6 +1,6 @@
 /**
  * Helpers for tests of SVG pictures: marks found by class, headless Chromium screenshots, and a small PNG
- * decoder to check the pixels (as test/lab/ladder.test.ts does for ladders).
+ * decoder to check the pixels: one copy for the ladder, long-ladder and graph tests.
  */
 import { spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
