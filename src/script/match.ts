@@ -3,7 +3,7 @@
  * (`live packet field tcp_ack: expected: 1 (0x1) vs actual: 0 (0x0)`), then options, then payload.
  * Both packets are in script space (the live one already mapped) when these run.
  */
-import type { TcpOption } from '../tcp/options.js'
+import { optionLen, type TcpOption } from '../tcp/options.js'
 import { F, formatOption, optionKind, type PacketFields } from './notation.js'
 
 /** packetdrill's check_field message, or undefined when the values agree. */
@@ -110,27 +110,6 @@ function verifyTos(actual: PacketFields, script: PacketFields): string | undefin
   return undefined
 }
 
-/** The on-the-wire length of an option (kind and length bytes included). */
-export function optionLength(o: TcpOption): number {
-  switch (o.kind) {
-    case 'eol':
-    case 'nop':
-      return 1
-    case 'mss':
-      return 4
-    case 'wscale':
-      return 3
-    case 'sackPermitted':
-      return 2
-    case 'sack':
-      return 2 + 8 * o.blocks.length
-    case 'timestamp':
-      return 10
-    case 'unknown':
-      return 2 + o.data.length
-  }
-}
-
 function sameValue(a: TcpOption, s: TcpOption): boolean {
   switch (s.kind) {
     case 'mss':
@@ -167,8 +146,8 @@ export function verifyOptions(actual: PacketFields, script: PacketFields, tsTick
       continue
     }
     let errType: string | undefined
-    if (optionLength(so) !== optionLength(ao)) errType = 'bad length'
-    if (optionLength(so) > 2 && !sameValue(ao, so)) errType = 'bad value'
+    if (optionLen(so) !== optionLen(ao)) errType = 'bad length'
+    if (optionLen(so) > 2 && !sameValue(ao, so)) errType = 'bad value'
     if (errType) return `${errType} in outbound TCP option (kind=${optionKind(so)}): expected: ${formatOption(so)} actual: ${formatOption(ao)}`
   }
   return undefined

@@ -211,8 +211,8 @@ const isU8 = (v: number): boolean => (v & 0xff) === v
 const isU16 = (v: number): boolean => (v & 0xffff) === v
 const isU32 = (v: number): boolean => v >>> 0 === v
 
-/** The encoded size of one option, in bytes. */
-function oneLen(o: TcpOption): number {
+/** The encoded size of one option, in bytes (kind and length included). */
+export function optionLen(o: TcpOption): number {
   switch (o.kind) {
     case 'eol':
     case 'nop':
@@ -235,7 +235,7 @@ function oneLen(o: TcpOption): number {
 /** Unpadded encoded length of an option list. Does not validate: emitOptions does. */
 export function optionsLen(options: readonly TcpOption[]): number {
   let n = 0
-  for (let i = 0; i < options.length; i++) n += oneLen(options[i])
+  for (let i = 0; i < options.length; i++) n += optionLen(options[i])
   return n
 }
 
