@@ -717,6 +717,8 @@ class Run {
     const start = this.scriptNow()
     const promise = this.target.syscall({ name: call.name, args, fds, blocking, line })
     if (blocking) {
+      // A blocking connect() sends its SYN while it blocks: the socket under test exists from the call's start.
+      if (call.name === 'connect' && (!this.conn || this.conn.state === 'init' || this.conn.state === 'listening')) this.conn = this.newConn('activeConnecting')
       const pending: PendingCall = { timed, call, promise: Promise.resolve() }
       pending.promise = promise.then(
         (r) => {
