@@ -6,11 +6,14 @@
 import { readFileSync } from 'node:fs'
 import { isIP } from 'node:net'
 import { diagramFormat } from '../ladder/index.js'
-import { parseUint, usageError, type Command, type CommandArgs } from '../command.js'
+import { parseUint, usageError, type Command, type CommandArgs, type Io } from '../command.js'
 import { parseScript } from '../../script/parser.js'
 import { isScriptSyntaxError } from '../../script/errors.js'
 import { splitDefinition } from '../../script/options.js'
 import type { Script } from '../../script/ast.js'
+import type { ScriptVerdict } from '../../script/engine.js'
+import { kernelTargetProblem, runKernelScripts } from '../../script/kernel/runner.js'
+import type { ChildRequest } from '../../script/kernel/child.js'
 
 /** The flags of `tcplab script`, validated; what the engine and its targets will be given. */
 export interface ScriptConfig {
@@ -174,6 +177,65 @@ export function dryRunFile(file: string, cfg: Pick<ScriptConfig, 'stack' | 'defi
   }
 }
 
+/** The `--json` object of a verdict. */
+function verdictJson(v: ScriptVerdict): ScriptResult {
+  return { script: v.script, stack: v.stack, result: v.result, line: v.line, col: v.col, message: v.message, events: v.events }
+}
+
+/** Runs the scripts against the kernel, each in its own namespace; prints as packetdrill does (or --json). */
+async function runKernel(cfg: ScriptConfig, io: Io): Promise<number> {
+  const problem = kernelTargetProblem()
+  if (problem !== undefined) throw usageError(problem)
+  let failed = false
+  const print = (v: ScriptVerdict | ScriptResult, text: string[] = [], warnings: string[] = []): void => {
+    if (v.result !== 'pass') failed = true
+    if (cfg.json) io.stdout(JSON.stringify('text' in v ? verdictJson(v as ScriptVerdict) : v))
+    else {
+      for (const w of warnings) io.stderr(w)
+      if (v.result === 'pass') io.stdout(`${v.script}: ok`)
+      else for (const l of text) io.stderr(l)
+    }
+  }
+  const reqs: ChildRequest[] = []
+  const slots: Array<ScriptResult | number> = []
+  for (const file of cfg.files) {
+    const { result, script } = dryRunFile(file, cfg)
+    if (!script) {
+      slots.push(result)
+      continue
+    }
+    slots.push(reqs.length)
+    reqs.push({
+      file,
+      name: file,
+      defines: [...cfg.defines],
+      config: {
+        ipVersion: cfg.ipVersion, toleranceUsecs: cfg.toleranceUsecs, tolerancePercent: cfg.tolerancePercent, mss: cfg.mss,
+        localIp: cfg.localIp, remoteIp: cfg.remoteIp, gatewayIp: cfg.gatewayIp, netmaskIp: cfg.netmaskIp, mtu: cfg.mtu,
+        bindPort: cfg.bindPort, connectPort: cfg.connectPort, strictSegments: cfg.strictSegments, nonFatal: cfg.nonFatal,
+        tcpTsTickUsecs: cfg.tcpTsTickUsecs, tcpTsEcrScaled: cfg.tcpTsEcrScaled,
+      },
+    })
+  }
+  // Verdicts are printed in the files' order; a file that did not parse prints where its turn comes.
+  let at = 0
+  const flushParsed = (): void => {
+    while (at < slots.length && typeof slots[at] !== 'number') {
+      const r = slots[at] as ScriptResult
+      print(r, [r.line !== null ? `${r.script}:${r.line}:${r.col}: ${r.message}` : `${r.script}: ${r.message}`])
+      at++
+    }
+  }
+  flushParsed()
+  await runKernelScripts(reqs, (v) => {
+    print(v, v.text, v.warnings)
+    at++
+    flushParsed()
+  })
+  flushParsed()
+  return failed ? 1 : 0
+}
+
 /** The `script` command. */
 export const scriptCommand: Command = {
   name: 'script',
@@ -214,7 +276,8 @@ export const scriptCommand: Command = {
   async run(args, io) {
     const cfg = scriptConfig(args)
     if (!cfg.dryRun) {
-      throw usageError('the kernel and tcplab targets are not built yet; --dry-run (parse and check the scripts) is what works')
+      if (cfg.stack === 'tcplab') throw usageError('the tcplab target is not built yet; --stack kernel (the default) and --dry-run work')
+      return runKernel(cfg, io)
     }
     let failed = false
     for (const file of cfg.files) {

@@ -1,0 +1,60 @@
+/**
+ * The kernel target's runner child: started by `tcplab script` as `ip netns exec NS node child.js JSON`
+ * inside a throwaway namespace, it parses the script, sets up the TUN network, runs the engine against the
+ * kernel and prints the verdict as one JSON line on stdout (then exits, leaving no call running).
+ */
+import { readFileSync } from 'node:fs'
+import { parseScript } from '../parser.js'
+import { runScript, DEFAULT_TOLERANCE_USECS, type RunConfig, type ScriptVerdict } from '../engine.js'
+import { createKernelSys } from './sys.js'
+import { KERNEL_DEFAULTS, openKernelTarget } from './target.js'
+
+/** What the parent hands the child (JSON in argv[2]). */
+export interface ChildRequest {
+  file: string
+  /** The name the verdict reports the script under. */
+  name: string
+  config: RunConfig & { gatewayIp?: string; netmaskIp?: string; mtu?: number }
+  defines: Array<[string, string]>
+}
+
+function verdictOf(req: ChildRequest, result: ScriptVerdict['result'], message: string): ScriptVerdict {
+  return { script: req.name, stack: 'kernel', result, line: null, col: null, message, events: [], text: [`${req.name}: ${message}`], warnings: [] }
+}
+
+async function main(): Promise<ScriptVerdict> {
+  const req = JSON.parse(process.argv[2] ?? '{}') as ChildRequest
+  try {
+    const script = parseScript(readFileSync(req.file, 'utf8'), { file: req.name, defines: new Map(req.defines) })
+    const opt = new Map(script.options.map((o) => [o.name, o.value]))
+    const c = req.config
+    const ipVersion = c.ipVersion ?? (opt.get('ip_version') === 'ipv6' ? 'ipv6' : 'ipv4')
+    const d = KERNEL_DEFAULTS[ipVersion]
+    const num = (v: string | undefined): number | undefined => (v === undefined ? undefined : Number(v))
+    const sys = createKernelSys()
+    const target = openKernelTarget(sys, {
+      ipVersion,
+      localIp: c.localIp ?? opt.get('local_ip') ?? d.localIp,
+      remoteIp: c.remoteIp ?? opt.get('remote_ip') ?? d.remoteIp,
+      gatewayIp: c.gatewayIp ?? opt.get('gateway_ip') ?? d.gatewayIp,
+      netmaskIp: ipVersion === 'ipv6' ? d.netmaskIp : (c.netmaskIp ?? opt.get('netmask_ip') ?? d.netmaskIp),
+      mtu: c.mtu ?? num(opt.get('mtu')) ?? d.mtu,
+      bindPort: c.bindPort ?? num(opt.get('bind_port')) ?? 8080,
+      connectPort: c.connectPort ?? num(opt.get('connect_port')) ?? 8080,
+      toleranceUsecs: c.toleranceUsecs ?? num(opt.get('tolerance_usecs')) ?? DEFAULT_TOLERANCE_USECS,
+    })
+    return await runScript(script, target, { ...c, ipVersion, stack: 'kernel' })
+  } catch (e) {
+    return verdictOf(req, 'error', e instanceof Error ? e.message.split('\n')[0]! : String(e))
+  }
+}
+
+main().then(
+  (v) => {
+    process.stdout.write(`${JSON.stringify(v)}\n`, () => process.exit(0))
+  },
+  (e) => {
+    process.stderr.write(`${String(e)}\n`)
+    process.exit(3)
+  },
+)
