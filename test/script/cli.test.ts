@@ -81,9 +81,9 @@ describe('tcplab script: flags and usage errors', () => {
     expect(r).toEqual({ code: 0, out: ['good.pkt: ok (6 events)'], err: [] })
   })
 
-  it('says the targets are not built yet without --dry-run, exit 2', () => {
-    expect(run('good.pkt')).toEqual({
-      code: 2, out: [], err: ['tcplab script: the kernel and tcplab targets are not built yet; --dry-run (parse and check the scripts) is what works'],
+  it('says the tcplab target is not built yet without --dry-run, exit 2', () => {
+    expect(run('good.pkt', '--stack', 'tcplab')).toEqual({
+      code: 2, out: [], err: ['tcplab script: the tcplab target is not built yet; --stack kernel (the default) and --dry-run work'],
     })
   })
 
