@@ -1,7 +1,7 @@
 /**
- * `tcplab script FILE.pkt…`: run packetdrill scripts. This slice parses them (`--dry-run`); the semantics
- * engine and its two targets (the kernel, tcplab's own TCP in virtual time) come next, and will read the
- * validated flags from scriptConfig().
+ * `tcplab script FILE.pkt…`: run packetdrill scripts against the Linux kernel (src/script/kernel/), each in
+ * its own throwaway namespace, or only parse them (`--dry-run`). The tcplab target (tcplab's own TCP in
+ * virtual time) comes next and will read the same validated flags from scriptConfig().
  */
 import { readFileSync } from 'node:fs'
 import { isIP } from 'node:net'
@@ -240,13 +240,17 @@ async function runKernel(cfg: ScriptConfig, io: Io): Promise<number> {
 export const scriptCommand: Command = {
   name: 'script',
   usage: 'FILE.pkt… [--dry-run] [-D NAME=VALUE]… [--json]',
-  summary: 'Run packetdrill scripts (.pkt) against a TCP stack; for now, --dry-run checks their syntax.',
+  summary: 'Run packetdrill scripts (.pkt) against the Linux kernel, each in a throwaway namespace (root).',
   description:
     'With --dry-run each script is parsed and checked as packetdrill parses it: FILE: ok (N events) on\n' +
     'stdout, or FILE:LINE:COL: what was expected and what was found, on stderr. --json prints one object\n' +
     'per script: {"script","stack","result","line","col","message","events":[{"kind","line"}]}. Exit 0 when\n' +
     'every script passes, 1 when one fails, 2 for a usage error. Flags spelled packetdrill\'s way\n' +
-    '(--tolerance_usecs, --local_ip…) are accepted too. The kernel and tcplab targets are not built yet.',
+    '(--tolerance_usecs, --local_ip…) are accepted too. Without --dry-run each script runs against the\n' +
+    'kernel (root): in its own throwaway network namespace, with a TUN device holding the script\'s\n' +
+    'addresses (198.18.0.1 → 198.19.2.1; IPv6 2001:2::1 → 2001:2:2::1, MTU 1520), real system calls and\n' +
+    'the init command\'s sysctls inside it; FILE: ok, or what packetdrill prints on failure. The tcplab\n' +
+    'target (--stack tcplab) is not built yet.',
   allowPositionals: true,
   preprocess: dashSpelling,
   options: {
