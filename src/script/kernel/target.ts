@@ -134,7 +134,7 @@ export class KernelTarget implements Target {
       throw e
     }
     const may = MAY_BLOCK.has(call.name) && !(call.name === 'poll' && op.args[1] === 0) && !(call.name === 'epoll_wait' && op.args[2] === 0)
-    if (!may) {
+    if (!may || (!call.blocking && this.cannotBlock(call.name, op.args))) {
       const r = this.sys.call(op.op, op.args as SysOpArgs[SysOp])
       return this.result(r, op.post, this.now())
     }
@@ -149,6 +149,29 @@ export class KernelTarget implements Target {
     clearTimeout(timer)
     if (r === null) return { ret: -1, stillBlocked: true, endTime: this.now() }
     return this.result(r, op.post, Number((r as TimedSysResult).endNs / 1000n))
+  }
+
+  /**
+   * Whether a call the script expects not to block surely returns at once, so it can be made on this thread
+   * without the threadpool's round trip: a non-blocking fd or MSG_DONTWAIT, a readable fd for reads and
+   * accept, close without a lingering timeout.
+   */
+  private cannotBlock(name: string, args: unknown[]): boolean {
+    const fd = args[0]
+    if (typeof fd !== 'number') return false
+    const fl = this.sys.fcntl(fd, LINUX.F_GETFL)
+    if (fl.ret >= 0 && fl.ret & LINUX.O_NONBLOCK) return true
+    const flagsAt = name === 'send' || name === 'sendto' ? 2 : name === 'recv' || name === 'recvfrom' ? 2 : -1
+    if (flagsAt >= 0 && typeof args[flagsAt] === 'number' && (args[flagsAt] as number) & LINUX.MSG_DONTWAIT) return true
+    if (name === 'read' || name === 'readv' || name === 'recv' || name === 'recvfrom' || name === 'accept') {
+      const p = this.sys.poll([{ fd, events: LINUX.POLLIN }], 0)
+      return p.ret > 0
+    }
+    if (name === 'close') {
+      const l = this.sys.getsockopt(fd, LINUX.SOL_SOCKET, LINUX.SO_LINGER)
+      return l.ret < 0 || !l.linger || l.linger.onoff === 0 || l.linger.linger === 0
+    }
+    return false
   }
 
   private result(r: SysResult, post: ((r: SysResult) => Partial<SyscallResult>) | undefined, endTime: number): SyscallResult {
