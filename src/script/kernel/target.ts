@@ -138,7 +138,19 @@ export class KernelTarget implements Target {
       const r = this.sys.call(op.op, op.args as SysOpArgs[SysOp])
       return this.result(r, op.post, this.now())
     }
-    const p = this.sys.callAsync(op.op, op.args as SysOpArgs[SysOp])
+    let done = 0
+    if (!call.blocking && (op.op === 'write' || op.op === 'send')) {
+      // Try without blocking first: a write that fits returns exactly what the blocking call would, at once.
+      const data = op.args[1] as Uint8Array
+      const flags = op.op === 'send' ? (op.args[2] as number) : 0
+      const r = this.sys.send(op.args[0] as number, data, flags | LINUX.MSG_DONTWAIT)
+      if (r.ret === data.length || (r.ret < 0 && r.errnoName !== 'EAGAIN' && r.errnoName !== 'ENOTSOCK')) return this.result(r, op.post, this.now())
+      if (r.ret > 0) {
+        done = r.ret
+        op = { ...op, args: [op.args[0], data.subarray(r.ret), ...op.args.slice(2)] }
+      }
+    }
+    const p = this.sys.callAsync(op.op, op.args as SysOpArgs[SysOp]).then((r) => (done > 0 ? Object.assign(r, { ret: r.ret < 0 ? done : r.ret + done, errno: r.ret < 0 ? 0 : r.errno, errnoName: r.ret < 0 ? undefined : r.errnoName }) : r))
     if (call.blocking) {
       const r = await p
       return this.result(r, op.post, Number(r.endNs / 1000n))
