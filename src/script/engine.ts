@@ -67,7 +67,7 @@ export const OUTBOUND_WAIT_USECS = 2_000_000
 /** The README's addresses (local = the stack under test). */
 export const DEFAULT_ADDRESSES = {
   ipv4: { local: '198.18.0.1', remote: '198.19.2.1' },
-  ipv6: { local: '2001:2::1', remote: '2001:2:2::1' },
+  ipv6: { local: '2001:2::1', remote: '2001:2:0:2::1' },
 } as const
 
 /** Why a run stopped early; `kind` picks the verdict. */

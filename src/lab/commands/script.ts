@@ -248,7 +248,7 @@ export const scriptCommand: Command = {
     'every script passes, 1 when one fails, 2 for a usage error. Flags spelled packetdrill\'s way\n' +
     '(--tolerance_usecs, --local_ip…) are accepted too. Without --dry-run each script runs against the\n' +
     'kernel (root): in its own throwaway network namespace, with a TUN device holding the script\'s\n' +
-    'addresses (198.18.0.1 → 198.19.2.1; IPv6 2001:2::1 → 2001:2:2::1, MTU 1520), real system calls and\n' +
+    'addresses (198.18.0.1 → 198.19.2.1; IPv6 2001:2::1 → 2001:2:0:2::1, MTU 1520), real system calls and\n' +
     'the init command\'s sysctls inside it; FILE: ok, or what packetdrill prints on failure. The tcplab\n' +
     'target (--stack tcplab) is not built yet.',
   allowPositionals: true,

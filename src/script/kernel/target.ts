@@ -34,7 +34,7 @@ export interface KernelTargetOptions {
 /** packetdrill-style defaults of the TUN network, per IP version (README of test/scripts). */
 export const KERNEL_DEFAULTS = {
   ipv4: { localIp: '198.18.0.1', remoteIp: '198.19.2.1', gatewayIp: '198.18.0.2', netmaskIp: '255.255.255.0', mtu: 1500 },
-  ipv6: { localIp: '2001:2::1', remoteIp: '2001:2:2::1', gatewayIp: '2001:2::2', netmaskIp: 'ffff:ffff:ffff:ffff::', mtu: 1520 },
+  ipv6: { localIp: '2001:2::1', remoteIp: '2001:2:0:2::1', gatewayIp: '2001:2::2', netmaskIp: 'ffff:ffff:ffff:ffff::', mtu: 1520 },
 } as const
 
 /** Calls that may block: made on the threadpool (bounded by the tolerance when the script expects no block). */
