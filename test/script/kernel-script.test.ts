@@ -5,7 +5,7 @@
  * One file on purpose: the runs are real-time and use the machine's cores, so they do not overlap.
  */
 import { spawn, spawnSync } from 'node:child_process'
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, expect, it } from 'vitest'
@@ -138,6 +138,29 @@ describeRoot('tcplab script against the kernel', () => {
       ])
     }
   }, 60_000)
+
+  it('--pcap records what crossed the TUN (FILE.N for several scripts); --ladder and --diagram draw it', async () => {
+    const script = 'test/scripts/close-active-fin-wait.pkt'
+    const pcap = join(dir, 'run.pcap')
+    const svg = join(dir, 'run.svg')
+    const r = await cli([script, '--pcap', pcap, '--ladder', '--diagram', svg], repoPath('.'))
+    expect(r.code).toBe(0)
+    expect(r.out[0]).toBe(`${script}: ok`)
+    // tshark reads the capture (TCP; the kernel's own IPv6 router solicitations cross the TUN too): the
+    // handshake, the kernel's FIN, our ACK and FIN, its last ACK.
+    const flags = spawnSync('tshark', ['-r', pcap, '-Y', 'tcp', '-T', 'fields', '-e', 'tcp.flags.str'], { encoding: 'utf8' })
+    expect(flags.status).toBe(0)
+    expect(flags.stdout.trim().split('\n').map((f) => f.replace(/[·\s]/g, ''))).toEqual(['S', 'AS', 'A', 'AF', 'A', 'AF', 'A'])
+    // The ladder of that connection: the script's peer on the left, the kernel on the right, and how it ended.
+    expect(r.out).toContain('#1 198.19.2.1:40000 → 198.18.0.1:8080')
+    expect(r.out.some((l) => /SYN-SENT ├─+►│ SYN-RECEIVED$/.test(l))).toBe(true)
+    expect(r.out).toContain('outcome: closed with FIN both ways (server closed first)')
+    expect(readFileSync(svg, 'utf8')).toMatch(/^<\?xml [^\n]*\n<svg /)
+    // Several scripts: one capture each, numbered by the script's place in the list.
+    const two = await cli([script, 'test/scripts/open-passive-no-options.pkt', '--pcap', pcap], repoPath('.'))
+    expect(two.code).toBe(0)
+    expect([existsSync(`${pcap}.1`), existsSync(`${pcap}.2`)]).toEqual([true, true])
+  }, 120_000)
 
   it('removes the namespace and its child on SIGINT', async () => {
     const f = write('long.pkt', ['0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3', '+60 close(3) = 0'])

@@ -3,9 +3,12 @@
  * its own throwaway namespace, or only parse them (`--dry-run`). The tcplab target (tcplab's own TCP in
  * virtual time) comes next and will read the same validated flags from scriptConfig().
  */
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { isIP } from 'node:net'
-import { diagramFormat } from '../ladder/index.js'
+import { tmpdir } from 'node:os'
+import { extname, join, resolve } from 'node:path'
+import { diagramFormat, renderText, renderToFile } from '../ladder/index.js'
+import { inspect, toLadder } from '../inspect/index.js'
 import { parseUint, usageError, type Command, type CommandArgs, type Io } from '../command.js'
 import { parseScript } from '../../script/parser.js'
 import { isScriptSyntaxError } from '../../script/errors.js'
@@ -198,6 +201,16 @@ async function runKernel(cfg: ScriptConfig, io: Io): Promise<number> {
   }
   const reqs: ChildRequest[] = []
   const slots: Array<ScriptResult | number> = []
+  const many = cfg.files.length > 1
+  // --pcap FILE (FILE.1, FILE.2… for several scripts) is written by the child; a ladder is drawn from it.
+  const scratch = (cfg.ladder || cfg.diagram !== undefined) && cfg.pcap === undefined ? mkdtempSync(join(tmpdir(), 'tcplab-script-')) : undefined
+  const pcapOf = (i: number): string | undefined =>
+    cfg.pcap !== undefined ? resolve(many ? `${cfg.pcap}.${i + 1}` : cfg.pcap) : scratch !== undefined ? join(scratch, `${i + 1}.pcap`) : undefined
+  const diagramOf = (i: number): string | undefined => {
+    if (cfg.diagram === undefined) return undefined
+    const ext = extname(cfg.diagram)
+    return many ? `${cfg.diagram.slice(0, cfg.diagram.length - ext.length)}.${i + 1}${ext}` : cfg.diagram
+  }
   for (const file of cfg.files) {
     const { result, script } = dryRunFile(file, cfg)
     if (!script) {
@@ -215,6 +228,7 @@ async function runKernel(cfg: ScriptConfig, io: Io): Promise<number> {
         bindPort: cfg.bindPort, connectPort: cfg.connectPort, strictSegments: cfg.strictSegments, nonFatal: cfg.nonFatal,
         tcpTsTickUsecs: cfg.tcpTsTickUsecs, tcpTsEcrScaled: cfg.tcpTsEcrScaled,
       },
+      ...(pcapOf(slots.length - 1) !== undefined ? { pcap: pcapOf(slots.length - 1) } : {}),
     })
   }
   // Verdicts are printed in the files' order; a file that did not parse prints where its turn comes.
@@ -227,11 +241,43 @@ async function runKernel(cfg: ScriptConfig, io: Io): Promise<number> {
     }
   }
   flushParsed()
-  await runKernelScripts(reqs, (v) => {
-    print(v, v.text, v.warnings)
-    at++
-    flushParsed()
-  })
+  // The ladder of a script's connection, from the packets its run recorded (inspect's first connection).
+  const drawLadder = async (i: number): Promise<void> => {
+    const file = pcapOf(i)
+    if (file === undefined || (!cfg.ladder && cfg.diagram === undefined)) return
+    let report
+    try {
+      for await (const r of inspect(file, { keepSegments: 4000 })) {
+        report = r
+        break
+      }
+    } catch {
+      // No packet was recorded (the script failed before any): nothing to draw.
+    }
+    if (report === undefined) {
+      if (!cfg.json) io.stderr(`${cfg.files[i]}: no TCP packet was recorded, so no ladder`)
+      return
+    }
+    const ex = toLadder(report)
+    if (cfg.ladder && !cfg.json) io.stdout(renderText(ex, { color: false }))
+    const d = diagramOf(i)
+    if (d !== undefined) await renderToFile(ex, d)
+  }
+  let chain = Promise.resolve()
+  try {
+    await runKernelScripts(reqs, (v, r) => {
+      const i = slots.indexOf(r) // the file's place in the list: FILE.N and the ladder follow it
+      chain = chain.then(async () => {
+        print(v, v.text, v.warnings)
+        await drawLadder(i)
+        at++
+        flushParsed()
+      })
+    })
+    await chain
+  } finally {
+    if (scratch !== undefined) rmSync(scratch, { recursive: true, force: true })
+  }
   flushParsed()
   return failed ? 1 : 0
 }
@@ -249,8 +295,10 @@ export const scriptCommand: Command = {
     '(--tolerance_usecs, --local_ip…) are accepted too. Without --dry-run each script runs against the\n' +
     'kernel (root): in its own throwaway network namespace, with a TUN device holding the script\'s\n' +
     'addresses (198.18.0.1 → 198.19.2.1; IPv6 2001:2::1 → 2001:2:0:2::1, MTU 1520), real system calls and\n' +
-    'the init command\'s sysctls inside it; FILE: ok, or what packetdrill prints on failure. The tcplab\n' +
-    'target (--stack tcplab) is not built yet.',
+    'the init command\'s sysctls inside it; FILE: ok, or what packetdrill prints on failure. --pcap FILE\n' +
+    'records what crossed the TUN (FILE.1, FILE.2… for several scripts); --ladder prints, and --diagram FILE\n' +
+    'writes (FILE.N.ext for several), the ladder of the script\'s connection drawn from those packets. The\n' +
+    'tcplab target (--stack tcplab) is not built yet.',
   allowPositionals: true,
   preprocess: dashSpelling,
   options: {

@@ -9,6 +9,8 @@ import { parseScript } from '../parser.js'
 import { runScript, DEFAULT_TOLERANCE_USECS, type RunConfig, type ScriptVerdict } from '../engine.js'
 import { createKernelSys } from './sys.js'
 import { KERNEL_DEFAULTS, openKernelTarget } from './target.js'
+import type { Target } from '../target.js'
+import { LINKTYPE_RAW, PcapWriter } from '../../net/pcap.js'
 
 /** What the parent hands the child (JSON in argv[2]). */
 export interface ChildRequest {
@@ -17,6 +19,41 @@ export interface ChildRequest {
   name: string
   config: RunConfig & { gatewayIp?: string; netmaskIp?: string; mtu?: number }
   defines: Array<[string, string]>
+  /** Write every packet injected and read on the TUN to this pcap file (raw IP, the script's clock). */
+  pcap?: string
+}
+
+/**
+ * Records what crosses the TUN into `path` (LINKTYPE_RAW): each packet the engine injects, stamped when it
+ * goes in, and each the kernel sends, stamped when it was read. The file is written when the run ends.
+ */
+function recordTo(target: Target, path: string): { target: Target; close(): void } {
+  const packets: Array<{ bytes: Uint8Array; us: number }> = []
+  const wrapped: Target = {
+    now: () => target.now(),
+    waitUntil: (t) => target.waitUntil(t),
+    inject: async (bytes) => {
+      packets.push({ bytes: bytes.slice(), us: target.now() })
+      return target.inject(bytes)
+    },
+    nextOutbound: async (deadline) => {
+      const p = await target.nextOutbound(deadline)
+      if (p !== null) packets.push({ bytes: p.bytes.slice(), us: p.time })
+      return p
+    },
+    syscall: (call) => target.syscall(call),
+    shell: (command) => target.shell(command),
+    unsupported: (what) => target.unsupported(what),
+    close: (connections) => target.close(connections),
+  }
+  return {
+    target: wrapped,
+    close() {
+      const w = PcapWriter.toFile(path, { linkType: LINKTYPE_RAW })
+      for (const p of packets) w.write(p.bytes, BigInt(Math.round(p.us)) * 1000n)
+      w.close()
+    },
+  }
 }
 
 function verdictOf(req: ChildRequest, result: ScriptVerdict['result'], message: string): ScriptVerdict {
@@ -33,7 +70,7 @@ async function main(): Promise<ScriptVerdict> {
     const d = KERNEL_DEFAULTS[ipVersion]
     const num = (v: string | undefined): number | undefined => (v === undefined ? undefined : Number(v))
     const sys = createKernelSys()
-    const target = openKernelTarget(sys, {
+    const kernel = openKernelTarget(sys, {
       ipVersion,
       localIp: c.localIp ?? opt.get('local_ip') ?? d.localIp,
       remoteIp: c.remoteIp ?? opt.get('remote_ip') ?? d.remoteIp,
@@ -51,7 +88,12 @@ async function main(): Promise<ScriptVerdict> {
     } catch {
       // Without CAP_SYS_NICE the run keeps the default priority.
     }
-    return await runScript(script, target, { ...c, ipVersion, stack: 'kernel' })
+    const rec = req.pcap !== undefined ? recordTo(kernel, req.pcap) : undefined
+    try {
+      return await runScript(script, rec?.target ?? kernel, { ...c, ipVersion, stack: 'kernel' })
+    } finally {
+      rec?.close()
+    }
   } catch (e) {
     return verdictOf(req, 'error', e instanceof Error ? e.message.split('\n')[0]! : String(e))
   }
