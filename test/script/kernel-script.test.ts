@@ -162,6 +162,13 @@ describeRoot('tcplab script against the kernel', () => {
     expect([existsSync(`${pcap}.1`), existsSync(`${pcap}.2`)]).toEqual([true, true])
   }, 120_000)
 
+  it('runs shell commands with PACKETDRILL_PID set, as packetdrill does (helpers such as set_sysctls.py need it)', async () => {
+    const name = write('pid.pkt', ['`test -n "$PACKETDRILL_PID" && test "$PACKETDRILL_PID" -gt 1`', ...ESTABLISHED.slice(1)])
+    const r = await cli([name])
+    expect(r.err).toEqual([])
+    expect({ code: r.code, out: r.out }).toEqual({ code: 0, out: [`${name}: ok`] })
+  }, 60_000)
+
   it('removes the namespace and its child on SIGINT', async () => {
     const f = write('long.pkt', ['0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3', '+60 close(3) = 0'])
     const before = scriptNamespaces()

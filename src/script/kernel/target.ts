@@ -317,7 +317,9 @@ export class KernelTarget implements Target {
 
   async shell(command: string): Promise<{ status: number; output?: string }> {
     return new Promise((resolve) => {
-      const child = spawn('sh', ['-c', command], { stdio: ['ignore', 'pipe', 'pipe'] })
+      // PACKETDRILL_PID as packetdrill sets it: scripts' helpers (the kernel tree's set_sysctls.py) name their
+      // sysctl restore files after it, and an existing script must find it as under packetdrill.
+      const child = spawn('sh', ['-c', command], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PACKETDRILL_PID: String(process.pid) } })
       const out: Buffer[] = []
       child.stdout.on('data', (d: Buffer) => out.push(d))
       child.stderr.on('data', (d: Buffer) => out.push(d))
