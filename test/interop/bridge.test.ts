@@ -15,6 +15,8 @@ import type { Lab, LabSide, LabSideName } from '../../src/net/netns.js'
 import { describeRoot } from '../helpers/root.js'
 import { labChild, nftCounters, repoPath, requireBuilt, withLab, type LabChild } from '../helpers/lab.js'
 import {
+  ECHO_PY,
+  PINGER_PY,
   endpoint,
   expectLegalPath,
   kernelPeer,
@@ -35,57 +37,6 @@ const TCPLAB_LISTEN = 5102
 /** The kernel echo servers of the connections tcplab does not own: in B (for C) and in C (for A's kernel). */
 const ECHO_B = 7100
 const ECHO_C = 7101
-
-/** A kernel echo server on `host` (IPv4 or IPv6), any number of clients. */
-const ECHO_PY = String.raw`
-import socket, sys, threading
-host, port = sys.argv[1], int(sys.argv[2])
-s = socket.socket(socket.AF_INET6 if ':' in host else socket.AF_INET, socket.SOCK_STREAM)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((host, port))
-s.listen(16)
-print('ready', flush=True)
-def serve(c):
-    while True:
-        b = c.recv(4096)
-        if not b:
-            break
-        c.sendall(b)
-    c.close()
-while True:
-    c, _ = s.accept()
-    threading.Thread(target=serve, args=(c,), daemon=True).start()
-`
-
-/**
- * A kernel client that sends a numbered line every 20 ms and checks its echo until its stdin closes;
- * {"type":"ready"} once connected, {"type":"done","rounds":N,"error":…} at the end.
- */
-const PINGER_PY = String.raw`
-import json, socket, sys, threading, errno
-s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)
-print(json.dumps({'type': 'ready'}), flush=True)
-stop = threading.Event()
-threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
-rounds, error = 0, None
-try:
-    while not stop.wait(0.02):
-        msg = ('%d\n' % rounds).encode()
-        s.sendall(msg)
-        got = b''
-        while len(got) < len(msg):
-            b = s.recv(64)
-            if not b:
-                raise ConnectionError('EOF')
-            got += b
-        if got != msg:
-            raise ValueError('echo mismatch')
-        rounds += 1
-except Exception as e:
-    error = errno.errorcode.get(getattr(e, 'errno', None) or 0) or type(e).__name__
-s.close()
-print(json.dumps({'type': 'done', 'rounds': rounds, 'error': error}), flush=True)
-`
 
 /** One connection as bridge-child.mjs reports it. */
 interface ConnReport {

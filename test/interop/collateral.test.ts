@@ -9,8 +9,8 @@
 import { afterAll, expect, it } from 'vitest'
 import type { Lab } from '../../src/net/netns.js'
 import { describeRoot } from '../helpers/root.js'
-import { exitOf, kernelListener, labChild, nftCounters, repoPath, requireBuilt, withLab, type LabChild } from '../helpers/lab.js'
-import { expectNothingLeft } from '../helpers/interop.js'
+import { exitOf, kernelListener, labChild, nftCounters, repoPath, requireBuilt, type LabChild } from '../helpers/lab.js'
+import { ECHO_PY, PINGER_PY, VETH_KINDS, expectNothingLeft, labOf } from '../helpers/interop.js'
 
 const CLI = 'dist/lab/cli.js'
 /** The kernel echo server in side A, its listener with no traffic, tcplab's own ports. */
@@ -18,56 +18,6 @@ const KERNEL_ECHO = 7000
 const KERNEL_IDLE = 7001
 const B_ECHO = 1935
 const TCPLAB_LISTEN = 1936
-
-/**
- * A kernel client that sends a numbered line every 20 ms and reads its echo, until its stdin closes;
- * prints {"type":"ready"} once connected and {"type":"done","rounds":N,"error":…} at the end.
- */
-const PINGER_PY = String.raw`
-import json, socket, sys, threading, errno
-host, port = sys.argv[1], int(sys.argv[2])
-s = socket.create_connection((host, port), timeout=5)
-print(json.dumps({'type': 'ready'}), flush=True)
-stop = threading.Event()
-threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
-rounds, error = 0, None
-try:
-    while not stop.wait(0.02):
-        msg = ('%d\n' % rounds).encode()
-        s.sendall(msg)
-        got = b''
-        while len(got) < len(msg):
-            b = s.recv(64)
-            if not b:
-                raise ConnectionError('EOF')
-            got += b
-        if got != msg:
-            raise ValueError('echo mismatch')
-        rounds += 1
-except Exception as e:
-    error = errno.errorcode.get(getattr(e, 'errno', None) or 0) or type(e).__name__
-print(json.dumps({'type': 'done', 'rounds': rounds, 'error': error}), flush=True)
-`
-
-/** A kernel echo server (line in, same line out), any number of clients. */
-const ECHO_PY = String.raw`
-import socket, sys, threading
-s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((sys.argv[1], int(sys.argv[2])))
-s.listen(16)
-print('ready', flush=True)
-def serve(c):
-    while True:
-        b = c.recv(4096)
-        if not b:
-            break
-        c.sendall(b)
-    c.close()
-while True:
-    c, _ = s.accept()
-    threading.Thread(target=serve, args=(c,), daemon=True).start()
-`
 
 /** nft counters in side A for every packet tcplab sends (marked) from or to the kernel's ports. */
 async function installOwnCounters(lab: Lab): Promise<string> {
@@ -106,12 +56,13 @@ async function collect(c: LabChild): Promise<{ code: number | null; out: string;
   return { code, out, err }
 }
 
-describeRoot('collateral: tcplab over raw never disturbs the kernel on the same address (root, namespace lab)', () => {
+for (const kind of VETH_KINDS) describeRoot(`collateral: tcplab over raw never disturbs the kernel on the same address (root, namespace lab, ${kind.label})`, () => {
+  const onLab = labOf(kind)
   afterAll(() => expectNothingLeft())
 
   it('kernel connections keep exchanging data, a kernel listener keeps accepting, tcplab sends nothing for their ports', async () => {
     requireBuilt(CLI)
-    await withLab(async (lab) => {
+    await onLab(async (lab) => {
       const table = await installOwnCounters(lab)
       const a = lab.a.ipv4
       const b = lab.b.ipv4
