@@ -70,9 +70,21 @@ describeRoot('tcplab script against the kernel', () => {
       const r = await cli(['--json', '--ip-version', ipv, ...files], repoPath('.'))
       const results = r.out.map((l) => JSON.parse(l) as { script: string; result: string; line: number | null; message: string | null })
       expect(results.map((x) => x.script)).toEqual(files)
+      // A script that missed packetdrill's 4 ms timing tolerance (a real-time run on a shared 2-core machine)
+      // gets one more run, alone; any other failure, or a second timing miss, stands. Retries are printed.
+      const timingMiss = (m: string | null): boolean => m !== null && /timing error|Timed out waiting for packet/.test(m)
+      const retried: string[] = []
+      for (const [i, x] of results.entries()) {
+        if (x.result === 'pass' || !timingMiss(x.message)) continue
+        const again = await cli(['--json', '--ip-version', ipv, x.script], repoPath('.'))
+        retried.push(`${x.script} (${x.message}) → ${JSON.parse(again.out[0]!).result}`)
+        results[i] = JSON.parse(again.out[0]!)
+      }
+      if (retried.length > 0) console.log(`[issue13] corpus on ${ipv}: retried after a timing miss: ${retried.join('; ')}`)
       const failing = Object.fromEntries(results.filter((x) => x.result !== 'pass').map((x) => [x.script.replace('test/scripts/', ''), `${x.result} at line ${x.line}: ${x.message}`]))
-      expect(Object.keys(failing).sort()).toEqual(Object.keys(NOT_PASSING[ipv]).sort())
-      expect(r.code).toBe(Object.keys(NOT_PASSING[ipv]).length === 0 ? 0 : 1)
+      expect(failing).toEqual(Object.fromEntries(Object.keys(NOT_PASSING[ipv]).map((k) => [k, expect.any(String)])))
+      expect(retried.length).toBeLessThanOrEqual(3)
+      if (retried.length === 0) expect(r.code).toBe(Object.keys(NOT_PASSING[ipv]).length === 0 ? 0 : 1)
       expect(scriptNamespaces().filter((n) => !before.includes(n))).toEqual([])
     }, 600_000)
   }
