@@ -81,15 +81,16 @@ describe('tcplab script: flags and usage errors', () => {
     expect(r).toEqual({ code: 0, out: ['good.pkt: ok (6 events)'], err: [] })
   })
 
-  it('says the tcplab target is not built yet without --dry-run, exit 2', () => {
-    expect(run('good.pkt', '--stack', 'tcplab')).toEqual({
-      code: 2, out: [], err: ['tcplab script: the tcplab target is not built yet; --stack kernel (the default) and --dry-run work'],
-    })
+  it('runs --stack tcplab without root: good.pkt\'s Python block is unsupported there, exit 1', () => {
+    const r = run('good.pkt', '--stack', 'tcplab')
+    expect({ code: r.code, out: r.out }).toEqual({ code: 1, out: [] })
+    expect(r.err).toHaveLength(1)
+    expect(r.err[0]).toMatch(/^good\.pkt:8: unsupported: .*Python/)
   })
 
   it('rejects bad flags with one line and exit 2, or a JSON error with --json', () => {
     expect(run('--dry-run')).toEqual({ code: 2, out: [], err: ["tcplab script: no script given (see 'tcplab script --help')"] })
-    expect(run('good.pkt', '--dry-run', '--stack', 'bsd')).toEqual({ code: 2, out: [], err: ["tcplab script: --stack must be kernel or tcplab, got 'bsd'"] })
+    expect(run('good.pkt', '--dry-run', '--stack', 'bsd')).toEqual({ code: 2, out: [], err: ["tcplab script: --stack must be kernel, tcplab or both, got 'bsd'"] })
     expect(run('good.pkt', '--dry-run', '--ip-version', '4').err).toEqual(["tcplab script: --ip-version must be ipv4 or ipv6, got '4'"])
     expect(run('good.pkt', '--dry-run', '--tolerance_usecs=0').err).toEqual(["tcplab script: --tolerance-usecs must be an integer from 1 to 2147483647, got '0'"])
     expect(run('good.pkt', '--dry-run', '-D', 'NOEQUALS').err).toEqual(["tcplab script: -D takes NAME=VALUE, got 'NOEQUALS'"])
@@ -99,7 +100,7 @@ describe('tcplab script: flags and usage errors', () => {
     expect(d.code).toBe(2)
     expect(d.err[0]).toMatch(/^tcplab script: cannot tell the diagram format of "x\.txt"/)
     const j = run('good.pkt', '--dry-run', '--stack', 'bsd', '--json')
-    expect(j).toEqual({ code: 2, out: [JSON.stringify({ error: { code: 'ERR_BAD_ARGUMENT', message: "--stack must be kernel or tcplab, got 'bsd'" } })], err: [] })
+    expect(j).toEqual({ code: 2, out: [JSON.stringify({ error: { code: 'ERR_BAD_ARGUMENT', message: "--stack must be kernel, tcplab or both, got 'bsd'" } })], err: [] })
     expect(run('good.pkt', '--bogus').code).toBe(2)
   })
 })

@@ -1,7 +1,7 @@
 /**
  * `tcplab script FILE.pkt…`: run packetdrill scripts against the Linux kernel (src/script/kernel/), each in
- * its own throwaway namespace, or only parse them (`--dry-run`). The tcplab target (tcplab's own TCP in
- * virtual time) comes next and will read the same validated flags from scriptConfig().
+ * its own throwaway namespace, against tcplab's own TCP in virtual time (src/script/tcplab/, no root), or
+ * both side by side (`--stack both`); or only parse them (`--dry-run`).
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { isIP } from 'node:net'
@@ -14,13 +14,15 @@ import { parseScript } from '../../script/parser.js'
 import { isScriptSyntaxError } from '../../script/errors.js'
 import { splitDefinition } from '../../script/options.js'
 import type { Script } from '../../script/ast.js'
-import type { ScriptVerdict } from '../../script/engine.js'
+import type { RunConfig, ScriptVerdict } from '../../script/engine.js'
+import { runTcplabScript } from '../../script/tcplab/target.js'
 import { kernelTargetProblem, runKernelScripts } from '../../script/kernel/runner.js'
+import { LINKTYPE_RAW, PcapWriter } from '../../net/pcap.js'
 import type { ChildRequest } from '../../script/kernel/child.js'
 
 /** The flags of `tcplab script`, validated; what the engine and its targets will be given. */
 export interface ScriptConfig {
-  stack: 'kernel' | 'tcplab'
+  stack: 'kernel' | 'tcplab' | 'both'
   ipVersion?: 'ipv4' | 'ipv6'
   toleranceUsecs?: number
   tolerancePercent?: number
@@ -101,7 +103,7 @@ function ipFlag(name: string, v: unknown, family?: 4 | 6): string | undefined {
 export function scriptConfig(args: CommandArgs): ScriptConfig {
   const v = args.values
   const stack = (v.stack as string | undefined) ?? 'kernel'
-  if (stack !== 'kernel' && stack !== 'tcplab') throw usageError(`--stack must be kernel or tcplab, got '${stack}'`)
+  if (stack !== 'kernel' && stack !== 'tcplab' && stack !== 'both') throw usageError(`--stack must be kernel, tcplab or both, got '${stack}'`)
   const cfg: ScriptConfig = {
     stack,
     json: v.json === true,
@@ -185,10 +187,17 @@ function verdictJson(v: ScriptVerdict): ScriptResult {
   return { script: v.script, stack: v.stack, result: v.result, line: v.line, col: v.col, message: v.message, events: v.events }
 }
 
-/** Runs the scripts against the kernel, each in its own namespace; prints as packetdrill does (or --json). */
-async function runKernel(cfg: ScriptConfig, io: Io): Promise<number> {
-  const problem = kernelTargetProblem()
-  if (problem !== undefined) throw usageError(problem)
+/** The engine's settings from the command line. */
+function runConfigOf(cfg: ScriptConfig): RunConfig {
+  return {
+    ipVersion: cfg.ipVersion, toleranceUsecs: cfg.toleranceUsecs, tolerancePercent: cfg.tolerancePercent, mss: cfg.mss,
+    localIp: cfg.localIp, remoteIp: cfg.remoteIp, bindPort: cfg.bindPort, connectPort: cfg.connectPort,
+    strictSegments: cfg.strictSegments, nonFatal: cfg.nonFatal, tcpTsTickUsecs: cfg.tcpTsTickUsecs, tcpTsEcrScaled: cfg.tcpTsEcrScaled,
+  }
+}
+
+/** Prints one script's outcome as packetdrill does (FILE: ok, or its lines on stderr), or as --json. */
+function printer(cfg: ScriptConfig, io: Io): { print: (v: ScriptVerdict | ScriptResult, text?: string[], warnings?: string[]) => void; failed: () => boolean } {
   let failed = false
   const print = (v: ScriptVerdict | ScriptResult, text: string[] = [], warnings: string[] = []): void => {
     if (v.result !== 'pass') failed = true
@@ -199,10 +208,12 @@ async function runKernel(cfg: ScriptConfig, io: Io): Promise<number> {
       else for (const l of text) io.stderr(l)
     }
   }
-  const reqs: ChildRequest[] = []
-  const slots: Array<ScriptResult | number> = []
+  return { print, failed: () => failed }
+}
+
+/** --pcap FILE (FILE.1, FILE.2… for several scripts), and the ladder of each run drawn from its packets. */
+function ladders(cfg: ScriptConfig, io: Io): { pcapOf: (i: number) => string | undefined; drawLadder: (i: number) => Promise<void>; scratch: string | undefined } {
   const many = cfg.files.length > 1
-  // --pcap FILE (FILE.1, FILE.2… for several scripts) is written by the child; a ladder is drawn from it.
   const scratch = (cfg.ladder || cfg.diagram !== undefined) && cfg.pcap === undefined ? mkdtempSync(join(tmpdir(), 'tcplab-script-')) : undefined
   const pcapOf = (i: number): string | undefined =>
     cfg.pcap !== undefined ? resolve(many ? `${cfg.pcap}.${i + 1}` : cfg.pcap) : scratch !== undefined ? join(scratch, `${i + 1}.pcap`) : undefined
@@ -211,36 +222,6 @@ async function runKernel(cfg: ScriptConfig, io: Io): Promise<number> {
     const ext = extname(cfg.diagram)
     return many ? `${cfg.diagram.slice(0, cfg.diagram.length - ext.length)}.${i + 1}${ext}` : cfg.diagram
   }
-  for (const file of cfg.files) {
-    const { result, script } = dryRunFile(file, cfg)
-    if (!script) {
-      slots.push(result)
-      continue
-    }
-    slots.push(reqs.length)
-    reqs.push({
-      file,
-      name: file,
-      defines: [...cfg.defines],
-      config: {
-        ipVersion: cfg.ipVersion, toleranceUsecs: cfg.toleranceUsecs, tolerancePercent: cfg.tolerancePercent, mss: cfg.mss,
-        localIp: cfg.localIp, remoteIp: cfg.remoteIp, gatewayIp: cfg.gatewayIp, netmaskIp: cfg.netmaskIp, mtu: cfg.mtu,
-        bindPort: cfg.bindPort, connectPort: cfg.connectPort, strictSegments: cfg.strictSegments, nonFatal: cfg.nonFatal,
-        tcpTsTickUsecs: cfg.tcpTsTickUsecs, tcpTsEcrScaled: cfg.tcpTsEcrScaled,
-      },
-      ...(pcapOf(slots.length - 1) !== undefined ? { pcap: pcapOf(slots.length - 1) } : {}),
-    })
-  }
-  // Verdicts are printed in the files' order; a file that did not parse prints where its turn comes.
-  let at = 0
-  const flushParsed = (): void => {
-    while (at < slots.length && typeof slots[at] !== 'number') {
-      const r = slots[at] as ScriptResult
-      print(r, [r.line !== null ? `${r.script}:${r.line}:${r.col}: ${r.message}` : `${r.script}: ${r.message}`])
-      at++
-    }
-  }
-  flushParsed()
   // The ladder of a script's connection, from the packets its run recorded (inspect's first connection).
   const drawLadder = async (i: number): Promise<void> => {
     const file = pcapOf(i)
@@ -263,6 +244,43 @@ async function runKernel(cfg: ScriptConfig, io: Io): Promise<number> {
     const d = diagramOf(i)
     if (d !== undefined) await renderToFile(ex, d)
   }
+  return { pcapOf, drawLadder, scratch }
+}
+
+/** Runs the scripts against the kernel, each in its own namespace; prints as packetdrill does (or --json). */
+async function runKernel(cfg: ScriptConfig, io: Io): Promise<number> {
+  const problem = kernelTargetProblem()
+  if (problem !== undefined) throw usageError(problem)
+  const { print, failed } = printer(cfg, io)
+  const reqs: ChildRequest[] = []
+  const slots: Array<ScriptResult | number> = []
+  // --pcap FILE (FILE.1, FILE.2… for several scripts) is written by the child; a ladder is drawn from it.
+  const { pcapOf, drawLadder, scratch } = ladders(cfg, io)
+  for (const file of cfg.files) {
+    const { result, script } = dryRunFile(file, cfg)
+    if (!script) {
+      slots.push(result)
+      continue
+    }
+    slots.push(reqs.length)
+    reqs.push({
+      file,
+      name: file,
+      defines: [...cfg.defines],
+      config: { ...runConfigOf(cfg), gatewayIp: cfg.gatewayIp, netmaskIp: cfg.netmaskIp, mtu: cfg.mtu },
+      ...(pcapOf(slots.length - 1) !== undefined ? { pcap: pcapOf(slots.length - 1) } : {}),
+    })
+  }
+  // Verdicts are printed in the files' order; a file that did not parse prints where its turn comes.
+  let at = 0
+  const flushParsed = (): void => {
+    while (at < slots.length && typeof slots[at] !== 'number') {
+      const r = slots[at] as ScriptResult
+      print(r, [r.line !== null ? `${r.script}:${r.line}:${r.col}: ${r.message}` : `${r.script}: ${r.message}`])
+      at++
+    }
+  }
+  flushParsed()
   let chain = Promise.resolve()
   try {
     await runKernelScripts(reqs, (v, r) => {
@@ -279,6 +297,107 @@ async function runKernel(cfg: ScriptConfig, io: Io): Promise<number> {
     if (scratch !== undefined) rmSync(scratch, { recursive: true, force: true })
   }
   flushParsed()
+  return failed() ? 1 : 0
+}
+
+/** Runs the scripts against tcplab's own TCP in virtual time (no root), one after another, in this process. */
+async function runTcplab(cfg: ScriptConfig, io: Io): Promise<number> {
+  const { print, failed } = printer(cfg, io)
+  const { pcapOf, drawLadder, scratch } = ladders(cfg, io)
+  try {
+    for (const [i, file] of cfg.files.entries()) {
+      const { result, script } = dryRunFile(file, cfg)
+      if (!script) {
+        print(result, [result.line !== null ? `${file}:${result.line}:${result.col}: ${result.message}` : `${file}: ${result.message}`])
+        continue
+      }
+      const path = pcapOf(i)
+      const packets: Array<{ bytes: Uint8Array; us: number }> = []
+      const v = await runTcplabScript(script, runConfigOf(cfg), path === undefined ? undefined : (bytes, us) => packets.push({ bytes, us }))
+      if (path !== undefined) {
+        const w = PcapWriter.toFile(path, { linkType: LINKTYPE_RAW })
+        for (const p of packets) w.write(p.bytes, BigInt(Math.round(p.us)) * 1000n)
+        w.close()
+      }
+      print(v, v.text, v.warnings)
+      await drawLadder(i)
+    }
+  } finally {
+    if (scratch !== undefined) rmSync(scratch, { recursive: true, force: true })
+  }
+  return failed() ? 1 : 0
+}
+
+/** One script on both stacks: `same` (same verdict, line and message), `differs`, or `unsupported` (on either). */
+export interface ScriptComparison {
+  script: string
+  stack: 'both'
+  comparison: 'same' | 'differs' | 'unsupported'
+  /** The first line where the two runs part (the earlier failing line), or null. */
+  line: number | null
+  /** Each stack's packet at that line, in script notation (null when it sent none there). */
+  kernelActual: string | null
+  tcplabActual: string | null
+  kernel: ScriptResult
+  tcplab: ScriptResult
+}
+
+/** Compares two verdicts of one script (kernel first). */
+export function compareVerdicts(k: ScriptVerdict, t: ScriptVerdict): ScriptComparison {
+  const base = { script: k.script, stack: 'both' as const, kernel: verdictJson(k), tcplab: verdictJson(t) }
+  if (k.result === 'unsupported' || t.result === 'unsupported') {
+    return { ...base, comparison: 'unsupported', line: (t.result === 'unsupported' ? t.line : k.line) ?? null, kernelActual: null, tcplabActual: null }
+  }
+  if (k.result === t.result && k.line === t.line && k.message === t.message) {
+    return { ...base, comparison: 'same', line: k.line, kernelActual: null, tcplabActual: null }
+  }
+  const lines = [k.line, t.line].filter((l): l is number => l !== null)
+  const line = lines.length > 0 ? Math.min(...lines) : null
+  const actual = (v: ScriptVerdict): string | null => {
+    if (line === null) return null
+    const e = v.events.find((x) => x.line === line && x.packet !== undefined)
+    return e?.packet ?? null
+  }
+  return { ...base, comparison: 'differs', line, kernelActual: actual(k), tcplabActual: actual(t) }
+}
+
+/** Runs every script on the kernel (root) and on tcplab, and prints one comparison per script. */
+async function runBoth(cfg: ScriptConfig, io: Io): Promise<number> {
+  const problem = kernelTargetProblem()
+  if (problem !== undefined) throw usageError(`--stack both runs the kernel side too: ${problem}`)
+  if (cfg.pcap !== undefined || cfg.ladder || cfg.diagram !== undefined) throw usageError('--pcap, --ladder and --diagram work with one stack (--stack kernel or tcplab)')
+  let failed = false
+  const parsed: Array<{ file: string; script?: Script; result: ScriptResult }> = cfg.files.map((file) => ({ file, ...dryRunFile(file, cfg) }))
+  const reqs: ChildRequest[] = parsed
+    .filter((p) => p.script !== undefined)
+    .map((p) => ({ file: p.file, name: p.file, defines: [...cfg.defines], config: { ...runConfigOf(cfg), gatewayIp: cfg.gatewayIp, netmaskIp: cfg.netmaskIp, mtu: cfg.mtu } }))
+  const kernel = await runKernelScripts(reqs, () => {})
+  let k = 0
+  for (const p of parsed) {
+    if (!p.script) {
+      failed = true
+      const r = p.result
+      if (cfg.json) io.stdout(JSON.stringify(r))
+      else io.stderr(r.line !== null ? `${r.script}:${r.line}:${r.col}: ${r.message}` : `${r.script}: ${r.message}`)
+      continue
+    }
+    const kv = kernel[k++]!
+    const tv = await runTcplabScript(p.script, runConfigOf(cfg))
+    if (kv.result !== 'pass' || tv.result !== 'pass') failed = true
+    const c = compareVerdicts(kv, tv)
+    if (cfg.json) {
+      io.stdout(JSON.stringify(c))
+      continue
+    }
+    const say = (v: ScriptVerdict): string => (v.result === 'pass' ? 'pass' : `${v.result} at line ${v.line ?? '?'}: ${v.message ?? ''}`)
+    if (c.comparison === 'same') io.stdout(`${p.file}: same (${kv.result === 'pass' ? 'pass' : `${kv.result} at line ${kv.line}`})`)
+    else if (c.comparison === 'unsupported') io.stdout(`${p.file}: unsupported: ${tv.result === 'unsupported' ? `tcplab: ${tv.message}` : `kernel: ${kv.message}`}`)
+    else {
+      io.stdout(`${p.file}: differs at line ${c.line ?? '?'}: kernel ${say(kv)}; tcplab ${say(tv)}`)
+      io.stdout(`  kernel actual: ${c.kernelActual ?? '(no packet)'}`)
+      io.stdout(`  tcplab actual: ${c.tcplabActual ?? '(no packet)'}`)
+    }
+  }
   return failed ? 1 : 0
 }
 
@@ -328,7 +447,8 @@ export const scriptCommand: Command = {
   async run(args, io) {
     const cfg = scriptConfig(args)
     if (!cfg.dryRun) {
-      if (cfg.stack === 'tcplab') throw usageError('the tcplab target is not built yet; --stack kernel (the default) and --dry-run work')
+      if (cfg.stack === 'tcplab') return runTcplab(cfg, io)
+      if (cfg.stack === 'both') return runBoth(cfg, io)
       return runKernel(cfg, io)
     }
     let failed = false

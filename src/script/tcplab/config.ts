@@ -1,0 +1,237 @@
+/**
+ * The TCP settings a script runs tcplab's TCP with: one place that picks the Linux-like values tcplab's
+ * TcpConfig can express today (scriptTcpConfig), and the `sysctl -q net.ipv4.tcp_*=…` commands scripts run
+ * in their init command, mapped onto those settings. A sysctl tcplab cannot honour makes the script
+ * `unsupported`, with the command named, rather than running it with a setting silently ignored.
+ */
+import { DEFAULT_TCP_CONFIG, MILLISECOND, SECOND, type TcpConfig } from '../../tcp/types.js'
+
+/** Everything a script's sockets are made with: the TCB config plus what lives beside it (listener, per-side SYN retries). */
+export interface ScriptStackSettings {
+  /** The config every new TCB starts from (socket options then change a copy). */
+  tcp: Partial<TcpConfig>
+  /** net.ipv4.tcp_syn_retries: SYN retransmissions of an active open (Linux default 6). */
+  synRetries: number
+  /** net.ipv4.tcp_synack_retries: SYN+ACK retransmissions of a passive open (Linux default 5). */
+  synAckRetries: number
+  /** net.ipv4.tcp_syncookies (Linux default 1: cookies once the SYN queue overflows). */
+  synCookies: boolean
+  /** tcp_rmem's maximum as set by a sysctl (the window scale follows it, as on Linux). */
+  rmemMax?: number
+  /** tcp_window_scaling=0 was set (a later tcp_rmem does not turn scaling back on). */
+  wsOff?: boolean
+}
+
+/** Linux's tcp_rmem / tcp_wmem defaults (min, default, max), as a fresh namespace has them. */
+const LINUX_RMEM = [4096, 131072, 6291456] as const
+/** tcplab's send buffer for scripts (payload bytes). */
+const SND_BUF = 65536
+/** net.core.rmem_max's default: the window scale is derived from max(tcp_rmem[2], rmem_max). */
+const LINUX_RMEM_MAX = 212992
+
+/**
+ * The window-scale shift Linux offers for a receive-buffer maximum (tcp_select_initial_window): the
+ * smallest shift that brings the space under 64 KiB, at most 14.
+ */
+export function linuxWindowScale(rmemMax: number): number {
+  let space = Math.max(rmemMax, LINUX_RMEM_MAX)
+  let ws = 0
+  while (space > 0xffff && ws < 14) {
+    space >>= 1
+    ws++
+  }
+  return ws
+}
+
+/**
+ * The single place where the Linux-like settings that TcpConfig has today are chosen for scripts: MSS 1460
+ * (a 1500-byte MTU, as the kernel target's TUN), initial window 10, initial RTO 1 s and minimum 200 ms,
+ * delayed ACK 40 ms, the ms timestamp clock (tcb.ts), window scale from tcp_rmem's maximum, SYN and
+ * SYN+ACK retries as Linux's sysctls. A `profile: 'linux'` field, when TcpConfig grows one, belongs here.
+ */
+export function scriptTcpConfig(): ScriptStackSettings {
+  return {
+    tcp: {
+      mss: 1460,
+      windowScale: linuxWindowScale(LINUX_RMEM[2]),
+      sackPermitted: true,
+      timestamps: true,
+      rack: true,
+      rcvBuf: LINUX_RMEM[1],
+      // Linux grows a connection's send buffer to about 2 × IW × per-segment truesize as it establishes
+      // (tcp_sndbuf_expand), well past tcp_wmem[1]: 64 KiB of payload is tcplab's stand-in.
+      sndBuf: SND_BUF,
+      initialCwnd: 10,
+      rtoInitial: 1 * SECOND,
+      rtoMin: 200 * MILLISECOND,
+      ackDelay: 40 * MILLISECOND,
+      challengeAckInterval: 500 * MILLISECOND,
+      maxRetries: 15,
+      userTimeout: 0,
+      nagle: true,
+      msl: DEFAULT_TCP_CONFIG.msl,
+      // Scripts' runs are reproducible: the same ISNs and timestamp offsets every run.
+      isnSecret: new Uint8Array(16).fill(0x5c),
+    },
+    synRetries: 6,
+    synAckRetries: 5,
+    synCookies: true,
+  }
+}
+
+/** Why a shell command cannot run on the tcplab target, or undefined when it was applied. */
+export type ShellOutcome = { unsupported: string } | undefined
+
+/** Splits a command line into words, honouring '…' and "…" quotes (as sh would for these simple lines). */
+export function shellWords(line: string): string[] | undefined {
+  const words: string[] = []
+  let cur = ''
+  let inWord = false
+  for (let i = 0; i < line.length; i++) {
+    const ch = line[i]!
+    if (ch === '"' || ch === "'") {
+      const end = line.indexOf(ch, i + 1)
+      if (end < 0) return undefined
+      cur += line.slice(i + 1, end)
+      i = end
+      inWord = true
+    } else if (ch === ' ' || ch === '\t') {
+      if (inWord) words.push(cur)
+      cur = ''
+      inWord = false
+    } else if (ch === '\\' && i + 1 < line.length) {
+      cur += line[++i]
+      inWord = true
+    } else {
+      cur += ch
+      inWord = true
+    }
+  }
+  if (inWord) words.push(cur)
+  return words
+}
+
+const bool01 = (v: string): boolean | undefined => (v === '0' ? false : v === '1' ? true : undefined)
+const triple = (v: string): number[] | undefined => {
+  const p = v.trim().split(/\s+/).map(Number)
+  return p.length === 3 && p.every((n) => Number.isInteger(n) && n > 0) ? p : undefined
+}
+
+/**
+ * One `name=value` sysctl applied to the settings: undefined when done, or why it cannot be. A value that is
+ * Linux's default is accepted even without a knob (the settings are Linux's defaults already); other values
+ * need a TcpConfig knob, or say plainly that tcplab behaves that way.
+ */
+export function applySysctl(s: ScriptStackSettings, name: string, value: string): string | undefined {
+  const t = s.tcp
+  const b = bool01(value)
+  switch (name) {
+    case 'net.ipv4.tcp_timestamps':
+      // Linux's 2 (timestamps without the random offset) is not distinguishable in a script's packets.
+      if (value === '2') t.timestamps = true
+      else if (b === undefined) return badValue(name, value)
+      else t.timestamps = b
+      return undefined
+    case 'net.ipv4.tcp_sack':
+      if (b === undefined) return badValue(name, value)
+      t.sackPermitted = b
+      return undefined
+    case 'net.ipv4.tcp_window_scaling':
+      if (b === undefined) return badValue(name, value)
+      t.windowScale = b ? linuxWindowScale(s.rmemMax ?? LINUX_RMEM[2]) : false
+      s.wsOff = !b
+      return undefined
+    case 'net.ipv4.tcp_rmem': {
+      const p = triple(value)
+      if (!p) return badValue(name, value)
+      t.rcvBuf = p[1]!
+      s.rmemMax = p[2]!
+      if (!s.wsOff) t.windowScale = linuxWindowScale(p[2]!)
+      return undefined
+    }
+    case 'net.ipv4.tcp_wmem': {
+      const p = triple(value)
+      if (!p) return badValue(name, value)
+      // The send buffer Linux starts from grows on its own (tcp_sndbuf_expand); tcplab keeps SND_BUF unless
+      // the maximum is below it.
+      t.sndBuf = Math.min(SND_BUF, p[2]!)
+      return undefined
+    }
+    case 'net.ipv4.tcp_invalid_ratelimit': {
+      const ms = Number(value)
+      if (!Number.isInteger(ms) || ms < 0) return badValue(name, value)
+      t.challengeAckInterval = ms * MILLISECOND
+      return undefined
+    }
+    case 'net.ipv4.tcp_syn_retries':
+    case 'net.ipv4.tcp_synack_retries': {
+      const n = Number(value)
+      if (!Number.isInteger(n) || n < 1 || n > 127) return badValue(name, value)
+      if (name === 'net.ipv4.tcp_syn_retries') s.synRetries = n
+      else s.synAckRetries = n
+      return undefined
+    }
+    case 'net.ipv4.tcp_syncookies':
+      if (value !== '0' && value !== '1') return badValue(name, value)
+      s.synCookies = value === '1'
+      return undefined
+    case 'net.ipv4.tcp_early_retrans':
+      // 3 (Linux's default) is RACK-TLP; 0 turns TLP off, which tcplab does only with RACK off (DupThresh).
+      if (value === '3') t.rack = true
+      else if (value === '0') t.rack = false
+      else return `sysctl ${name}=${value}: tcplab has only RACK-TLP (3) or neither (0)`
+      return undefined
+    case 'net.ipv4.tcp_autocorking':
+      // tcplab never corks small writes on its own: autocorking off is what it does.
+      if (value === '0') return undefined
+      return `sysctl ${name}=${value}: tcplab has no autocorking`
+    case 'net.ipv4.tcp_dsack':
+    case 'net.ipv4.tcp_recovery':
+    case 'net.ipv4.tcp_fack':
+      if (name === 'net.ipv4.tcp_dsack' && value === '1') return undefined
+      if (name === 'net.ipv4.tcp_recovery' && value === '1') return undefined
+      if (name === 'net.ipv4.tcp_fack' && value === '0') return undefined
+      return `sysctl ${name}=${value}: no tcplab setting for it`
+    case 'net.ipv4.tcp_challenge_ack_limit': {
+      // tcplab keeps no global challenge-ACK budget (only the per-connection rate limit): like a limit
+      // never reached. A limit small enough to be reached in a script cannot be honoured.
+      const n = Number(value)
+      if (Number.isInteger(n) && n >= 1000) return undefined
+      return `sysctl ${name}=${value}: tcplab has no global challenge ACK limit`
+    }
+    case 'net.ipv4.tcp_rfc1337':
+      // tcplab's TIME-WAIT honours a RST (RFC 9293), as Linux with tcp_rfc1337=0, its default.
+      if (value === '0') return undefined
+      return `sysctl ${name}=${value}: tcplab's TIME-WAIT always honours a RST`
+    default:
+      return `sysctl ${name}=${value}: no tcplab setting for it`
+  }
+}
+
+function badValue(name: string, value: string): string {
+  return `sysctl ${name}=${value}: value not understood`
+}
+
+/**
+ * Runs a script's shell command on the settings: `sysctl [-q] [-w] name=value…` lines (several joined by
+ * `;` or `&&`) and `true`/`:`; anything else is unsupported on the tcplab target, with the command named.
+ */
+export function applyShellCommand(s: ScriptStackSettings, command: string): ShellOutcome {
+  for (const part of command.split(/;|&&|\n/)) {
+    const line = part.trim()
+    if (line === '') continue
+    const words = shellWords(line)
+    if (words === undefined) return { unsupported: `shell command \`${line}\` is not understood by the tcplab target` }
+    if (words.length === 1 && (words[0] === 'true' || words[0] === ':')) continue
+    if (words[0] !== 'sysctl') return { unsupported: `shell command \`${line}\` cannot run on the tcplab target (only sysctl net.ipv4.tcp_* settings are mapped)` }
+    for (const w of words.slice(1)) {
+      if (w === '-q' || w === '-w' || w === '-qw' || w === '-wq') continue
+      const eq = w.indexOf('=')
+      if (w.startsWith('-') || eq < 0) return { unsupported: `shell command \`${line}\`: only sysctl [-q] [-w] NAME=VALUE is mapped on the tcplab target` }
+      const name = w.slice(0, eq).replace(/\//g, '.')
+      const why = applySysctl(s, name, w.slice(eq + 1))
+      if (why !== undefined) return { unsupported: why }
+    }
+  }
+  return undefined
+}

@@ -1,0 +1,689 @@
+/**
+ * The socket layer of the tcplab target: a script's system calls on tcplab's Tcb and Listener, with the
+ * results, errnos and blocking rules Linux gives them (net/ipv4/af_inet.c, tcp.c: the checks are made in
+ * the kernel's order, so a script that names an errno gets the one Linux would return). Every call is an
+ * `attempt` that either completes or would block; a blocking socket's attempt is retried whenever the stack
+ * changes (a packet, a timer, another call) — a continuation, resumed at the virtual time it completes.
+ */
+import type { Expr } from '../ast.js'
+import type { SyscallCall, SyscallResult } from '../target.js'
+import { evalInt } from '../symbols.js'
+import { errnoNumber } from '../errno.js'
+import { Listener } from '../../tcp/listener.js'
+import { Tcb, TcpUserError } from '../../tcp/tcb.js'
+import type { TcpConfig } from '../../tcp/types.js'
+import type { VirtualStack, BoundListener } from './stack.js'
+import type { ScriptStackSettings } from './config.js'
+
+// Linux's values (asm-generic), as the scripts' symbols evaluate to them.
+const O_RDWR = 2
+const O_NONBLOCK = 0o4000
+const SOCK_STREAM = 1
+const SOCK_NONBLOCK = 0o4000
+const SOCK_TYPE_MASK = 0xf
+const AF_INET = 2
+const AF_INET6 = 10
+const SOL_SOCKET = 1
+const IPPROTO_TCP = 6
+const MSG_OOB = 0x1
+const MSG_PEEK = 0x2
+const MSG_DONTWAIT = 0x40
+const F_GETFD = 1
+const F_SETFD = 2
+const F_GETFL = 3
+const F_SETFL = 4
+const SIOCINQ = 0x541b
+const SIOCOUTQ = 0x5411
+const POLLIN = 0x1
+const POLLOUT = 0x4
+const POLLERR = 0x8
+const POLLHUP = 0x10
+const POLLNVAL = 0x20
+const POLLRDNORM = 0x40
+const POLLWRNORM = 0x100
+const POLLRDHUP = 0x2000
+const SO = { REUSEADDR: 2, TYPE: 3, ERROR: 4, SNDBUF: 7, RCVBUF: 8, KEEPALIVE: 9, OOBINLINE: 10, LINGER: 13, REUSEPORT: 15 } as const
+const TCPO = { NODELAY: 1, MAXSEG: 2, CORK: 3, INFO: 11, QUICKACK: 12, USER_TIMEOUT: 18 } as const
+
+/** A call's outcome: done (the result without its end time), or it would block. */
+type Attempt = Omit<SyscallResult, 'endTime'> | typeof BLOCK
+/** An attempt would block: the call waits (or is reported as blocked). */
+export const BLOCK = Symbol('block')
+
+/** A call the tcplab target cannot make (the script is `unsupported`). */
+export class Unsupported extends Error {}
+
+const ok = (ret = 0): Omit<SyscallResult, 'endTime'> => ({ ret })
+const fail = (errno: string): Omit<SyscallResult, 'endTime'> => ({ ret: -1, errno })
+
+/** One socket: the fd's state beside its TCB or listener (what Linux keeps in struct socket and struct sock). */
+interface Sock {
+  fd: number
+  nonblock: boolean
+  reuseaddr: boolean
+  linger: { onoff: number; linger: number } | undefined
+  oobinline: boolean
+  /** Socket options before there is a TCB (and copied into it). */
+  cfg: Partial<TcpConfig>
+  bindPort: number | undefined
+  listener: BoundListener | undefined
+  tcb: Tcb | undefined
+  /** struct socket's state: SS_UNCONNECTED, SS_CONNECTING, SS_CONNECTED. */
+  ss: 'unconnected' | 'connecting' | 'connected'
+  /** The TCB's error has been reported once (sock_error() clears sk_err). */
+  errTaken: boolean
+  rdShut: boolean
+  wrShut: boolean
+  /** The TCB's last state before CLOSED: Linux reports a RST in CLOSE-WAIT as EPIPE (tcp_reset). */
+  lastState: string | undefined
+}
+
+/** A call waiting for the stack: retried on every change; `deadline` (virtual µs) ends a poll's timeout. */
+export interface Waiter {
+  attempt: () => Attempt
+  deadline?: number
+  onDeadline?: () => Omit<SyscallResult, 'endTime'>
+  resolve: (r: Omit<SyscallResult, 'endTime'>) => void
+}
+
+/** Where the socket layer's calls go and the script's addresses. */
+export interface SocketEnv {
+  stack: VirtualStack
+  settings: ScriptStackSettings
+  v6: boolean
+  localIp: Uint8Array
+  remoteIp: Uint8Array
+  bindPort: number
+  connectPort: number
+}
+
+/** The fd table and the system calls. */
+export class Sockets {
+  private readonly fds = new Map<number, Sock>()
+  readonly waiters: Waiter[] = []
+  private nextPort = 48000
+  private waking = false
+
+  constructor(private readonly env: SocketEnv) {}
+
+  /** Retries every blocked call (after the stack changed); those that complete are resolved. */
+  wake(): void {
+    for (const s of this.fds.values()) if (s.tcb && s.tcb.state !== 'CLOSED') s.lastState = s.tcb.state
+    if (this.waking) return
+    this.waking = true
+    try {
+      for (let again = true; again; ) {
+        again = false
+        for (const w of [...this.waiters]) {
+          let r = w.attempt()
+          if (r === BLOCK && w.deadline !== undefined && this.env.stack.now >= w.deadline) r = w.onDeadline!()
+          if (r === BLOCK) continue
+          this.waiters.splice(this.waiters.indexOf(w), 1)
+          w.resolve(r)
+          again = true
+        }
+      }
+    } finally {
+      this.waking = false
+    }
+  }
+
+  /** The earliest deadline of a blocked call. */
+  nextDeadline(): number | undefined {
+    let t: number | undefined
+    for (const w of this.waiters) if (w.deadline !== undefined && (t === undefined || w.deadline < t)) t = w.deadline
+    return t
+  }
+
+  /**
+   * Prepares a call: its attempt and, for poll, its timeout. Throws Unsupported for what the target cannot
+   * do. The attempt is made by the caller (the target), which also decides what blocking means in time.
+   */
+  prepare(call: SyscallCall): { attempt: () => Attempt; timeoutUs?: number; onDeadline?: () => Omit<SyscallResult, 'endTime'> } {
+    const a = call.args
+    const int = (i: number, dflt?: number): number => {
+      const e = a[i]
+      if (e === undefined || e.kind === 'ellipsis') {
+        if (dflt !== undefined) return dflt
+        throw new Unsupported(`${call.name}: argument ${i + 1} must be a number`)
+      }
+      const v = evalInt(e)
+      if (v === undefined) throw new Unsupported(`${call.name}: cannot evaluate argument ${i + 1} on the tcplab target`)
+      return v
+    }
+    const sockAt = (i: number): Sock | undefined => this.fds.get(int(i))
+    const badf = { attempt: (): Attempt => fail('EBADF') }
+    const addrIsDefault = (i: number): void => {
+      const e = a[i]
+      if (e !== undefined && e.kind !== 'ellipsis') throw new Unsupported(`${call.name}: only '...' is supported as a socket address on the tcplab target`)
+    }
+    switch (call.name) {
+      case 'socket': {
+        const first = a[0]
+        const domain = first === undefined || first.kind === 'ellipsis' ? (this.env.v6 ? AF_INET6 : AF_INET) : int(0)
+        const type = int(1)
+        if ((type & SOCK_TYPE_MASK) !== SOCK_STREAM) throw new Unsupported('socket: the tcplab target has TCP (SOCK_STREAM) sockets only')
+        if (domain !== (this.env.v6 ? AF_INET6 : AF_INET)) throw new Unsupported(`socket: address family ${domain} does not match the script's IP version on the tcplab target`)
+        return { attempt: () => ok(this.newSock((type & SOCK_NONBLOCK) !== 0).fd) }
+      }
+      case 'bind': {
+        const s = sockAt(0)
+        if (!s) return badf
+        addrIsDefault(1)
+        return {
+          attempt: () => {
+            if (s.bindPort !== undefined || s.tcb) return fail('EINVAL')
+            const port = this.env.bindPort
+            if (!s.reuseaddr && this.env.stack.portInUse(port)) return fail('EADDRINUSE')
+            if ([...this.fds.values()].some((o) => o !== s && o.bindPort === port && (o.listener || !s.reuseaddr || !o.reuseaddr))) return fail('EADDRINUSE')
+            s.bindPort = port
+            return ok()
+          },
+        }
+      }
+      case 'listen': {
+        const s = sockAt(0)
+        if (!s) return badf
+        const backlog = int(1)
+        return { attempt: () => this.listen(s, backlog) }
+      }
+      case 'accept':
+      case 'accept4': {
+        const s = sockAt(0)
+        if (!s) return badf
+        const flags = call.name === 'accept4' ? int(3, 0) : 0
+        return { attempt: () => this.accept(s, (flags & SOCK_NONBLOCK) !== 0) }
+      }
+      case 'connect': {
+        const s = sockAt(0)
+        if (!s) return badf
+        addrIsDefault(1)
+        let started = false
+        return {
+          attempt: () => {
+            if (started) return this.connectWait(s)
+            started = true
+            return this.connect(s)
+          },
+        }
+      }
+      case 'read':
+      case 'recv':
+      case 'recvfrom': {
+        const s = sockAt(0)
+        if (!s) return badf
+        const len = int(2)
+        const flags = call.name === 'read' ? 0 : int(3, 0)
+        if (flags & MSG_OOB) throw new Unsupported(`${call.name}: MSG_OOB (tcplab keeps urgent data in line)`)
+        return { attempt: () => this.read(s, len, flags) }
+      }
+      case 'readv': {
+        const s = sockAt(0)
+        if (!s) return badf
+        const len = iovTotal(call.name, a[1])
+        return { attempt: () => this.read(s, len, 0) }
+      }
+      case 'write':
+      case 'send':
+      case 'sendto':
+      case 'writev': {
+        const s = sockAt(0)
+        if (!s) return badf
+        const len = call.name === 'writev' ? iovTotal(call.name, a[1]) : int(2)
+        const flags = call.name === 'write' || call.name === 'writev' ? 0 : int(3, 0)
+        if (call.name === 'sendto' && a[4] !== undefined && a[4].kind !== 'ellipsis' && evalInt(a[4]) !== 0) {
+          throw new Unsupported('sendto: a destination address on a TCP socket')
+        }
+        const st = { done: 0 }
+        return { attempt: () => this.write(s, len, flags, st) }
+      }
+      case 'close': {
+        const s = sockAt(0)
+        if (!s) return badf
+        return { attempt: () => this.close(s) }
+      }
+      case 'shutdown': {
+        const s = sockAt(0)
+        if (!s) return badf
+        const how = int(1)
+        return { attempt: () => this.shutdown(s, how) }
+      }
+      case 'fcntl': {
+        const s = sockAt(0)
+        if (!s) return badf
+        const cmd = int(1)
+        const arg = int(2, 0)
+        return {
+          attempt: () => {
+            if (cmd === F_GETFL) return ok(O_RDWR | (s.nonblock ? O_NONBLOCK : 0))
+            if (cmd === F_SETFL) {
+              s.nonblock = (arg & O_NONBLOCK) !== 0
+              return ok()
+            }
+            if (cmd === F_GETFD || cmd === F_SETFD) return ok()
+            throw new Unsupported(`fcntl: command ${cmd} on the tcplab target`)
+          },
+        }
+      }
+      case 'ioctl': {
+        const s = sockAt(0)
+        if (!s) return badf
+        const req = int(1)
+        if (req !== SIOCINQ && req !== SIOCOUTQ) throw new Unsupported(`ioctl: request 0x${req.toString(16)} on the tcplab target`)
+        // The value read is not compared by the engine (as on the kernel target); the call's result is.
+        return { attempt: () => (s.listener ? fail('EINVAL') : ok()) }
+      }
+      case 'setsockopt': {
+        const s = sockAt(0)
+        if (!s) return badf
+        const level = int(1)
+        const name = int(2)
+        const v = a[3]
+        return { attempt: () => this.setsockopt(s, level, name, v) }
+      }
+      case 'getsockopt': {
+        const s = sockAt(0)
+        if (!s) return badf
+        const level = int(1)
+        const name = int(2)
+        const v = a[3]
+        const wants = v !== undefined && v.kind !== 'ellipsis' && v.kind !== 'struct'
+        return {
+          attempt: () => {
+            const r = this.getsockopt(s, level, name)
+            return wants ? r : { ret: r.ret, errno: r.errno }
+          },
+        }
+      }
+      case 'poll': {
+        const arr = a[0]
+        if (arr?.kind !== 'array') throw new Unsupported('poll: the pollfd array must be written out')
+        const pfds = arr.items.map((p) => {
+          if (p.kind !== 'struct') throw new Unsupported('poll: each pollfd must be a {fd=…, events=…} struct')
+          const f = fieldsOf(p)
+          return { fd: f.get('fd') ?? -1, events: f.get('events') ?? 0 }
+        })
+        const timeoutMs = int(2, -1)
+        const attempt = (): Attempt => {
+          const revents = pfds.map((p) => this.pollMask(p.fd, p.events))
+          const n = revents.filter((r) => r !== 0).length
+          return n > 0 || timeoutMs === 0 ? { ret: n, revents } : BLOCK
+        }
+        return {
+          attempt,
+          ...(timeoutMs > 0 ? { timeoutUs: timeoutMs * 1000, onDeadline: () => ({ ret: 0, revents: pfds.map(() => 0) }) } : {}),
+        }
+      }
+      default:
+        throw new Unsupported(`the tcplab target does not support ${call.name}()`)
+    }
+  }
+
+  /** Whether a call on this fd waits when it would block (the socket's O_NONBLOCK, or MSG_DONTWAIT). */
+  nonblocking(call: SyscallCall): boolean {
+    if (call.name === 'poll') return false
+    const s = call.fds[0] !== undefined ? this.fds.get(call.fds[0]) : undefined
+    if (!s) return true
+    const flagsAt = call.name === 'send' || call.name === 'sendto' || call.name === 'recv' || call.name === 'recvfrom' ? 3 : -1
+    const fl = flagsAt >= 0 && call.args[flagsAt] ? evalInt(call.args[flagsAt]!) : undefined
+    return s.nonblock || (fl !== undefined && (fl & MSG_DONTWAIT) !== 0)
+  }
+
+  /** The live TCBs of open sockets (for the end of a run). */
+  liveTcbs(): Tcb[] {
+    return [...this.fds.values()].flatMap((s) => (s.tcb ? [s.tcb] : []))
+  }
+
+  // ---- calls ---------------------------------------------------------------------------------------
+
+  private newSock(nonblock: boolean): Sock {
+    let fd = 3
+    while (this.fds.has(fd)) fd++
+    const s: Sock = {
+      fd, nonblock, reuseaddr: false, linger: undefined, oobinline: false, cfg: {}, bindPort: undefined, listener: undefined,
+      tcb: undefined, ss: 'unconnected', errTaken: false, rdShut: false, wrShut: false, lastState: undefined,
+    }
+    this.fds.set(fd, s)
+    return s
+  }
+
+  private tcbConfig(s: Sock, passive: boolean): Partial<TcpConfig> {
+    const st = this.env.settings
+    return { ...st.tcp, ...s.cfg, synRetries: passive ? st.synAckRetries : st.synRetries }
+  }
+
+  private listen(s: Sock, backlog: number): Attempt {
+    if (s.tcb) return fail('EINVAL')
+    if (s.listener) return ok()
+    if (s.bindPort === undefined) s.bindPort = this.ephemeral()
+    // Linux's accept queue is full only when it holds more than the backlog (sk_acceptq_is_full uses >).
+    const n = Math.max(0, Math.min(backlog, 4096)) + 1
+    const listener = new Listener({ localPort: s.bindPort, backlog: n, maxHalfOpen: Math.max(n, 256), synCookies: this.env.settings.synCookies, config: this.tcbConfig(s, true) })
+    s.listener = { listener, addr: undefined, port: s.bindPort }
+    this.env.stack.listen(s.listener)
+    return ok()
+  }
+
+  private accept(s: Sock, nonblockChild: boolean): Attempt {
+    if (!s.listener) return fail('EINVAL')
+    const tcb = s.listener.listener.accept()
+    if (tcb) {
+      const c = this.newSock(nonblockChild)
+      c.tcb = tcb
+      c.ss = 'connected'
+      c.bindPort = tcb.tuple.localPort
+      c.reuseaddr = s.reuseaddr
+      c.cfg = { ...s.cfg }
+      return ok(c.fd)
+    }
+    return s.nonblock ? fail('EAGAIN') : BLOCK
+  }
+
+  private ephemeral(): number {
+    while (this.env.stack.portInUse(this.nextPort)) this.nextPort++
+    return this.nextPort++
+  }
+
+  private connect(s: Sock): Attempt {
+    if (s.listener) return fail('EISCONN')
+    if (s.ss === 'connected') return fail('EISCONN')
+    if (s.ss === 'connecting') {
+      const st = s.tcb?.state
+      if (st === 'SYN-SENT' || st === 'SYN-RECEIVED') return s.nonblock ? fail('EALREADY') : BLOCK
+      return this.connectWait(s)
+    }
+    const port = s.bindPort ?? this.ephemeral()
+    s.bindPort = port
+    const tuple = { localAddr: this.env.localIp, localPort: port, remoteAddr: this.env.remoteIp, remotePort: this.env.connectPort }
+    s.tcb = Tcb.connect(tuple, this.env.stack.now, this.tcbConfig(s, false))
+    s.errTaken = false
+    s.ss = 'connecting'
+    this.env.stack.add(s.tcb)
+    return s.nonblock ? fail('EINPROGRESS') : BLOCK
+  }
+
+  /** A connect in progress: still connecting (block), connected (0), or failed (its error, once). */
+  private connectWait(s: Sock): Attempt {
+    const st = s.tcb!.state
+    if (st === 'SYN-SENT' || st === 'SYN-RECEIVED') return BLOCK
+    if (st === 'CLOSED') {
+      s.ss = 'unconnected'
+      return fail(this.takeError(s) ?? 'ECONNABORTED')
+    }
+    s.ss = 'connected'
+    return ok()
+  }
+
+  /** sock_error(): the pending error's name, cleared. */
+  private takeError(s: Sock): string | undefined {
+    if (!s.tcb?.error || s.errTaken) return undefined
+    s.errTaken = true
+    // tcp_reset: sk_err is EPIPE for a RST in CLOSE-WAIT, ECONNRESET in the other synchronized states.
+    if (s.tcb.error.code === 'ECONNRESET' && s.lastState === 'CLOSE-WAIT') return 'EPIPE'
+    return s.tcb.error.code
+  }
+
+  private pendingError(s: Sock): boolean {
+    return s.tcb?.error !== undefined && !s.errTaken
+  }
+
+  /** tcp_recvmsg's order: data, then EOF, the pending error, shutdown, not connected, then wait. */
+  private read(s: Sock, len: number, flags: number): Attempt {
+    if (s.listener) return fail('ENOTCONN')
+    const t = s.tcb
+    if (!t) return s.rdShut ? ok(0) : fail('ENOTCONN')
+    if (t.readable > 0 && len > 0) {
+      if (flags & MSG_PEEK) return ok(t.peek(len).length)
+      const got = t.recv(len).length
+      this.env.stack.pump() // a read may open the window: the update leaves now
+      return ok(got)
+    }
+    if (len === 0) return ok(0)
+    if (t.eof) return ok(0)
+    const err = this.takeError(s)
+    if (err) return fail(err)
+    if (s.rdShut || t.state === 'CLOSED') return ok(0)
+    const nb = s.nonblock || (flags & MSG_DONTWAIT) !== 0
+    return nb ? fail('EAGAIN') : BLOCK
+  }
+
+  /** tcp_sendmsg's order: wait for the connection, the pending error or EPIPE, then copy (blocking for room). */
+  private write(s: Sock, len: number, flags: number, st: { done: number }): Attempt {
+    const nb = s.nonblock || (flags & MSG_DONTWAIT) !== 0
+    const t = s.tcb
+    const state = t?.state
+    if (state !== 'ESTABLISHED' && state !== 'CLOSE-WAIT') {
+      const err = this.takeError(s)
+      if (err) return fail(err)
+      if (state !== 'SYN-SENT' && state !== 'SYN-RECEIVED') return st.done > 0 ? ok(st.done) : fail('EPIPE')
+      return nb ? fail('EAGAIN') : BLOCK
+    }
+    if (this.pendingError(s) || s.wrShut) {
+      if (st.done > 0) return ok(st.done)
+      return fail(this.takeError(s) ?? 'EPIPE')
+    }
+    let n: number
+    try {
+      n = t!.send(new Uint8Array(len - st.done), { urgent: (flags & MSG_OOB) !== 0 })
+    } catch (e) {
+      if (e instanceof TcpUserError) return st.done > 0 ? ok(st.done) : fail(e.code)
+      throw e
+    }
+    st.done += n
+    if (n > 0) this.env.stack.pump()
+    if (st.done === len) return ok(len)
+    if (nb) return st.done > 0 ? ok(st.done) : fail('EAGAIN')
+    return BLOCK
+  }
+
+  private close(s: Sock): Attempt {
+    this.fds.delete(s.fd)
+    if (s.listener) {
+      this.env.stack.unlisten(s.listener.listener)
+      // Linux (inet_csk_listen_stop): connections not yet accepted are reset; half-open ones are dropped.
+      for (let t = s.listener.listener.accept(); t; t = s.listener.listener.accept()) t.abort()
+      this.env.stack.dropHalfOpen(s.listener.port)
+      this.env.stack.pump()
+      return ok()
+    }
+    const t = s.tcb
+    if (!t) return ok()
+    // Linux's tcp_close: unread data, or SO_LINGER with a zero timeout, sends a RST instead of a FIN
+    // (RFC 2525 §2.17); otherwise the FIN follows the queued data and the connection lives on, orphaned.
+    if (t.readable > 0 || (s.linger !== undefined && s.linger.onoff !== 0 && s.linger.linger === 0)) t.abort()
+    else {
+      t.close()
+      this.env.stack.rcvShutdown.add(t)
+    }
+    this.env.stack.pump()
+    return ok()
+  }
+
+  private shutdown(s: Sock, how: number): Attempt {
+    if (how < 0 || how > 2) return fail('EINVAL')
+    const t = s.tcb
+    if (s.listener) return ok()
+    if (how === 0 || how === 2) s.rdShut = true
+    if (!t || t.state === 'CLOSED') return fail('ENOTCONN')
+    if (s.rdShut) this.env.stack.rcvShutdown.add(t)
+    if (how === 1 || how === 2) {
+      s.wrShut = true
+      if (t.state === 'SYN-SENT') t.abort()
+      else t.close()
+      this.env.stack.pump()
+    }
+    return ok()
+  }
+
+  private setsockopt(s: Sock, level: number, name: number, v: Expr | undefined): Attempt {
+    const val = (): number => {
+      const x = v ? evalInt(v) : undefined
+      if (x === undefined) throw new Unsupported(`setsockopt: cannot evaluate the option value on the tcplab target`)
+      return x
+    }
+    const t = s.tcb
+    const live = (f: (c: TcpConfig) => void): void => {
+      if (t) f(t.config)
+    }
+    const preConnect = (what: string): void => {
+      if (t) throw new Unsupported(`setsockopt ${what} after the connection exists (tcplab sizes it when the TCB is made)`)
+    }
+    if (level === SOL_SOCKET) {
+      switch (name) {
+        case SO.REUSEADDR:
+        case SO.REUSEPORT:
+          s.reuseaddr = val() !== 0
+          return ok()
+        case SO.LINGER: {
+          if (v?.kind !== 'struct') throw new Unsupported('setsockopt SO_LINGER: the value must be a {onoff=…, linger=…} struct')
+          const f = fieldsOf(v)
+          s.linger = { onoff: f.get('onoff') ?? f.get('l_onoff') ?? 0, linger: f.get('linger') ?? f.get('l_linger') ?? 0 }
+          if (s.linger.onoff !== 0 && s.linger.linger !== 0) throw new Unsupported('setsockopt SO_LINGER with a timeout: close() does not wait on the tcplab target')
+          return ok()
+        }
+        case SO.RCVBUF:
+          preConnect('SO_RCVBUF')
+          // Linux doubles the value for its bookkeeping; tcplab's rcvBuf counts payload.
+          s.cfg.rcvBuf = Math.max(val(), 1152) * 2
+          return ok()
+        case SO.SNDBUF:
+          preConnect('SO_SNDBUF')
+          s.cfg.sndBuf = Math.max(val(), 2304) * 2
+          return ok()
+        case SO.OOBINLINE:
+          s.oobinline = val() !== 0
+          return ok()
+        case SO.KEEPALIVE:
+          if (val() === 0) return ok()
+          throw new Unsupported('setsockopt SO_KEEPALIVE: tcplab has no keepalive')
+        default:
+          throw new Unsupported(`setsockopt SOL_SOCKET option ${name} on the tcplab target`)
+      }
+    }
+    if (level === IPPROTO_TCP) {
+      switch (name) {
+        case TCPO.NODELAY: {
+          const on = val() !== 0
+          s.cfg.nagle = !on
+          live((c) => (c.nagle = !on))
+          if (t) this.env.stack.pump() // Linux pushes what Nagle held back
+          return ok()
+        }
+        case TCPO.USER_TIMEOUT: {
+          const ms = val()
+          if (ms < 0) return fail('EINVAL')
+          s.cfg.userTimeout = ms * 1000
+          live((c) => (c.userTimeout = ms * 1000))
+          return ok()
+        }
+        case TCPO.MAXSEG: {
+          const mss = val()
+          if (mss < 88 || mss > 32767) return fail('EINVAL')
+          preConnect('TCP_MAXSEG')
+          s.cfg.mss = mss
+          return ok()
+        }
+        case TCPO.CORK:
+          if (val() === 0) return ok()
+          throw new Unsupported('setsockopt TCP_CORK: tcplab has no corking')
+        case TCPO.QUICKACK:
+          // tcplab has no quick-ACK mode to leave: 0 is what it does; 1 (ACK at once) it cannot.
+          if (val() === 0) return ok()
+          throw new Unsupported('setsockopt TCP_QUICKACK=1: tcplab has no quick-ACK mode')
+        default:
+          throw new Unsupported(`setsockopt IPPROTO_TCP option ${name} on the tcplab target`)
+      }
+    }
+    throw new Unsupported(`setsockopt level ${level} on the tcplab target`)
+  }
+
+  private getsockopt(s: Sock, level: number, name: number): Omit<SyscallResult, 'endTime'> {
+    const c = s.tcb?.config ?? { ...this.env.settings.tcp, ...s.cfg }
+    if (level === SOL_SOCKET) {
+      switch (name) {
+        case SO.ERROR: {
+          const e = this.takeError(s)
+          return { ret: 0, optval: e ? (errnoNumber(e) ?? 0) : 0 }
+        }
+        case SO.REUSEADDR:
+          return { ret: 0, optval: s.reuseaddr ? 1 : 0 }
+        case SO.TYPE:
+          return { ret: 0, optval: SOCK_STREAM }
+        case SO.RCVBUF:
+          return { ret: 0, optval: c.rcvBuf ?? 0 }
+        case SO.SNDBUF:
+          return { ret: 0, optval: c.sndBuf ?? 0 }
+        case SO.OOBINLINE:
+          return { ret: 0, optval: s.oobinline ? 1 : 0 }
+        default:
+          throw new Unsupported(`getsockopt SOL_SOCKET option ${name} on the tcplab target`)
+      }
+    }
+    if (level === IPPROTO_TCP) {
+      switch (name) {
+        case TCPO.NODELAY:
+          return { ret: 0, optval: c.nagle === false ? 1 : 0 }
+        case TCPO.MAXSEG:
+          return { ret: 0, optval: s.tcb && s.tcb.state !== 'SYN-SENT' ? s.tcb.effMss : (c.mss ?? 536) }
+        case TCPO.USER_TIMEOUT:
+          return { ret: 0, optval: Math.floor((c.userTimeout ?? 0) / 1000) }
+        case TCPO.INFO:
+          // The engine does not compare tcp_info's fields (neither does the kernel target): the call succeeds.
+          return { ret: 0 }
+        default:
+          throw new Unsupported(`getsockopt IPPROTO_TCP option ${name} on the tcplab target`)
+      }
+    }
+    throw new Unsupported(`getsockopt level ${level} on the tcplab target`)
+  }
+
+  /** tcp_poll's mask for one fd, filtered by the events asked (POLLERR and POLLHUP always count). */
+  private pollMask(fd: number, events: number): number {
+    const s = this.fds.get(fd)
+    if (!s) return fd < 0 ? 0 : POLLNVAL
+    let m = 0
+    if (s.listener) {
+      if (s.listener.listener.pending > 0) m |= POLLIN | POLLRDNORM
+    } else {
+      const t = s.tcb
+      const state = t?.state ?? 'CLOSED'
+      const closedOrReset = state === 'CLOSED'
+      const rcvShut = s.rdShut || (t !== undefined && (t.finReceived || closedOrReset))
+      const sndShut = s.wrShut || (t !== undefined && closedOrReset)
+      if ((rcvShut && sndShut) || state === 'CLOSED') m |= POLLHUP
+      if (rcvShut) m |= POLLIN | POLLRDNORM | POLLRDHUP
+      if (state !== 'SYN-SENT' && state !== 'SYN-RECEIVED' && t) {
+        if (t.readable > 0) m |= POLLIN | POLLRDNORM
+        if (!sndShut) {
+          if (t.writable > 0 && (state === 'ESTABLISHED' || state === 'CLOSE-WAIT')) m |= POLLOUT | POLLWRNORM
+        } else m |= POLLOUT | POLLWRNORM
+      }
+      if (this.pendingError(s)) m |= POLLERR
+    }
+    return m & (events | POLLERR | POLLHUP | POLLNVAL)
+  }
+}
+
+function fieldsOf(s: Extract<Expr, { kind: 'struct' }>): Map<string, number> {
+  const m = new Map<string, number>()
+  for (const f of s.items) {
+    if (f.kind === 'assign' && f.target.kind === 'word') {
+      const v = evalInt(f.value)
+      if (v !== undefined) m.set(f.target.name, v)
+    }
+  }
+  return m
+}
+
+/** The total length of a written-out iovec array ([{..., 100}, {..., 200}]). */
+function iovTotal(name: string, iov: Expr | undefined): number {
+  if (iov?.kind !== 'array') throw new Unsupported(`${name}: the iovec array must be written out`)
+  let n = 0
+  for (const it of iov.items) {
+    const last = it.kind === 'struct' ? it.items[it.items.length - 1] : undefined
+    const v = last === undefined ? undefined : last.kind === 'assign' ? evalInt(last.value) : evalInt(last)
+    if (v === undefined) throw new Unsupported(`${name}: cannot read an iovec length`)
+    n += v
+  }
+  return n
+}

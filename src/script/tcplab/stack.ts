@@ -1,0 +1,171 @@
+/**
+ * tcplab's TCP as one host in virtual time, for scripts: the connection table (TCBs by 4-tuple), listeners
+ * by port, a clock that moves only when told, and the queue of IP packets the stack sent. Inbound packets
+ * are demultiplexed as Linux does (an established connection first, then a listener, else the RFC 9293
+ * §3.10.7.1 reply for no connection); outbound segments are pumped from every TCB whenever time moves or a
+ * packet or call changes something, and stamped with the virtual time they left at.
+ */
+import { buildTcpPacket, decodeIp } from '../../net/packet.js'
+import { ipEquals } from '../../net/addr.js'
+import { Listener, rstForClosed } from '../../tcp/listener.js'
+import { Tcb } from '../../tcp/tcb.js'
+import type { TcpRepr } from '../../tcp/segment.js'
+import { seqAdd, seqGt } from '../../tcp/seq.js'
+import type { FourTuple } from '../../tcp/types.js'
+
+/** One packet the stack sent, stamped in virtual µs. */
+export interface SentPacket {
+  bytes: Uint8Array
+  time: number
+}
+
+/** A listener and the address it listens on (undefined: any). */
+export interface BoundListener {
+  listener: Listener
+  addr: Uint8Array | undefined
+  port: number
+}
+
+const key = (localPort: number, remoteAddr: Uint8Array, remotePort: number): string => `${localPort}|${remoteAddr.join('.')}|${remotePort}`
+
+/** The host: TCBs, listeners, the virtual clock and the sent packets. */
+export class VirtualStack {
+  /** Virtual time in µs. */
+  now = 0
+  /** Packets sent and not yet read by the engine. */
+  readonly sent: SentPacket[] = []
+  private readonly conns = new Map<string, Tcb>()
+  private readonly listeners: BoundListener[] = []
+  /** Called after anything may have changed a socket (packets in, timers, calls): blocked calls re-check. */
+  onChange: () => void = () => {}
+  /** Extra wake-up times (blocked calls with a timeout, such as poll's). */
+  timers: () => number | undefined = () => undefined
+  /**
+   * Connections whose socket gave up receiving (close(), or shutdown with SHUT_RD): as Linux's
+   * tcp_rcv_state_process, new data reaching one in FIN-WAIT-1/2 aborts it, answered with the RST of
+   * §3.10.7.1 (Linux's tcp_v4_send_reset), instead of being acknowledged.
+   */
+  readonly rcvShutdown = new WeakSet<Tcb>()
+  /** Sees every packet in (from the script) and out (from the stack), stamped in virtual µs (--pcap). */
+  record: ((bytes: Uint8Array, time: number) => void) | undefined
+
+  constructor(readonly localAddr: Uint8Array) {}
+
+  /** Starts tracking a TCB (an active open, or a listener's child) and sends what it has to send. */
+  add(tcb: Tcb): void {
+    const t = tcb.tuple
+    this.conns.set(key(t.localPort, t.remoteAddr, t.remotePort), tcb)
+    this.pump()
+  }
+
+  /** Whether a local port is in use by a connection or a listener. */
+  portInUse(port: number): boolean {
+    if (this.listeners.some((l) => l.port === port)) return true
+    for (const t of this.conns.values()) if (t.tuple.localPort === port) return true
+    return false
+  }
+
+  /** Starts a listener. */
+  listen(l: BoundListener): void {
+    this.listeners.push(l)
+  }
+
+  /** Stops a listener (its not-yet-accepted connections are the socket layer's to abort). */
+  unlisten(l: Listener): void {
+    const i = this.listeners.findIndex((b) => b.listener === l)
+    if (i >= 0) this.listeners.splice(i, 1)
+  }
+
+  /** Forgets a port's half-open connections (a closed listener's SYN queue: Linux drops them silently). */
+  dropHalfOpen(port: number): void {
+    for (const [k, t] of this.conns) if (t.passive && t.tuple.localPort === port && t.state === 'SYN-RECEIVED') this.conns.delete(k)
+  }
+
+  /** An IP packet from the wire (the script's side). Anything not for us, or unparsable, is dropped. */
+  inject(bytes: Uint8Array): void {
+    this.record?.(bytes, this.now)
+    let tcp
+    let src: Uint8Array
+    let dst: Uint8Array
+    try {
+      const d = decodeIp(bytes)
+      if (!d.ip || !d.tcp || d.tcp.checksumOk === false) return
+      tcp = d.tcp
+      src = d.ip.src
+      dst = d.ip.dst
+    } catch {
+      return
+    }
+    if (!ipEquals(dst, this.localAddr)) return
+    const tuple: FourTuple = { localAddr: dst, localPort: tcp.dstPort, remoteAddr: src, remotePort: tcp.srcPort }
+    const k = key(tcp.dstPort, src, tcp.srcPort)
+    const tcb = this.conns.get(k)
+    if (tcb && tcb.state !== 'CLOSED' && this.abortsOnData(tcb, tcp)) {
+      this.conns.delete(k)
+      const r = rstForClosed(tcp)
+      if (r) this.emit(tuple, r)
+    } else if (tcb && tcb.state !== 'CLOSED') {
+      tcb.process(this.now, tcp)
+    } else {
+      const l = this.listeners.find((b) => b.port === tcp.dstPort && (b.addr === undefined || ipEquals(b.addr, dst)))
+      if (l) {
+        const r = l.listener.process(this.now, tcp, tuple)
+        if (r instanceof Tcb) this.conns.set(k, r)
+        else if (r) this.emit(tuple, r)
+      } else {
+        const r = rstForClosed(tcp)
+        if (r) this.emit(tuple, r)
+      }
+    }
+    this.pump()
+  }
+
+  private abortsOnData(tcb: Tcb, seg: TcpRepr): boolean {
+    if (!this.rcvShutdown.has(tcb) || (tcb.state !== 'FIN-WAIT-1' && tcb.state !== 'FIN-WAIT-2')) return false
+    return seg.payload.length > 0 && seqGt(seqAdd(seg.seq, seg.payload.length), tcb.rcvNxt)
+  }
+
+  /** Sends every segment due now from every TCB, forgets closed ones, and lets blocked calls re-check. */
+  pump(): void {
+    for (let round = 0; round < 1000; round++) {
+      let any = false
+      for (const [k, tcb] of this.conns) {
+        for (let i = 0; i < 10000; i++) {
+          // The first dispatch is unconditional: after a call or a segment the TCB arms its timers there
+          // (the persist timer, for one); then it runs for as long as it says something is due.
+          const at = tcb.pollAt()
+          if (i > 0 && (at === undefined || at > this.now)) break
+          const seg = tcb.dispatch(this.now)
+          if (!seg) break
+          this.emit(tcb.tuple, seg)
+          any = true
+        }
+        if (tcb.state === 'CLOSED' && tcb.pollAt() === undefined) this.conns.delete(k)
+      }
+      this.onChange()
+      if (!any) break
+    }
+  }
+
+  /** The earliest time something is due after now (a TCB timer or a blocked call's timeout). */
+  nextAt(): number | undefined {
+    let t = this.timers()
+    for (const tcb of this.conns.values()) {
+      const at = tcb.pollAt()
+      if (at !== undefined && (t === undefined || at < t)) t = at
+    }
+    return t === undefined ? undefined : Math.max(t, this.now)
+  }
+
+  /** Moves the clock to `t` (never back) and sends what is due. */
+  advanceTo(t: number): void {
+    if (t > this.now) this.now = t
+    this.pump()
+  }
+
+  private emit(tuple: FourTuple, seg: TcpRepr): void {
+    const bytes = buildTcpPacket({ src: tuple.localAddr, dst: tuple.remoteAddr }, seg)
+    this.record?.(bytes, this.now)
+    this.sent.push({ bytes, time: this.now })
+  }
+}

@@ -1,0 +1,203 @@
+import { describe, expect, it } from 'vitest'
+import { parseScript } from '../../src/script/parser.js'
+import { runScript, type RunConfig } from '../../src/script/engine.js'
+import { runTcplabScript, TcplabTarget, tcplabTargetOptions } from '../../src/script/tcplab/target.js'
+
+const MS = 1000
+
+function run(src: string, cfg: RunConfig = {}) {
+  return runTcplabScript(parseScript(src, { file: 't.pkt' }), cfg)
+}
+
+/** Runs on a target the test keeps, to read its virtual clock afterwards. */
+async function runKeep(src: string) {
+  const script = parseScript(src, { file: 't.pkt' })
+  const target = new TcplabTarget(tcplabTargetOptions(script, {}))
+  const start = target.now()
+  const v = await runScript(script, target, { stack: 'tcplab' })
+  return { v, target, elapsed: () => target.now() - start }
+}
+
+/** Times (script µs) of the events on `lines`, as the run recorded them. */
+function timesOf(v: { events: Array<{ line: number; time: number }> }, ...lines: number[]): number[] {
+  return lines.map((l) => v.events.find((e) => e.line === l)!.time)
+}
+
+const NO_TS = '`sysctl -q net.ipv4.tcp_timestamps=0 net.ipv4.tcp_sack=1 net.ipv4.tcp_window_scaling=1`\n'
+
+const PASSIVE = `${NO_TS}0     socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0    setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0
++0    bind(3, ..., ...) = 0
++0    listen(3, 1) = 0
++0    < S 0:0(0) win 65535 <mss 1000,sackOK,nop,nop>
++0    > S. 0:0(0) ack 1 <mss 1460,nop,nop,sackOK>
++.1   < . 1:1(0) ack 1 win 65535
++0    accept(3, ..., ...) = 4
+`
+
+describe('tcplab target: scripts that pass', () => {
+  it('active open: the SYN with the options exactly as tcplab writes them (MSS, SACK-perm, TS, NOP, wscale), data both ways, close', async () => {
+    const v = await run(`\`sysctl -q net.ipv4.tcp_timestamps=1 net.ipv4.tcp_sack=1 net.ipv4.tcp_window_scaling=1\`
+0     socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0    fcntl(3, F_SETFL, O_RDWR|O_NONBLOCK) = 0
++0    connect(3, ..., ...) = -1 EINPROGRESS (Operation now in progress)
++0    > S 0:0(0) win 65535 <mss 1460,sackOK,TS val 100 ecr 0,nop,wscale 7>
++.1   < S. 0:0(0) ack 1 win 65535 <mss 1000,sackOK,TS val 700 ecr 100,nop,wscale 7>
++0    > . 1:1(0) ack 1 <nop,nop,TS val 200 ecr 700>
++0    getsockopt(3, SOL_SOCKET, SO_ERROR, [0], [4]) = 0
++0    write(3, ..., 500) = 500
++0    > P. 1:501(500) ack 1 <nop,nop,TS val 200 ecr 700>
++.1   < P. 1:301(300) ack 501 win 1000 <nop,nop,TS val 800 ecr 200>
++0    read(3, ..., 1000) = 300
++0    close(3) = 0
++0    > F. 501:501(0) ack 301 <nop,nop,TS val 300 ecr 800>
++.1   < F. 301:301(0) ack 502 win 1000 <nop,nop,TS val 900 ecr 300>
++0    > . 502:502(0) ack 302 <nop,nop,TS val 400 ecr 900>
+`)
+    expect(v.text).toEqual([])
+    expect(v).toMatchObject({ stack: 'tcplab', result: 'pass', line: null, message: null })
+  })
+
+  it('passive open, data both ways and the passive close through LAST-ACK, at the scripted times', async () => {
+    const v = await run(`${PASSIVE}+0    < P. 1:101(100) ack 1 win 65535
++0    read(4, ..., 1000) = 100
++0    write(4, ..., 200) = 200
++0    > P. 1:201(200) ack 101
++.1   < F. 101:101(0) ack 201 win 65535
++0    > . 201:201(0) ack 102
++0    read(4, ..., 1000) = 0
++0    close(4) = 0
++0    > F. 201:201(0) ack 102
++.1   < . 102:102(0) ack 202 win 65535
+`)
+    expect(v.text).toEqual([])
+    expect(v.result).toBe('pass')
+    expect(timesOf(v, 7, 13, 15, 18)).toEqual([0, 100 * MS, 200 * MS, 200 * MS])
+  })
+
+  it('runs a script with two RTO retransmissions in virtual time: exact times, 300 ms then 600 ms', async () => {
+    // tcp_early_retrans=0: no tail loss probe ahead of the RTO (tcplab: RACK-TLP off).
+    const { v, elapsed } = await runKeep(`${PASSIVE.replace('tcp_window_scaling=1', 'tcp_window_scaling=1 net.ipv4.tcp_early_retrans=0')}+0    write(4, ..., 1000) = 1000
++0    > P. 1:1001(1000) ack 1
++.3   > P. 1:1001(1000) ack 1
++.6   > P. 1:1001(1000) ack 1
++.1   < . 1:1(0) ack 1001 win 65535
+`)
+    expect(v.text).toEqual([])
+    expect(v.result).toBe('pass')
+    // RFC 6298 after one 100 ms sample: SRTT 100 ms, RTTVAR 50 ms → RTO 300 ms, then doubled.
+    expect(timesOf(v, 11, 12, 13, 14)).toEqual([100 * MS, 400 * MS, 1000 * MS, 1100 * MS])
+    expect(elapsed()).toBe(1100 * MS)
+  })
+
+  it('a blocking accept() returns when the handshake\'s last ACK comes in, at that virtual time', async () => {
+    const v = await run(`${NO_TS}0     socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0    bind(3, ..., ...) = 0
++0    listen(3, 1) = 0
++0...0.250 accept(3, ..., ...) = 4
++.1   < S 0:0(0) win 65535 <mss 1000,sackOK,nop,nop>
++0    > S. 0:0(0) ack 1 <mss 1460,nop,nop,sackOK>
++.15  < . 1:1(0) ack 1 win 65535
++0    write(4, ..., 10) = 10
++0    > P. 1:11(10) ack 1
+`, { toleranceUsecs: 1 })
+    expect(v.text).toEqual([])
+    expect(v.result).toBe('pass')
+  })
+
+  it('a blocking read() returns when data arrives; a second one gets the FIN\'s 0', async () => {
+    const v = await run(`${PASSIVE}+0...0.200 read(4, ..., 1000) = 10
++.2   < P. 1:11(10) ack 1 win 65535
++0...0.100 read(4, ..., 1000) = 0
++.1   < F. 11:11(0) ack 1 win 65535
+`, { toleranceUsecs: 1 })
+    expect(v.text).toEqual([])
+    expect(v.result).toBe('pass')
+  })
+})
+
+describe('tcplab target: errnos as Linux returns them', () => {
+  it('a blocking connect() answered by RST/ACK returns ECONNREFUSED', async () => {
+    const v = await run(`${NO_TS}0     socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0...0.1 connect(3, ..., ...) = -1 ECONNREFUSED (Connection refused)
+*     > S 0:0(0) <...>
++.1   < R. 0:0(0) ack 1 win 0
++0    read(3, ..., 10) = 0
+`)
+    expect(v.text).toEqual([])
+    expect(v.result).toBe('pass')
+  })
+
+  it('non-blocking: connect EINPROGRESS then EALREADY, read EAGAIN, accept EAGAIN; SO_ERROR reports ECONNREFUSED once', async () => {
+    const v = await run(`${NO_TS}0     socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0    fcntl(3, F_SETFL, O_RDWR|O_NONBLOCK) = 0
++0    connect(3, ..., ...) = -1 EINPROGRESS (Operation now in progress)
++0    connect(3, ..., ...) = -1 EALREADY (Operation already in progress)
++0    read(3, ..., 10) = -1 EAGAIN (Resource temporarily unavailable)
++0    > S 0:0(0) <...>
++.1   < R. 0:0(0) ack 1 win 0
++0    getsockopt(3, SOL_SOCKET, SO_ERROR, [ECONNREFUSED], [4]) = 0
++0    getsockopt(3, SOL_SOCKET, SO_ERROR, [0], [4]) = 0
++0    socket(..., SOCK_STREAM|SOCK_NONBLOCK, IPPROTO_TCP) = 4
++0    bind(4, ..., ...) = 0
++0    listen(4, 1) = 0
++0    accept(4, ..., ...) = -1 EAGAIN (Resource temporarily unavailable)
+`)
+    expect(v.text).toEqual([])
+    expect(v.result).toBe('pass')
+  })
+
+  it('a wrong errno fails at its line with packetdrill\'s words', async () => {
+    const v = await run(`${PASSIVE}+0    fcntl(4, F_SETFL, O_RDWR|O_NONBLOCK) = 0
++0    read(4, ..., 10) = -1 EINPROGRESS (Operation now in progress)
+`)
+    expect(v).toMatchObject({ result: 'fail', line: 11, message: 'runtime error in read call: Expected errno 115 (Operation now in progress) but got 11 (Resource temporarily unavailable)' })
+  })
+})
+
+describe('tcplab target: scripts that must fail', () => {
+  it('a wrong ack fails at its line, with the live field in packetdrill\'s message and both packets', async () => {
+    const v = await run(`${PASSIVE}+0    < P. 1:101(100) ack 1 win 65535
++.04  > . 1:1(0) ack 100
+`)
+    expect(v).toMatchObject({ result: 'fail', line: 11, message: 'live packet field tcp_ack_seq: expected: 100 (0x64) vs actual: 101 (0x65)' })
+    expect(v.text).toEqual([
+      't.pkt:11: error handling packet: live packet field tcp_ack_seq: expected: 100 (0x64) vs actual: 101 (0x65)',
+      'script packet:  0.140000 . 1:1(0) ack 100 ',
+      'actual packet:  0.140000 . 1:1(0) ack 101 win 65535 ',
+    ])
+  })
+
+  it('a packet the stack never sends times out after 2 s of virtual time', async () => {
+    const { v, elapsed } = await runKeep(`${PASSIVE}+0    > P. 1:11(10) ack 1
+`)
+    expect(v).toMatchObject({ result: 'fail', line: 10, message: 'Timed out waiting for packet' })
+    expect(elapsed()).toBe(100 * MS + 2_000 * MS)
+  })
+
+  it('a call that would block but is not written as blocking is reported as blocked, after the tolerance', async () => {
+    const v = await run(`${PASSIVE}+0    read(4, ..., 10) = 10
+`)
+    expect(v).toMatchObject({ result: 'fail', line: 10 })
+    expect(v.message).toMatch(/^runtime error in read call: system call blocked/)
+  })
+})
+
+describe('tcplab target: what it cannot run is unsupported, named', () => {
+  it('a sysctl with no tcplab setting', async () => {
+    const v = await run('`sysctl -q net.ipv4.tcp_fin_timeout=1`\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n')
+    expect(v).toMatchObject({ result: 'unsupported', line: 1, message: 'sysctl net.ipv4.tcp_fin_timeout=1: no tcplab setting for it' })
+  })
+
+  it('a shell command other than sysctl', async () => {
+    const v = await run('0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 `ip link set lo mtu 1400`\n')
+    expect(v).toMatchObject({ result: 'unsupported', line: 2 })
+    expect(v.message).toContain('`ip link set lo mtu 1400`')
+  })
+
+  it('Python blocks, udp lines, and a socket option tcplab has no knob for', async () => {
+    expect((await run('0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 %{ print(1) }%\n')).result).toBe('unsupported')
+    const o = await run('0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 setsockopt(3, IPPROTO_TCP, TCP_CORK, [1], 4) = 0\n')
+    expect(o).toMatchObject({ result: 'unsupported', line: 2, message: 'setsockopt TCP_CORK: tcplab has no corking' })
+  })
+})
