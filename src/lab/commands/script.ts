@@ -16,6 +16,7 @@ import { splitDefinition } from '../../script/options.js'
 import type { Script } from '../../script/ast.js'
 import type { RunConfig, ScriptVerdict } from '../../script/engine.js'
 import { runTcplabScript } from '../../script/tcplab/target.js'
+import { secs } from '../../script/notation.js'
 import { kernelTargetProblem, runKernelScripts } from '../../script/kernel/runner.js'
 import { LINKTYPE_RAW, PcapWriter } from '../../net/pcap.js'
 import type { ChildRequest } from '../../script/kernel/child.js'
@@ -344,21 +345,19 @@ export interface ScriptComparison {
 
 /** Compares two verdicts of one script (kernel first). */
 export function compareVerdicts(k: ScriptVerdict, t: ScriptVerdict): ScriptComparison {
-  const base = { script: k.script, stack: 'both' as const, kernel: verdictJson(k), tcplab: verdictJson(t) }
-  if (k.result === 'unsupported' || t.result === 'unsupported') {
-    return { ...base, comparison: 'unsupported', line: (t.result === 'unsupported' ? t.line : k.line) ?? null, kernelActual: null, tcplabActual: null }
-  }
-  if (k.result === t.result && k.line === t.line && k.message === t.message) {
-    return { ...base, comparison: 'same', line: k.line, kernelActual: null, tcplabActual: null }
-  }
+  const make = (comparison: ScriptComparison['comparison'], line: number | null, kernelActual: string | null = null, tcplabActual: string | null = null): ScriptComparison => ({
+    script: k.script, stack: 'both', comparison, line, kernelActual, tcplabActual, kernel: verdictJson(k), tcplab: verdictJson(t),
+  })
+  if (k.result === 'unsupported' || t.result === 'unsupported') return make('unsupported', (t.result === 'unsupported' ? t.line : k.line) ?? null)
+  if (k.result === t.result && k.line === t.line && k.message === t.message) return make('same', k.line)
   const lines = [k.line, t.line].filter((l): l is number => l !== null)
   const line = lines.length > 0 ? Math.min(...lines) : null
+  // The packet each stack sent (or was sent) at that line, with its time on the script's clock.
   const actual = (v: ScriptVerdict): string | null => {
-    if (line === null) return null
-    const e = v.events.find((x) => x.line === line && x.packet !== undefined)
-    return e?.packet ?? null
+    const e = line === null ? undefined : v.events.find((x) => x.line === line && x.packet !== undefined)
+    return e ? `${secs(e.time)} ${e.packet!.trimEnd()}` : null
   }
-  return { ...base, comparison: 'differs', line, kernelActual: actual(k), tcplabActual: actual(t) }
+  return make('differs', line, actual(k), actual(t))
 }
 
 /** Runs every script on the kernel (root) and on tcplab, and prints one comparison per script. */
@@ -404,8 +403,8 @@ async function runBoth(cfg: ScriptConfig, io: Io): Promise<number> {
 /** The `script` command. */
 export const scriptCommand: Command = {
   name: 'script',
-  usage: 'FILE.pkt… [--dry-run] [-D NAME=VALUE]… [--json]',
-  summary: 'Run packetdrill scripts (.pkt) against the Linux kernel, each in a throwaway namespace (root).',
+  usage: 'FILE.pkt… [--stack kernel|tcplab|both] [--dry-run] [-D NAME=VALUE]… [--json]',
+  summary: 'Run packetdrill scripts (.pkt) against the Linux kernel (root) or tcplab\'s TCP in virtual time.',
   description:
     'With --dry-run each script is parsed and checked as packetdrill parses it: FILE: ok (N events) on\n' +
     'stdout, or FILE:LINE:COL: what was expected and what was found, on stderr. --json prints one object\n' +
@@ -416,15 +415,20 @@ export const scriptCommand: Command = {
     'addresses (198.18.0.1 → 198.19.2.1; IPv6 2001:2::1 → 2001:2:0:2::1, MTU 1520), real system calls and\n' +
     'the init command\'s sysctls inside it; FILE: ok, or what packetdrill prints on failure. --pcap FILE\n' +
     'records what crossed the TUN (FILE.1, FILE.2… for several scripts); --ladder prints, and --diagram FILE\n' +
-    'writes (FILE.N.ext for several), the ladder of the script\'s connection drawn from those packets. The\n' +
-    'tcplab target (--stack tcplab) is not built yet.',
+    'writes (FILE.N.ext for several), the ladder of the script\'s connection drawn from those packets.\n' +
+    '--stack tcplab runs the scripts on tcplab\'s own TCP in virtual time (no root): the clock jumps to the\n' +
+    'next packet or timer, blocking calls resume when the stack lets them, sysctl -q net.ipv4.tcp_*=… lines\n' +
+    'set tcplab\'s matching settings and any other shell command or setting makes the script unsupported.\n' +
+    '--stack both (root) runs each script on both and prints FILE: same (…), FILE: differs at line N: …\n' +
+    'with each stack\'s actual packet there, or FILE: unsupported: …; with --json one object per script:\n' +
+    '{"script","stack":"both","comparison","line","kernelActual","tcplabActual","kernel":{…},"tcplab":{…}}.',
   allowPositionals: true,
   preprocess: dashSpelling,
   options: {
     'dry-run': { type: 'boolean', help: 'parse and check the scripts only' },
     define: { type: 'string', short: 'D', multiple: true, arg: 'NAME=VALUE', help: 'replace the word NAME in the scripts by VALUE' },
     json: { type: 'boolean', help: 'one JSON object per script' },
-    stack: { type: 'string', arg: 'kernel|tcplab', help: 'the stack under test (default kernel)' },
+    stack: { type: 'string', arg: 'kernel|tcplab|both', help: 'the stack under test (default kernel)' },
     'ip-version': { type: 'string', arg: 'ipv4|ipv6', help: 'address family of the packets' },
     'tolerance-usecs': { type: 'string', arg: 'N', help: 'how far an event may be from its scripted time' },
     'tolerance-percent': { type: 'string', arg: 'N', help: 'timing tolerance as a percentage of the interval' },
