@@ -37,7 +37,7 @@ export function linuxWindowScale(rmemMax: number): number {
   let space = Math.max(rmemMax, LINUX_RMEM_MAX)
   let ws = 0
   while (space > 0xffff && ws < 14) {
-    space >>= 1
+    space = Math.floor(space / 2)
     ws++
   }
   return ws

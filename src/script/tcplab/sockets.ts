@@ -319,16 +319,6 @@ export class Sockets {
     }
   }
 
-  /** Whether a call on this fd waits when it would block (the socket's O_NONBLOCK, or MSG_DONTWAIT). */
-  nonblocking(call: SyscallCall): boolean {
-    if (call.name === 'poll') return false
-    const s = call.fds[0] !== undefined ? this.fds.get(call.fds[0]) : undefined
-    if (!s) return true
-    const flagsAt = call.name === 'send' || call.name === 'sendto' || call.name === 'recv' || call.name === 'recvfrom' ? 3 : -1
-    const fl = flagsAt >= 0 && call.args[flagsAt] ? evalInt(call.args[flagsAt]!) : undefined
-    return s.nonblock || (fl !== undefined && (fl & MSG_DONTWAIT) !== 0)
-  }
-
   /** The live TCBs of open sockets (for the end of a run). */
   liveTcbs(): Tcb[] {
     return [...this.fds.values()].flatMap((s) => (s.tcb ? [s.tcb] : []))

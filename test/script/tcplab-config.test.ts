@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest'
+import { applyShellCommand, linuxWindowScale, scriptTcpConfig, shellWords } from '../../src/script/tcplab/config.js'
+
+describe('tcplab target settings', () => {
+  it('derives the window scale from tcp_rmem\'s maximum as Linux does (never below rmem_max\'s 212992)', () => {
+    expect(linuxWindowScale(6291456)).toBe(7) // Linux's default tcp_rmem[2]
+    expect(linuxWindowScale(33554432)).toBe(10)
+    expect(linuxWindowScale(4096)).toBe(2) // 212992 >> 2 = 53248
+    expect(linuxWindowScale(2 ** 40)).toBe(14)
+  })
+
+  it('starts from Linux\'s defaults that TcpConfig can express', () => {
+    const s = scriptTcpConfig()
+    expect(s.tcp).toMatchObject({ mss: 1460, windowScale: 7, sackPermitted: true, timestamps: true, initialCwnd: 10, rtoInitial: 1_000_000, rtoMin: 200_000, ackDelay: 40_000, rcvBuf: 131072 })
+    expect([s.synRetries, s.synAckRetries, s.synCookies]).toEqual([6, 5, true])
+  })
+
+  it('maps a corpus init command onto the settings', () => {
+    const s = scriptTcpConfig()
+    expect(applyShellCommand(s, 'sysctl -q net.ipv4.tcp_timestamps=0 net.ipv4.tcp_sack=0 net.ipv4.tcp_window_scaling=1 net.ipv4.tcp_rmem="4096 131072 33554432" net.ipv4.tcp_early_retrans=0 net.ipv4.tcp_invalid_ratelimit=0 net.ipv4.tcp_syn_retries=2')).toBeUndefined()
+    expect(s.tcp).toMatchObject({ timestamps: false, sackPermitted: false, windowScale: 10, rcvBuf: 131072, rack: false, challengeAckInterval: 0 })
+    expect(s.synRetries).toBe(2)
+  })
+
+  it('window scaling off stays off whatever tcp_rmem says after it', () => {
+    const s = scriptTcpConfig()
+    expect(applyShellCommand(s, 'sysctl -q net.ipv4.tcp_window_scaling=0; sysctl -w net.ipv4.tcp_rmem="4096 131072 33554432"')).toBeUndefined()
+    expect(s.tcp.windowScale).toBe(false)
+  })
+
+  it('accepts a Linux default without a knob; names what it cannot honour', () => {
+    expect(applyShellCommand(scriptTcpConfig(), 'sysctl -q net.ipv4.tcp_dsack=1 net.ipv4.tcp_autocorking=0 net.ipv4.tcp_rfc1337=0')).toBeUndefined()
+    expect(applyShellCommand(scriptTcpConfig(), 'sysctl -q net.ipv4.tcp_dsack=0')).toEqual({ unsupported: 'sysctl net.ipv4.tcp_dsack=0: no tcplab setting for it' })
+    expect(applyShellCommand(scriptTcpConfig(), 'sysctl -q net.ipv4.tcp_timestamps=maybe')).toEqual({ unsupported: 'sysctl net.ipv4.tcp_timestamps=maybe: value not understood' })
+    expect(applyShellCommand(scriptTcpConfig(), '../common/defaults.sh')).toEqual({
+      unsupported: 'shell command `../common/defaults.sh` cannot run on the tcplab target (only sysctl net.ipv4.tcp_* settings are mapped)',
+    })
+  })
+
+  it('splits words as sh does for these lines', () => {
+    expect(shellWords(`sysctl -q a="1 2 3" b='x y' c=\\"`)).toEqual(['sysctl', '-q', 'a=1 2 3', 'b=x y', 'c="'])
+    expect(shellWords('echo "unterminated')).toBeUndefined()
+  })
+})
