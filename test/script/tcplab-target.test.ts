@@ -155,6 +155,31 @@ describe('tcplab target: errnos as Linux returns them', () => {
   })
 })
 
+describe('tcplab target: urgent data as Linux\'s socket gives it', () => {
+  const URG = '+0    < PU. 1:11(10) ack 1 win 65535 urg 10\n'
+  it('recv(MSG_OOB) takes the urgent byte once; read() stops at the mark and skips it', async () => {
+    const v = await run(`${PASSIVE}+0    recv(4, ..., 1, MSG_OOB) = -1 EINVAL (Invalid argument)
+${URG}+0    recv(4, ..., 1, MSG_OOB) = 1
++0    recv(4, ..., 1, MSG_OOB) = -1 EINVAL (Invalid argument)
++0    fcntl(4, F_SETFL, O_RDWR|O_NONBLOCK) = 0
++0    read(4, ..., 100) = 9
++0    read(4, ..., 100) = -1 EAGAIN (Resource temporarily unavailable)
+`)
+    expect(v.text).toEqual([])
+    expect(v.result).toBe('pass')
+  })
+
+  it('with SO_OOBINLINE the byte stays in the stream: the read stops at the mark, the next one returns it', async () => {
+    const v = await run(`${PASSIVE}+0    setsockopt(4, SOL_SOCKET, SO_OOBINLINE, [1], 4) = 0
+${URG}+0    recv(4, ..., 1, MSG_OOB) = -1 EINVAL (Invalid argument)
++0    read(4, ..., 100) = 9
++0    read(4, ..., 100) = 1
+`)
+    expect(v.text).toEqual([])
+    expect(v.result).toBe('pass')
+  })
+})
+
 describe('tcplab target: scripts that must fail', () => {
   it('a wrong ack fails at its line, with the live field in packetdrill\'s message and both packets', async () => {
     const v = await run(`${PASSIVE}+0    < P. 1:101(100) ack 1 win 65535

@@ -203,6 +203,10 @@ export function applySysctl(s: ScriptStackSettings, name: string, value: string)
       // tcplab's TIME-WAIT honours a RST (RFC 9293), as Linux with tcp_rfc1337=0, its default.
       if (value === '0') return undefined
       return `sysctl ${name}=${value}: tcplab's TIME-WAIT always honours a RST`
+    case 'net.ipv4.tcp_congestion_control':
+      // tcplab's congestion control is NewReno (RFC 5681/6582) and has no other to choose yet.
+      if (value === 'reno') return undefined
+      return `sysctl ${name}=${value}: tcplab has Reno congestion control only`
     default:
       return `sysctl ${name}=${value}: no tcplab setting for it`
   }

@@ -12,6 +12,7 @@ import { errnoNumber } from '../errno.js'
 import { Listener } from '../../tcp/listener.js'
 import { Tcb, TcpUserError } from '../../tcp/tcb.js'
 import type { TcpConfig } from '../../tcp/types.js'
+import { seqLe } from '../../tcp/seq.js'
 import type { VirtualStack, BoundListener } from './stack.js'
 import type { ScriptStackSettings } from './config.js'
 
@@ -74,6 +75,8 @@ interface Sock {
   errTaken: boolean
   rdShut: boolean
   wrShut: boolean
+  /** The urgent pointer whose byte recv(MSG_OOB) has returned. */
+  oobReadAt: number | undefined
   /** The TCB's last state before CLOSED: Linux reports a RST in CLOSE-WAIT as EPIPE (tcp_reset). */
   lastState: string | undefined
 }
@@ -214,8 +217,7 @@ export class Sockets {
         if (!s) return badf
         const len = int(2)
         const flags = call.name === 'read' ? 0 : int(3, 0)
-        if (flags & MSG_OOB) throw new Unsupported(`${call.name}: MSG_OOB (tcplab keeps urgent data in line)`)
-        return { attempt: () => this.read(s, len, flags) }
+        return { attempt: () => (flags & MSG_OOB ? this.readOob(s, len, flags) : this.read(s, len, flags)) }
       }
       case 'readv': {
         const s = sockAt(0)
@@ -331,7 +333,7 @@ export class Sockets {
     while (this.fds.has(fd)) fd++
     const s: Sock = {
       fd, nonblock, reuseaddr: false, linger: undefined, oobinline: false, cfg: {}, bindPort: undefined, listener: undefined,
-      tcb: undefined, ss: 'unconnected', errTaken: false, rdShut: false, wrShut: false, lastState: undefined,
+      tcb: undefined, ss: 'unconnected', errTaken: false, rdShut: false, wrShut: false, oobReadAt: undefined, lastState: undefined,
     }
     this.fds.set(fd, s)
     return s
@@ -422,9 +424,17 @@ export class Sockets {
     if (s.listener) return fail('ENOTCONN')
     const t = s.tcb
     if (!t) return s.rdShut ? ok(0) : fail('ENOTCONN')
+    // Urgent data (Linux's tcp_recvmsg): a read stops at the urgent mark; without SO_OOBINLINE the urgent
+    // byte itself is skipped (recv(MSG_OOB) returns it instead).
+    let max = len
+    const upto = t.urgentPending - 1
+    if (upto === 0 && !s.oobinline && t.readable > 0 && !(flags & MSG_PEEK)) {
+      t.consume(1)
+      this.env.stack.pump()
+    } else if (upto > 0) max = Math.min(max, upto)
     if (t.readable > 0 && len > 0) {
-      if (flags & MSG_PEEK) return ok(t.peek(len).length)
-      const got = t.recv(len).length
+      if (flags & MSG_PEEK) return ok(t.peek(max).length)
+      const got = t.recv(max).length
       this.env.stack.pump() // a read may open the window: the update leaves now
       return ok(got)
     }
@@ -435,6 +445,22 @@ export class Sockets {
     if (s.rdShut || t.state === 'CLOSED') return ok(0)
     const nb = s.nonblock || (flags & MSG_DONTWAIT) !== 0
     return nb ? fail('EAGAIN') : BLOCK
+  }
+
+  /**
+   * recv(MSG_OOB), Linux's tcp_recv_urg: the urgent byte once (EINVAL with SO_OOBINLINE, with no urgent
+   * data, or once read), EAGAIN while it has not arrived; it never blocks.
+   */
+  private readOob(s: Sock, len: number, flags: number): Attempt {
+    const t = s.tcb
+    if (s.oobinline || !t || t.rcvUp === undefined || s.oobReadAt === t.rcvUp) return fail('EINVAL')
+    if (t.state === 'CLOSED' && !t.finReceived) return fail('ENOTCONN')
+    if (seqLe(t.rcvUp, t.rcvNxt)) {
+      if (!(flags & MSG_PEEK)) s.oobReadAt = t.rcvUp
+      return ok(len > 0 ? 1 : 0)
+    }
+    if (t.state === 'CLOSED' || s.rdShut) return ok(0)
+    return fail('EAGAIN')
   }
 
   /** tcp_sendmsg's order: wait for the connection, the pending error or EPIPE, then copy (blocking for room). */
