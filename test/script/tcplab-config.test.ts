@@ -39,6 +39,12 @@ describe('tcplab target settings', () => {
     })
   })
 
+  it('joins continued lines and drops comments, as sh does', () => {
+    const s = scriptTcpConfig()
+    expect(applyShellCommand(s, 'sysctl -q \\\n  net.ipv4.tcp_sack=0  # no SACK\nsysctl -q net.ipv4.tcp_timestamps=0')).toBeUndefined()
+    expect([s.tcp.sackPermitted, s.tcp.timestamps]).toEqual([false, false])
+  })
+
   it('splits words as sh does for these lines', () => {
     expect(shellWords(`sysctl -q a="1 2 3" b='x y' c=\\"`)).toEqual(['sysctl', '-q', 'a=1 2 3', 'b=x y', 'c="'])
     expect(shellWords('echo "unterminated')).toBeUndefined()

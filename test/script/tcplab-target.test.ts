@@ -155,6 +155,30 @@ describe('tcplab target: errnos as Linux returns them', () => {
   })
 })
 
+describe('tcplab target: scatter/gather and flags', () => {
+  it('sendmsg and recvmsg with a written-out iovec; recv(MSG_WAITALL) waits for every byte', async () => {
+    const v = await run(`${PASSIVE}+0    sendmsg(4, {msg_name(...)=..., msg_iov(2)=[{..., 300}, {..., 200}], msg_flags=0}, 0) = 500
++0    > P. 1:501(500) ack 1
++0    < P. 1:101(100) ack 501 win 65535
++0    recvmsg(4, {msg_name(...)=..., msg_iov(1)=[{..., 1000}], msg_flags=0}, 0) = 100
++0...0.1 recv(4, ..., 300, MSG_WAITALL) = 300
++.05  < P. 101:201(100) ack 501 win 65535
++.05  < P. 201:401(200) ack 501 win 65535
+`)
+    expect(v.text).toEqual([])
+    expect(v.result).toBe('pass')
+  })
+
+  it('a flag or option it does not honour is unsupported, by name', async () => {
+    const more = await run(`${PASSIVE}+0    send(4, ..., 10, MSG_MORE) = 10
+`)
+    expect(more).toMatchObject({ result: 'unsupported', line: 10, message: 'send: MSG_MORE on the tcplab target' })
+    const tos = await run(`${PASSIVE}+0    setsockopt(4, SOL_IP, IP_TOS, [4], 4) = 0
+`)
+    expect(tos).toMatchObject({ result: 'unsupported', line: 10, message: 'setsockopt IP_TOS (level 0): not supported on the tcplab target' })
+  })
+})
+
 describe('tcplab target: urgent data as Linux\'s socket gives it', () => {
   const URG = '+0    < PU. 1:11(10) ack 1 win 65535 urg 10\n'
   it('recv(MSG_OOB) takes the urgent byte once; read() stops at the mark and skips it', async () => {

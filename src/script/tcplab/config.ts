@@ -221,7 +221,9 @@ function badValue(name: string, value: string): string {
  * `;` or `&&`) and `true`/`:`; anything else is unsupported on the tcplab target, with the command named.
  */
 export function applyShellCommand(s: ScriptStackSettings, command: string): ShellOutcome {
-  for (const part of command.split(/;|&&|\n/)) {
+  // sh's line continuations and comments first (`sysctl -q \\⏎ a=1 # why`).
+  const joined = command.replace(/\\\n/g, ' ').replace(/(^|\s)#[^\n]*/g, '$1')
+  for (const part of joined.split(/;|&&|\n/)) {
     const line = part.trim()
     if (line === '') continue
     const words = shellWords(line)

@@ -8,6 +8,7 @@
 import type { Expr } from '../ast.js'
 import type { SyscallCall, SyscallResult } from '../target.js'
 import { evalInt } from '../symbols.js'
+import { linuxSymbol } from '../kernel/sys.js'
 import { errnoNumber } from '../errno.js'
 import { Listener } from '../../tcp/listener.js'
 import { Tcb, TcpUserError } from '../../tcp/tcb.js'
@@ -29,6 +30,17 @@ const IPPROTO_TCP = 6
 const MSG_OOB = 0x1
 const MSG_PEEK = 0x2
 const MSG_DONTWAIT = 0x40
+const MSG_WAITALL = 0x100
+const MSG_NOSIGNAL = 0x4000
+/** recv flags the target honours; any other is unsupported (named). */
+const RECV_FLAGS = MSG_OOB | MSG_PEEK | MSG_DONTWAIT | MSG_WAITALL | MSG_NOSIGNAL
+/** send flags the target honours: MSG_MORE, MSG_EOR, MSG_ZEROCOPY, MSG_FASTOPEN… change what Linux sends. */
+const SEND_FLAGS = MSG_OOB | MSG_DONTWAIT | MSG_NOSIGNAL
+const FLAG_NAMES: Array<[number, string]> = [
+  [0x1, 'MSG_OOB'], [0x2, 'MSG_PEEK'], [0x4, 'MSG_DONTROUTE'], [0x20, 'MSG_TRUNC'], [0x40, 'MSG_DONTWAIT'], [0x80, 'MSG_EOR'],
+  [0x100, 'MSG_WAITALL'], [0x800, 'MSG_CONFIRM'], [0x2000, 'MSG_ERRQUEUE'], [0x4000, 'MSG_NOSIGNAL'], [0x8000, 'MSG_MORE'],
+  [0x4000000, 'MSG_ZEROCOPY'], [0x20000000, 'MSG_FASTOPEN'],
+]
 const F_GETFD = 1
 const F_SETFD = 2
 const F_GETFL = 3
@@ -150,8 +162,8 @@ export class Sockets {
         if (dflt !== undefined) return dflt
         throw new Unsupported(`${call.name}: argument ${i + 1} must be a number`)
       }
-      const v = evalInt(e)
-      if (v === undefined) throw new Unsupported(`${call.name}: cannot evaluate argument ${i + 1} on the tcplab target`)
+      const v = intOf(e)
+      if (v === undefined) throw new Unsupported(`${call.name}: cannot evaluate argument ${i + 1} (${exprText(e)}) on the tcplab target`)
       return v
     }
     const sockAt = (i: number): Sock | undefined => this.fds.get(int(i))
@@ -217,22 +229,30 @@ export class Sockets {
         if (!s) return badf
         const len = int(2)
         const flags = call.name === 'read' ? 0 : int(3, 0)
-        return { attempt: () => (flags & MSG_OOB ? this.readOob(s, len, flags) : this.read(s, len, flags)) }
+        checkFlags(call.name, flags, RECV_FLAGS)
+        const st = { done: 0 }
+        return { attempt: () => (flags & MSG_OOB ? this.readOob(s, len, flags) : this.readAll(s, len, flags, st)) }
       }
-      case 'readv': {
+      case 'readv':
+      case 'recvmsg': {
         const s = sockAt(0)
         if (!s) return badf
-        const len = iovTotal(call.name, a[1])
-        return { attempt: () => this.read(s, len, 0) }
+        const len = call.name === 'readv' ? iovTotal(call.name, a[1]) : msgIovTotal(call.name, a[1])
+        const flags = call.name === 'recvmsg' ? int(2, 0) : 0
+        checkFlags(call.name, flags, RECV_FLAGS)
+        const st = { done: 0 }
+        return { attempt: () => this.readAll(s, len, flags, st) }
       }
       case 'write':
       case 'send':
       case 'sendto':
-      case 'writev': {
+      case 'writev':
+      case 'sendmsg': {
         const s = sockAt(0)
         if (!s) return badf
-        const len = call.name === 'writev' ? iovTotal(call.name, a[1]) : int(2)
-        const flags = call.name === 'write' || call.name === 'writev' ? 0 : int(3, 0)
+        const len = call.name === 'writev' ? iovTotal(call.name, a[1]) : call.name === 'sendmsg' ? msgIovTotal(call.name, a[1]) : int(2)
+        const flags = call.name === 'write' || call.name === 'writev' ? 0 : call.name === 'sendmsg' ? int(2, 0) : int(3, 0)
+        checkFlags(call.name, flags, SEND_FLAGS)
         if (call.name === 'sendto' && a[4] !== undefined && a[4].kind !== 'ellipsis' && evalInt(a[4]) !== 0) {
           throw new Unsupported('sendto: a destination address on a TCP socket')
         }
@@ -281,7 +301,7 @@ export class Sockets {
         const level = int(1)
         const name = int(2)
         const v = a[3]
-        return { attempt: () => this.setsockopt(s, level, name, v) }
+        return { attempt: () => this.setsockopt(s, level, name, v, exprText(a[2]!)) }
       }
       case 'getsockopt': {
         const s = sockAt(0)
@@ -292,7 +312,7 @@ export class Sockets {
         const wants = v !== undefined && v.kind !== 'ellipsis' && v.kind !== 'struct'
         return {
           attempt: () => {
-            const r = this.getsockopt(s, level, name)
+            const r = this.getsockopt(s, level, name, exprText(a[2]!))
             return wants ? r : { ret: r.ret, errno: r.errno }
           },
         }
@@ -419,6 +439,17 @@ export class Sockets {
     return s.tcb?.error !== undefined && !s.errTaken
   }
 
+  /** A read; with MSG_WAITALL on a blocking socket it waits for all `len` bytes (or EOF, an error). */
+  private readAll(s: Sock, len: number, flags: number, st: { done: number }): Attempt {
+    if (!(flags & MSG_WAITALL) || flags & MSG_PEEK) return this.read(s, len, flags)
+    const r = this.read(s, len - st.done, flags)
+    if (r === BLOCK) return BLOCK
+    if (r.ret < 0) return st.done > 0 ? ok(st.done) : r
+    if (r.ret === 0) return ok(st.done)
+    st.done += r.ret
+    return st.done === len || s.nonblock || flags & MSG_DONTWAIT ? ok(st.done) : BLOCK
+  }
+
   /** tcp_recvmsg's order: data, then EOF, the pending error, shutdown, not connected, then wait. */
   private read(s: Sock, len: number, flags: number): Attempt {
     if (s.listener) return fail('ENOTCONN')
@@ -531,10 +562,10 @@ export class Sockets {
     return ok()
   }
 
-  private setsockopt(s: Sock, level: number, name: number, v: Expr | undefined): Attempt {
+  private setsockopt(s: Sock, level: number, name: number, v: Expr | undefined, optName: string): Attempt {
     const val = (): number => {
-      const x = v ? evalInt(v) : undefined
-      if (x === undefined) throw new Unsupported(`setsockopt: cannot evaluate the option value on the tcplab target`)
+      const x = v ? intOf(v) : undefined
+      if (x === undefined) throw new Unsupported(`setsockopt ${optName}: cannot evaluate the option value on the tcplab target`)
       return x
     }
     const t = s.tcb
@@ -573,7 +604,7 @@ export class Sockets {
           if (val() === 0) return ok()
           throw new Unsupported('setsockopt SO_KEEPALIVE: tcplab has no keepalive')
         default:
-          throw new Unsupported(`setsockopt SOL_SOCKET option ${name} on the tcplab target`)
+          throw new Unsupported(`setsockopt ${optName}: not supported on the tcplab target`)
       }
     }
     if (level === IPPROTO_TCP) {
@@ -607,13 +638,13 @@ export class Sockets {
           if (val() === 0) return ok()
           throw new Unsupported('setsockopt TCP_QUICKACK=1: tcplab has no quick-ACK mode')
         default:
-          throw new Unsupported(`setsockopt IPPROTO_TCP option ${name} on the tcplab target`)
+          throw new Unsupported(`setsockopt ${optName}: not supported on the tcplab target`)
       }
     }
-    throw new Unsupported(`setsockopt level ${level} on the tcplab target`)
+    throw new Unsupported(`setsockopt ${optName} (level ${level}): not supported on the tcplab target`)
   }
 
-  private getsockopt(s: Sock, level: number, name: number): Omit<SyscallResult, 'endTime'> {
+  private getsockopt(s: Sock, level: number, name: number, optName: string): Omit<SyscallResult, 'endTime'> {
     const c = s.tcb?.config ?? { ...this.env.settings.tcp, ...s.cfg }
     if (level === SOL_SOCKET) {
       switch (name) {
@@ -632,7 +663,7 @@ export class Sockets {
         case SO.OOBINLINE:
           return { ret: 0, optval: s.oobinline ? 1 : 0 }
         default:
-          throw new Unsupported(`getsockopt SOL_SOCKET option ${name} on the tcplab target`)
+          throw new Unsupported(`getsockopt ${optName}: not supported on the tcplab target`)
       }
     }
     if (level === IPPROTO_TCP) {
@@ -647,10 +678,10 @@ export class Sockets {
           // The engine does not compare tcp_info's fields (neither does the kernel target): the call succeeds.
           return { ret: 0 }
         default:
-          throw new Unsupported(`getsockopt IPPROTO_TCP option ${name} on the tcplab target`)
+          throw new Unsupported(`getsockopt ${optName}: not supported on the tcplab target`)
       }
     }
-    throw new Unsupported(`getsockopt level ${level} on the tcplab target`)
+    throw new Unsupported(`getsockopt ${optName} (level ${level}): not supported on the tcplab target`)
   }
 
   /** tcp_poll's mask for one fd, filtered by the events asked (POLLERR and POLLHUP always count). */
@@ -680,6 +711,57 @@ export class Sockets {
   }
 }
 
+/** A flag the target does not honour makes the call unsupported, named. */
+function checkFlags(call: string, flags: number, allowed: number): void {
+  const extra = flags & ~allowed
+  if (extra === 0) return
+  const names = FLAG_NAMES.filter(([b]) => extra & b).map(([, n]) => n)
+  throw new Unsupported(`${call}: ${names.length > 0 ? names.join('|') : `flags 0x${extra.toString(16)}`} on the tcplab target`)
+}
+
+/** An integer argument: the engine's symbols, then Linux's wider table (IP_TOS, TCP_INQ…). */
+function intOf(e: Expr): number | undefined {
+  const v = evalInt(e)
+  if (v !== undefined) return v
+  if (e.kind === 'word') return linuxSymbol(e.name)
+  if (e.kind === 'array' && e.items.length === 1) return intOf(e.items[0]!)
+  if (e.kind === 'or') {
+    let x = 0
+    for (const o of e.operands) {
+      const y = intOf(o)
+      if (y === undefined) return undefined
+      x = (x | y) >>> 0
+    }
+    return x
+  }
+  return undefined
+}
+
+/** How an argument reads in the script (a symbol's name, a number), for messages. */
+function exprText(e: Expr): string {
+  switch (e.kind) {
+    case 'word': return e.name
+    case 'int': return e.text
+    case 'ellipsis': return '...'
+    case 'array': return `[${e.items.map(exprText).join(', ')}]`
+    case 'or': return e.operands.map(exprText).join('|')
+    default: return e.kind
+  }
+}
+
+/** The payload length of a msghdr's msg_iov; a control message (cmsg) is beyond this target. */
+function msgIovTotal(name: string, msg: Expr | undefined): number {
+  if (msg?.kind !== 'struct') throw new Unsupported(`${name}: the msghdr must be written out`)
+  let iov: Expr | undefined
+  for (const f of msg.items) {
+    if (f.kind !== 'assign') continue
+    const target = f.target.kind === 'call' ? f.target.name : f.target.kind === 'word' ? f.target.name : ''
+    if (target === 'msg_iov') iov = f.value
+    if (target === 'msg_control' && f.value.kind !== 'ellipsis') throw new Unsupported(`${name}: control messages (msg_control) on the tcplab target`)
+  }
+  return iovTotal(name, iov)
+}
+
 function fieldsOf(s: Extract<Expr, { kind: 'struct' }>): Map<string, number> {
   const m = new Map<string, number>()
   for (const f of s.items) {
@@ -697,7 +779,7 @@ function iovTotal(name: string, iov: Expr | undefined): number {
   let n = 0
   for (const it of iov.items) {
     const last = it.kind === 'struct' ? it.items[it.items.length - 1] : undefined
-    const v = last === undefined ? undefined : last.kind === 'assign' ? evalInt(last.value) : evalInt(last)
+    const v = last === undefined ? undefined : last.kind === 'assign' ? intOf(last.value) : intOf(last)
     if (v === undefined) throw new Unsupported(`${name}: cannot read an iovec length`)
     n += v
   }
