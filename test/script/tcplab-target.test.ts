@@ -116,6 +116,25 @@ describe('tcplab target: scripts that pass', () => {
   })
 })
 
+describe('tcplab target: poll() in virtual time', () => {
+  it('a blocking poll returns when the SYN-ACK makes the socket writable; one with nothing to report returns 0 at its timeout', async () => {
+    const v = await run(`${NO_TS}0     socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0    fcntl(3, F_SETFL, O_RDWR|O_NONBLOCK) = 0
++0    connect(3, ..., ...) = -1 EINPROGRESS (Operation now in progress)
++0    > S 0:0(0) <...>
++0    poll([{fd=3, events=POLLOUT, revents=0}], 1, 0) = 0
++0...0.1 poll([{fd=3, events=POLLOUT, revents=POLLOUT}], 1, 1000) = 1
++.1   < S. 0:0(0) ack 1 win 65535 <mss 1000,nop,nop,sackOK>
++0    > . 1:1(0) ack 1
++0...0.25 poll([{fd=3, events=POLLIN, revents=0}], 1, 250) = 0
++.3   < F. 1:1(0) ack 1 win 65535
++0    poll([{fd=3, events=POLLIN|POLLOUT|POLLRDHUP, revents=POLLIN|POLLOUT|POLLRDHUP}], 1, 0) = 1
+`, { toleranceUsecs: 1 })
+    expect(v.text).toEqual([])
+    expect(v.result).toBe('pass')
+  })
+})
+
 describe('tcplab target: errnos as Linux returns them', () => {
   it('a blocking connect() answered by RST/ACK returns ECONNREFUSED', async () => {
     const v = await run(`${NO_TS}0     socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
