@@ -135,6 +135,17 @@ describe('tcplab target: poll() in virtual time', () => {
   })
 })
 
+describe('tcplab target: a call made while a blocking one is in progress', () => {
+  it('the engine waits for the blocked call (packetdrill waits up to 1 s): the clock stops when it returns, not 1 s later', async () => {
+    const { v, elapsed } = await runKeep(`${PASSIVE}+0...0.1 poll([{fd=4, events=POLLIN, revents=0}], 1, 100) = 0
++.05  getsockopt(4, SOL_SOCKET, SO_ERROR, [0], [4]) = 0
+`)
+    expect(v.text).toEqual([])
+    expect(v.result).toBe('pass')
+    expect(elapsed()).toBe(200 * MS)
+  })
+})
+
 describe('tcplab target: errnos as Linux returns them', () => {
   it('a blocking connect() answered by RST/ACK returns ECONNREFUSED', async () => {
     const v = await run(`${NO_TS}0     socket(..., SOCK_STREAM, IPPROTO_TCP) = 3

@@ -35,7 +35,7 @@ export class TcplabTarget implements Target {
   readonly settings: ScriptStackSettings
   /** Bumped by every call the engine makes: a wait the engine abandoned (Promise.race) stops moving the clock. */
   private epoch = 0
-  /** Bumped when a blocked call completes. */
+  /** Blocked calls completed since the engine last had a turn during a wait. */
   private resolved = 0
 
   constructor(opts: TcplabTargetOptions) {
@@ -75,18 +75,19 @@ export class TcplabTarget implements Target {
     let stuck = 0
     while (this.stack.now < t) {
       if (stop?.()) return
+      if (this.resolved > 0) {
+        // Also when the call completed before this wait began: the engine may be racing this wait against it.
+        this.resolved = 0
+        await new Promise<void>((r) => setImmediate(r))
+        if (this.epoch !== epoch || stop?.()) return
+      }
       const next = this.stack.nextAt()
       let to = next === undefined || next > t ? t : next
       if (to <= this.stack.now) {
         // A TCB that says it is due but sends nothing: do not spin, let time go on.
         if (++stuck > 3) to = Math.min(t, this.stack.now + 1000)
       } else stuck = 0
-      const before = this.resolved
       this.stack.advanceTo(to)
-      if (this.resolved !== before) {
-        await new Promise<void>((r) => setImmediate(r))
-        if (this.epoch !== epoch) return
-      }
     }
   }
 
