@@ -17,9 +17,10 @@ describe('tcplab target settings', () => {
 
   it('maps a corpus init command onto the settings', () => {
     const s = scriptTcpConfig()
-    expect(applyShellCommand(s, 'sysctl -q net.ipv4.tcp_timestamps=0 net.ipv4.tcp_sack=0 net.ipv4.tcp_window_scaling=1 net.ipv4.tcp_rmem="4096 131072 33554432" net.ipv4.tcp_early_retrans=0 net.ipv4.tcp_invalid_ratelimit=0 net.ipv4.tcp_syn_retries=2')).toBeUndefined()
+    expect(applyShellCommand(s, 'sysctl -q net.ipv4.tcp_timestamps=0 net.ipv4.tcp_sack=0 net.ipv4.tcp_window_scaling=1 net.ipv4.tcp_rmem="4096 131072 33554432" net.ipv4.tcp_early_retrans=0 net.ipv4.tcp_invalid_ratelimit=0 net.ipv4.tcp_syn_retries=2 net.ipv4.tcp_fin_timeout=1')).toBeUndefined()
     expect(s.tcp).toMatchObject({ timestamps: false, sackPermitted: false, windowScale: 10, rcvBuf: 131072, rack: false, challengeAckInterval: 0 })
     expect(s.synRetries).toBe(2)
+    expect(s.finTimeout).toBe(1_000_000)
   })
 
   it('window scaling off stays off whatever tcp_rmem says after it', () => {

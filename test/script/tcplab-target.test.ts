@@ -146,6 +146,28 @@ describe('tcplab target: a call made while a blocking one is in progress', () =>
   })
 })
 
+describe('tcplab target: an orphan in FIN-WAIT-2 lives max(tcp_fin_timeout, 3.5 RTO), as Linux\'s tcp_fin_time', () => {
+  // tcp_fin_timeout=1 and two 100 ms RTT samples (RTO 250 ms here: 3.5 RTO is less than the 1 s).
+  const ORPHAN = `${PASSIVE.replace('tcp_window_scaling=1', 'tcp_window_scaling=1 net.ipv4.tcp_fin_timeout=1')}+0    close(4) = 0
++0    > F. 1:1(0) ack 1
++.1   < . 1:1(0) ack 2 win 65535
+`
+  it('a FIN 0.9 s after FIN-WAIT-2 began still finds it (ACK, TIME-WAIT)', async () => {
+    const v = await run(`${ORPHAN}+0.9  < F. 1:1(0) ack 2 win 65535
++0    > . 2:2(0) ack 2
+`)
+    expect(v.text).toEqual([])
+    expect(v.result).toBe('pass')
+  })
+  it('a FIN 1.1 s after finds no connection: RST', async () => {
+    const v = await run(`${ORPHAN}+1.1  < F. 1:1(0) ack 2 win 65535
++0    > R 2:2(0)
+`)
+    expect(v.text).toEqual([])
+    expect(v.result).toBe('pass')
+  })
+})
+
 describe('tcplab target: errnos as Linux returns them', () => {
   it('a blocking connect() answered by RST/ACK returns ECONNREFUSED', async () => {
     const v = await run(`${NO_TS}0     socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
@@ -264,8 +286,8 @@ describe('tcplab target: scripts that must fail', () => {
 
 describe('tcplab target: what it cannot run is unsupported, named', () => {
   it('a sysctl with no tcplab setting', async () => {
-    const v = await run('`sysctl -q net.ipv4.tcp_fin_timeout=1`\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n')
-    expect(v).toMatchObject({ result: 'unsupported', line: 1, message: 'sysctl net.ipv4.tcp_fin_timeout=1: no tcplab setting for it' })
+    const v = await run('`sysctl -q net.ipv4.tcp_frto=2`\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n')
+    expect(v).toMatchObject({ result: 'unsupported', line: 1, message: 'sysctl net.ipv4.tcp_frto=2: no tcplab setting for it' })
   })
 
   it('a shell command other than sysctl', async () => {

@@ -16,6 +16,8 @@ export interface ScriptStackSettings {
   synAckRetries: number
   /** net.ipv4.tcp_syncookies (Linux default 1: cookies once the SYN queue overflows). */
   synCookies: boolean
+  /** net.ipv4.tcp_fin_timeout in µs: how long an orphaned FIN-WAIT-2 connection lives (Linux default 60 s). */
+  finTimeout: number
   /** tcp_rmem's maximum as set by a sysctl (the window scale follows it, as on Linux). */
   rmemMax?: number
   /** tcp_window_scaling=0 was set (a later tcp_rmem does not turn scaling back on). */
@@ -76,6 +78,7 @@ export function scriptTcpConfig(): ScriptStackSettings {
     synRetries: 6,
     synAckRetries: 5,
     synCookies: true,
+    finTimeout: 60 * SECOND,
   }
 }
 
@@ -169,6 +172,12 @@ export function applySysctl(s: ScriptStackSettings, name: string, value: string)
       if (!Number.isInteger(n) || n < 1 || n > 127) return badValue(name, value)
       if (name === 'net.ipv4.tcp_syn_retries') s.synRetries = n
       else s.synAckRetries = n
+      return undefined
+    }
+    case 'net.ipv4.tcp_fin_timeout': {
+      const sec = Number(value)
+      if (!Number.isInteger(sec) || sec < 0) return badValue(name, value)
+      s.finTimeout = sec * SECOND
       return undefined
     }
     case 'net.ipv4.tcp_syncookies':

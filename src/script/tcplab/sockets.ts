@@ -386,6 +386,9 @@ export class Sockets {
       c.bindPort = tcb.tuple.localPort
       c.reuseaddr = s.reuseaddr
       c.cfg = { ...s.cfg }
+      // Options set on the listening socket after listen() reach the child too (Linux clones the socket).
+      if (s.cfg.nagle !== undefined) tcb.config.nagle = s.cfg.nagle
+      if (s.cfg.userTimeout !== undefined) tcb.config.userTimeout = s.cfg.userTimeout
       return ok(c.fd)
     }
     return s.nonblock ? fail('EAGAIN') : BLOCK
@@ -540,7 +543,7 @@ export class Sockets {
     if (t.readable > 0 || (s.linger !== undefined && s.linger.onoff !== 0 && s.linger.linger === 0)) t.abort()
     else {
       t.close()
-      this.env.stack.rcvShutdown.add(t)
+      this.env.stack.orphan(t)
     }
     this.env.stack.pump()
     return ok()

@@ -46,6 +46,14 @@ export class VirtualStack {
    * §3.10.7.1 (Linux's tcp_v4_send_reset), instead of being acknowledged.
    */
   readonly rcvShutdown = new WeakSet<Tcb>()
+  /**
+   * Connections whose socket was closed (orphans), with when each entered FIN-WAIT-2. As Linux's tcp_close and
+   * tcp_fin_time, an orphan lives in FIN-WAIT-2 at most max(tcp_fin_timeout, 3.5 × RTO); then it is gone and
+   * a later segment draws the RST of §3.10.7.1. (RFC 9293 keeps FIN-WAIT-2 open; an orphan could wait forever.)
+   */
+  private readonly orphans = new Map<Tcb, number | undefined>()
+  /** net.ipv4.tcp_fin_timeout in µs (Linux's default 60 s). */
+  finTimeout = 60_000_000
   /** Sees every packet in (from the script) and out (from the stack), stamped in virtual µs (--pcap). */
   record: ((bytes: Uint8Array, time: number) => void) | undefined
 
@@ -74,6 +82,20 @@ export class VirtualStack {
   unlisten(l: Listener): void {
     const i = this.listeners.findIndex((b) => b.listener === l)
     if (i >= 0) this.listeners.splice(i, 1)
+  }
+
+  /** A connection whose socket was closed: it may abort on data and expires in FIN-WAIT-2 (see `orphans`). */
+  orphan(tcb: Tcb): void {
+    this.rcvShutdown.add(tcb)
+    this.orphans.set(tcb, undefined)
+  }
+
+  /** When an orphan in FIN-WAIT-2 is dropped (Linux's tcp_fin_time), or undefined. */
+  private orphanEnd(tcb: Tcb): number | undefined {
+    const at = this.orphans.get(tcb)
+    if (at === undefined) return undefined
+    const rto = tcb.rtt.current
+    return at + Math.max(this.finTimeout, 4 * rto - rto / 2)
   }
 
   /** Forgets a port's half-open connections (a closed listener's SYN queue: Linux drops them silently). */
@@ -141,6 +163,14 @@ export class VirtualStack {
           any = true
         }
         if (tcb.state === 'CLOSED' && tcb.pollAt() === undefined) this.conns.delete(k)
+        if (this.orphans.has(tcb)) {
+          if (tcb.state === 'FIN-WAIT-2' && this.orphans.get(tcb) === undefined) this.orphans.set(tcb, this.now)
+          const end = this.orphanEnd(tcb)
+          if (end !== undefined && this.now >= end) {
+            this.conns.delete(k)
+            this.orphans.delete(tcb)
+          }
+        }
       }
       this.onChange()
       if (!any) break
@@ -153,6 +183,8 @@ export class VirtualStack {
     for (const tcb of this.conns.values()) {
       const at = tcb.pollAt()
       if (at !== undefined && (t === undefined || at < t)) t = at
+      const end = this.orphanEnd(tcb)
+      if (end !== undefined && (t === undefined || end < t)) t = end
     }
     return t === undefined ? undefined : Math.max(t, this.now)
   }

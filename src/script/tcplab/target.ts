@@ -43,6 +43,7 @@ export class TcplabTarget implements Target {
     const localIp = parseIp(opts.localIp)
     this.stack = new VirtualStack(localIp)
     this.stack.now = EPOCH_US
+    this.stack.finTimeout = this.settings.finTimeout
     this.sockets = new Sockets({
       stack: this.stack,
       settings: this.settings,
@@ -153,6 +154,7 @@ export class TcplabTarget implements Target {
 
   async shell(command: string): Promise<{ status: number; output?: string; unsupported?: string }> {
     const r = applyShellCommand(this.settings, command)
+    this.stack.finTimeout = this.settings.finTimeout
     return r ? { status: 0, unsupported: r.unsupported } : { status: 0 }
   }
 
