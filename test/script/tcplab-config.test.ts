@@ -31,7 +31,8 @@ describe('tcplab target settings', () => {
 
   it('accepts a Linux default without a knob; names what it cannot honour', () => {
     expect(applyShellCommand(scriptTcpConfig(), 'sysctl -q net.ipv4.tcp_dsack=1 net.ipv4.tcp_autocorking=0 net.ipv4.tcp_rfc1337=0')).toBeUndefined()
-    expect(applyShellCommand(scriptTcpConfig(), 'sysctl -q net.ipv4.tcp_congestion_control=reno')).toBeUndefined()
+    expect(applyShellCommand(scriptTcpConfig(), 'sysctl -q net.ipv4.tcp_congestion_control=reno net.ipv4.tcp_syn_linear_timeouts=0')).toBeUndefined()
+    expect(applyShellCommand(scriptTcpConfig(), 'sysctl -q net.ipv4.tcp_syn_linear_timeouts=4')?.unsupported).toMatch(/^sysctl net\.ipv4\.tcp_syn_linear_timeouts=4: /)
     expect(applyShellCommand(scriptTcpConfig(), 'sysctl -q net.ipv4.tcp_congestion_control=cubic')).toEqual({ unsupported: 'sysctl net.ipv4.tcp_congestion_control=cubic: tcplab has Reno congestion control only' })
     expect(applyShellCommand(scriptTcpConfig(), 'sysctl -q net.ipv4.tcp_dsack=0')).toEqual({ unsupported: 'sysctl net.ipv4.tcp_dsack=0: no tcplab setting for it' })
     expect(applyShellCommand(scriptTcpConfig(), 'sysctl -q net.ipv4.tcp_timestamps=maybe')).toEqual({ unsupported: 'sysctl net.ipv4.tcp_timestamps=maybe: value not understood' })

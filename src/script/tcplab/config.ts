@@ -180,6 +180,10 @@ export function applySysctl(s: ScriptStackSettings, name: string, value: string)
       s.finTimeout = sec * SECOND
       return undefined
     }
+    case 'net.ipv4.tcp_syn_linear_timeouts':
+      // tcplab backs off its SYN timer exponentially from the first retransmission: 0 linear timeouts.
+      if (value === '0') return undefined
+      return `sysctl ${name}=${value}: tcplab's SYN timer backs off exponentially from the first retransmission`
     case 'net.ipv4.tcp_syncookies':
       if (value !== '0' && value !== '1') return badValue(name, value)
       s.synCookies = value === '1'
