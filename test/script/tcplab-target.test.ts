@@ -168,6 +168,25 @@ describe('tcplab target: an orphan in FIN-WAIT-2 lives max(tcp_fin_timeout, 3.5 
   })
 })
 
+describe('tcplab target: SO_LINGER', () => {
+  it('with a timeout, close() returns when the FIN is acknowledged', async () => {
+    const v = await run(`${PASSIVE}+0    setsockopt(4, SOL_SOCKET, SO_LINGER, {onoff=1, linger=5}, 8) = 0
++0...0.1 close(4) = 0
++0    > F. 1:1(0) ack 1
++.1   < . 1:1(0) ack 2 win 65535
+`, { toleranceUsecs: 1 })
+    expect(v.text).toEqual([])
+    expect(v.result).toBe('pass')
+  })
+  it('with a timeout, close() gives up after it when no ACK comes', async () => {
+    const v = await run(`${PASSIVE}+0    setsockopt(4, SOL_SOCKET, SO_LINGER, {onoff=1, linger=1}, 8) = 0
++0...1 close(4) = 0
+`, { toleranceUsecs: 1 })
+    expect(v.text).toEqual([])
+    expect(v.result).toBe('pass')
+  })
+})
+
 describe('tcplab target: errnos as Linux returns them', () => {
   it('a blocking connect() answered by RST/ACK returns ECONNREFUSED', async () => {
     const v = await run(`${NO_TS}0     socket(..., SOCK_STREAM, IPPROTO_TCP) = 3

@@ -262,7 +262,22 @@ export class Sockets {
       case 'close': {
         const s = sockAt(0)
         if (!s) return badf
-        return { attempt: () => this.close(s) }
+        // SO_LINGER with a timeout: close() waits until our FIN is acknowledged or the time is up
+        // (Linux's sk_stream_wait_close, whatever O_NONBLOCK says), and returns 0 either way.
+        const lingerUs = s.linger && s.linger.onoff !== 0 && s.linger.linger > 0 ? s.linger.linger * 1_000_000 : 0
+        let closed = false
+        return {
+          attempt: () => {
+            if (!closed) {
+              closed = true
+              const r = this.close(s)
+              if (lingerUs === 0 || !s.tcb || r === BLOCK || r.ret !== 0) return r
+            }
+            const st = s.tcb!.state
+            return st === 'FIN-WAIT-1' || st === 'CLOSING' || st === 'LAST-ACK' ? BLOCK : ok()
+          },
+          ...(lingerUs > 0 ? { timeoutUs: lingerUs, onDeadline: () => ok() } : {}),
+        }
       }
       case 'shutdown': {
         const s = sockAt(0)
@@ -588,7 +603,6 @@ export class Sockets {
           if (v?.kind !== 'struct') throw new Unsupported('setsockopt SO_LINGER: the value must be a {onoff=…, linger=…} struct')
           const f = fieldsOf(v)
           s.linger = { onoff: f.get('onoff') ?? f.get('l_onoff') ?? 0, linger: f.get('linger') ?? f.get('l_linger') ?? 0 }
-          if (s.linger.onoff !== 0 && s.linger.linger !== 0) throw new Unsupported('setsockopt SO_LINGER with a timeout: close() does not wait on the tcplab target')
           return ok()
         }
         case SO.RCVBUF:
