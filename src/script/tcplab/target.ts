@@ -99,7 +99,8 @@ export class TcplabTarget implements Target {
 
   async nextOutbound(deadline: number): Promise<OutboundPacket | null> {
     const epoch = ++this.epoch
-    for (let stuck = 0; ; ) {
+    // Bounded: a TCB that keeps saying it is due without sending cannot hold an endless wait forever.
+    for (let stuck = 0, steps = 0; steps < 1_000_000; steps++) {
       const p = this.stack.sent.shift()
       if (p) return { bytes: p.bytes, time: p.time }
       const next = this.stack.nextAt()
@@ -113,6 +114,7 @@ export class TcplabTarget implements Target {
       else if (++stuck > 3) await this.runUntil(Math.min(deadline, this.stack.now + 1000), epoch)
       else this.stack.advanceTo(this.stack.now)
     }
+    return null
   }
 
   async syscall(call: SyscallCall): Promise<SyscallResult> {
