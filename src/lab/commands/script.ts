@@ -392,9 +392,8 @@ async function runBoth(cfg: ScriptConfig, io: Io): Promise<number> {
     if (c.comparison === 'same') io.stdout(`${p.file}: same (${kv.result === 'pass' ? 'pass' : `${kv.result} at line ${kv.line}`})`)
     else if (c.comparison === 'unsupported') io.stdout(`${p.file}: unsupported: ${tv.result === 'unsupported' ? `tcplab: ${tv.message}` : `kernel: ${kv.message}`}`)
     else {
-      io.stdout(`${p.file}: differs at line ${c.line ?? '?'}: kernel ${say(kv)}; tcplab ${say(tv)}`)
-      io.stdout(`  kernel actual: ${c.kernelActual ?? '(no packet)'}`)
-      io.stdout(`  tcplab actual: ${c.tcplabActual ?? '(no packet)'}`)
+      // One line per script (grep-able): both verdicts, then each stack's packet at that line.
+      io.stdout(`${p.file}: differs at line ${c.line ?? '?'}: kernel ${say(kv)}; tcplab ${say(tv)} | kernel actual: ${c.kernelActual ?? '(no packet)'} | tcplab actual: ${c.tcplabActual ?? '(no packet)'}`)
     }
   }
   return failed ? 1 : 0
@@ -419,8 +418,8 @@ export const scriptCommand: Command = {
     '--stack tcplab runs the scripts on tcplab\'s own TCP in virtual time (no root): the clock jumps to the\n' +
     'next packet or timer, blocking calls resume when the stack lets them, sysctl -q net.ipv4.tcp_*=… lines\n' +
     'set tcplab\'s matching settings and any other shell command or setting makes the script unsupported.\n' +
-    '--stack both (root) runs each script on both and prints FILE: same (…), FILE: differs at line N: …\n' +
-    'with each stack\'s actual packet there, or FILE: unsupported: …; with --json one object per script:\n' +
+    '--stack both (root) runs each script on both and prints one line per script: FILE: same (…), FILE:\n' +
+    'differs at line N: both verdicts | each stack\'s actual packet there, or FILE: unsupported: …; --json:\n' +
     '{"script","stack":"both","comparison","line","kernelActual","tcplabActual","kernel":{…},"tcplab":{…}}.',
   allowPositionals: true,
   preprocess: dashSpelling,
