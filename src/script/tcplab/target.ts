@@ -37,6 +37,8 @@ export class TcplabTarget implements Target {
   private epoch = 0
   /** Blocked calls completed since the engine last had a turn during a wait. */
   private resolved = 0
+  /** How long a call the script does not expect to block may take (µs). */
+  private readonly tolerance: number
 
   constructor(opts: TcplabTargetOptions) {
     this.settings = opts.settings ?? scriptTcpConfig()
@@ -57,8 +59,6 @@ export class TcplabTarget implements Target {
     this.stack.timers = () => this.sockets.nextDeadline()
     this.tolerance = opts.toleranceUsecs
   }
-
-  private readonly tolerance: number
 
   now(): number {
     return this.stack.now
