@@ -24,7 +24,7 @@ describeRoot('tcplab script --stack both (root)', () => {
     const [head, kernel, tcplab] = out[1]!.split(' | ')
     expect(head).toBe(`${b}: differs at line 7: kernel pass; tcplab fail at line 7: bad outbound TCP options`)
     expect(kernel).toMatch(/^kernel actual: 0\.0\d{5} > S 0:0\(0\) win \d+ <mss 1460,nop,nop,sackOK,nop,wscale 10>$/)
-    expect(tcplab).toBe('tcplab actual: 0.000000 > S 0:0(0) win 65535 <mss 1460,nop,wscale 10,nop,nop,sackOK>')
+    expect(tcplab).toBe('tcplab actual: 0.000000 > S 0:0(0) win 64240 <mss 1460,nop,wscale 10,nop,nop,sackOK>')
     const j = spawnSync(process.execPath, [CLI, 'script', b, '--stack', 'both', '--json', '--tolerance-usecs', '100000'], { cwd: repoPath('.'), encoding: 'utf8' })
     const c = JSON.parse(j.stdout)
     expect(c).toMatchObject({ script: b, stack: 'both', comparison: 'differs', line: 7, kernel: { stack: 'kernel', result: 'pass' }, tcplab: { stack: 'tcplab', result: 'fail', line: 7 } })

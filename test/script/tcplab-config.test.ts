@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { applyShellCommand, linuxWindowScale, scriptTcpConfig, shellWords } from '../../src/script/tcplab/config.js'
+import { applyShellCommand, linuxSynWindow, linuxWindowScale, scriptTcpConfig, shellWords } from '../../src/script/tcplab/config.js'
 
 describe('tcplab target settings', () => {
   it('derives the window scale from tcp_rmem\'s maximum as Linux does (never below rmem_max\'s 212992)', () => {
@@ -7,6 +7,13 @@ describe('tcplab target settings', () => {
     expect(linuxWindowScale(33554432)).toBe(10)
     expect(linuxWindowScale(4096)).toBe(2) // 212992 >> 2 = 53248
     expect(linuxWindowScale(2 ** 40)).toBe(14)
+  })
+
+  it('rounds the SYN\'s window as Linux does: half the buffer, at most 65535, whole MSS-sized segments', () => {
+    expect(linuxSynWindow(131072, 1460)).toBe(64240) // what the kernel's SYN carries in the corpus runs
+    expect(linuxSynWindow(540000, 1460)).toBe(64240)
+    expect(linuxSynWindow(4096, 1460)).toBe(1460)
+    expect(linuxSynWindow(2000, 1460)).toBe(1000) // less than one MSS: not rounded to zero
   })
 
   it('starts from Linux\'s defaults that TcpConfig can express', () => {

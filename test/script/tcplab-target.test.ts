@@ -41,7 +41,7 @@ describe('tcplab target: scripts that pass', () => {
 0     socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
 +0    fcntl(3, F_SETFL, O_RDWR|O_NONBLOCK) = 0
 +0    connect(3, ..., ...) = -1 EINPROGRESS (Operation now in progress)
-+0    > S 0:0(0) win 65535 <mss 1460,sackOK,TS val 100 ecr 0,nop,wscale 7>
++0    > S 0:0(0) win 64240 <mss 1460,sackOK,TS val 100 ecr 0,nop,wscale 7>
 +.1   < S. 0:0(0) ack 1 win 65535 <mss 1000,sackOK,TS val 700 ecr 100,nop,wscale 7>
 +0    > . 1:1(0) ack 1 <nop,nop,TS val 200 ecr 700>
 +0    getsockopt(3, SOL_SOCKET, SO_ERROR, [0], [4]) = 0

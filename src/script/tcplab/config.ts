@@ -46,9 +46,20 @@ export function linuxWindowScale(rmemMax: number): number {
 }
 
 /**
+ * The window field of Linux's SYN and SYN+ACK for a receive buffer (tcp_select_initial_window): half the
+ * buffer (tcp_adv_win_scale 1), at most 65535, rounded down to a whole number of MSS-sized segments —
+ * 64240 for the default 128 KiB buffer and a 1460-byte MSS.
+ */
+export function linuxSynWindow(rcvBuf: number, mss: number): number {
+  const space = Math.min(Math.floor(rcvBuf / 2), 0xffff)
+  return space > mss ? space - (space % mss) : space
+}
+
+/**
  * The single place where the Linux-like settings that TcpConfig has today are chosen for scripts: MSS 1460
  * (a 1500-byte MTU, as the kernel target's TUN), initial window 10, initial RTO 1 s and minimum 200 ms,
- * delayed ACK 40 ms, the ms timestamp clock (tcb.ts), window scale from tcp_rmem's maximum, SYN and
+ * delayed ACK 40 ms, the ms timestamp clock (tcb.ts), window scale from tcp_rmem's maximum, the SYN's
+ * window as Linux rounds it (linuxSynWindow, applied when a TCB is made), SYN and
  * SYN+ACK retries as Linux's sysctls. A `profile: 'linux'` field, when TcpConfig grows one, belongs here.
  */
 export function scriptTcpConfig(): ScriptStackSettings {

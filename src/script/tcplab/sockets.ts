@@ -12,10 +12,10 @@ import { linuxSymbol } from '../kernel/sys.js'
 import { errnoNumber } from '../errno.js'
 import { Listener } from '../../tcp/listener.js'
 import { Tcb, TcpUserError } from '../../tcp/tcb.js'
-import type { TcpConfig } from '../../tcp/types.js'
+import { DEFAULT_TCP_CONFIG, type TcpConfig } from '../../tcp/types.js'
 import { seqLe } from '../../tcp/seq.js'
 import type { VirtualStack, BoundListener } from './stack.js'
-import type { ScriptStackSettings } from './config.js'
+import { linuxSynWindow, type ScriptStackSettings } from './config.js'
 
 // Linux's values (asm-generic), as the scripts' symbols evaluate to them.
 const O_RDWR = 2
@@ -376,7 +376,8 @@ export class Sockets {
 
   private tcbConfig(s: Sock, passive: boolean): Partial<TcpConfig> {
     const st = this.env.settings
-    return { ...st.tcp, ...s.cfg, synRetries: passive ? st.synAckRetries : st.synRetries }
+    const c = { ...st.tcp, ...s.cfg, synRetries: passive ? st.synAckRetries : st.synRetries }
+    return { ...c, synWindow: linuxSynWindow(c.rcvBuf ?? DEFAULT_TCP_CONFIG.rcvBuf, c.mss ?? DEFAULT_TCP_CONFIG.mss) }
   }
 
   private listen(s: Sock, backlog: number): Attempt {
