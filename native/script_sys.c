@@ -128,6 +128,17 @@ static int is_object(napi_env env, napi_value v) {
   return napi_typeof(env, v, &t) == napi_ok && t == napi_object;
 }
 
+static int get_len(napi_env env, napi_value v, size_t max, size_t *out);
+
+/*
+ * {nullPointer: n}: a NULL buffer of n bytes, for scripts that pass NULL on purpose (the kernel answers
+ * EFAULT, as packetdrill's syscall_bad_arg scripts expect). Leaves c->buf NULL.
+ */
+static int null_pointer_arg(napi_env env, napi_value v, size_t *len) {
+  napi_value n;
+  return is_object(env, v) && prop(env, v, "nullPointer", &n) && get_len(env, n, MAX_BYTES, len);
+}
+
 /* {family, addr, port, flowinfo?, scopeId?} → sockaddr; family 0 (AF_UNSPEC) needs nothing else. */
 static int get_sockaddr(napi_env env, napi_value v, struct sockaddr_storage *ss, socklen_t *len) {
   if (!is_object(env, v)) return 0;
@@ -485,13 +496,21 @@ static sys_call *parse_call(napi_env env, napi_value opv, napi_value args) {
     case OP_READ: /* [fd, len] */
     case OP_RECV: /* [fd, len, flags?] */
     case OP_RECVFROM:
-      NEED(av[1] != NULL && get_len(env, av[1], MAX_BYTES, &c->len) && alloc_buf(c, c->len), "sys: args[1] must be a length");
+      if (av[1] != NULL && null_pointer_arg(env, av[1], &c->len)) {
+        c->buf = NULL;
+      } else {
+        NEED(av[1] != NULL && get_len(env, av[1], MAX_BYTES, &c->len) && alloc_buf(c, c->len), "sys: args[1] must be a length or {nullPointer}");
+      }
       INT_ARG(2, 0, 0, 0);
       break;
     case OP_WRITE: /* [fd, data] */
     case OP_SEND: /* [fd, data, flags?] */
     case OP_SENDTO: /* [fd, data, flags?, addr?] */
-      NEED(av[1] != NULL && copy_bytes(env, av[1], c), "sys: args[1] must be a Buffer or Uint8Array");
+      if (av[1] != NULL && null_pointer_arg(env, av[1], &c->len)) {
+        c->buf = NULL;
+      } else {
+        NEED(av[1] != NULL && copy_bytes(env, av[1], c), "sys: args[1] must be a Buffer, a Uint8Array or {nullPointer}");
+      }
       INT_ARG(2, 0, 0, 0);
       if (op == OP_SENDTO && av[3] != NULL) {
         NEED(get_sockaddr(env, av[3], &c->addr, &c->addrlen), "sys: args[3] must be {family, addr, port}");
@@ -761,7 +780,7 @@ static napi_value make_result(napi_env env, sys_call *c, int timed) {
     case OP_RECVMSG:
       if (ok) {
         /* MSG_TRUNC may report more than fitted: hand over only what was stored. */
-        size_t n = (size_t)c->ret < c->len ? (size_t)c->ret : c->len;
+        size_t n = c->buf == NULL ? 0 : (size_t)c->ret < c->len ? (size_t)c->ret : c->len;
         napi_create_buffer_copy(env, n, c->buf, NULL, &v);
         napi_set_named_property(env, o, "data", v);
       }

@@ -263,6 +263,11 @@ export interface SysSockAddr {
   scopeId?: number
 }
 
+/** A NULL buffer pointer with a length: what a script's `NULL` buffer argument passes to the kernel. */
+export interface SysNullPointer {
+  nullPointer: number
+}
+
 /** A control message: `data` as bytes, or (sendmsg only) a number for the common 4-byte int form. */
 export interface SysCmsg {
   level: number
@@ -275,6 +280,7 @@ export interface SysCmsg {
  * starts with the fd. Lengths ask the addon for room; bytes are copied before the call.
  */
 export interface SysOpArgs {
+  /* A buffer or length written `{ nullPointer: n }` is a NULL pointer with length n (the kernel answers EFAULT). */
   socket: [domain: number, type: number, protocol?: number]
   bind: [fd: number, addr: SysSockAddr]
   listen: [fd: number, backlog: number]
@@ -282,14 +288,14 @@ export interface SysOpArgs {
   accept: [fd: number, flags?: number]
   connect: [fd: number, addr: SysSockAddr]
   /** Result: data (the bytes read). */
-  read: [fd: number, len: number]
-  write: [fd: number, data: Uint8Array]
-  send: [fd: number, data: Uint8Array, flags?: number]
-  sendto: [fd: number, data: Uint8Array, flags?: number, addr?: SysSockAddr | null]
+  read: [fd: number, len: number | SysNullPointer]
+  write: [fd: number, data: Uint8Array | SysNullPointer]
+  send: [fd: number, data: Uint8Array | SysNullPointer, flags?: number]
+  sendto: [fd: number, data: Uint8Array | SysNullPointer, flags?: number, addr?: SysSockAddr | null]
   /** Result: data. */
-  recv: [fd: number, len: number, flags?: number]
+  recv: [fd: number, len: number | SysNullPointer, flags?: number]
   /** Result: data, addr (when the kernel filled one). */
-  recvfrom: [fd: number, len: number, flags?: number]
+  recvfrom: [fd: number, len: number | SysNullPointer, flags?: number]
   sendmsg: [fd: number, msg: { iov: Uint8Array[]; addr?: SysSockAddr; cmsgs?: SysCmsg[] }, flags?: number]
   /** iov: the length of each buffer; control: bytes of room for cmsgs. Result: data, addr, msgFlags, cmsgs. */
   recvmsg: [fd: number, msg: { iov: number[]; control?: number }, flags?: number]

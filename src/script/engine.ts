@@ -3,7 +3,7 @@
  * semantics (times and tolerance, sequence and timestamp mapping, outbound matching, the fd table) and its
  * messages. The same code judges the kernel (real time) and tcplab's own TCP (virtual time).
  */
-import type { Expr, IpInfo, ScriptEvent, Script, SyscallEvent, TcpOptionNode, TcpPacket, TimeSpec } from './ast.js'
+import type { Expr, IpInfo, PythonBlock, ScriptEvent, Script, SyscallEvent, TcpOptionNode, TcpPacket, TimeSpec } from './ast.js'
 import type { LiveConnection, OutboundPacket, SyscallResult, Target } from './target.js'
 import { parseIp, formatIp, ipEquals } from '../net/addr.js'
 import { buildTcpPacket } from '../net/packet.js'
@@ -16,6 +16,7 @@ import { F, formatPacket, secs, secsPadded, secsSigned, type PacketFields } from
 import { setIpChecks, verifyHeaders, verifyOptions, verifyPayload } from './match.js'
 import { errnoNumber, errnoText } from './errno.js'
 import { evalInt, flagsToString, POLL_FLAG_NAMES } from './symbols.js'
+import { pythonErrorLine, pythonErrorSummary, pythonProgram, type PyFragment } from './python.js'
 
 /** The settings a run reads; `tcplab script`'s ScriptConfig fits it. Unset fields take packetdrill's defaults. */
 export interface RunConfig {
@@ -127,10 +128,10 @@ interface PendingCall {
   promise: Promise<void>
 }
 
-const NEW_FD_CALLS = new Set(['socket', 'accept', 'open', 'epoll_create'])
+const NEW_FD_CALLS = new Set(['socket', 'accept', 'accept4', 'open', 'epoll_create', 'epoll_create1'])
 /** Calls whose first argument is an fd. */
 const FD_FIRST = new Set([
-  'bind', 'listen', 'accept', 'connect', 'read', 'readv', 'recv', 'recvfrom', 'recvmsg', 'write', 'writev', 'send', 'sendto',
+  'bind', 'listen', 'accept', 'accept4', 'connect', 'read', 'readv', 'recv', 'recvfrom', 'recvmsg', 'write', 'writev', 'send', 'sendto',
   'sendmsg', 'fcntl', 'ioctl', 'close', 'shutdown', 'getsockopt', 'setsockopt', 'epoll_ctl', 'epoll_wait', 'splice',
 ])
 
@@ -157,6 +158,13 @@ class Run {
   private last?: Timed
   private conn?: Conn
   private readonly fds = new Map<number, number>()
+  /**
+   * packetdrill's socket under test, as a live fd for Python blocks: the last socket() or accept(); -1 for a
+   * connection an inbound packet started and no accept() has taken yet.
+   */
+  private sutFd?: number
+  /** Python blocks that ran, with their snapshots; run as one program at the end. */
+  private readonly code: PyFragment[] = []
   private pending?: PendingCall
   /** The rest of a TSO-sized outbound packet that earlier script lines did not consume. */
   private leftover?: { fields: PacketFields; time: number; raw: PacketFields }
@@ -242,6 +250,7 @@ class Run {
     } catch (e) {
       if (stop === undefined) stop = new Stop('error', null, `${this.file}: ${String(e)}`, String(e))
     }
+    if (stop === undefined && this.code.length > 0) stop = await this.runCode()
     if (stop) {
       this.text.push(stop.head, ...stop.more)
       return verdict(stop.result, stop.line, stop.message)
@@ -259,7 +268,7 @@ class Run {
         return why === undefined ? undefined : new Stop('unsupported', ev.line, `${this.file}:${ev.line}: unsupported: ${why}`, why)
       }
       let s: Stop | undefined
-      if (a.kind === 'python') s = un('python', 'Python code blocks (%{ }%) need packetdrill\'s tcp_info hand-off, which tcplab does not have')
+      if (a.kind === 'python') s = un('python', this.target.codeSnapshot && this.target.runPython ? undefined : 'this target does not run Python blocks (%{ }%)')
       else if (a.kind === 'udp') s = un('udp', 'udp packet lines are not supported by the engine yet')
       else if (a.kind === 'icmp') s = un('icmp', 'icmp packet lines are not supported by the engine yet')
       else if (a.kind === 'tcp' && a.encapsulation.length > 0) s = un('encapsulation', 'encapsulated (tunnel) packets are not supported')
@@ -360,6 +369,7 @@ class Run {
         if (a.direction === 'inbound') await this.inbound(timed, a)
         else await this.outbound(timed, a)
       } else if (a.kind === 'syscall') await this.syscall(timed, a)
+      else if (a.kind === 'python') await this.python(timed, a)
       else if (a.kind === 'shell') {
         await this.waitFor(timed, 'command')
         const r = await this.target.shell(a.command)
@@ -382,6 +392,37 @@ class Run {
     this.last = timed
   }
 
+  // ---- Python blocks ---------------------------------------------------------------------------------
+
+  /** A block takes its snapshot of the socket under test at its time; the code itself runs after the script. */
+  private async python(timed: Timed, block: PythonBlock): Promise<void> {
+    const line = timed.ev.line
+    await this.target.waitUntil(this.liveStart + timed.time)
+    // A blocking accept() that returned while the block waited gives the block its socket.
+    await this.checkPending()
+    const err = (m: string): Stop => new Stop('error', line, `${this.file}:${line}: runtime error in code: ${m}`, `runtime error in code: ${m}`)
+    if (this.sutFd === undefined) throw err('no socket to use for code')
+    const snap = await this.target.codeSnapshot!(this.sutFd)
+    if ('unsupported' in snap) throw new Stop('unsupported', line, `${this.file}:${line}: unsupported: ${snap.unsupported}`, snap.unsupported)
+    if ('error' in snap) throw err(snap.error)
+    this.code.push({ file: this.file, line, code: block.code, vars: snap.vars })
+    this.events.push({ kind: 'python', line, time: this.scriptNow() })
+  }
+
+  /** Runs every block as one program (after the cleanup command, as packetdrill does); a failure is the verdict. */
+  private async runCode(): Promise<Stop | undefined> {
+    const r = await this.target.runPython!(pythonProgram(this.code))
+    if (r.status === 0) return undefined
+    const m = `error executing code: 'python3' returned non-zero status ${r.status}`
+    const out = r.output.split('\n').filter((l) => l.length > 0)
+    const summary = pythonErrorSummary(r.output)
+    const line = pythonErrorLine(r.output) ?? null
+    const message = summary ? `${m} (${summary})` : m
+    // What packetdrill prints: Python's own lines first, then its one-line verdict.
+    const lines = [...out, `${this.file}: ${m}`]
+    return new Stop('fail', line, lines[0]!, message, lines.slice(1))
+  }
+
   // ---- packets ---------------------------------------------------------------------------------------
 
   private packetStop(line: number, err: string, more: string[] = [], nonFatal = false, result: 'fail' | 'error' = 'fail'): Stop {
@@ -395,6 +436,7 @@ class Run {
     let c = this.conn
     if (c === undefined || c.state === 'listening') {
       // Any inbound packet at a listener starts the connection under test; its seq is the remote ISN.
+      this.sutFd = -1
       c = this.conn = {
         state: 'passiveReceived',
         localPort: this.bindPort,
@@ -718,7 +760,7 @@ class Run {
     const promise = this.target.syscall({ name: call.name, args, fds, blocking, line })
     if (blocking) {
       // A blocking connect() sends its SYN while it blocks: the socket under test exists from the call's start.
-      if (call.name === 'connect' && (!this.conn || this.conn.state === 'init' || this.conn.state === 'listening')) this.conn = this.newConn('activeConnecting')
+      if (connectsSocket(call) && (!this.conn || this.conn.state === 'init' || this.conn.state === 'listening')) this.conn = this.newConn('activeConnecting')
       const pending: PendingCall = { timed, call, promise: Promise.resolve() }
       pending.promise = promise.then(
         (r) => {
@@ -755,6 +797,9 @@ class Run {
       if (this.fds.has(expected)) throw this.callStop(line, call.name, `duplicate fd ${expected} in script`, 'error')
       if ([...this.fds.values()].includes(res.ret)) throw this.callStop(line, call.name, `duplicate live fd ${res.ret}`, 'error')
       this.fds.set(expected, res.ret)
+      if (call.name === 'socket' || call.name === 'accept' || call.name === 'accept4') this.sutFd = res.ret
+      // A new socket becomes packetdrill's socket under test: later packets belong to it, not to an earlier connection.
+      if (call.name === 'socket' && this.conn && this.conn.state !== 'init') this.conn = undefined
     } else if (res.ret !== expected) {
       throw this.callStop(line, call.name, `Expected result ${expected} but got ${res.ret} with errno ${actualErrno} (${errText})`, 'fail', nf)
     }
@@ -784,9 +829,10 @@ class Run {
       const fd = evalInt(call.args[0]!)
       if (fd !== undefined) this.fds.delete(fd)
     }
-    // The socket under test follows listen() and connect(), as packetdrill's does.
+    if (res.mismatch !== undefined) throw this.callStop(line, call.name, res.mismatch, 'fail', nf)
+    // The socket under test follows listen() and connect() (and sendto/sendmsg with an address), as packetdrill's does.
     if (call.name === 'listen' && res.ret === 0 && (!this.conn || this.conn.state === 'init')) this.conn = this.newConn('listening')
-    if (call.name === 'connect' && (!this.conn || this.conn.state === 'init' || this.conn.state === 'listening')) this.conn = this.newConn('activeConnecting')
+    if (connectsSocket(call) && (!this.conn || this.conn.state === 'init' || this.conn.state === 'listening')) this.conn = this.newConn('activeConnecting')
   }
 
   private newConn(state: SockState): Conn {
@@ -847,6 +893,24 @@ class Run {
 }
 
 const ECN = { noecn: 0, ect1: 1, ect0: 2, ce: 3 } as const
+
+/**
+ * Calls that connect a new socket to the script's remote address, as packetdrill treats them: connect(),
+ * sendto() (packetdrill always passes the remote address; an address family given as a number, such as
+ * AF_UNSPEC, connects nothing) and sendmsg() with a msg_name (TCP Fast Open's SYN carries their data).
+ */
+function connectsSocket(call: SyscallEvent): boolean {
+  if (call.name === 'connect') return true
+  if (call.name === 'sendto') {
+    const a = call.args[4]
+    return a === undefined || a.kind === 'ellipsis'
+  }
+  if (call.name === 'sendmsg') {
+    const m = call.args[1]
+    return m?.kind === 'struct' && m.items.some((f) => f.kind === 'assign' && (f.target.kind === 'call' || f.target.kind === 'word') && f.target.name === 'msg_name')
+  }
+  return false
+}
 
 function seqOffOf(c: Conn, flags: number): number {
   return flags & F.SYN ? c.liveLocalIsn - c.scriptLocalIsn : c.liveLocalIsn

@@ -32,6 +32,8 @@ export interface SyscallResult {
   revents?: number[]
   /** getsockopt(): the integer option value read. */
   optval?: number
+  /** An output that differs from the script's (recvmsg's msg_flags or cmsgs), in packetdrill's words. */
+  mismatch?: string
   /** A call the target cannot make (an unknown syscall, an option it lacks): the script is `unsupported`. */
   unsupported?: string
   /**
@@ -55,6 +57,9 @@ export interface LiveConnection {
   sndNxt: number
 }
 
+/** A Python block's snapshot: the variables it sees, or why none could be taken (packetdrill's words). */
+export type CodeSnapshot = { vars: ReadonlyArray<readonly [string, bigint]> } | { error: string } | { unsupported: string }
+
 /** The stack under test, as the engine drives it. */
 export interface Target {
   /** The target's clock in microseconds (real or virtual); only differences matter. */
@@ -69,6 +74,13 @@ export interface Target {
   syscall(call: SyscallCall): Promise<SyscallResult>
   /** Runs a backquoted shell command; its exit status (non-zero fails the script). */
   shell(command: string): Promise<{ status: number; output?: string; unsupported?: string }>
+  /**
+   * Python blocks: the socket's state at a block's time, as packetdrill hands it to Python (variables in its
+   * order: TCP_INFO's, then TCP_CC_INFO's and SO_MEMINFO's). Absent: the target cannot run Python blocks.
+   */
+  codeSnapshot?(fd: number): Promise<CodeSnapshot>
+  /** Runs the program built from every Python block once, after the script; its exit status and output. */
+  runPython?(source: string): Promise<{ status: number; output: string }>
   /** Why this target cannot run an action ('python', 'udp', 'icmp', 'encapsulation'), or undefined when it can. */
   unsupported(what: 'python' | 'udp' | 'icmp' | 'encapsulation'): string | undefined
   /** The end of a run: RST each live connection (the kernel keeps state otherwise) and release everything. */

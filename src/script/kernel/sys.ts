@@ -80,7 +80,7 @@ export const LINUX = {
   SO_RCVTIMEO: 20, SO_SNDTIMEO: 21, SO_BINDTODEVICE: 25, SO_ATTACH_FILTER: 26, SO_DETACH_FILTER: 27,
   SO_PEERNAME: 28, SO_TIMESTAMP: 29, SO_ACCEPTCONN: 30, SO_SNDBUFFORCE: 32, SO_RCVBUFFORCE: 33, SO_MARK: 36,
   SO_TIMESTAMPING: 37, SO_PROTOCOL: 38, SO_DOMAIN: 39, SO_MAX_PACING_RATE: 47, SO_INCOMING_CPU: 49,
-  SO_ZEROCOPY: 60, SO_TXTIME: 61,
+  SO_MEMINFO: 55, SO_ZEROCOPY: 60, SO_TXTIME: 61,
   // IPPROTO_TCP options (linux/tcp.h)
   TCP_NODELAY: 1, TCP_MAXSEG: 2, TCP_CORK: 3, TCP_KEEPIDLE: 4, TCP_KEEPINTVL: 5, TCP_KEEPCNT: 6,
   TCP_SYNCNT: 7, TCP_LINGER2: 8, TCP_DEFER_ACCEPT: 9, TCP_WINDOW_CLAMP: 10, TCP_INFO: 11, TCP_QUICKACK: 12,
@@ -208,6 +208,13 @@ export interface TcpInfo {
   tcpi_total_rto?: number
   tcpi_total_rto_recoveries?: number
   tcpi_total_rto_time?: number
+  tcpi_received_ce?: number
+  tcpi_delivered_e1_bytes?: number
+  tcpi_delivered_e0_bytes?: number
+  tcpi_delivered_ce_bytes?: number
+  tcpi_received_e1_bytes?: number
+  tcpi_received_e0_bytes?: number
+  tcpi_received_ce_bytes?: number
 }
 
 /** Byte offset and width (1, 2, 4 or 8; 8 reads a BigInt) of each whole-byte field of struct tcp_info. */
@@ -230,6 +237,9 @@ export const TCP_INFO_LAYOUT: readonly (readonly [keyof TcpInfo, number, 1 | 2 |
   ['tcpi_dsack_dups', 216, 4], ['tcpi_reord_seen', 220, 4], ['tcpi_rcv_ooopack', 224, 4],
   ['tcpi_snd_wnd', 228, 4], ['tcpi_rcv_wnd', 232, 4], ['tcpi_rehash', 236, 4],
   ['tcpi_total_rto', 240, 2], ['tcpi_total_rto_recoveries', 242, 2], ['tcpi_total_rto_time', 244, 4],
+  ['tcpi_received_ce', 248, 4], ['tcpi_delivered_e1_bytes', 252, 4], ['tcpi_delivered_e0_bytes', 256, 4],
+  ['tcpi_delivered_ce_bytes', 260, 4], ['tcpi_received_e1_bytes', 264, 4], ['tcpi_received_e0_bytes', 268, 4],
+  ['tcpi_received_ce_bytes', 272, 4],
 ]
 
 /** Bytes of the oldest struct tcp_info tcplab reads (through tcpi_total_retrans). */

@@ -4,15 +4,20 @@
  * monotonic clock in µs; outbound packets are stamped when read from the TUN; calls that may block run on
  * the libuv threadpool, so the event loop keeps reading packets while they wait.
  */
-import { spawn, execFileSync } from 'node:child_process'
+import { spawn, spawnSync, execFileSync } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { isIP } from 'node:net'
 import type { Expr } from '../ast.js'
-import type { LiveConnection, OutboundPacket, SyscallCall, SyscallResult, Target } from '../target.js'
+import type { CodeSnapshot, LiveConnection, OutboundPacket, SyscallCall, SyscallResult, Target } from '../target.js'
+import { ccInfoVars, memInfoVars, PY_TCP_INFO_LEN, tcpInfoVars } from '../python.js'
 import { evalInt } from '../symbols.js'
 import { buildTcpPacket } from '../../net/packet.js'
 import { parseIp } from '../../net/addr.js'
 import type { Seq } from '../../tcp/seq.js'
-import { linuxSymbol, LINUX, sockAddr, type KernelSys, type SysResult, type TimedSysResult, type SysOp, type SysOpArgs } from './sys.js'
+import { linuxSymbol, LINUX, sockAddr, type KernelSys, type SysResult, type TimedSysResult, type SysOp, type SysOpArgs, type SysSockAddr } from './sys.js'
+import type { SysNullPointer } from '../../net/native.js'
 
 /** Where the target's TUN lives and what the script's addresses are (all already defaulted). */
 export interface KernelTargetOptions {
@@ -139,7 +144,7 @@ export class KernelTarget implements Target {
       return this.result(r, op.post, this.now())
     }
     let done = 0
-    if (!call.blocking && (op.op === 'write' || op.op === 'send')) {
+    if (!call.blocking && (op.op === 'write' || op.op === 'send') && op.args[1] instanceof Uint8Array) {
       // Try without blocking first: a write that fits returns exactly what the blocking call would, at once.
       const data = op.args[1] as Uint8Array
       const flags = op.op === 'send' ? (op.args[2] as number) : 0
@@ -173,9 +178,9 @@ export class KernelTarget implements Target {
     if (typeof fd !== 'number') return false
     const fl = this.sys.fcntl(fd, LINUX.F_GETFL)
     if (fl.ret >= 0 && fl.ret & LINUX.O_NONBLOCK) return true
-    const flagsAt = name === 'send' || name === 'sendto' ? 2 : name === 'recv' || name === 'recvfrom' ? 2 : -1
+    const flagsAt = ['send', 'sendto', 'sendmsg', 'recv', 'recvfrom', 'recvmsg'].includes(name) ? 2 : -1
     if (flagsAt >= 0 && typeof args[flagsAt] === 'number' && (args[flagsAt] as number) & LINUX.MSG_DONTWAIT) return true
-    if (name === 'read' || name === 'readv' || name === 'recv' || name === 'recvfrom' || name === 'accept') {
+    if (name === 'read' || name === 'readv' || name === 'recv' || name === 'recvfrom' || name === 'recvmsg' || name === 'accept') {
       const p = this.sys.poll([{ fd, events: LINUX.POLLIN }], 0)
       return p.ret > 0
     }
@@ -204,6 +209,13 @@ export class KernelTarget implements Target {
       if (v === undefined) throw new Unsupported(`${call.name}: cannot evaluate argument ${i + 1} on the kernel target`)
       return v
     }
+    // packetdrill's buffer argument: `...` (zeroed bytes) or NULL (the kernel sees a NULL pointer).
+    const isNull = (i: number): boolean => {
+      const e = a[i]
+      return e !== undefined && ((e.kind === 'word' && e.name === 'NULL') || (e.kind === 'int' && e.value === 0))
+    }
+    const readLen = (bufArg: number, lenArg: number): number | SysNullPointer => (isNull(bufArg) ? { nullPointer: int(lenArg) } : int(lenArg))
+    const data = (bufArg: number, lenArg: number): Uint8Array | SysNullPointer => (isNull(bufArg) ? { nullPointer: int(lenArg) } : bytes(bufArg, lenArg))
     const bytes = (bufArg: number, lenArg: number): Uint8Array => {
       const len = int(lenArg)
       const out = new Uint8Array(len)
@@ -235,17 +247,26 @@ export class KernelTarget implements Target {
       case 'accept4':
         return { op: 'accept', args: [int(0), int(3, 0)] }
       case 'read':
-        return { op: 'read', args: [int(0), int(2)] }
+        return { op: 'read', args: [int(0), readLen(1, 2)] }
       case 'recv':
-        return { op: 'recv', args: [int(0), int(2), int(3, 0)] }
+        return { op: 'recv', args: [int(0), readLen(1, 2), int(3, 0)] }
       case 'recvfrom':
-        return { op: 'recvfrom', args: [int(0), int(2), int(3, 0)] }
+        return { op: 'recvfrom', args: [int(0), readLen(1, 2), int(3, 0)] }
       case 'write':
-        return { op: 'write', args: [int(0), bytes(1, 2)] }
+        return { op: 'write', args: [int(0), data(1, 2)] }
       case 'send':
-        return { op: 'send', args: [int(0), bytes(1, 2), int(3, 0)] }
-      case 'sendto':
-        return { op: 'sendto', args: [int(0), bytes(1, 2), int(3, 0), null] }
+        return { op: 'send', args: [int(0), data(1, 2), int(3, 0)] }
+      case 'sendto': {
+        // packetdrill passes the script's remote address whatever the socket's state (TCP ignores it on a
+        // connected socket; Fast Open's sendto connects with it); a family written as a number gives a
+        // sockaddr with only that family (AF_UNSPEC: EOPNOTSUPP for MSG_FASTOPEN).
+        const at = a[4]
+        const to = at === undefined || at.kind === 'ellipsis' ? addr(4, false) : familyOnly(int(4))
+        return { op: 'sendto', args: [int(0), data(1, 2), int(3, 0), to] }
+      }
+      case 'sendmsg':
+      case 'recvmsg':
+        return this.msg(call, int(0), int(2, 0))
       case 'writev':
       case 'readv': {
         const iov = a[1]
@@ -315,6 +336,70 @@ export class KernelTarget implements Target {
     }
   }
 
+  /**
+   * sendmsg/recvmsg with packetdrill's msghdr: `msg_name(...)=...` is the script's remote address, `msg_iov(n)=
+   * [{..., len}, …]` zeroed buffers (or room), `msg_control=[{cmsg_level, cmsg_type, cmsg_data=int}, …]` control
+   * messages; recvmsg's result is checked against msg_flags and the cmsgs in packetdrill's words.
+   */
+  private msg(call: SyscallCall, fd: number, flags: number): { op: SysOp; args: unknown[]; post?: (r: SysResult) => Partial<SyscallResult> } {
+    const m = call.args[1]
+    if (m?.kind !== 'struct') throw new Unsupported(`${call.name}: the msghdr must be written out as {msg_name(...)=..., msg_iov(n)=[...], ...}`)
+    let name = false
+    let iov: number[] = []
+    let msgFlags: number | undefined
+    let cmsgs: { level: number; type: number; data: number }[] | undefined
+    for (const f of m.items) {
+      if (f.kind !== 'assign' || (f.target.kind !== 'word' && f.target.kind !== 'call')) throw new Unsupported(`${call.name}: unexpected msghdr field`)
+      const v = f.value
+      switch (f.target.name) {
+        case 'msg_name':
+          name = true
+          break
+        case 'msg_namelen':
+          break
+        case 'msg_iov':
+          if (v.kind !== 'array') throw new Unsupported(`${call.name}: msg_iov must be an array of {..., len}`)
+          iov = v.items.map((it) => {
+            const len = it.kind === 'struct' ? it.items[it.items.length - 1] : undefined
+            const n = len && len.kind !== 'assign' ? intOf(len) : len?.kind === 'assign' ? intOf(len.value) : undefined
+            if (n === undefined) throw new Unsupported(`${call.name}: cannot read an iovec length`)
+            return n
+          })
+          break
+        case 'msg_flags': {
+          const n = intOf(v)
+          if (n === undefined) throw new Unsupported(`${call.name}: cannot evaluate msg_flags`)
+          msgFlags = n
+          break
+        }
+        case 'msg_control':
+          if (v.kind !== 'array') throw new Unsupported(`${call.name}: msg_control must be an array of cmsgs`)
+          cmsgs = v.items.map((it) => {
+            const c = it.kind === 'struct' ? fieldsOf(it) : undefined
+            const level = c?.get('cmsg_level')
+            const type = c?.get('cmsg_type')
+            const d = c?.get('cmsg_data')
+            if (level === undefined || type === undefined || d === undefined) {
+              throw new Unsupported(`${call.name}: only cmsgs with an integer cmsg_data are supported on the kernel target`)
+            }
+            return { level, type, data: d }
+          })
+          break
+        default:
+          throw new Unsupported(`${call.name}: msghdr field ${f.target.name} is not supported`)
+      }
+    }
+    const to = name ? sockAddr(this.opts.remoteIp, this.opts.connectPort) : undefined
+    if (call.name === 'sendmsg') {
+      return { op: 'sendmsg', args: [fd, { iov: iov.map((n) => new Uint8Array(n)), ...(to ? { addr: to } : {}), ...(cmsgs ? { cmsgs } : {}) }, flags] }
+    }
+    return {
+      op: 'recvmsg',
+      args: [fd, { iov, control: cmsgs ? 1024 : 0 }, flags],
+      post: (r) => ({ mismatch: recvmsgMismatch(msgFlags ?? 0, cmsgs ?? [], r) }),
+    }
+  }
+
   async shell(command: string): Promise<{ status: number; output?: string }> {
     return new Promise((resolve) => {
       // PACKETDRILL_PID as packetdrill sets it: scripts' helpers (the kernel tree's set_sysctls.py) name their
@@ -328,8 +413,39 @@ export class KernelTarget implements Target {
     })
   }
 
+  /** packetdrill's snapshot: getsockopt TCP_INFO, TCP_CC_INFO and SO_MEMINFO on the socket under test. */
+  async codeSnapshot(fd: number): Promise<CodeSnapshot> {
+    const info = this.sys.getsockopt(fd, LINUX.SOL_TCP, LINUX.TCP_INFO, PY_TCP_INFO_LEN)
+    if (info.ret < 0 || !info.bytes) return { error: "can't find getsockopt to get TCP info" }
+    const cc = this.sys.getsockopt(fd, LINUX.SOL_TCP, LINUX.TCP_CC_INFO, 20)
+    if (cc.ret < 0) return { error: "can't find getsockopt to get TCP_CC_INFO" }
+    const mem = this.sys.getsockopt(fd, LINUX.SOL_SOCKET, LINUX.SO_MEMINFO, 4 * 9)
+    if (mem.ret < 0 || !mem.bytes) return { error: "can't find getsockopt to get sk_meminfo" }
+    return { vars: [...tcpInfoVars(info.bytes), ...ccInfoVars(cc.bytes ?? new Uint8Array(0)), ...memInfoVars(mem.bytes)] }
+  }
+
+  /** Runs the blocks' program with python3 from a temporary file (tracebacks name a file, as packetdrill's do). */
+  async runPython(source: string): Promise<{ status: number; output: string }> {
+    const dir = mkdtempSync(join(tmpdir(), 'tcplab-code-'))
+    try {
+      const path = join(dir, 'code.py')
+      writeFileSync(path, source)
+      return await new Promise((resolve) => {
+        const child = spawn('python3', [path], { stdio: ['ignore', 'pipe', 'pipe'] })
+        const out: Buffer[] = []
+        child.stdout.on('data', (d: Buffer) => out.push(d))
+        child.stderr.on('data', (d: Buffer) => out.push(d))
+        child.on('error', (e) => resolve({ status: 127, output: e.message }))
+        child.on('close', (code, signal) => resolve({ status: code ?? (signal ? 128 : 1), output: Buffer.concat(out).toString() }))
+      })
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }
+
   unsupported(what: 'python' | 'udp' | 'icmp' | 'encapsulation'): string | undefined {
-    return what === 'python' ? 'the kernel target does not run Python blocks' : undefined
+    if (what === 'python') return hasPython3() ? undefined : 'Python blocks (%{ }%) run with python3, which is not installed (apt-get install python3)'
+    return undefined
   }
 
   async close(connections: LiveConnection[]): Promise<void> {
@@ -346,6 +462,42 @@ export class KernelTarget implements Target {
     this.sys.native.tunUnwatch(this.watch)
     this.sys.call('close', [this.tun])
   }
+}
+
+/** A sockaddr with only a family (packetdrill's `AF_UNSPEC` address argument). */
+function familyOnly(family: number): SysSockAddr {
+  if (family === LINUX.AF_INET) return { family, addr: '0.0.0.0', port: 0 }
+  if (family === LINUX.AF_INET6) return { family, addr: '::', port: 0 }
+  return { family, addr: '', port: 0 }
+}
+
+/** recvmsg's outputs against the script's msg_flags and int cmsgs, in packetdrill's order and words. */
+function recvmsgMismatch(flags: number, want: { level: number; type: number; data: number }[], r: SysResult): string | undefined {
+  const got = r.msgFlags ?? 0
+  const hex = (n: number) => '0x' + (n >>> 0).toString(16).toUpperCase().padStart(8, '0')
+  if (got !== flags) return `Expected msg_flags ${hex(flags)} but got ${hex(got)}`
+  const actual = r.cmsgs ?? []
+  const n = Math.min(actual.length, want.length)
+  for (let i = 0; i < n; i++) {
+    const e = want[i]!
+    const c = actual[i]!
+    if (c.level !== e.level) return `Bad level in cmsg ${i}: expected=${e.level} actual=${c.level}`
+    if (c.type !== e.type) return `Bad type in cmsg ${i}: expected=${e.type} actual=${c.type}`
+    // An int's cmsg: cmsg_len is the 16-byte header and 4 data bytes.
+    if (c.data.length !== 4) return `Bad len in cmsg ${i}: expected=20 actual=${16 + c.data.length}`
+    const v = c.data.readInt32LE(0)
+    if (v !== (e.data | 0)) return `Bad data in cmsg ${i}: expected=${e.data} actual=${v}`
+  }
+  if (actual.length > want.length) return `received more than ${n} cmsgs`
+  if (actual.length < want.length) return `received only ${n} cmsgs`
+  return undefined
+}
+
+let python3: boolean | undefined
+/** Whether `python3` runs here (checked once). */
+function hasPython3(): boolean {
+  python3 ??= spawnSync('python3', ['-c', ''], { stdio: 'ignore' }).status === 0
+  return python3
 }
 
 function intOf(e: Expr): number | undefined {
