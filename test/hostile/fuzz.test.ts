@@ -14,7 +14,7 @@ import { buildTcpPacket } from '../../src/net/packet.js'
 import { emitIpv4, ipv4Len } from '../../src/net/ipv4.js'
 import { seq } from '../../src/tcp/seq.js'
 import { TcpFlags, type TcpRepr } from '../../src/tcp/segment.js'
-import { Interface, VirtualClock, type IfaceDropReason } from '../../src/lab/iface.js'
+import { Interface, VirtualClock, type IfaceDropReason } from '../../src/lab/stack/iface.js'
 import { fuzzInputs } from '../helpers/codecLaws.js'
 import { repoPath, requireBuilt } from '../helpers/lab.js'
 

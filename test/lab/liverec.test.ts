@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events'
 import { describe, expect, it } from 'vitest'
 import { ladderOf, segmentJson, segmentLine, flagWords, LiveRecorder, RECORDER_LIMITS, type SegmentRecord } from '../../src/lab/liverec.js'
-import { Interface, VirtualClock, type PacketEvent } from '../../src/lab/iface.js'
+import { Interface, VirtualClock, type PacketEvent } from '../../src/lab/stack/iface.js'
 import type { Device } from '../../src/net/device.js'
 import { memoryPair } from '../../src/net/memdev.js'
 import { wireStampTap } from '../../src/net/wirestamp.js'

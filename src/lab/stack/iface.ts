@@ -13,16 +13,16 @@
  * {@link VirtualClock} and drive time by hand, with no sleeps.
  */
 import { EventEmitter } from 'node:events'
-import { formatIp, parseIp } from '../net/addr.js'
-import type { Device, ReceiveMeta } from '../net/device.js'
-import type { Ipv4Parsed } from '../net/ipv4.js'
-import { decodeIp, emitTcpPacket, type DecodedPacket, type IpHeaderFields } from '../net/packet.js'
-import { WireError } from '../tcp/errors.js'
-import { Listener, type ListenerStats } from '../tcp/listener.js'
-import { TcpFlags, type TcpRepr } from '../tcp/segment.js'
-import { rstForClosed, Tcb } from '../tcp/tcb.js'
-import type { TraceEvent } from '../tcp/trace.js'
-import { DEFAULT_TCP_CONFIG, type FourTuple, type TcpConfig, type TcpState } from '../tcp/types.js'
+import { formatIp, parseIp } from '../../net/addr.js'
+import type { Device, ReceiveMeta } from '../../net/device.js'
+import type { Ipv4Parsed } from '../../net/ipv4.js'
+import { decodeIp, emitTcpPacket, type DecodedPacket, type IpHeaderFields } from '../../net/packet.js'
+import { WireError } from '../../tcp/errors.js'
+import { Listener, type ListenerStats } from '../../tcp/listener.js'
+import { TcpFlags, type TcpRepr } from '../../tcp/segment.js'
+import { rstForClosed, Tcb } from '../../tcp/tcb.js'
+import type { TraceEvent } from '../../tcp/trace.js'
+import { DEFAULT_TCP_CONFIG, type FourTuple, type TcpConfig, type TcpState } from '../../tcp/types.js'
 import { TimerHeap } from './timerheap.js'
 
 const IPPROTO_TCP = 6

@@ -4,16 +4,16 @@
  * they cross the wire through the 'packet' event: flags, sequence relations and options.
  */
 import { describe, expect, it } from 'vitest'
-import { formatIp, parseIp } from '../../src/net/addr.js'
-import type { ChecksumStatus, Device } from '../../src/net/device.js'
-import { emitIpv4 } from '../../src/net/ipv4.js'
-import { faultInjector, memoryPair, type MemoryDevice } from '../../src/net/memdev.js'
-import { buildTcpPacket } from '../../src/net/packet.js'
-import { pseudoHeaderSum } from '../../src/tcp/checksum.js'
-import { seq } from '../../src/tcp/seq.js'
-import { TcpFlags, type TcpRepr } from '../../src/tcp/segment.js'
-import type { TraceEvent } from '../../src/tcp/trace.js'
-import type { TcpConfig } from '../../src/tcp/types.js'
+import { formatIp, parseIp } from '../../../src/net/addr.js'
+import type { ChecksumStatus, Device } from '../../../src/net/device.js'
+import { emitIpv4 } from '../../../src/net/ipv4.js'
+import { faultInjector, memoryPair, type MemoryDevice } from '../../../src/net/memdev.js'
+import { buildTcpPacket } from '../../../src/net/packet.js'
+import { pseudoHeaderSum } from '../../../src/tcp/checksum.js'
+import { seq } from '../../../src/tcp/seq.js'
+import { TcpFlags, type TcpRepr } from '../../../src/tcp/segment.js'
+import type { TraceEvent } from '../../../src/tcp/trace.js'
+import type { TcpConfig } from '../../../src/tcp/types.js'
 import {
   Interface,
   VirtualClock,
@@ -21,8 +21,8 @@ import {
   type ConnectionHandler,
   type InterfaceOptions,
   type PacketEvent,
-} from '../../src/lab/iface.js'
-import { TimerHeap } from '../../src/lab/timerheap.js'
+} from '../../../src/lab/stack/iface.js'
+import { TimerHeap } from '../../../src/lab/stack/timerheap.js'
 
 const { FIN, SYN, RST, PSH, ACK } = TcpFlags
 const A = parseIp('198.18.0.1')
