@@ -8,7 +8,8 @@
  */
 import { memoryPair } from '../net/memdev.js'
 import { tcpStampOf, wireStampTap } from '../net/wirestamp.js'
-import { Interface, monotonicUs } from './stack/iface.js'
+import { monotonicUs } from './stack/clock.js'
+import { Interface } from './stack/iface.js'
 import { LiveRecorder, segmentJson, segmentLine } from './liverec.js'
 import { TcpSocket, createServer } from './stack/socket.js'
 

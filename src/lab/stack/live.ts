@@ -18,7 +18,8 @@ import { installRstGuard, type RstGuard } from '../../net/rstguard.js'
 import { hasRawPrivilege } from '../../net/native.js'
 import { kernelLocalPortRange, kernelPortUse } from '../../net/kernelports.js'
 import { wireStampTap, type WireStampDevice } from '../../net/wirestamp.js'
-import { Interface, monotonicUs, type InterfaceOptions } from './iface.js'
+import { monotonicUs } from './clock.js'
+import { Interface, type InterfaceOptions } from './iface.js'
 
 /** How the userland stack reaches the wire. */
 export type Via = 'raw' | 'pcap'

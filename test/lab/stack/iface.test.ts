@@ -14,14 +14,9 @@ import { seq } from '../../../src/tcp/seq.js'
 import { TcpFlags, type TcpRepr } from '../../../src/tcp/segment.js'
 import type { TraceEvent } from '../../../src/tcp/trace.js'
 import type { TcpConfig } from '../../../src/tcp/types.js'
-import {
-  Interface,
-  VirtualClock,
-  type Connection,
-  type ConnectionHandler,
-  type InterfaceOptions,
-  type PacketEvent,
-} from '../../../src/lab/stack/iface.js'
+import { Interface, type InterfaceOptions, type PacketEvent } from '../../../src/lab/stack/iface.js'
+import type { Connection, ConnectionHandler } from '../../../src/lab/stack/connection.js'
+import { VirtualClock } from '../../../src/lab/stack/clock.js'
 import { TimerHeap } from '../../../src/lab/stack/timerheap.js'
 
 const { FIN, SYN, RST, PSH, ACK } = TcpFlags
