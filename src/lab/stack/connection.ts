@@ -155,8 +155,8 @@ export function addrEq(a: Uint8Array, b: Uint8Array): boolean {
   return true
 }
 
-/** FNV-1a-style mix of the 4-tuple into a 32-bit bucket key: no strings built per packet. */
-function tupleHash(local: Uint8Array, lport: number, remote: Uint8Array, rport: number): number {
+/** @internal FNV-1a-style mix of the 4-tuple into a 32-bit bucket key: no strings built per packet. */
+export function tupleHash(local: Uint8Array, lport: number, remote: Uint8Array, rport: number): number {
   let h = Math.imul(((lport << 16) | rport) ^ 0x811c9dc5, 0x01000193)
   for (let i = 0; i < remote.length; i++) h = Math.imul(h ^ remote[i], 0x01000193)
   for (let i = 0; i < local.length; i++) h = Math.imul(h ^ local[i], 0x01000193)
