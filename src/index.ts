@@ -59,11 +59,13 @@ export { hasRawPrivilege, loadRawSocket, loadCap, loadPacketTx } from './net/nat
 export { GsoCoalescer, gsoSegment, type GsoMeta } from './net/gso.js'
 
 // Running the TCP on a device: the interface, sockets and servers like node:net's
-export { Interface, Connection, PortListener, VirtualClock, NetError, type InterfaceOptions, type PacketEvent } from './lab/iface.js'
-export { TcpSocket, TcpServer, connect as connectOn, createServer as createServerOn, type TcpConnectOptions, type TcpServerOptions, type ConnectRetry } from './lab/socket.js'
+export { Interface, NetError, type InterfaceOptions, type PacketEvent } from './lab/stack/iface.js'
+export { Connection, PortListener } from './lab/stack/connection.js'
+export { VirtualClock } from './lab/stack/clock.js'
+export { TcpSocket, TcpServer, connect as connectOn, createServer as createServerOn, type TcpConnectOptions, type TcpServerOptions, type ConnectRetry } from './lab/stack/socket.js'
 // node:net's entry points over a live userland stack: change one import, keep the application code
-export { connect, createServer, LiveServer, type ConnectOptions, type ServerOptions, type StackChoice } from './lab/api.js'
-export { openLiveStack, openLiveDevice, drain, routeTo, type LiveStack, type LiveStackOptions, type Via } from './lab/live.js'
+export { connect, createServer, LiveServer, type ConnectOptions, type ServerOptions, type StackChoice } from './lab/stack/api.js'
+export { openLiveStack, openLiveDevice, drain, routeTo, type LiveStack, type LiveStackOptions, type Via } from './lab/stack/live.js'
 
 // Seeing TCP: captures, ladders, the seed's echo pair
 export { inspect, toLadder, type InspectOptions, type Inspection, type ConnectionReport } from './lab/inspect/index.js'

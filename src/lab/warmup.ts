@@ -8,9 +8,10 @@
  */
 import { memoryPair } from '../net/memdev.js'
 import { tcpStampOf, wireStampTap } from '../net/wirestamp.js'
-import { Interface, monotonicUs } from './iface.js'
+import { monotonicUs } from './stack/clock.js'
+import { Interface } from './stack/iface.js'
 import { LiveRecorder, segmentJson, segmentLine } from './liverec.js'
-import { TcpSocket, createServer } from './socket.js'
+import { TcpSocket, createServer } from './stack/socket.js'
 
 /**
  * Runs one connect, exchange and close in memory, the way `handshake` runs one live, and resolves once

@@ -246,7 +246,7 @@ export interface StackReport {
 
 /** Starts test/interop/stack-child.mjs in `side` (Node runs the built code). */
 export function stackChild(lab: Lab, side: LabSideName, opts: StackChildOptions): Proc {
-  requireBuilt('dist/lab/live.js', 'dist/lab/socket.js', 'dist/tcp/segment.js')
+  requireBuilt('dist/lab/stack/live.js', 'dist/lab/stack/socket.js', 'dist/tcp/segment.js')
   const child = lab.spawn(side, [process.execPath, repoPath('test/interop/stack-child.mjs'), JSON.stringify({ timeoutMs: 25_000, ...opts })], {
     stdio: ['pipe', 'pipe', 'pipe'],
   })

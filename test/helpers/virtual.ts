@@ -2,7 +2,7 @@
  * Running two interfaces in virtual time (VirtualClock) from a test: the event loop carries packets and
  * stream events; when a whole turn moved no packet, the next virtual timer fires.
  */
-import type { VirtualClock } from '../../src/lab/iface.js'
+import type { VirtualClock } from '../../src/lab/stack/clock.js'
 
 /** One turn of the event loop (microtasks, nextTicks and immediates queued so far all run). */
 export const turn = (): Promise<void> => new Promise((r) => setImmediate(r))

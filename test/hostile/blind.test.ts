@@ -215,7 +215,7 @@ async function attack(lab: Lab, who: 'tcplab' | 'linux'): Promise<VictimRun> {
 
 describeRoot('blind in-window attacks, RFC 5961 (root, namespace lab)', () => {
   itRoot('tcplab resets nothing and answers with rate-limited challenge ACKs; Linux side by side', async () => {
-    requireBuilt('dist/lab/iface.js', 'dist/net/capdev.js', 'dist/net/rawdev.js')
+    requireBuilt('dist/lab/stack/iface.js', 'dist/net/capdev.js', 'dist/net/rawdev.js')
     await withLab(async (lab) => {
       const tcplab = await attack(lab, 'tcplab')
       const linux = await attack(lab, 'linux')

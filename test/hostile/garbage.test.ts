@@ -91,7 +91,7 @@ print(json.dumps({'type': 'fuzzed', 'total': len(fz)}), flush=True)
 
 describeRoot('garbage from the wire (root, namespace lab)', () => {
   itRoot('a userland listener keeps serving a kernel client through malformed frames and counts each one', async () => {
-    requireBuilt('dist/lab/iface.js', 'dist/net/capdev.js', 'dist/net/packet.js')
+    requireBuilt('dist/lab/stack/iface.js', 'dist/net/capdev.js', 'dist/net/packet.js')
     await withLab(async (lab) => {
       const me = { iface: lab.a.iface, mac: lab.a.owned.mac, local: lab.a.owned.ipv4 }
       const listener = hostileChild(lab, 'a', 'stack.mjs', { via: 'pcap', ...me, port: PORT, backlog: 16, synCookies: true, app: 'echo', timeoutMs: 170_000 })

@@ -10,8 +10,10 @@ import { parseIp } from '../../src/net/addr.js'
 import type { Device, ReceiveHandler } from '../../src/net/device.js'
 import { memoryPair, type MemoryDevice } from '../../src/net/memdev.js'
 import { SECOND, type TcpConfig } from '../../src/tcp/types.js'
-import { Interface, VirtualClock, type Connection } from '../../src/lab/iface.js'
-import { TcpSocket } from '../../src/lab/socket.js'
+import { VirtualClock } from '../../src/lab/stack/clock.js'
+import type { Connection } from '../../src/lab/stack/connection.js'
+import { Interface } from '../../src/lab/stack/iface.js'
+import { TcpSocket } from '../../src/lab/stack/socket.js'
 
 const FULL = process.env.LAB_FULL === '1'
 const A = parseIp('198.18.0.1')

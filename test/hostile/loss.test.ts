@@ -91,7 +91,7 @@ interface ClientConn {
 
 describeRoot('loss and disorder (root, namespace lab)', () => {
   itRoot(`${TRANSFERS} transfers of 1 MiB each way through ${LOSS_PCT}% loss each way, reordering and duplicates: every byte intact`, async () => {
-    requireBuilt('dist/lab/iface.js', 'dist/net/rawdev.js', 'dist/net/memdev.js')
+    requireBuilt('dist/lab/stack/iface.js', 'dist/net/rawdev.js', 'dist/net/memdev.js')
     await withLab(async (lab) => {
       // Each direction is dropped where it ENTERS a namespace, so both senders see real network loss (a drop
       // in the sender's own output hook is reported back to it as a local error and resent at once).

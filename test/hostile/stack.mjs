@@ -27,8 +27,8 @@ import { openCapDevice, ipOverEthernet } from '../../dist/net/capdev.js'
 import { openRawDevice } from '../../dist/net/rawdev.js'
 import { faultInjector } from '../../dist/net/memdev.js'
 import { installRstGuard } from '../../dist/net/rstguard.js'
-import { Interface } from '../../dist/lab/iface.js'
-import { createServer } from '../../dist/lab/socket.js'
+import { Interface } from '../../dist/lab/stack/iface.js'
+import { createServer } from '../../dist/lab/stack/socket.js'
 
 const o = JSON.parse(process.argv[2])
 const emit = (v) => process.stdout.write(`${JSON.stringify(v)}\n`)

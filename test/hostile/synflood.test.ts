@@ -72,7 +72,7 @@ const FIRST_SOURCE = 30
 describeRoot('SYN flood (root, namespace lab)', () => {
   for (const v of VARIANTS) {
     itRoot(`${v.name}: ${SYNS.toLocaleString('en-US')} spoofed SYNs, bounded memory, SYN cookies, a kernel client still connects`, async () => {
-      requireBuilt('dist/lab/iface.js', 'dist/net/rawdev.js', 'dist/net/rstguard.js')
+      requireBuilt('dist/lab/stack/iface.js', 'dist/net/rawdev.js', 'dist/net/rstguard.js')
       await withLab(async (lab) => {
         if (v.resolvable) {
           const lines: string[] = []
@@ -185,7 +185,7 @@ const CLIENT_EVERY_MS = 500
 describeRoot('SYN flood at the capture device while kernel clients keep connecting (issue 12, root)', () => {
   for (const f of FLOODS) {
     itRoot(`${SYNS_12.toLocaleString('en-US')} spoofed SYNs ${f.name}: a client every ${CLIENT_EVERY_MS} ms, every one connects; memory bounded`, async () => {
-      requireBuilt('dist/lab/iface.js', 'dist/net/capdev.js', 'dist/net/rawdev.js')
+      requireBuilt('dist/lab/stack/iface.js', 'dist/net/capdev.js', 'dist/net/rawdev.js')
       await withLab(async (lab) => {
         const target = lab.a.owned.ipv4
         const listener = hostileChild(lab, 'a', 'stack.mjs', {

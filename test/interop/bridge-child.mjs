@@ -15,8 +15,8 @@
 //   maxPayloadIn, sentSha, recvBytes, recvSha, eof, closed, hadError}.
 import { createHash, randomBytes } from 'node:crypto'
 import { parseIp } from '../../dist/net/addr.js'
-import { openLiveStack } from '../../dist/lab/live.js'
-import { TcpSocket, createServer } from '../../dist/lab/socket.js'
+import { openLiveStack } from '../../dist/lab/stack/live.js'
+import { TcpSocket, createServer } from '../../dist/lab/stack/socket.js'
 
 const o = JSON.parse(process.argv[2])
 const emit = (v) => process.stdout.write(`${JSON.stringify(v)}\n`)

@@ -10,7 +10,7 @@
  * in A across the bridge: a handshake over each device, and duplicate address detection that hears B and C.
  */
 import { expect, it } from 'vitest'
-import { randomEphemeralPort } from '../../src/lab/live.js'
+import { randomEphemeralPort } from '../../src/lab/stack/live.js'
 import type { Lab, LabSide, LabSideName } from '../../src/net/netns.js'
 import { describeRoot } from '../helpers/root.js'
 import { labChild, nftCounters, repoPath, requireBuilt, withLab, type LabChild } from '../helpers/lab.js'
@@ -99,7 +99,7 @@ describeRoot('bridge lab: tcplab in A with two kernel peers at once, B on the br
       for (const via of ['pcap', 'raw'] as const) {
         const label = offloads === 'on' ? "offloads at the kernel's defaults" : 'offloads off'
         it(`${via}, IPv${family}, ${label}: client of B and C and listener for B and C at once, bytes and states exact; B↔C and A↔C kernel traffic untouched, no RST anywhere`, async () => {
-          requireBuilt('dist/lab/live.js', 'dist/lab/socket.js')
+          requireBuilt('dist/lab/stack/live.js', 'dist/lab/stack/socket.js')
           await withLab(
             async (lab) => {
               try {

@@ -6,7 +6,7 @@
  * offloaded checksums accepted, nothing truncated, nothing dropped.
  */
 import { afterAll, expect, it } from 'vitest'
-import { randomEphemeralPort } from '../../src/lab/live.js'
+import { randomEphemeralPort } from '../../src/lab/stack/live.js'
 import { describeRoot } from '../helpers/root.js'
 import {
   expectCleanExit,

@@ -4,7 +4,7 @@
  * our FIN first, our TIME-WAIT, and a kernel that saw a clean end of stream.
  */
 import { afterAll, expect, it } from 'vitest'
-import { randomEphemeralPort } from '../../src/lab/live.js'
+import { randomEphemeralPort } from '../../src/lab/stack/live.js'
 import { TcpFlags } from '../../src/tcp/segment.js'
 import { describeRoot } from '../helpers/root.js'
 import { until } from '../helpers/lab.js'

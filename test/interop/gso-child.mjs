@@ -76,8 +76,8 @@ async function train() {
 }
 
 async function transfer() {
-  const { Interface } = await import('../../dist/lab/iface.js')
-  const { TcpSocket } = await import('../../dist/lab/socket.js')
+  const { Interface } = await import('../../dist/lab/stack/iface.js')
+  const { TcpSocket } = await import('../../dist/lab/stack/socket.js')
   const eth = openCapDevice({ iface: o.iface, mac: o.mac, gso: true })
   const ip = ipOverEthernet(eth, { mac: o.mac, ipv4: o.local })
   await ip.arp.resolve(o.server)

@@ -229,7 +229,7 @@ out(type='done', peer=addr[0], recvBytes=n, sha=h.hexdigest(), eof=True)
 `
 
   itGso('IPv4: 8 MiB from tcplab (TcpSocket, capture device with gso) to a kernel server arrive intact, in joined segments', async () => {
-    requireBuilt('dist/net/capdev.js', 'dist/lab/iface.js', 'dist/lab/socket.js', 'dist/net/prng.js')
+    requireBuilt('dist/net/capdev.js', 'dist/lab/stack/iface.js', 'dist/lab/stack/socket.js', 'dist/net/prng.js')
     const expectedSha = createHash('sha256').update(prngBytes(SEED, BYTES)).digest('hex')
     await withLab(async (lab) => {
       const server = lab.spawn('b', ['python3', '-c', SERVER_PY, JSON.stringify({ host: lab.b.ipv4, port: PORT })], {

@@ -10,7 +10,7 @@ import { afterAll, expect, it } from 'vitest'
 import { describeRoot } from '../helpers/root.js'
 import { exitOf, labChild, repoPath, requireBuilt, withLab } from '../helpers/lab.js'
 import { expectNothingLeft } from '../helpers/interop.js'
-import { OFFLOAD_NOTICE } from '../../src/lab/live.js'
+import { OFFLOAD_NOTICE } from '../../src/lab/stack/live.js'
 
 const CLI = 'dist/lab/cli.js'
 const PORT = 1935

@@ -16,7 +16,7 @@
  * below), to keep the suite fast.
  */
 import { afterAll, expect, it } from 'vitest'
-import { randomEphemeralPort } from '../../src/lab/live.js'
+import { randomEphemeralPort } from '../../src/lab/stack/live.js'
 import { describeRoot } from '../helpers/root.js'
 import {
   MB,

@@ -24,8 +24,8 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { createInterface } from 'node:readline'
 import { parseIp } from '../../dist/net/addr.js'
-import { openLiveStack } from '../../dist/lab/live.js'
-import { TcpSocket, createServer } from '../../dist/lab/socket.js'
+import { openLiveStack } from '../../dist/lab/stack/live.js'
+import { TcpSocket, createServer } from '../../dist/lab/stack/socket.js'
 import { TcpFlags, tcpHeaderLen } from '../../dist/tcp/segment.js'
 
 const o = JSON.parse(process.argv[2])

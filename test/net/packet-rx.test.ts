@@ -6,7 +6,7 @@
  * frame longer than the device's maxFrame is counted as truncated, never delivered cut short.
  */
 import { afterAll, expect, it } from 'vitest'
-import { randomEphemeralPort } from '../../src/lab/live.js'
+import { randomEphemeralPort } from '../../src/lab/stack/live.js'
 import { loadPacketTx, hasPacketRx } from '../../src/net/native.js'
 import { describeRoot } from '../helpers/root.js'
 import {

@@ -335,7 +335,7 @@ c.close()
   }, 30_000)
 
   it("openLiveDevice --via pcap refuses the peer's and the local kernel's addresses, naming their MACs, and takes the lab-owned one", async () => {
-    requireBuilt('dist/lab/live.js', 'dist/net/addr.js')
+    requireBuilt('dist/lab/stack/live.js', 'dist/net/addr.js')
     const dir = mkdtempSync(join(tmpdir(), 'tcplab-dad-'))
     const file = join(dir, 'side-b.pcap')
     let dump: ChildProcess | undefined
@@ -344,7 +344,7 @@ c.close()
         dump = await startTcpdump(lab, 'b', ['-i', lab.b.iface], file, 'arp or icmp6')
         const addrs = [lab.b.ipv4, lab.a.ipv4, lab.a.owned.ipv4, lab.b.ipv6, lab.a.ipv6, lab.a.owned.ipv6]
         const script = [
-          `const { openLiveDevice } = await import(${JSON.stringify(repoPath('dist/lab/live.js'))})`,
+          `const { openLiveDevice } = await import(${JSON.stringify(repoPath('dist/lab/stack/live.js'))})`,
           `const { parseIp } = await import(${JSON.stringify(repoPath('dist/net/addr.js'))})`,
           `for (const addr of ${JSON.stringify(addrs)}) {`,
           '  try {',

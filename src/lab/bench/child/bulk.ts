@@ -14,7 +14,7 @@ import { once } from 'node:events'
 import * as net from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { TcpConfig } from '../../../tcp/types.js'
-import { TcpSocket } from '../../socket.js'
+import { TcpSocket } from '../../stack/socket.js'
 import { childGuard, childOptions, emit, nowNs, openChildStack, runChild, sleep, type LabChildOptions } from './common.js'
 
 /** Which stack a block measures. */

@@ -15,7 +15,7 @@ import type { Device } from '../../../net/device.js'
 import { openRawDevice } from '../../../net/rawdev.js'
 import { TCPLAB_PACKET_MARK } from '../../../net/rstguard.js'
 import type { TcpConfig } from '../../../tcp/types.js'
-import { Interface } from '../../iface.js'
+import { Interface } from '../../stack/iface.js'
 
 /** One line a child prints: a JSON object with a `type`. */
 export interface ChildLine {
@@ -89,7 +89,7 @@ export interface BenchStackOptions {
 }
 
 /**
- * tcplab on a raw IPv4 socket (default) or on libpcap. Built here rather than with live.ts's openLiveStack
+ * tcplab on a raw IPv4 socket (default) or on libpcap. Built here rather than with stack/live.ts's openLiveStack
  * for two options it does not pass on: the ephemeral port range (kept apart from the kernel's, which the
  * guard must not cover) and `rstClosedPorts: false` (the raw socket also sees the kernel's own
  * connections' packets; answering those with RST would break the baseline). With pcap, `peer`'s MAC is

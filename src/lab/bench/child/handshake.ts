@@ -18,7 +18,8 @@
  */
 import * as net from 'node:net'
 import { parseIp } from '../../../net/addr.js'
-import type { Connection, ConnectionHandler, Interface } from '../../iface.js'
+import type { Connection, ConnectionHandler } from '../../stack/connection.js'
+import type { Interface } from '../../stack/iface.js'
 import { childGuard, childOptions, emit, nowNs, openChildStack, runChild, sleep, type LabChildOptions } from './common.js'
 
 /** Which stack a block measures. */

@@ -10,147 +10,25 @@
  * a TCB is never entered twice at once.
  *
  * Time is µs as in src/tcp. The clock and the timer scheduler are injectable: tests pass a
- * {@link VirtualClock} and drive time by hand, with no sleeps.
+ * {@link VirtualClock} (clock.ts) and drive time by hand, with no sleeps.
  */
 import { EventEmitter } from 'node:events'
-import { formatIp, parseIp } from '../net/addr.js'
-import type { Device, ReceiveMeta } from '../net/device.js'
-import type { Ipv4Parsed } from '../net/ipv4.js'
-import { decodeIp, emitTcpPacket, type DecodedPacket, type IpHeaderFields } from '../net/packet.js'
-import { WireError } from '../tcp/errors.js'
-import { Listener, type ListenerStats } from '../tcp/listener.js'
-import { TcpFlags, type TcpRepr } from '../tcp/segment.js'
-import { rstForClosed, Tcb } from '../tcp/tcb.js'
-import type { TraceEvent } from '../tcp/trace.js'
-import { DEFAULT_TCP_CONFIG, type FourTuple, type TcpConfig, type TcpState } from '../tcp/types.js'
+import { formatIp, parseIp } from '../../net/addr.js'
+import type { Device, ReceiveMeta } from '../../net/device.js'
+import type { Ipv4Parsed } from '../../net/ipv4.js'
+import { decodeIp, emitTcpPacket, type DecodedPacket, type IpHeaderFields } from '../../net/packet.js'
+import { WireError } from '../../tcp/errors.js'
+import { Listener } from '../../tcp/listener.js'
+import { TcpFlags, type TcpRepr } from '../../tcp/segment.js'
+import { rstForClosed, Tcb } from '../../tcp/tcb.js'
+import type { TraceEvent } from '../../tcp/trace.js'
+import { DEFAULT_TCP_CONFIG, type FourTuple, type TcpConfig } from '../../tcp/types.js'
+import { monotonicUs, realScheduler, type TimerScheduler } from './clock.js'
+import { addrEq, Connection, ConnectionTable, PortListener, type ConnectionHandler } from './connection.js'
 import { TimerHeap } from './timerheap.js'
 
 const IPPROTO_TCP = 6
 const { RST } = TcpFlags
-
-// ------------------------------------------------------------------------------------------ time
-
-/** Schedules the interface's timer (and sockets' idle timers) at an absolute time of the interface clock. */
-export interface TimerScheduler {
-  /** Calls `fn` once at (or after) `atUs` on the interface's clock; returns a handle for `clearTimer`. */
-  setTimer(fn: () => void, atUs: number): unknown
-  /** Cancels a timer that has not fired (a handle that already fired or was cleared is ignored). */
-  clearTimer(handle: unknown): void
-  /** Whether a pending timer keeps the process alive (Node's ref/unref); optional. */
-  setRef?(handle: unknown, ref: boolean): void
-}
-
-/** The default clock: µs since the process started, from the monotonic `performance.now()`. */
-export function monotonicUs(): number {
-  return Math.round(performance.now() * 1000)
-}
-
-/** A scheduler over Node's `setTimeout`, converting absolute µs of `clock` to a relative delay in ms. */
-export function realScheduler(clock: () => number = monotonicUs): TimerScheduler {
-  return {
-    setTimer(fn, atUs) {
-      // Rounded up: a timer that fires a little early would find nothing due and re-arm at once. Capped
-      // at setTimeout's limit (about 24.8 days); firing at the cap just re-arms for the rest.
-      const ms = Math.min(0x7fffffff, Math.max(0, Math.ceil((atUs - clock()) / 1000)))
-      return setTimeout(fn, ms)
-    },
-    clearTimer(handle) {
-      clearTimeout(handle as NodeJS.Timeout)
-    },
-    setRef(handle, ref) {
-      const t = handle as NodeJS.Timeout
-      if (ref) t.ref()
-      else t.unref()
-    },
-  }
-}
-
-interface VirtualTimer {
-  fn: () => void
-  at: number
-  live: boolean
-}
-
-/**
- * Virtual time for tests and simulations: a clock that moves only when told to, and a scheduler whose
- * timers fire, in time order, as `advance`/`runNext` move the clock past them.
- */
-export class VirtualClock implements TimerScheduler {
-  private t: number
-  private readonly heap = new TimerHeap<VirtualTimer>()
-  private live = 0
-  /** The clock function to hand to an Interface (µs). */
-  readonly clock = (): number => this.t
-
-  constructor(startUs = 0) {
-    this.t = startUs
-  }
-
-  /** Current virtual time (µs). */
-  get now(): number {
-    return this.t
-  }
-
-  /** Timers set and neither fired nor cleared. */
-  get pending(): number {
-    return this.live
-  }
-
-  /** When the next live timer fires, or undefined when none is pending. */
-  nextAt(): number | undefined {
-    this.skipDead()
-    return this.heap.size > 0 ? this.heap.peekTime() : undefined
-  }
-
-  setTimer(fn: () => void, atUs: number): unknown {
-    const t: VirtualTimer = { fn, at: atUs, live: true }
-    this.heap.push(atUs, t)
-    this.live++
-    return t
-  }
-
-  clearTimer(handle: unknown): void {
-    const t = handle as VirtualTimer | undefined
-    if (t !== undefined && t.live) {
-      t.live = false
-      this.live--
-    }
-  }
-
-  /** Fires the earliest pending timer, moving the clock to its time (never backwards); false when none. */
-  runNext(): boolean {
-    this.skipDead()
-    const t = this.heap.pop()
-    if (t === undefined) return false
-    t.live = false
-    this.live--
-    if (t.at > this.t) this.t = t.at
-    t.fn()
-    return true
-  }
-
-  /** Moves the clock to `atUs`, firing every timer due by then in time order; returns how many fired. */
-  advanceTo(atUs: number): number {
-    let n = 0
-    for (;;) {
-      this.skipDead()
-      if (this.heap.size === 0 || this.heap.peekTime() > atUs) break
-      this.runNext()
-      n++
-    }
-    if (atUs > this.t) this.t = atUs
-    return n
-  }
-
-  /** Moves the clock forward by `us`, firing timers on the way. */
-  advance(us: number): number {
-    return this.advanceTo(this.t + us)
-  }
-
-  private skipDead(): void {
-    while (this.heap.size > 0 && !this.heap.peekItem()!.live) this.heap.pop()
-  }
-}
 
 // ------------------------------------------------------------------------------------------ types
 
@@ -268,12 +146,6 @@ export interface InterfaceEvents {
   checksumOffloaded: []
 }
 
-/** What the interface tells about a connection after every event that may have changed it. */
-export interface ConnectionHandler {
-  /** Called after a segment was processed or a timer ran for `conn` (state, data, space may have changed). */
-  onConnectionUpdate(conn: Connection): void
-}
-
 /** Options of {@link Interface}. */
 export interface InterfaceOptions {
   /** An IP-medium device (use `ipOverEthernet` for an Ethernet one). */
@@ -356,160 +228,12 @@ export class NetError extends Error {
   }
 }
 
-// ------------------------------------------------------------------------------------------ connection
-
-/** One TCP connection on an interface: its TCB plus the interface's bookkeeping. */
-export class Connection {
-  /** The handler told about changes (a TcpSocket), if any. */
-  handler: ConnectionHandler | undefined
-  /** IPv4 or IPv6. */
-  readonly family: 4 | 6
-  /** @internal next connection in the same hash bucket. */
-  next: Connection | undefined = undefined
-  /** @internal hash of the 4-tuple. */
-  hash = 0
-  /** @internal the time of this connection's valid heap entry (NaN: none). */
-  heapAt = NaN
-  /** @internal the listener it came from, until accepted. */
-  port: PortListener | undefined = undefined
-  /** @internal counted in the interface's keep-alive count. */
-  held = false
-  /** @internal released by its owner: the TCB finishes alone; data arriving is answered with RST (Linux). */
-  orphan = false
-  /** @internal when a released connection in FIN-WAIT-2 is given up (NaN: not yet). */
-  orphanAt = NaN
-  /** @internal removed from the interface (the TCB is CLOSED). */
-  removed = false
-  /** @internal IP fields for every outgoing packet (our address → theirs). */
-  readonly ip: IpHeaderFields
-
-  constructor(
-    /** @internal */ readonly iface: Interface,
-    /** The TCB. */
-    readonly tcb: Tcb,
-  ) {
-    this.family = tcb.tuple.localAddr.length === 4 ? 4 : 6
-    // The interface's TTL/TOS as the connection starts: a socket option set before connect() (IP_TTL, IP_TOS).
-    this.ip = { src: tcb.tuple.localAddr, dst: tcb.tuple.remoteAddr, ttl: iface.ttl, tos: iface.tos }
-  }
-
-  /** The 4-tuple from our side. */
-  get tuple(): FourTuple {
-    return this.tcb.tuple
-  }
-
-  /** The TCB's RFC 9293 state. */
-  get state(): TcpState {
-    return this.tcb.state
-  }
-
-  /** True once the TCB is CLOSED and the interface forgot it. */
-  get closed(): boolean {
-    return this.removed
-  }
-
-  /** SEND: queues what fits in the send buffer, sends what the windows allow; returns bytes taken. */
-  send(data: Uint8Array): number {
-    return this.iface.userSend(this, data)
-  }
-
-  /** RECEIVE into a caller-owned buffer; a window update goes out when reading opened the window. */
-  recvInto(into: Uint8Array): number {
-    return this.iface.userRecvInto(this, into)
-  }
-
-  /** RECEIVE up to `max` bytes into a new array. */
-  recv(max = Infinity): Uint8Array {
-    const n = Math.min(max, this.tcb.readable)
-    const out = new Uint8Array(n)
-    if (n > 0) this.recvInto(out)
-    return out
-  }
-
-  /** CLOSE: FIN after the queued data (half-close; receiving goes on). */
-  close(): void {
-    this.iface.userClose(this, false)
-  }
-
-  /** ABORT: RST in a synchronized state, then CLOSED. */
-  abort(): void {
-    this.iface.userClose(this, true)
-  }
-
-  /**
-   * Gives the connection up: the handler is detached, it no longer keeps the process alive, and the TCB
-   * finishes its close alone. Data that arrives afterwards is answered with RST, as Linux does for an
-   * orphaned socket (tcp_rcv_state_process, FIN-WAIT with RCV_SHUTDOWN).
-   */
-  release(): void {
-    this.iface.userRelease(this)
-  }
-
-  /** Whether this connection keeps the process alive (while not in TIME-WAIT and not released). */
-  ref(on: boolean): void {
-    this.iface.setHeld(this, on && !this.orphan && !this.removed && this.tcb.state !== 'TIME-WAIT')
-  }
-}
-
-/** A port the interface listens on: one Listener per address family, created at the first SYN. */
-export class PortListener {
-  /** Connections spawned and not yet established/accepted. */
-  readonly pending = new Set<Connection>()
-  /** @internal */ v4: Listener | undefined = undefined
-  /** @internal */ v6: Listener | undefined = undefined
-  /** True after close(). */
-  closed = false
-  /** Called with every accepted connection. */
-  onConnection: ((conn: Connection) => void) | undefined
-
-  constructor(
-    private readonly iface: Interface,
-    /** The port. */
-    readonly port: number,
-    /** The local address it is bound to, or undefined for any of ours. */
-    readonly localAddr: Uint8Array | undefined,
-    /** @internal */ readonly opts: IfaceListenOptions,
-  ) {
-    this.onConnection = opts.onConnection
-  }
-
-  /** Listener counters summed over both families. */
-  get stats(): ListenerStats {
-    const s: ListenerStats = { synsReceived: 0, synsDropped: 0, cookiesSent: 0, cookiesAccepted: 0, cookiesRejected: 0, resetsSent: 0 }
-    for (const l of [this.v4, this.v6]) {
-      if (!l) continue
-      for (const k of Object.keys(s) as Array<keyof ListenerStats>) s[k] += l.stats[k]
-    }
-    return s
-  }
-
-  /** Stops listening: new SYNs meet a closed port; connections not yet accepted are reset (as Linux does). */
-  close(): void {
-    this.iface.unlisten(this)
-  }
-}
-
 // ------------------------------------------------------------------------------------------ helpers
 
 function toAddr(a: Uint8Array | string, what: string): Uint8Array {
   if (typeof a === 'string') return parseIp(a)
   if (a.length !== 4 && a.length !== 16) throw new WireError('ERR_BAD_ARGUMENT', `${what} must have 4 or 16 bytes, not ${a.length}`)
   return a.slice()
-}
-
-function addrEq(a: Uint8Array, b: Uint8Array): boolean {
-  const n = a.length
-  if (n !== b.length) return false
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false
-  return true
-}
-
-/** FNV-1a-style mix of the 4-tuple into a 32-bit bucket key: no strings built per packet. */
-function tupleHash(local: Uint8Array, lport: number, remote: Uint8Array, rport: number): number {
-  let h = Math.imul(((lport << 16) | rport) ^ 0x811c9dc5, 0x01000193)
-  for (let i = 0; i < remote.length; i++) h = Math.imul(h ^ remote[i], 0x01000193)
-  for (let i = 0; i < local.length; i++) h = Math.imul(h ^ local[i], 0x01000193)
-  return h ^ (h >>> 16)
 }
 
 function isPort(p: unknown): p is number {
@@ -549,9 +273,7 @@ export class Interface extends EventEmitter<InterfaceEvents> {
   tos: number | undefined
   private portCursor: number
 
-  private readonly table = new Map<number, Connection>()
-  private count = 0
-  private readonly byTcb = new WeakMap<Tcb, Connection>()
+  private readonly table = new ConnectionTable()
   private readonly ports = new Map<number, PortListener>()
   private readonly portUse = new Map<number, number>()
 
@@ -640,14 +362,12 @@ export class Interface extends EventEmitter<InterfaceEvents> {
 
   /** Connections the interface holds (every state but CLOSED, TIME-WAIT included). */
   get connectionCount(): number {
-    return this.count
+    return this.table.size
   }
 
   /** Every connection held. */
   *connections(): IterableIterator<Connection> {
-    for (let c of this.table.values()) {
-      for (; c !== undefined; c = c.next!) yield c
-    }
+    yield* this.table.values()
   }
 
   /** Whether the real timer is armed (for tests: false after close and when nothing is due). */
@@ -690,7 +410,7 @@ export class Interface extends EventEmitter<InterfaceEvents> {
     if (opts.localPort !== undefined && opts.localPort !== 0) {
       if (!isPort(opts.localPort)) throw new NetError('EINVAL', `local port must be 1..65535, not ${opts.localPort}`)
       localPort = opts.localPort
-      if (this.lookup(localAddr, localPort, remoteAddr, opts.remotePort) !== undefined) {
+      if (this.table.lookup(localAddr, localPort, remoteAddr, opts.remotePort) !== undefined) {
         throw new NetError('EADDRINUSE', `${formatIp(localAddr)}:${localPort} is already connected to ${formatIp(remoteAddr)}:${opts.remotePort}`)
       }
     } else {
@@ -964,11 +684,11 @@ export class Interface extends EventEmitter<InterfaceEvents> {
     const src = ip!.src
     const dst = ip!.dst
     const tcp = seg!
-    const conn = this.lookup(dst, tcp.dstPort, src, tcp.srcPort)
+    const conn = this.table.lookup(dst, tcp.dstPort, src, tcp.srcPort)
     // Our own send heard back (a raw socket on loopback): it leaves from our side of one of our 4-tuples,
     // which nobody else may use. Checked after the forward lookup, so two connections of ours joined over
     // loopback still reach each other.
-    if (conn === undefined && this.isOurs(src) && this.lookup(src, tcp.srcPort, dst, tcp.dstPort) !== undefined) {
+    if (conn === undefined && this.isOurs(src) && this.table.lookup(src, tcp.srcPort, dst, tcp.dstPort) !== undefined) {
       // Not shown to observers: it was shown once already, as it left.
       st.drops['own-echo']++
       return
@@ -1073,7 +793,7 @@ export class Interface extends EventEmitter<InterfaceEvents> {
     for (const l of [pl.v4, pl.v6]) {
       if (l === undefined) continue
       for (let t = l.accept(); t !== undefined; t = l.accept()) {
-        const conn = this.byTcb.get(t)
+        const conn = this.table.ofTcb(t)
         if (conn === undefined || conn.port !== pl) continue
         conn.port = undefined
         pl.pending.delete(conn)
@@ -1135,7 +855,7 @@ export class Interface extends EventEmitter<InterfaceEvents> {
     if (conn.heapAt <= at) return
     conn.heapAt = at
     this.heap.push(at, conn)
-    if (this.heap.size > 2 * this.count + 64) this.compactHeap()
+    if (this.heap.size > 2 * this.table.size + 64) this.compactHeap()
   }
 
   private compactHeap(): void {
@@ -1226,24 +946,10 @@ export class Interface extends EventEmitter<InterfaceEvents> {
 
   // ---------------------------------------------------------------------------------- table
 
-  private lookup(local: Uint8Array, lport: number, remote: Uint8Array, rport: number): Connection | undefined {
-    let c = this.table.get(tupleHash(local, lport, remote, rport))
-    for (; c !== undefined; c = c.next) {
-      const t = c.tcb.tuple
-      if (t.localPort === lport && t.remotePort === rport && addrEq(t.remoteAddr, remote) && addrEq(t.localAddr, local)) return c
-    }
-    return undefined
-  }
-
   private register(tcb: Tcb, pl: PortListener | undefined): Connection {
     const conn = new Connection(this, tcb)
     const t = tcb.tuple
-    const h = tupleHash(t.localAddr, t.localPort, t.remoteAddr, t.remotePort)
-    conn.hash = h
-    conn.next = this.table.get(h)
-    this.table.set(h, conn)
-    this.count++
-    this.byTcb.set(tcb, conn)
+    this.table.add(conn)
     this.portUse.set(t.localPort, (this.portUse.get(t.localPort) ?? 0) + 1)
     if (pl !== undefined) {
       conn.port = pl
@@ -1258,17 +964,7 @@ export class Interface extends EventEmitter<InterfaceEvents> {
     if (conn.removed) return
     conn.removed = true
     conn.heapAt = NaN
-    const h = conn.hash
-    let c = this.table.get(h)
-    if (c === conn) {
-      if (conn.next === undefined) this.table.delete(h)
-      else this.table.set(h, conn.next)
-    } else {
-      while (c !== undefined && c.next !== conn) c = c.next
-      if (c !== undefined) c.next = conn.next
-    }
-    conn.next = undefined
-    this.count--
+    this.table.remove(conn)
     const p = conn.tcb.tuple.localPort
     const u = (this.portUse.get(p) ?? 1) - 1
     if (u === 0) this.portUse.delete(p)
@@ -1299,7 +995,7 @@ export class Interface extends EventEmitter<InterfaceEvents> {
     // Every port is in use by some connection: share one whose 4-tuple with this peer is free (as Linux).
     for (let i = 0; i < span; i++) {
       const p = lo + ((this.portCursor + i) % span)
-      if (!this.ports.has(p) && this.lookup(local, p, remote, rport) === undefined) {
+      if (!this.ports.has(p) && this.table.lookup(local, p, remote, rport) === undefined) {
         this.portCursor = (p - lo + 1) % span
         return p
       }
@@ -1339,7 +1035,7 @@ export class Interface extends EventEmitter<InterfaceEvents> {
 
   private readonly onTcbEvent = (ev: TraceEvent, source: unknown): void => {
     if (!this.tracing) return
-    const conn = this.byTcb.get(source as Tcb)
+    const conn = this.table.ofTcb(source as Tcb)
     if (conn !== undefined) this.emit('trace', ev, conn)
     // Events from inside Tcb.connect or Listener.process, before the connection exists: held until it does.
     else this.pendingTrace.push(ev, source as Tcb)
@@ -1349,11 +1045,11 @@ export class Interface extends EventEmitter<InterfaceEvents> {
   private flushTrace(tcb: Tcb | undefined): void {
     const p = this.pendingTrace
     if (p.length === 0) return
-    const conn = tcb !== undefined ? this.byTcb.get(tcb) : undefined
+    const conn = tcb !== undefined ? this.table.ofTcb(tcb) : undefined
     const events = p.splice(0, p.length)
     for (let i = 0; i < events.length; i += 2) {
       const src = events[i + 1] as Tcb
-      this.emit('trace', events[i] as TraceEvent, src === tcb ? conn : this.byTcb.get(src))
+      this.emit('trace', events[i] as TraceEvent, src === tcb ? conn : this.table.ofTcb(src))
     }
   }
 }

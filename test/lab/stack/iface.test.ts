@@ -4,25 +4,20 @@
  * they cross the wire through the 'packet' event: flags, sequence relations and options.
  */
 import { describe, expect, it } from 'vitest'
-import { formatIp, parseIp } from '../../src/net/addr.js'
-import type { ChecksumStatus, Device } from '../../src/net/device.js'
-import { emitIpv4 } from '../../src/net/ipv4.js'
-import { faultInjector, memoryPair, type MemoryDevice } from '../../src/net/memdev.js'
-import { buildTcpPacket } from '../../src/net/packet.js'
-import { pseudoHeaderSum } from '../../src/tcp/checksum.js'
-import { seq } from '../../src/tcp/seq.js'
-import { TcpFlags, type TcpRepr } from '../../src/tcp/segment.js'
-import type { TraceEvent } from '../../src/tcp/trace.js'
-import type { TcpConfig } from '../../src/tcp/types.js'
-import {
-  Interface,
-  VirtualClock,
-  type Connection,
-  type ConnectionHandler,
-  type InterfaceOptions,
-  type PacketEvent,
-} from '../../src/lab/iface.js'
-import { TimerHeap } from '../../src/lab/timerheap.js'
+import { formatIp, parseIp } from '../../../src/net/addr.js'
+import type { ChecksumStatus, Device } from '../../../src/net/device.js'
+import { emitIpv4 } from '../../../src/net/ipv4.js'
+import { faultInjector, memoryPair, type MemoryDevice } from '../../../src/net/memdev.js'
+import { buildTcpPacket } from '../../../src/net/packet.js'
+import { pseudoHeaderSum } from '../../../src/tcp/checksum.js'
+import { seq } from '../../../src/tcp/seq.js'
+import { TcpFlags, type TcpRepr } from '../../../src/tcp/segment.js'
+import type { TraceEvent } from '../../../src/tcp/trace.js'
+import type { TcpConfig } from '../../../src/tcp/types.js'
+import { Interface, type InterfaceOptions, type PacketEvent } from '../../../src/lab/stack/iface.js'
+import type { Connection, ConnectionHandler } from '../../../src/lab/stack/connection.js'
+import { VirtualClock } from '../../../src/lab/stack/clock.js'
+import { TimerHeap } from '../../../src/lab/stack/timerheap.js'
 
 const { FIN, SYN, RST, PSH, ACK } = TcpFlags
 const A = parseIp('198.18.0.1')

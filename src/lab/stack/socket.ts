@@ -8,10 +8,11 @@
  */
 import { EventEmitter } from 'node:events'
 import { Duplex } from 'node:stream'
-import { formatIp, parseIp } from '../net/addr.js'
-import type { Tcb } from '../tcp/tcb.js'
-import type { TcpConfig, TcpError, TcpState } from '../tcp/types.js'
-import { type Connection, type ConnectionHandler, type Interface, type PortListener } from './iface.js'
+import { formatIp, parseIp } from '../../net/addr.js'
+import type { Tcb } from '../../tcp/tcb.js'
+import type { TcpConfig, TcpError, TcpState } from '../../tcp/types.js'
+import { type Connection, type ConnectionHandler, type PortListener } from './connection.js'
+import { type Interface } from './iface.js'
 
 /** Linux errno values, negated as Node reports them in `err.errno`. */
 const ERRNO: Record<string, number> = {

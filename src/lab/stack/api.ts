@@ -6,9 +6,9 @@
  * Needs root or CAP_NET_RAW; without it the error comes as the socket's or server's 'error' event.
  */
 import { EventEmitter } from 'node:events'
-import { formatIp, parseIp } from '../net/addr.js'
-import type { Device, ReceiveHandler } from '../net/device.js'
-import { WireError } from '../tcp/errors.js'
+import { formatIp, parseIp } from '../../net/addr.js'
+import type { Device, ReceiveHandler } from '../../net/device.js'
+import { WireError } from '../../tcp/errors.js'
 import { Interface } from './iface.js'
 import { drain, liveInterfaceOptions, openLiveDevice, randomEphemeralPort, routeTo, type LiveDevice, type Via } from './live.js'
 import { TcpServer, TcpSocket, type TcpConnectOptions, type TcpServerOptions } from './socket.js'
