@@ -46,6 +46,7 @@ import { RecvBuffer } from './rcv.js'
 import { EMPTY, RttEstimator, SendBuffer } from './snd.js'
 import { DUP_THRESH, Rack, SEG_LOST, SEG_RETRANS, SEG_SACKED, SackScoreboard, SentLog, isDsack, rackSentAfter } from './sack.js'
 import type { DropReason, LossSource, RecoveryEvent, TimerKind, TraceListener } from './trace.js'
+import { createCongestionControl, type CongestionControl } from './cc/index.js'
 import {
   resolveConfig,
   type FourTuple,
@@ -326,11 +327,9 @@ export class Tcb {
   private delayedAckAt: number | undefined
   private progressAt: number
 
-  // --- congestion control (RFC 5681, RFC 6582) ---
-  /** Congestion window in bytes. */
-  cwnd: number
-  /** Slow-start threshold in bytes. */
-  ssthresh = Infinity
+  // --- congestion control (cc/: RFC 5681 Reno or RFC 9438 CUBIC) and NewReno recovery (RFC 6582) ---
+  /** The congestion controller chosen by `config.congestionControl`; it owns cwnd and ssthresh. */
+  readonly cc: CongestionControl
   private dupAcks = 0
   private recover: Seq
   private inRecovery = false
@@ -405,7 +404,8 @@ export class Tcb {
     this.synWindow = c.synWindow ?? Math.min(c.rcvBuf, 0xffff)
     this.peerMss = this.defaultPeerMss()
     this.rtt = new RttEstimator(c.rtoInitial, c.rtoMin, c.rtoMax)
-    this.cwnd = c.initialCwnd * this.effMss
+    this.cc = createCongestionControl(c.congestionControl)
+    this.cc.init(c.initialCwnd * this.effMss, now)
     this.progressAt = now
   }
 
@@ -463,7 +463,7 @@ export class Tcb {
     t.irs = seqAdd(ack.seq, -1)
     t.rcvNxt = ack.seq
     t.peerMss = mss
-    t.cwnd = t.config.initialCwnd * t.effMss
+    t.cc.init(t.config.initialCwnd * t.effMss, now)
     t.sndUna = seqAdd(iss, 1)
     t.sndNxt = t.sndUna
     t.sndMax = t.sndUna
@@ -484,6 +484,16 @@ export class Tcb {
   /** Current RFC 9293 state. */
   get state(): TcpState {
     return this._state
+  }
+
+  /** Congestion window in bytes (the congestion controller's). */
+  get cwnd(): number {
+    return this.cc.cwnd
+  }
+
+  /** Slow-start threshold in bytes (the congestion controller's). */
+  get ssthresh(): number {
+    return this.cc.ssthresh
   }
 
   /** Largest payload we put in one segment: RFC 9293 §3.7.1 Eff.snd.MSS, less the timestamp option. */
@@ -742,7 +752,7 @@ export class Tcb {
       this.tsRecentValid = true
     }
     this.sackOk = o.sackOk && c.sackPermitted
-    this.cwnd = c.initialCwnd * this.effMss
+    this.cc.init(c.initialCwnd * this.effMss, now)
   }
 
   /** §3.10.7.4: every state from SYN-RECEIVED to TIME-WAIT. */
@@ -942,7 +952,7 @@ export class Tcb {
     } else if (seqGt(ack, this.sndUna)) {
       this.ackAdvance(now, ack)
     } else if (dup) {
-      this.onDupAck()
+      this.onDupAck(now)
     }
     // Window update: "If SND.UNA =< SEG.ACK =< SND.NXT, the send window should be updated" when the
     // segment is newer than the last update (WL1/WL2 rule).
@@ -1113,28 +1123,23 @@ export class Tcb {
       this.rttSample(now, now - this.rttStart)
       this.rttSeq = undefined
     }
-    // Congestion control.
+    // Congestion control: the window grows outside recovery (cc/).
     const smss = this.effMss
     if (this.sackOk) {
       // RFC 6675: cwnd stays at ssthresh during fast recovery; RTO recovery slow-starts (cwnd < ssthresh).
-      if (!this.inRecovery) {
-        if (this.cwnd < this.ssthresh) this.cwnd += Math.min(acked, smss)
-        else this.cwnd += Math.max(1, Math.floor((smss * smss) / this.cwnd))
-      }
+      if (!this.inRecovery) this.cc.onAck(acked, smss, now)
     } else if (this.inRecovery) {
       if (seqGe(ack, this.recover)) {
         // RFC 6582 §3.2 step 3: full acknowledgment ends recovery.
         this.inRecovery = false
-        this.cwnd = Math.min(this.ssthresh, Math.max(seqDiff(this.sndMax, this.sndUna), 0) + smss)
+        this.cc.setRecoveryWindow(Math.min(this.cc.ssthresh, Math.max(seqDiff(this.sndMax, this.sndUna), 0) + smss))
       } else {
         // Partial acknowledgment: retransmit the next hole, deflate by the amount acked.
         this.fastRtx = true
-        this.cwnd = Math.max(this.cwnd - acked + smss, smss)
+        this.cc.setRecoveryWindow(Math.max(this.cc.cwnd - acked + smss, smss))
       }
-    } else if (this.cwnd < this.ssthresh) {
-      this.cwnd += Math.min(acked, smss) // RFC 5681 §3.1 slow start (RFC 3465 L = 1)
     } else {
-      this.cwnd += Math.max(1, Math.floor((smss * smss) / this.cwnd)) // congestion avoidance
+      this.cc.onAck(acked, smss, now)
     }
     this.dupAcks = 0
     // RFC 6298 §5.2/§5.3: stop the timer when all is acknowledged, otherwise restart it.
@@ -1306,10 +1311,9 @@ export class Tcb {
   /** RFC 6675 §5 (4) / RFC 8985: a segment newly marked lost outside recovery starts fast recovery. */
   private afterLossMarking(now: number): void {
     if (this.inRecovery || this.inLoss || this.log.lostBytes === 0) return
-    // (4.1) RecoveryPoint = HighData; (4.2) ssthresh = cwnd = FlightSize / 2 (RFC 5681 equation 4).
-    const smss = this.effMss
-    this.ssthresh = Math.max(Math.floor(seqDiff(this.sndMax, this.sndUna) / 2), 2 * smss)
-    this.cwnd = this.ssthresh
+    // (4.1) RecoveryPoint = HighData; (4.2) ssthresh = cwnd = FlightSize / 2 (RFC 5681 equation 4; the
+    // congestion controller's own reduction with CUBIC).
+    this.cc.onLoss('sack', seqDiff(this.sndMax, this.sndUna), this.effMss, now)
     this.recover = this.sndMax
     this.inRecovery = true
     this.rescued = false
@@ -1337,8 +1341,7 @@ export class Tcb {
       this.tlpEndSeq = undefined
       this.stats.tlpRecoveries++
       if (!this.inRecovery && !this.inLoss) {
-        this.ssthresh = Math.max(Math.floor(this.cwnd / 2), 2 * this.effMss)
-        this.cwnd = this.ssthresh
+        this.cc.onLoss('tlp', seqDiff(this.sndMax, this.sndUna), this.effMss, now)
         this.recoveryEvent(now, 'tlp-repair')
       }
     } else if (dup && blocks === undefined) {
@@ -1469,6 +1472,7 @@ export class Tcb {
 
   private rttSample(now: number, r: number): void {
     this.rtt.sample(r)
+    this.cc.onRttSample(r, now, this.effMss, this.sndUna, this.sndMax)
     this.stats.rttSamples++
     if (this.onEvent) {
       const e = this.rtt
@@ -1477,17 +1481,17 @@ export class Tcb {
   }
 
   /** RFC 5681 §3.2 fast retransmit / fast recovery, with RFC 6582's `recover` guard. */
-  private onDupAck(): void {
+  private onDupAck(now: number): void {
     this.stats.dupAcksIn++
     this.dupAcks++
     const smss = this.effMss
     if (this.inRecovery) {
-      this.cwnd += smss
+      this.cc.setRecoveryWindow(this.cc.cwnd + smss) // RFC 6582 §3.2 step 3: inflate per duplicate ACK
     } else if (this.dupAcks === 3 && seqGt(this.sndUna, this.recover)) {
-      const flight = seqDiff(this.sndMax, this.sndUna)
-      this.ssthresh = Math.max(Math.floor(flight / 2), 2 * smss)
+      // RFC 5681 §3.2 steps 2 and 3: ssthresh per the congestion controller, cwnd = ssthresh + 3·SMSS.
+      this.cc.onLoss('dupack', seqDiff(this.sndMax, this.sndUna), smss, now)
       this.recover = this.sndMax
-      this.cwnd = this.ssthresh + 3 * smss
+      this.cc.setRecoveryWindow(this.cc.ssthresh + 3 * smss)
       this.inRecovery = true
       this.fastRtx = true
       this.rttSeq = undefined
@@ -1639,10 +1643,9 @@ export class Tcb {
     if (this.userTimedOut(now)) return
     const wasRecovering = this.inRecovery || this.inLoss
     if (!synPhase) {
-      // RFC 5681 §3.1 equation (4) and the loss window of one segment; RFC 6582 §4: recover ← highest sent.
-      const smss = this.effMss
-      this.ssthresh = Math.max(Math.floor(seqDiff(this.sndMax, this.sndUna) / 2), 2 * smss)
-      this.cwnd = smss
+      // RFC 5681 §3.1 equation (4) and the loss window of one segment (the congestion controller's
+      // reduction); RFC 6582 §4: recover ← highest sent.
+      this.cc.onRto(seqDiff(this.sndMax, this.sndUna), this.effMss, now)
       this.inRecovery = false
       this.recover = this.sndMax
       this.dupAcks = 0

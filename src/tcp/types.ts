@@ -5,6 +5,7 @@
  * backwards and must be ≥ 0.
  */
 import type { Seq } from './seq.js'
+import { CC_NAMES, type CcName } from './cc/index.js'
 
 /** The eleven states of RFC 9293 §3.3.2, spelled as in the RFC. */
 export type TcpState =
@@ -95,6 +96,11 @@ export interface TcpConfig {
   /** Initial congestion window in segments (RFC 6928: 10, as Linux). */
   initialCwnd: number
   /**
+   * Congestion control by name, as Linux's tcp_congestion_control: 'reno' (RFC 5681) or 'cubic' (RFC 9438
+   * with Linux's HyStart). See src/tcp/cc/.
+   */
+  congestionControl: CcName
+  /**
    * Minimum spacing (µs) between challenge ACKs and other ACKs sent in reply to invalid segments
    * (RFC 5961 §7). Per connection, like Linux's tcp_invalid_ratelimit (500 ms), which avoids the global
    * counter side channel of CVE-2016-5696.
@@ -131,6 +137,7 @@ export const DEFAULT_TCP_CONFIG: Readonly<TcpConfig> = Object.freeze({
   ackDelay: 40 * MILLISECOND,
   nagle: true,
   initialCwnd: 10,
+  congestionControl: 'reno',
   challengeAckInterval: 500 * MILLISECOND,
   iss: undefined,
   isnSecret: undefined,
@@ -151,6 +158,9 @@ export function resolveConfig(partial?: Partial<TcpConfig>): TcpConfig {
   if (!(c.sndBuf >= 1 && c.sndBuf <= 0x3fffffff)) throw new RangeError(`sndBuf ${c.sndBuf} out of range`)
   if (c.ackDelay >= 500_000) throw new RangeError('ackDelay must be < 0.5 s (RFC 9293 MUST-40)')
   if (!(c.rtoMin > 0 && c.rtoMin <= c.rtoMax)) throw new RangeError('need 0 < rtoMin ≤ rtoMax')
+  if (!CC_NAMES.includes(c.congestionControl)) {
+    throw new RangeError(`congestionControl ${String(c.congestionControl)} is not one of ${CC_NAMES.join(', ')}`)
+  }
   if (typeof c.rack !== 'boolean') throw new RangeError(`rack must be true or false, got ${String(c.rack)}`)
   return c
 }
