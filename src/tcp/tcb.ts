@@ -41,6 +41,7 @@
 import { seq, seqAdd, seqDiff, seqGe, seqGt, seqInWindow, seqLe, seqLt, type Seq } from './seq.js'
 import { TcpFlags, type TcpRepr } from './segment.js'
 import type { TcpOption } from './options.js'
+import { NO_OPTIONS, dataOptions, synOptions } from './optlayout.js'
 import { defaultSecret, isnFor, tsOffsetFor } from './isn.js'
 import { RecvBuffer } from './rcv.js'
 import { EMPTY, RttEstimator, SendBuffer } from './snd.js'
@@ -137,10 +138,6 @@ interface SegOpts {
   /** The SACK blocks of the segment (the parsed option's own array, not copied), if any. */
   sack: ReadonlyArray<readonly [Seq, Seq]> | undefined
 }
-
-const NOP: TcpOption = Object.freeze({ kind: 'nop' }) as TcpOption
-const SACK_PERM: TcpOption = Object.freeze({ kind: 'sackPermitted' }) as TcpOption
-const NO_OPTIONS: TcpOption[] = Object.freeze([]) as unknown as TcpOption[]
 
 function scanOptions(options: readonly TcpOption[], o: SegOpts): void {
   o.mss = 0
@@ -1899,20 +1896,16 @@ export class Tcb {
     const c = this.config
     const retransmit = this.sndMax !== this.iss
     const flags = this.synSeen ? SYN | ACK : SYN
-    // RFC 9293 §3.7.1 / RFC 7323 / RFC 2018 options, in Linux's order: MSS, SACK_PERM, TS, NOP, WS (and
-    // NOP,NOP,TS or NOP,NOP,SACK_PERM when one of the pair is off). A SYN+ACK only echoes what the peer
-    // offered.
+    // RFC 9293 §3.7.1 / RFC 7323 / RFC 2018 options, laid out per profile (optlayout.ts). A SYN+ACK only
+    // echoes what the peer offered.
     const ts = this.synSeen ? this.tsOk : c.timestamps
-    const sack = this.synSeen ? this.sackOk : c.sackPermitted
-    const ws = this.synSeen ? this.wsOk : c.windowScale !== false
-    const o: TcpOption[] = [{ kind: 'mss', value: c.mss }]
-    if (ts) {
-      if (sack) o.push(SACK_PERM)
-      else o.push(NOP, NOP)
-      o.push({ kind: 'timestamp', value: this.tsVal(now), echo: this.synSeen ? this.tsRecent : 0 })
-    }
-    if (ws) o.push(NOP, { kind: 'wscale', shift: c.windowScale as number })
-    if (sack && !ts) o.push(NOP, NOP, SACK_PERM)
+    const o = synOptions(c.profile, {
+      mss: c.mss,
+      sackPermitted: this.synSeen ? this.sackOk : c.sackPermitted,
+      tsVal: ts ? this.tsVal(now) : undefined,
+      tsEcr: this.synSeen ? this.tsRecent : 0,
+      wscale: (this.synSeen ? this.wsOk : c.windowScale !== false) ? (c.windowScale as number) : undefined,
+    })
     this.sndNxt = seqAdd(this.iss, 1)
     this.sndMax = this.sndNxt
     if (!retransmit) {
@@ -1940,21 +1933,19 @@ export class Tcb {
     return this.out(this.makeSeg(this.sndMax, ACK, this.windowField(), EMPTY, this.segOptions(now)), false)
   }
 
-  /** Options for a non-SYN segment: NOP,NOP,TS (RFC 7323 App. A layout) and NOP,NOP,SACK (RFC 2018). */
+  /** Options for a non-SYN segment (optlayout.ts): timestamps when in use, SACK blocks for held data. */
   private segOptions(now: number): TcpOption[] {
     const sackN = this.sackOk ? this.rcvBuf.oooRanges : 0
     if (!this.tsOk && sackN === 0) return NO_OPTIONS
-    const o: TcpOption[] = []
-    if (this.tsOk) o.push(NOP, NOP, { kind: 'timestamp', value: this.tsVal(now), echo: this.tsRecent })
+    let blocks: Array<[Seq, Seq]> | undefined
     if (sackN > 0) {
       const k = this.rcvBuf.sackOffsets(this.sackScratch, this.tsOk ? 3 : 4)
-      const blocks: Array<[Seq, Seq]> = []
+      blocks = []
       for (let i = 0; i < k; i++) {
         blocks.push([seqAdd(this.rcvNxt, this.sackScratch[2 * i]), seqAdd(this.rcvNxt, this.sackScratch[2 * i + 1])])
       }
-      o.push(NOP, NOP, { kind: 'sack', blocks })
     }
-    return o
+    return dataOptions(this.tsOk, this.tsOk ? this.tsVal(now) : 0, this.tsRecent, blocks)
   }
 
   /**

@@ -43,8 +43,16 @@ export const SECOND = 1_000_000
 /** µs per millisecond. */
 export const MILLISECOND = 1_000
 
+/**
+ * Whose behaviour a TCB follows where the RFCs leave room: 'rfc' is tcplab's own (the default); 'linux'
+ * is what the Linux kernel does, pinned against kernel captures (so far: the SYN option layout, optlayout.ts).
+ */
+export type TcpProfile = 'rfc' | 'linux'
+
 /** Every tunable of a TCB; all optional when passed in, resolved against {@link DEFAULT_TCP_CONFIG}. */
 export interface TcpConfig {
+  /** Whose behaviour to follow where the RFCs leave room ({@link TcpProfile}); default 'rfc'. */
+  profile: TcpProfile
   /** MSS we advertise (RFC 9293 §3.7.1, MUST-14/MUST-67) and our cap on outgoing payload. */
   mss: number
   /** Window-scale shift we offer (RFC 7323 §2), or false to not offer the option. */
@@ -119,6 +127,7 @@ export interface TcpConfig {
 
 /** Defaults: what a modern Linux client does, except where tcb.ts says otherwise. */
 export const DEFAULT_TCP_CONFIG: Readonly<TcpConfig> = Object.freeze({
+  profile: 'rfc',
   mss: 1460,
   windowScale: 7,
   sackPermitted: true,
@@ -158,6 +167,7 @@ export function resolveConfig(partial?: Partial<TcpConfig>): TcpConfig {
   if (!(c.sndBuf >= 1 && c.sndBuf <= 0x3fffffff)) throw new RangeError(`sndBuf ${c.sndBuf} out of range`)
   if (c.ackDelay >= 500_000) throw new RangeError('ackDelay must be < 0.5 s (RFC 9293 MUST-40)')
   if (!(c.rtoMin > 0 && c.rtoMin <= c.rtoMax)) throw new RangeError('need 0 < rtoMin ≤ rtoMax')
+  if (c.profile !== 'rfc' && c.profile !== 'linux') throw new RangeError(`profile ${String(c.profile)} is not one of rfc, linux`)
   if (!CC_NAMES.includes(c.congestionControl)) {
     throw new RangeError(`congestionControl ${String(c.congestionControl)} is not one of ${CC_NAMES.join(', ')}`)
   }
