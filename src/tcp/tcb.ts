@@ -48,6 +48,7 @@ import { EMPTY, RttEstimator, SendBuffer } from './snd.js'
 import { DUP_THRESH, Rack, SEG_LOST, SEG_RETRANS, SEG_SACKED, SackScoreboard, SentLog, isDsack, rackSentAfter } from './sack.js'
 import type { DropReason, LossSource, RecoveryEvent, TimerKind, TraceListener } from './trace.js'
 import { createCongestionControl, type CongestionControl } from './cc/index.js'
+import { TcbTimers } from './timers.js'
 import {
   resolveConfig,
   type FourTuple,
@@ -311,17 +312,16 @@ export class Tcb {
   private tsRecentValid = false
   private readonly tsOffset: number
 
-  // --- timers (data, never callbacks) ---
-  private rtxAt: number | undefined
-  private rtxKind: 'retransmit' | 'persist' = 'retransmit'
+  // --- timers (data, never callbacks: timers.ts) ---
+  /** Every timer of this connection; `pollAt` is their earliest. */
+  readonly timers = new TcbTimers()
   private retries = 0
   private ackSinceTimeout = false
   /** The RFC 6298 estimator. */
   readonly rtt: RttEstimator
   private rttSeq: Seq | undefined
   private rttStart = 0
-  private timeWaitAt: number | undefined
-  private delayedAckAt: number | undefined
+  /** When the connection last made progress (µs): the user timeout counts from here. */
   private progressAt: number
 
   // --- congestion control (cc/: RFC 5681 Reno or RFC 9438 CUBIC) and NewReno recovery (RFC 6582) ---
@@ -343,13 +343,10 @@ export class Tcb {
   private forceRtx = false
   /** RFC 6675 NextSeg rule 4: the rescue retransmission of this recovery was sent. */
   private rescued = false
-  /** RFC 8985 §7: the PTO timer, a probe to send, and the probe in flight (TLP.end_seq, TLP.is_retrans). */
-  private ptoAt: number | undefined
+  /** RFC 8985 §7: a probe to send, and the probe in flight (TLP.end_seq, TLP.is_retrans); the PTO is in timers. */
   private tlpPending = false
   private tlpEndSeq: Seq | undefined
   private tlpIsRetrans = false
-  /** RFC 8985 §6.2 step 5: the RACK reordering timer. */
-  private reoAt: number | undefined
 
   // --- pending output ---
   private ackNow = false
@@ -815,7 +812,7 @@ export class Tcb {
         this.drop(seg, 'syn-in-window')
       } else {
         // TIME-WAIT: a retransmitted FIN is acknowledged and restarts the 2 MSL wait (§3.10.7.4 eighth).
-        if (this._state === 'TIME-WAIT' && fin) this.timeWaitAt = now + 2 * this.config.msl
+        if (this._state === 'TIME-WAIT' && fin) this.timers.timeWait = now + 2 * this.config.msl
         // "send an acknowledgment <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>"; Linux rate-limits the reply to
         // segments without data, which would otherwise let two confused ends ACK each other forever.
         if (payload.length > 0 || fin) this.ackNow = true
@@ -1060,7 +1057,7 @@ export class Tcb {
         break
       case 'TIME-WAIT':
         this.ackNow = true
-        this.timeWaitAt = now + 2 * this.config.msl
+        this.timers.timeWait = now + 2 * this.config.msl
         break
       default:
         // CLOSE-WAIT, CLOSING, LAST-ACK: the FIN was already received; just acknowledge.
@@ -1077,12 +1074,9 @@ export class Tcb {
   }
 
   private enterTimeWait(now: number, cause: string): void {
-    // MUST-13: TIME-WAIT lasts 2×MSL.
-    this.timeWaitAt = now + 2 * this.config.msl
-    this.rtxAt = undefined
-    this.ptoAt = undefined
-    this.reoAt = undefined
-    this.delayedAckAt = undefined
+    // MUST-13: TIME-WAIT lasts 2×MSL, and no other timer runs in it.
+    this.timers.clearAll()
+    this.timers.timeWait = now + 2 * this.config.msl
     this.setState('TIME-WAIT', cause)
   }
 
@@ -1141,12 +1135,12 @@ export class Tcb {
     this.dupAcks = 0
     // RFC 6298 §5.2/§5.3: stop the timer when all is acknowledged, otherwise restart it.
     if (this.sndUna === this.sndMax) {
-      this.rtxAt = undefined
-      this.ptoAt = undefined
-      this.reoAt = undefined
+      this.timers.rtx = undefined
+      this.timers.pto = undefined
+      this.timers.reo = undefined
     } else {
-      this.rtxAt = now + this.rtt.current
-      this.rtxKind = 'retransmit'
+      this.timers.rtx = now + this.rtt.current
+      this.timers.rtxKind = 'retransmit'
     }
   }
 
@@ -1193,9 +1187,9 @@ export class Tcb {
     // Reneging (RFC 2018 §8): the cumulative ACK stopped at data the peer had SACKed. Linux
     // (tcp_check_sack_reneging) gives the peer max(SRTT/2, 10 ms) to restore its blocks, then the RTO fires
     // and clears the scoreboard; we do the same.
-    if (this.sack.ranges > 0 && this.sack.startAt(0) === 0 && this.rtxAt !== undefined) {
+    if (this.sack.ranges > 0 && this.sack.startAt(0) === 0 && this.timers.rtx !== undefined) {
       const at = now + Math.max((this.rtt.srtt ?? 0) / 2, RENEGING_MIN_WAIT)
-      if (at < this.rtxAt) this.rtxAt = at
+      if (at < this.timers.rtx) this.timers.rtx = at
     }
     if (this.config.rack) {
       this.rack.onAck(this.sndUna, this.sndMax, dsack)
@@ -1266,7 +1260,7 @@ export class Tcb {
   private rackDetectLoss(now: number): void {
     const log = this.log
     const rack = this.rack
-    this.reoAt = undefined
+    this.timers.reo = undefined
     if (rack.xmitTs === -Infinity || log.length === 0) return
     const reo = rack.reoWnd(this.inRecovery || this.inLoss, log.sackedCount, this.rtt.srtt ?? 0)
     let timeout = 0
@@ -1285,7 +1279,7 @@ export class Tcb {
       if (remaining <= 0) this.markLost(now, i, 'rack')
       else if (remaining > timeout) timeout = remaining
     }
-    if (timeout > 0) this.reoAt = now + Math.ceil(timeout)
+    if (timeout > 0) this.timers.reo = now + Math.ceil(timeout)
   }
 
   /**
@@ -1314,7 +1308,7 @@ export class Tcb {
     this.recover = this.sndMax
     this.inRecovery = true
     this.rescued = false
-    this.ptoAt = undefined
+    this.timers.pto = undefined
     // (4.3) the first loss goes out now, whatever pipe says.
     this.forceRtx = true
     this.rttSeq = undefined
@@ -1351,7 +1345,7 @@ export class Tcb {
     const s = this._state
     return (
       this.sackOk && this.config.rack && !this.inRecovery && !this.inLoss && this.tlpEndSeq === undefined &&
-      this.log.length > 0 && this.log.sackedCount === 0 && this.sndWnd > 0 && this.rtxKind === 'retransmit' &&
+      this.log.length > 0 && this.log.sackedCount === 0 && this.sndWnd > 0 && this.timers.rtxKind === 'retransmit' &&
       (s === 'ESTABLISHED' || s === 'CLOSE-WAIT' || s === 'FIN-WAIT-1' || s === 'CLOSING' || s === 'LAST-ACK')
     )
   }
@@ -1359,15 +1353,15 @@ export class Tcb {
   /** RFC 8985 §7.2 (TLP_calc_PTO): (re)arms the PTO after new data goes out or new data is acknowledged. */
   private armPto(now: number): void {
     if (!this.tlpAllowed()) {
-      this.ptoAt = undefined
+      this.timers.pto = undefined
       return
     }
     const srtt = this.rtt.srtt
     const flight = seqDiff(this.sndMax, this.sndUna)
     const pto = srtt === undefined ? 1_000_000 : 2 * srtt + (flight <= this.effMss ? WC_DEL_ACK : TLP_SLACK)
     let at = now + Math.ceil(pto)
-    if (this.rtxAt !== undefined && at > this.rtxAt) at = this.rtxAt
-    this.ptoAt = at
+    if (this.timers.rtx !== undefined && at > this.timers.rtx) at = this.timers.rtx
+    this.timers.pto = at
   }
 
   /** RFC 6675 §4 pipe, per segment: octets outstanding that are neither SACKed nor deemed lost. */
@@ -1454,9 +1448,9 @@ export class Tcb {
       this.tlpEndSeq = this.sndMax
       this.stats.tlpProbes++
     }
-    if (seqLt(this.sndUna, this.sndMax) && (this.rtxAt === undefined || this.rtxAt <= now)) {
-      this.rtxAt = now + this.rtt.current
-      this.rtxKind = 'retransmit'
+    if (seqLt(this.sndUna, this.sndMax) && (this.timers.rtx === undefined || this.timers.rtx <= now)) {
+      this.timers.rtx = now + this.rtt.current
+      this.timers.rtxKind = 'retransmit'
     }
     return seg
   }
@@ -1506,7 +1500,7 @@ export class Tcb {
     // SHLD-19: an ACK for at least every second full-sized segment; MUST-40: delay < 0.5 s.
     if (len >= this.effMss) this.segsSinceAck++
     if (this.segsSinceAck >= 2) this.ackNow = true
-    else if (this.delayedAckAt === undefined) this.delayedAckAt = now + d
+    else if (this.timers.delayedAck === undefined) this.timers.delayedAck = now + d
   }
 
   /** RFC 5961 §7: a challenge ACK, at most one per `challengeAckInterval`. */
@@ -1552,12 +1546,7 @@ export class Tcb {
     if (this.sackOk && this.sndUna !== this.iss && this.sendable()) {
       if (this.forceRtx || this.tlpPending || this.nextLost() >= 0 || this.nextRescue() !== -1) return 0
     }
-    let t = this.rtxAt
-    if (this.ptoAt !== undefined && (t === undefined || this.ptoAt < t)) t = this.ptoAt
-    if (this.reoAt !== undefined && (t === undefined || this.reoAt < t)) t = this.reoAt
-    if (this.timeWaitAt !== undefined && (t === undefined || this.timeWaitAt < t)) t = this.timeWaitAt
-    if (this.delayedAckAt !== undefined && (t === undefined || this.delayedAckAt < t)) t = this.delayedAckAt
-    return t
+    return this.timers.earliest()
   }
 
   /** At most one segment to send now; call until it returns undefined (after `process` and when `pollAt` ≤ now). */
@@ -1584,36 +1573,36 @@ export class Tcb {
   }
 
   private runTimers(now: number): void {
-    if (this.timeWaitAt !== undefined && now >= this.timeWaitAt) {
-      this.timeWaitAt = undefined
+    if (this.timers.timeWait !== undefined && now >= this.timers.timeWait) {
+      this.timers.timeWait = undefined
       this.emitTimer(now, 'time-wait')
       this.toClosed('2MSL timeout')
       return
     }
-    if (this.ptoAt !== undefined && now >= this.ptoAt) {
-      this.ptoAt = undefined
+    if (this.timers.pto !== undefined && now >= this.timers.pto) {
+      this.timers.pto = undefined
       if (this.tlpAllowed()) {
         // RFC 8985 §7.3: the probe goes out on this dispatch and the RTO stays armed; when the PTO was capped
         // by it (they fall due together) it restarts, so the probe comes first.
         this.emitTimer(now, 'tlp')
         this.tlpPending = true
-        if (this.rtxAt !== undefined && this.rtxAt <= now) this.rtxAt = now + this.rtt.current
+        if (this.timers.rtx !== undefined && this.timers.rtx <= now) this.timers.rtx = now + this.rtt.current
       }
     }
-    if (this.reoAt !== undefined && now >= this.reoAt) {
-      this.reoAt = undefined
+    if (this.timers.reo !== undefined && now >= this.timers.reo) {
+      this.timers.reo = undefined
       this.emitTimer(now, 'rack')
       this.rackDetectLoss(now)
       this.afterLossMarking(now)
     }
-    if (this.rtxAt !== undefined && now >= this.rtxAt) {
-      this.rtxAt = undefined
-      if (this.rtxKind === 'persist') this.onPersistTimeout(now)
+    if (this.timers.rtx !== undefined && now >= this.timers.rtx) {
+      this.timers.rtx = undefined
+      if (this.timers.rtxKind === 'persist') this.onPersistTimeout(now)
       else this.onRetransmitTimeout(now)
       if (this._state === 'CLOSED') return
     }
-    if (this.delayedAckAt !== undefined && now >= this.delayedAckAt) {
-      this.delayedAckAt = undefined
+    if (this.timers.delayedAck !== undefined && now >= this.timers.delayedAck) {
+      this.timers.delayedAck = undefined
       this.emitTimer(now, 'delayed-ack')
       this.ackNow = true
     }
@@ -1671,7 +1660,7 @@ export class Tcb {
     this.inLoss = true
     this.tlpEndSeq = undefined
     this.tlpPending = false
-    this.ptoAt = undefined
+    this.timers.pto = undefined
     if (log.flags(0) & SEG_SACKED || (this.sack.ranges > 0 && this.sack.startAt(0) === 0)) {
       this.sack.clear()
       log.clearSacked()
@@ -1714,15 +1703,15 @@ export class Tcb {
 
   /** Arms the persist timer when data or a FIN waits on the window and nothing is in flight to elicit an ACK. */
   private armPersist(now: number): void {
-    if (this.rtxAt !== undefined) return
+    if (this.timers.rtx !== undefined) return
     const s = this._state
     if (s !== 'ESTABLISHED' && s !== 'CLOSE-WAIT' && s !== 'FIN-WAIT-1' && s !== 'CLOSING' && s !== 'LAST-ACK') return
     if (this.sndUna === this.iss || this.sndNxt !== this.sndUna) return
     const bufEnd = seqAdd(this.sndBufSeq, this.sndBuf.length)
     const pending = seqLt(this.sndNxt, bufEnd) || (this.finQueued && seqLe(this.sndNxt, bufEnd))
     if (!pending) return
-    this.rtxAt = now + this.rtt.current
-    this.rtxKind = 'persist'
+    this.timers.rtx = now + this.rtt.current
+    this.timers.rtxKind = 'persist'
   }
 
   /**
@@ -1882,9 +1871,9 @@ export class Tcb {
       this.stats.retransmits++
       if (this.rttSeq !== undefined && seqLt(at, this.rttSeq)) this.rttSeq = undefined
     }
-    if (this.rtxAt === undefined || this.rtxKind === 'persist') {
-      this.rtxAt = now + this.rtt.current
-      this.rtxKind = 'retransmit'
+    if (this.timers.rtx === undefined || this.timers.rtxKind === 'persist') {
+      this.timers.rtx = now + this.rtt.current
+      this.timers.rtxKind = 'retransmit'
     }
     const seg = this.makeSeg(at, flags, this.windowField(), payload, this.segOptions(now))
     seg.urgent = urgent
@@ -1914,16 +1903,16 @@ export class Tcb {
     } else {
       this.stats.retransmits++
     }
-    if (this.rtxAt === undefined) {
-      this.rtxAt = now + this.rtt.current
-      this.rtxKind = 'retransmit'
+    if (this.timers.rtx === undefined) {
+      this.timers.rtx = now + this.rtt.current
+      this.timers.rtxKind = 'retransmit'
     }
     if (this.synSeen) this.lastAckSent = this.rcvNxt
     // RFC 7323 §2.2: the window in a SYN or SYN+ACK is never scaled.
     const seg = this.makeSeg(this.iss, flags, this.synWindow, EMPTY, o)
     if (this.synSeen) {
       this.ackNow = false
-      this.delayedAckAt = undefined
+      this.timers.delayedAck = undefined
     }
     return this.out(seg, retransmit)
   }
@@ -1975,7 +1964,7 @@ export class Tcb {
     this.lastAckSent = this.rcvNxt
     this.ackNow = false
     this.segsSinceAck = 0
-    this.delayedAckAt = undefined
+    this.timers.delayedAck = undefined
     return field
   }
 
@@ -2051,16 +2040,12 @@ export class Tcb {
       this.error = err
       if (this.onEvent) this.onEvent({ type: 'error', now: this.now, code: err.code, reason: err.reason }, this)
     }
-    this.rtxAt = undefined
-    this.timeWaitAt = undefined
-    this.delayedAckAt = undefined
+    this.timers.clearAll()
     this.ackNow = false
     this.fastRtx = false
     this.forceProbe = false
     this.forceRtx = false
     this.tlpPending = false
-    this.ptoAt = undefined
-    this.reoAt = undefined
     this.setState('CLOSED', cause)
   }
 
@@ -2105,10 +2090,10 @@ export class Tcb {
     if (rb) return rb
     if (this.error && s !== 'CLOSED') return `error set in ${s}`
     if (s === 'CLOSED' || s === 'LISTEN') return undefined
-    if (s !== 'TIME-WAIT' && seqLt(this.sndUna, this.sndMax) && this.rtxAt === undefined) {
+    if (s !== 'TIME-WAIT' && seqLt(this.sndUna, this.sndMax) && this.timers.rtx === undefined) {
       return 'unacknowledged data but no retransmission timer'
     }
-    if (s === 'TIME-WAIT' && this.timeWaitAt === undefined) return 'TIME-WAIT without its timer'
+    if (s === 'TIME-WAIT' && this.timers.timeWait === undefined) return 'TIME-WAIT without its timer'
     if (this.sackOk && this.sndUna !== this.iss) {
       if (this.sndNxt !== this.sndMax) return `SACK in use but SND.NXT ${this.sndNxt} != SND.MAX ${this.sndMax}`
       const l = this.log.check(this.sndUna, this.sndMax)
