@@ -49,6 +49,7 @@ import { DUP_THRESH, Rack, SEG_LOST, SEG_RETRANS, SEG_SACKED, SackScoreboard, Se
 import type { DropReason, LossSource, RecoveryEvent, TimerKind, TraceListener } from './trace.js'
 import { createCongestionControl, type CongestionControl } from './cc/index.js'
 import { TcbTimers } from './timers.js'
+import { QuickAck } from './quickack.js'
 import {
   resolveConfig,
   type FourTuple,
@@ -349,6 +350,8 @@ export class Tcb {
   private tlpIsRetrans = false
 
   // --- pending output ---
+  /** Linux's quick-ack mode (profile 'linux' only): the first ACKs go out at once. */
+  private readonly quickAck: QuickAck | undefined
   private ackNow = false
   private segsSinceAck = 0
   private fastRtx = false
@@ -400,6 +403,7 @@ export class Tcb {
     this.rtt = new RttEstimator(c.rtoInitial, c.rtoMin, c.rtoMax)
     this.cc = createCongestionControl(c.congestionControl)
     this.cc.init(c.initialCwnd * this.effMss, now)
+    this.quickAck = c.profile === 'linux' ? new QuickAck() : undefined
     this.progressAt = now
   }
 
@@ -500,6 +504,12 @@ export class Tcb {
   get rcvWnd(): number {
     if (!this.synSeen) return this.synWindow
     const w = seqDiff(this.rcvAdvRight, this.rcvNxt)
+    return w > 0 ? w : 0
+  }
+
+  /** The window our last ACK advertised (Linux's rcv_wnd): its right edge less the RCV.NXT it carried. */
+  private get advertisedWnd(): number {
+    const w = seqDiff(this.rcvAdvRight, this.lastAckSent)
     return w > 0 ? w : 0
   }
 
@@ -816,6 +826,8 @@ export class Tcb {
         // "send an acknowledgment <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>"; Linux rate-limits the reply to
         // segments without data, which would otherwise let two confused ends ACK each other forever.
         if (payload.length > 0 || fin) this.ackNow = true
+        // Linux (tcp_send_dupack): data we already had means our ACK went missing; quick-ack mode again.
+        if (this.quickAck && segLen > 0 && seqLt(segSeq, this.rcvNxt)) this.quickAck.enter(this.advertisedWnd)
         else this.oowAck(now)
         this.drop(seg, 'out-of-window')
       }
@@ -1010,6 +1022,9 @@ export class Tcb {
       }
       if (adv > 0) {
         this.rcvNxt = seqAdd(this.rcvNxt, adv)
+        if (this.quickAck) {
+          this.quickAck.onData(now, payload.length, this.config.mss, this.effMss, this.advertisedWnd, this.rtt.current)
+        }
         // RFC 5681 §4.2: ACK at once when a segment fills a hole; otherwise delayed-ACK rules.
         if (hadHoles) this.ackNow = true
         else this.scheduleAck(now, payload.length)
@@ -1493,7 +1508,7 @@ export class Tcb {
   /** Schedules an ACK for in-order data: at once, or delayed (RFC 9293 §3.8.6.3, RFC 5681 §4.2). */
   private scheduleAck(now: number, len: number): void {
     const d = this.config.ackDelay
-    if (d === 0) {
+    if (d === 0 || this.quickAck?.active) {
       this.ackNow = true
       return
     }
@@ -1962,6 +1977,7 @@ export class Tcb {
     const right = seqAdd(this.rcvNxt, field * unit)
     if (seqGt(right, this.rcvAdvRight) || !this.synSeen) this.rcvAdvRight = right
     this.lastAckSent = this.rcvNxt
+    if (this.quickAck && (this.ackNow || this.timers.delayedAck !== undefined)) this.quickAck.onAckSent()
     this.ackNow = false
     this.segsSinceAck = 0
     this.timers.delayedAck = undefined

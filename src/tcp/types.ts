@@ -153,9 +153,21 @@ export const DEFAULT_TCP_CONFIG: Readonly<TcpConfig> = Object.freeze({
   tsOffset: undefined,
 })
 
+/**
+ * The defaults of the 'linux' profile: DEFAULT_TCP_CONFIG already has Linux's initial window (10), initial
+ * RTO (1 s), minimum RTO (200 ms), delayed ACK (40 ms, TCP_ATO_MIN) and 1 ms timestamp clock; the profile
+ * adds CUBIC, Linux's default congestion control, and (in the TCB) the option layout and quick-ack mode.
+ */
+export const LINUX_TCP_CONFIG: Readonly<TcpConfig> = Object.freeze({
+  ...DEFAULT_TCP_CONFIG,
+  profile: 'linux',
+  congestionControl: 'cubic',
+})
+
 /** Merges a partial config over the defaults and checks the ranges that would break the TCB. */
 export function resolveConfig(partial?: Partial<TcpConfig>): TcpConfig {
-  const c: TcpConfig = { ...DEFAULT_TCP_CONFIG, ...partial }
+  // The profile picks the defaults: fields given explicitly win over either set.
+  const c: TcpConfig = { ...(partial?.profile === 'linux' ? LINUX_TCP_CONFIG : DEFAULT_TCP_CONFIG), ...partial }
   if (!(c.mss >= 64 && c.mss <= 65535)) throw new RangeError(`mss ${c.mss} out of range 64..65535`)
   if (c.windowScale !== false && !(c.windowScale >= 0 && c.windowScale <= 14)) {
     throw new RangeError(`windowScale ${c.windowScale} out of range 0..14 (RFC 7323 §2.3)`)
