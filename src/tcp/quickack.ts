@@ -6,9 +6,11 @@
  * (tcp_send_dupack → tcp_enter_quickack_mode). Each ACK sent while one was due uses one up
  * (tcp_dec_quickack_mode). Pinned against a kernel capture in test/fixtures/linux-quickack.
  *
- * Not modelled (yet): Linux's adaptive ATO (the delay stays `ackDelay`, which is Linux's TCP_ATO_MIN of
- * 40 ms), ping-pong (interactive) mode, and the ACK Linux sends when a read empties the receive queue
- * after a short pushed segment.
+ * Ping-pong mode is modelled only where Linux enters it on the peer's FIN in ESTABLISHED (tcp_fin): no more
+ * quick ACKs, and the ACK of the FIN is delayed. Not modelled (yet): Linux's adaptive ATO (the delay stays
+ * `ackDelay`, which is Linux's TCP_ATO_MIN of 40 ms), ping-pong mode entered by sending data soon after
+ * receiving (interactive traffic), and the ACK Linux sends when a read empties the receive queue after a
+ * short pushed segment.
  */
 
 /** Linux's TCP_MAX_QUICKACKS. */
@@ -27,9 +29,12 @@ export class QuickAck {
   /** When in-order data last arrived (µs); undefined before the first. */
   private lastDataAt: number | undefined = undefined
 
-  /** ACKs go out at once while quick-acks remain. */
+  /** Linux's ping-pong (interactive) mode: ACKs wait to ride on data; quick ACKs are off. */
+  pingpong = false
+
+  /** ACKs go out at once while quick-acks remain, unless in ping-pong mode (tcp_in_quickack_mode). */
   get active(): boolean {
-    return this.quick > 0
+    return this.quick > 0 && !this.pingpong
   }
 
   /**
@@ -51,6 +56,7 @@ export class QuickAck {
   /** tcp_enter_quickack_mode: a retransmission of data we already had (our ACK was lost or too late). */
   enter(rcvWnd: number): void {
     this.incr(rcvWnd)
+    this.pingpong = false
   }
 
   /** tcp_dec_quickack_mode: an ACK went out while one was due. */
@@ -66,4 +72,18 @@ export class QuickAck {
     if (q > MAX_QUICKACKS) q = MAX_QUICKACKS
     if (q > this.quick) this.quick = q
   }
+}
+
+/** Linux's initial receive space: tcp_rmem[1] (128 KiB) at the initial scaling ratio of ½ (tcp_win_from_space). */
+export const LINUX_INITIAL_RCV_SPACE = 65536
+
+/**
+ * The window field of a SYN or SYN+ACK as Linux picks it (tcp_select_initial_window): the initial receive
+ * space, at most `rcvBuf`, rounded down to a multiple of `mss` (the MSS we announce, less 12 octets in a
+ * SYN+ACK when timestamps were agreed), at most 65535. With an MSS of 1460: 64240; 1448: 65160.
+ */
+export function linuxSynWindow(rcvBuf: number, mss: number): number {
+  let space = Math.min(rcvBuf, LINUX_INITIAL_RCV_SPACE)
+  if (space > mss) space -= space % mss
+  return Math.min(space, 0xffff)
 }

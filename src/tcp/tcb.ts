@@ -49,7 +49,7 @@ import { DUP_THRESH, Rack, SEG_LOST, SEG_RETRANS, SEG_SACKED, SackScoreboard, Se
 import type { DropReason, LossSource, RecoveryEvent, TimerKind, TraceListener } from './trace.js'
 import { createCongestionControl, type CongestionControl } from './cc/index.js'
 import { TcbTimers } from './timers.js'
-import { QuickAck } from './quickack.js'
+import { QuickAck, linuxSynWindow } from './quickack.js'
 import {
   resolveConfig,
   type FourTuple,
@@ -398,7 +398,7 @@ export class Tcb {
     this.sndBuf = new SendBuffer(c.sndBuf)
     // One scaling unit of slack: a window rounded up to the scale never overruns the ring.
     this.rcvBuf = new RecvBuffer(c.rcvBuf + (c.windowScale === false ? 1 : 1 << c.windowScale))
-    this.synWindow = c.synWindow ?? Math.min(c.rcvBuf, 0xffff)
+    this.synWindow = c.synWindow ?? (c.profile === 'linux' ? linuxSynWindow(c.rcvBuf, c.mss) : Math.min(c.rcvBuf, 0xffff))
     this.peerMss = this.defaultPeerMss()
     this.rtt = new RttEstimator(c.rtoInitial, c.rtoMin, c.rtoMax)
     this.cc = createCongestionControl(c.congestionControl)
@@ -739,7 +739,6 @@ export class Tcb {
     this.irs = seg.seq
     this.rcvNxt = seqAdd(seg.seq, 1)
     this.lastAckSent = this.rcvNxt
-    this.rcvAdvRight = seqAdd(this.rcvNxt, this.synWindow)
     // RFC 9293 MUST-15: without an MSS option assume 536 (IPv4) or 1220 (IPv6). Like Linux
     // (net.ipv4.tcp_min_snd_mss, after CVE-2019-11479) we never go below 48: a tiny MSS would only make
     // a hostile peer's job of exhausting us easier.
@@ -756,6 +755,11 @@ export class Tcb {
       this.tsRecentValid = true
     }
     this.sackOk = o.sackOk && c.sackPermitted
+    // Linux's SYN+ACK window counts in segments less the timestamp option, once that is agreed.
+    if (this.passive && c.profile === 'linux' && c.synWindow === undefined) {
+      this.synWindow = linuxSynWindow(c.rcvBuf, c.mss - (this.tsOk ? 12 : 0))
+    }
+    this.rcvAdvRight = seqAdd(this.rcvNxt, this.synWindow)
     this.cc.init(c.initialCwnd * this.effMss, now)
   }
 
@@ -1025,6 +1029,9 @@ export class Tcb {
         if (this.quickAck) {
           this.quickAck.onData(now, payload.length, this.config.mss, this.effMss, this.advertisedWnd, this.rtt.current)
         }
+        // Linux (tcp_fin): an in-order FIN in ESTABLISHED starts ping-pong mode, so no quick ACK for the data
+        // it comes with either.
+        if (this.quickAck && fin && s === 'ESTABLISHED' && seqAdd(start, payload.length) === this.rcvNxt) this.quickAck.pingpong = true
         // RFC 5681 §4.2: ACK at once when a segment fills a hole; otherwise delayed-ACK rules.
         if (hadHoles) this.ackNow = true
         else this.scheduleAck(now, payload.length)
@@ -1057,10 +1064,18 @@ export class Tcb {
   private receiveFin(now: number): void {
     switch (this._state) {
       case 'ESTABLISHED':
-      case 'SYN-RECEIVED':
+      case 'SYN-RECEIVED': {
+        const ackDue = this.ackNow
         this.consumeFin()
+        if (this.quickAck) {
+          // Linux (tcp_fin): ping-pong mode; the ACK of the FIN is delayed, to ride on our reply or FIN.
+          this.quickAck.pingpong = true
+          this.ackNow = ackDue
+          if (!ackDue) this.scheduleAck(now, 0)
+        }
         this.setState('CLOSE-WAIT', 'FIN received')
         break
+      }
       case 'FIN-WAIT-1':
         this.consumeFin()
         if (this.finAcked) this.enterTimeWait(now, 'FIN received (our FIN acknowledged)')

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { MAX_QUICKACKS, QuickAck } from '../../src/tcp/quickack.js'
-import { ACK, L, R, drain, send, tcbEstablished } from './helpers.js'
+import { ACK, FIN, L, R, drain, send, tcbEstablished, tcbFinWait2 } from './helpers.js'
 
 describe('QuickAck', () => {
   it('the first data starts 16 quick ACKs with a 64 KB window (⌊65535/1072⌋ = 61, capped), each ACK uses one', () => {
@@ -64,6 +64,27 @@ describe("the TCB with profile 'linux'", () => {
     expect(drain(t, now(17)).map((s) => s.ack)).toEqual([R(off)])
     send(t, { seq: R(off), ack: L(0), payload: 'y'.repeat(100) }, now(18))
     expect(drain(t, now(18)).map((s) => s.ack)).toEqual([R(off + 100)])
+  })
+
+  it('a FIN in ESTABLISHED (ping-pong mode): its ACK is delayed even with quick ACKs left, data riding with it too', () => {
+    const bare = tcbEstablished({ profile: 'linux', ackDelay: 40_000 })
+    send(bare, { seq: R(0), ack: L(0), flags: ACK | FIN }, 1_000)
+    expect(bare.state).toBe('CLOSE-WAIT')
+    expect(drain(bare, 1_000)).toEqual([])
+    expect(bare.pollAt()).toBe(41_000)
+    expect(drain(bare, 41_000).map((s) => s.ack)).toEqual([R(1)])
+    const withData = tcbEstablished({ profile: 'linux', ackDelay: 40_000 })
+    send(withData, { seq: R(0), ack: L(0), flags: ACK | FIN, payload: 'bye' }, 1_000)
+    expect(drain(withData, 1_000)).toEqual([])
+    // Closing before the delayed ACK fires: the FIN carries the ACK, as Linux's reply would.
+    withData.close()
+    expect(drain(withData, 2_000).map((s) => [s.flags, s.ack])).toEqual([[ACK | FIN, R(4)]])
+  })
+
+  it('a FIN in FIN-WAIT-2 is acknowledged at once (Linux: tcp_send_ack)', () => {
+    const t = tcbFinWait2({ profile: 'linux', ackDelay: 40_000 })
+    send(t, { seq: R(0), ack: L(1), flags: ACK | FIN }, 1_000)
+    expect(drain(t, 1_000).map((s) => s.ack)).toEqual([R(1)])
   })
 
   it("with profile 'rfc' the first small segment already waits for the delayed ACK", () => {
