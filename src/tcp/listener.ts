@@ -9,8 +9,7 @@ import { seq, seqAdd, type Seq } from './seq.js'
 import { TcpFlags, type TcpRepr } from './segment.js'
 import { defaultSecret, HashDomain, keyedHash32 } from './isn.js'
 import { EMPTY } from './snd.js'
-import { synOptions } from './optlayout.js'
-import { linuxSynWindow } from './quickack.js'
+import { synOptions, synWindow } from './optlayout.js'
 import { rstForClosed, Tcb } from './tcb.js'
 import type { DropReason, TraceListener } from './trace.js'
 import { resolveConfig, type FourTuple, type TcpConfig, type TcpState } from './types.js'
@@ -195,7 +194,7 @@ export class Listener {
       seq: cookie,
       ack: seqAdd(syn.seq, 1),
       flags: SYN | ACK,
-      window: this.resolved.profile === 'linux' ? linuxSynWindow(this.resolved.rcvBuf, this.resolved.mss) : Math.min(this.resolved.rcvBuf, 0xffff),
+      window: synWindow(this.resolved.profile, this.resolved.rcvBuf, this.resolved.mss),
       urgent: 0,
       options: synOptions(this.resolved.profile, { mss: this.resolved.mss, sackPermitted: false, tsVal: undefined, tsEcr: 0, wscale: undefined }),
       payload: EMPTY,

@@ -9,7 +9,7 @@
  *   test/fixtures/linux-syn (MSS, SACK_PERM, TS, NOP, WS; without timestamps MSS, NOP, NOP, SACK_PERM,
  *   NOP, WS). The two differ only when SACK-permitted is offered without timestamps.
  * Data segments carry NOP,NOP,TS (RFC 7323 Appendix A) and NOP,NOP,SACK (RFC 2018) in both profiles,
- * which is also Linux's layout.
+ * which is also Linux's layout. The window field of a SYN or SYN+ACK is chosen here too, per profile.
  */
 import type { Seq } from './seq.js'
 import type { TcpOption } from './options.js'
@@ -63,4 +63,20 @@ export function dataOptions(ts: boolean, tsVal: number, tsEcr: number, blocks: A
   if (ts) o.push(NOP, NOP, { kind: 'timestamp', value: tsVal, echo: tsEcr })
   if (sack) o.push(NOP, NOP, { kind: 'sack', blocks })
   return o
+}
+
+/** Linux's initial receive space: tcp_rmem[1] (128 KiB) at the initial scaling ratio of ½ (tcp_win_from_space). */
+export const LINUX_INITIAL_RCV_SPACE = 65536
+
+/**
+ * The window field of a SYN or SYN+ACK (never scaled, RFC 7323 §2.2). 'rfc': min(rcvBuf, 65535). 'linux':
+ * as tcp_select_initial_window picks it, the initial receive space, at most `rcvBuf`, rounded down to a
+ * multiple of `mss` (the MSS we announce, less 12 octets in a SYN+ACK once timestamps are agreed), at most
+ * 65535: 64240 with an MSS of 1460, 65160 with 1448.
+ */
+export function synWindow(profile: TcpProfile, rcvBuf: number, mss: number): number {
+  if (profile === 'rfc') return Math.min(rcvBuf, 0xffff)
+  let space = Math.min(rcvBuf, LINUX_INITIAL_RCV_SPACE)
+  if (space > mss) space -= space % mss
+  return Math.min(space, 0xffff)
 }

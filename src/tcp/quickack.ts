@@ -73,17 +73,3 @@ export class QuickAck {
     if (q > this.quick) this.quick = q
   }
 }
-
-/** Linux's initial receive space: tcp_rmem[1] (128 KiB) at the initial scaling ratio of ½ (tcp_win_from_space). */
-export const LINUX_INITIAL_RCV_SPACE = 65536
-
-/**
- * The window field of a SYN or SYN+ACK as Linux picks it (tcp_select_initial_window): the initial receive
- * space, at most `rcvBuf`, rounded down to a multiple of `mss` (the MSS we announce, less 12 octets in a
- * SYN+ACK when timestamps were agreed), at most 65535. With an MSS of 1460: 64240; 1448: 65160.
- */
-export function linuxSynWindow(rcvBuf: number, mss: number): number {
-  let space = Math.min(rcvBuf, LINUX_INITIAL_RCV_SPACE)
-  if (space > mss) space -= space % mss
-  return Math.min(space, 0xffff)
-}

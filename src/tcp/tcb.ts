@@ -41,7 +41,7 @@
 import { seq, seqAdd, seqDiff, seqGe, seqGt, seqInWindow, seqLe, seqLt, type Seq } from './seq.js'
 import { TcpFlags, type TcpRepr } from './segment.js'
 import type { TcpOption } from './options.js'
-import { NO_OPTIONS, dataOptions, synOptions } from './optlayout.js'
+import { NO_OPTIONS, dataOptions, synOptions, synWindow } from './optlayout.js'
 import { defaultSecret, isnFor, tsOffsetFor } from './isn.js'
 import { RecvBuffer } from './rcv.js'
 import { EMPTY, RttEstimator, SendBuffer } from './snd.js'
@@ -49,7 +49,7 @@ import { DUP_THRESH, Rack, SEG_LOST, SEG_RETRANS, SEG_SACKED, SackScoreboard, Se
 import type { DropReason, LossSource, RecoveryEvent, TimerKind, TraceListener } from './trace.js'
 import { createCongestionControl, type CongestionControl } from './cc/index.js'
 import { TcbTimers } from './timers.js'
-import { QuickAck, linuxSynWindow } from './quickack.js'
+import { QuickAck } from './quickack.js'
 import {
   resolveConfig,
   type FourTuple,
@@ -398,7 +398,7 @@ export class Tcb {
     this.sndBuf = new SendBuffer(c.sndBuf)
     // One scaling unit of slack: a window rounded up to the scale never overruns the ring.
     this.rcvBuf = new RecvBuffer(c.rcvBuf + (c.windowScale === false ? 1 : 1 << c.windowScale))
-    this.synWindow = c.synWindow ?? (c.profile === 'linux' ? linuxSynWindow(c.rcvBuf, c.mss) : Math.min(c.rcvBuf, 0xffff))
+    this.synWindow = c.synWindow ?? synWindow(c.profile, c.rcvBuf, c.mss)
     this.peerMss = this.defaultPeerMss()
     this.rtt = new RttEstimator(c.rtoInitial, c.rtoMin, c.rtoMax)
     this.cc = createCongestionControl(c.congestionControl)
@@ -755,10 +755,8 @@ export class Tcb {
       this.tsRecentValid = true
     }
     this.sackOk = o.sackOk && c.sackPermitted
-    // Linux's SYN+ACK window counts in segments less the timestamp option, once that is agreed.
-    if (this.passive && c.profile === 'linux' && c.synWindow === undefined) {
-      this.synWindow = linuxSynWindow(c.rcvBuf, c.mss - (this.tsOk ? 12 : 0))
-    }
+    // A SYN+ACK's window may depend on what was agreed (Linux counts segments less the timestamp option).
+    if (this.passive && c.synWindow === undefined) this.synWindow = synWindow(c.profile, c.rcvBuf, c.mss - (this.tsOk ? 12 : 0))
     this.rcvAdvRight = seqAdd(this.rcvNxt, this.synWindow)
     this.cc.init(c.initialCwnd * this.effMss, now)
   }

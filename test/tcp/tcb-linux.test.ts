@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { parseOptions } from '../../src/tcp/options.js'
 import { emitTcp, parseTcp, tcpHeaderLen, type TcpRepr } from '../../src/tcp/segment.js'
-import { linuxSynWindow } from '../../src/tcp/quickack.js'
+import { synWindow } from '../../src/tcp/optlayout.js'
 import { seq, seqDiff } from '../../src/tcp/seq.js'
 import { Tcb } from '../../src/tcp/tcb.js'
 import { resolveConfig, type FourTuple, type TcpConfig } from '../../src/tcp/types.js'
@@ -189,10 +189,12 @@ describe("the 'linux' profile's SYN and SYN+ACK, against the kernel's (test/fixt
   it("the 'rfc' profile advertises min(rcvBuf, 65535) instead: 65535 where Linux says 64240", () => {
     const t = Tcb.connect({ localAddr: CLIENT, localPort: 1, remoteAddr: SERVER, remotePort: 2 }, 0, { iss: 0, tsOffset: 0 })
     expect(t.dispatch(0)!.window).toBe(65535)
-    expect(linuxSynWindow(256 * 1024, 1460)).toBe(64240)
-    expect(linuxSynWindow(256 * 1024, 1448)).toBe(65160)
-    expect(linuxSynWindow(10_000, 1460)).toBe(8760) // a smaller buffer: 6 segments
-    expect(linuxSynWindow(1000, 1460)).toBe(1000) // less than a segment: not rounded
+    expect(synWindow('rfc', 256 * 1024, 1460)).toBe(65535)
+    expect(synWindow('rfc', 1000, 1460)).toBe(1000)
+    expect(synWindow('linux', 256 * 1024, 1460)).toBe(64240)
+    expect(synWindow('linux', 256 * 1024, 1448)).toBe(65160)
+    expect(synWindow('linux', 10_000, 1460)).toBe(8760) // a smaller buffer: 6 segments
+    expect(synWindow('linux', 1000, 1460)).toBe(1000) // less than a segment: not rounded
   })
 })
 
