@@ -338,6 +338,8 @@ export class Tcb {
   /** Every segment from SND.UNA to SND.MAX with its send time and SACKED/LOST/RETRANS marks. */
   private readonly log = new SentLog()
   private readonly rack = new Rack()
+  /** The congestion controller's RTT sample for the ACK being processed, from the log (µs). */
+  private ccRtt: number | undefined = undefined
   /** RTO recovery (RFC 6675 §5.1): after an RTO until SND.UNA reaches `recover`; no fast recovery meanwhile. */
   private inLoss = false
   /** The next dispatch resends the first segment marked lost whatever cwnd says (RTO; entering recovery). */
@@ -1122,6 +1124,7 @@ export class Tcb {
     this.retries = 0
     this.progressAt = now
     const o = this.opts
+    let sample: number | undefined
     if (this.tsOk && o.ts && o.tsEcr !== 0) {
       // RFC 7323 §4 (RTTM): with timestamps every ACK of new data times the segment whose TSval it echoes,
       // retransmitted or not, so Karn's ambiguity does not arise (Linux does the same).
@@ -1131,7 +1134,7 @@ export class Tcb {
       const sentMs = (o.tsEcr - this.tsOffset) >>> 0
       const ms = (Math.floor(now / 1000) - sentMs) >>> 0
       const stale = this.lastRtoAt !== undefined && ((sentMs - Math.floor(this.lastRtoAt / 1000)) | 0) < 0
-      if (ms < 0x7fffffff && !stale) this.rttSample(now, ms * 1000)
+      if (ms < 0x7fffffff && !stale) this.rttSample(now, (sample = ms * 1000))
       // The echo shows data sent before the RTO arrived (Eifel detection, RFC 3522 §2: the timeout was
       // spurious). No sample, but the path works: the backoff goes (RFC 8961 §4 (4); Linux resets it on any
       // ACK with a timestamp). Keeping it made a few unlucky losses in a row cost minutes at 20% loss.
@@ -1139,9 +1142,14 @@ export class Tcb {
       this.rttSeq = undefined
     } else if (this.rttSeq !== undefined && seqGe(ack, this.rttSeq)) {
       // Karn (MUST-18): rttSeq is only set for segments sent once; an RTO or fast retransmit clears it.
-      this.rttSample(now, now - this.rttStart)
+      this.rttSample(now, (sample = now - this.rttStart))
       this.rttSeq = undefined
     }
+    // The congestion controller's RTT sample (Linux's ca_rtt, which HyStart reads): with SACK, sackAck took
+    // it from the transmission log, to the µs and on every ACK; otherwise it is the RTO estimator's.
+    const ccRtt = this.ccRtt ?? sample
+    this.ccRtt = undefined
+    if (ccRtt !== undefined) this.cc.onRttSample(ccRtt, now, this.effMss, this.sndUna, this.sndMax)
     // Congestion control: the window grows outside recovery (cc/).
     const smss = this.effMss
     if (this.sackOk) {
@@ -1187,12 +1195,19 @@ export class Tcb {
     if (seqGt(ack, this.sndUna)) {
       acked = seqDiff(ack, this.sndUna)
       let fresh = false
+      let retransAcked = false
+      let lastSent = -Infinity
       while (log.length > 0 && seqLe(log.end(0), ack)) {
         const fl = log.flags(0)
         if (!(fl & SEG_SACKED)) this.delivered(now, log.sentAt(0), log.end(0), fl)
         if (!(fl & SEG_RETRANS)) fresh = true
+        else retransAcked = true
+        if (!(fl & (SEG_RETRANS | SEG_SACKED)) && log.sentAt(0) > lastSent) lastSent = log.sentAt(0)
         log.shift()
       }
+      // Linux (tcp_clean_rtx_queue): the congestion controller times the most recently sent segment this
+      // ACK newly covers, unless it also covers a retransmission (Karn).
+      if (!retransAcked && lastSent > -Infinity) this.ccRtt = now - lastSent
       if (log.length > 0) log.trimHead(ack)
       else log.first = ack
       this.sack.advance(acked)
@@ -1491,7 +1506,6 @@ export class Tcb {
 
   private rttSample(now: number, r: number): void {
     this.rtt.sample(r)
-    this.cc.onRttSample(r, now, this.effMss, this.sndUna, this.sndMax)
     this.stats.rttSamples++
     if (this.onEvent) {
       const e = this.rtt
