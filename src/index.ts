@@ -19,6 +19,9 @@ export { SackScoreboard, SentLog, Rack, isDsack, rackSentAfter, MAX_SACK_RANGES,
 export * from './tcp/types.js'
 export * from './tcp/trace.js'
 export { isnFor, createIsnGenerator, isnClock, defaultSecret } from './tcp/isn.js'
+export { createCongestionControl, CC_NAMES, Reno, Cubic, type CongestionControl, type CcName, type LossKind } from './tcp/cc/index.js'
+export { synOptions, dataOptions, synWindow, type SynOffer } from './tcp/optlayout.js'
+export { TcbTimers, type RtxKind } from './tcp/timers.js'
 
 // Network layer codecs and capture files
 export * from './net/addr.js'

@@ -9,6 +9,7 @@ import { seq, seqAdd, type Seq } from './seq.js'
 import { TcpFlags, type TcpRepr } from './segment.js'
 import { defaultSecret, HashDomain, keyedHash32 } from './isn.js'
 import { EMPTY } from './snd.js'
+import { synOptions, synWindow } from './optlayout.js'
 import { rstForClosed, Tcb } from './tcb.js'
 import type { DropReason, TraceListener } from './trace.js'
 import { resolveConfig, type FourTuple, type TcpConfig, type TcpState } from './types.js'
@@ -193,9 +194,9 @@ export class Listener {
       seq: cookie,
       ack: seqAdd(syn.seq, 1),
       flags: SYN | ACK,
-      window: Math.min(this.resolved.rcvBuf, 0xffff),
+      window: synWindow(this.resolved.profile, this.resolved.rcvBuf, this.resolved.mss),
       urgent: 0,
-      options: [{ kind: 'mss', value: this.resolved.mss }],
+      options: synOptions(this.resolved.profile, { mss: this.resolved.mss, sackPermitted: false, tsVal: undefined, tsEcr: 0, wscale: undefined }),
       payload: EMPTY,
     }
   }

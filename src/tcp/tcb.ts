@@ -41,11 +41,15 @@
 import { seq, seqAdd, seqDiff, seqGe, seqGt, seqInWindow, seqLe, seqLt, type Seq } from './seq.js'
 import { TcpFlags, type TcpRepr } from './segment.js'
 import type { TcpOption } from './options.js'
+import { NO_OPTIONS, dataOptions, synOptions, synWindow } from './optlayout.js'
 import { defaultSecret, isnFor, tsOffsetFor } from './isn.js'
 import { RecvBuffer } from './rcv.js'
 import { EMPTY, RttEstimator, SendBuffer } from './snd.js'
 import { DUP_THRESH, Rack, SEG_LOST, SEG_RETRANS, SEG_SACKED, SackScoreboard, SentLog, isDsack, rackSentAfter } from './sack.js'
 import type { DropReason, LossSource, RecoveryEvent, TimerKind, TraceListener } from './trace.js'
+import { createCongestionControl, type CongestionControl } from './cc/index.js'
+import { TcbTimers } from './timers.js'
+import { QuickAck } from './quickack.js'
 import {
   resolveConfig,
   type FourTuple,
@@ -136,10 +140,6 @@ interface SegOpts {
   /** The SACK blocks of the segment (the parsed option's own array, not copied), if any. */
   sack: ReadonlyArray<readonly [Seq, Seq]> | undefined
 }
-
-const NOP: TcpOption = Object.freeze({ kind: 'nop' }) as TcpOption
-const SACK_PERM: TcpOption = Object.freeze({ kind: 'sackPermitted' }) as TcpOption
-const NO_OPTIONS: TcpOption[] = Object.freeze([]) as unknown as TcpOption[]
 
 function scanOptions(options: readonly TcpOption[], o: SegOpts): void {
   o.mss = 0
@@ -313,24 +313,21 @@ export class Tcb {
   private tsRecentValid = false
   private readonly tsOffset: number
 
-  // --- timers (data, never callbacks) ---
-  private rtxAt: number | undefined
-  private rtxKind: 'retransmit' | 'persist' = 'retransmit'
+  // --- timers (data, never callbacks: timers.ts) ---
+  /** Every timer of this connection; `pollAt` is their earliest. */
+  readonly timers = new TcbTimers()
   private retries = 0
   private ackSinceTimeout = false
   /** The RFC 6298 estimator. */
   readonly rtt: RttEstimator
   private rttSeq: Seq | undefined
   private rttStart = 0
-  private timeWaitAt: number | undefined
-  private delayedAckAt: number | undefined
+  /** When the connection last made progress (µs): the user timeout counts from here. */
   private progressAt: number
 
-  // --- congestion control (RFC 5681, RFC 6582) ---
-  /** Congestion window in bytes. */
-  cwnd: number
-  /** Slow-start threshold in bytes. */
-  ssthresh = Infinity
+  // --- congestion control (cc/: RFC 5681 Reno or RFC 9438 CUBIC) and NewReno recovery (RFC 6582) ---
+  /** The congestion controller chosen by `config.congestionControl`; it owns cwnd and ssthresh. */
+  readonly cc: CongestionControl
   private dupAcks = 0
   private recover: Seq
   private inRecovery = false
@@ -341,21 +338,22 @@ export class Tcb {
   /** Every segment from SND.UNA to SND.MAX with its send time and SACKED/LOST/RETRANS marks. */
   private readonly log = new SentLog()
   private readonly rack = new Rack()
+  /** The congestion controller's RTT sample for the ACK being processed, from the log (µs). */
+  private ccRtt: number | undefined = undefined
   /** RTO recovery (RFC 6675 §5.1): after an RTO until SND.UNA reaches `recover`; no fast recovery meanwhile. */
   private inLoss = false
   /** The next dispatch resends the first segment marked lost whatever cwnd says (RTO; entering recovery). */
   private forceRtx = false
   /** RFC 6675 NextSeg rule 4: the rescue retransmission of this recovery was sent. */
   private rescued = false
-  /** RFC 8985 §7: the PTO timer, a probe to send, and the probe in flight (TLP.end_seq, TLP.is_retrans). */
-  private ptoAt: number | undefined
+  /** RFC 8985 §7: a probe to send, and the probe in flight (TLP.end_seq, TLP.is_retrans); the PTO is in timers. */
   private tlpPending = false
   private tlpEndSeq: Seq | undefined
   private tlpIsRetrans = false
-  /** RFC 8985 §6.2 step 5: the RACK reordering timer. */
-  private reoAt: number | undefined
 
   // --- pending output ---
+  /** Linux's quick-ack mode (profile 'linux' only): the first ACKs go out at once. */
+  private readonly quickAck: QuickAck | undefined
   private ackNow = false
   private segsSinceAck = 0
   private fastRtx = false
@@ -402,10 +400,12 @@ export class Tcb {
     this.sndBuf = new SendBuffer(c.sndBuf)
     // One scaling unit of slack: a window rounded up to the scale never overruns the ring.
     this.rcvBuf = new RecvBuffer(c.rcvBuf + (c.windowScale === false ? 1 : 1 << c.windowScale))
-    this.synWindow = c.synWindow ?? Math.min(c.rcvBuf, 0xffff)
+    this.synWindow = c.synWindow ?? synWindow(c.profile, c.rcvBuf, c.mss)
     this.peerMss = this.defaultPeerMss()
     this.rtt = new RttEstimator(c.rtoInitial, c.rtoMin, c.rtoMax)
-    this.cwnd = c.initialCwnd * this.effMss
+    this.cc = createCongestionControl(c.congestionControl)
+    this.cc.init(c.initialCwnd * this.effMss, now)
+    this.quickAck = c.profile === 'linux' ? new QuickAck() : undefined
     this.progressAt = now
   }
 
@@ -463,7 +463,7 @@ export class Tcb {
     t.irs = seqAdd(ack.seq, -1)
     t.rcvNxt = ack.seq
     t.peerMss = mss
-    t.cwnd = t.config.initialCwnd * t.effMss
+    t.cc.init(t.config.initialCwnd * t.effMss, now)
     t.sndUna = seqAdd(iss, 1)
     t.sndNxt = t.sndUna
     t.sndMax = t.sndUna
@@ -486,6 +486,16 @@ export class Tcb {
     return this._state
   }
 
+  /** Congestion window in bytes (the congestion controller's). */
+  get cwnd(): number {
+    return this.cc.cwnd
+  }
+
+  /** Slow-start threshold in bytes (the congestion controller's). */
+  get ssthresh(): number {
+    return this.cc.ssthresh
+  }
+
   /** Largest payload we put in one segment: RFC 9293 §3.7.1 Eff.snd.MSS, less the timestamp option. */
   get effMss(): number {
     const m = Math.min(this.peerMss, this.config.mss) - (this.tsOk ? 12 : 0)
@@ -496,6 +506,12 @@ export class Tcb {
   get rcvWnd(): number {
     if (!this.synSeen) return this.synWindow
     const w = seqDiff(this.rcvAdvRight, this.rcvNxt)
+    return w > 0 ? w : 0
+  }
+
+  /** The window our last ACK advertised (Linux's rcv_wnd): its right edge less the RCV.NXT it carried. */
+  private get advertisedWnd(): number {
+    const w = seqDiff(this.rcvAdvRight, this.lastAckSent)
     return w > 0 ? w : 0
   }
 
@@ -725,7 +741,6 @@ export class Tcb {
     this.irs = seg.seq
     this.rcvNxt = seqAdd(seg.seq, 1)
     this.lastAckSent = this.rcvNxt
-    this.rcvAdvRight = seqAdd(this.rcvNxt, this.synWindow)
     // RFC 9293 MUST-15: without an MSS option assume 536 (IPv4) or 1220 (IPv6). Like Linux
     // (net.ipv4.tcp_min_snd_mss, after CVE-2019-11479) we never go below 48: a tiny MSS would only make
     // a hostile peer's job of exhausting us easier.
@@ -742,7 +757,10 @@ export class Tcb {
       this.tsRecentValid = true
     }
     this.sackOk = o.sackOk && c.sackPermitted
-    this.cwnd = c.initialCwnd * this.effMss
+    // A SYN+ACK's window may depend on what was agreed (Linux counts segments less the timestamp option).
+    if (this.passive && c.synWindow === undefined) this.synWindow = synWindow(c.profile, c.rcvBuf, c.mss - (this.tsOk ? 12 : 0))
+    this.rcvAdvRight = seqAdd(this.rcvNxt, this.synWindow)
+    this.cc.init(c.initialCwnd * this.effMss, now)
   }
 
   /** §3.10.7.4: every state from SYN-RECEIVED to TIME-WAIT. */
@@ -808,10 +826,12 @@ export class Tcb {
         this.drop(seg, 'syn-in-window')
       } else {
         // TIME-WAIT: a retransmitted FIN is acknowledged and restarts the 2 MSL wait (§3.10.7.4 eighth).
-        if (this._state === 'TIME-WAIT' && fin) this.timeWaitAt = now + 2 * this.config.msl
+        if (this._state === 'TIME-WAIT' && fin) this.timers.timeWait = now + 2 * this.config.msl
         // "send an acknowledgment <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>"; Linux rate-limits the reply to
         // segments without data, which would otherwise let two confused ends ACK each other forever.
         if (payload.length > 0 || fin) this.ackNow = true
+        // Linux (tcp_send_dupack): data we already had means our ACK went missing; quick-ack mode again.
+        if (this.quickAck && segLen > 0 && seqLt(segSeq, this.rcvNxt)) this.quickAck.enter(this.advertisedWnd)
         else this.oowAck(now)
         this.drop(seg, 'out-of-window')
       }
@@ -942,7 +962,7 @@ export class Tcb {
     } else if (seqGt(ack, this.sndUna)) {
       this.ackAdvance(now, ack)
     } else if (dup) {
-      this.onDupAck()
+      this.onDupAck(now)
     }
     // Window update: "If SND.UNA =< SEG.ACK =< SND.NXT, the send window should be updated" when the
     // segment is newer than the last update (WL1/WL2 rule).
@@ -1006,6 +1026,12 @@ export class Tcb {
       }
       if (adv > 0) {
         this.rcvNxt = seqAdd(this.rcvNxt, adv)
+        if (this.quickAck) {
+          this.quickAck.onData(now, payload.length, this.config.mss, this.effMss, this.advertisedWnd, this.rtt.current)
+        }
+        // Linux (tcp_fin): an in-order FIN in ESTABLISHED starts ping-pong mode, so no quick ACK for the data
+        // it comes with either.
+        if (this.quickAck && fin && s === 'ESTABLISHED' && seqAdd(start, payload.length) === this.rcvNxt) this.quickAck.pingpong = true
         // RFC 5681 §4.2: ACK at once when a segment fills a hole; otherwise delayed-ACK rules.
         if (hadHoles) this.ackNow = true
         else this.scheduleAck(now, payload.length)
@@ -1038,10 +1064,18 @@ export class Tcb {
   private receiveFin(now: number): void {
     switch (this._state) {
       case 'ESTABLISHED':
-      case 'SYN-RECEIVED':
+      case 'SYN-RECEIVED': {
+        const ackDue = this.ackNow
         this.consumeFin()
+        if (this.quickAck) {
+          // Linux (tcp_fin): ping-pong mode; the ACK of the FIN is delayed, to ride on our reply or FIN.
+          this.quickAck.pingpong = true
+          this.ackNow = ackDue
+          if (!ackDue) this.scheduleAck(now, 0)
+        }
         this.setState('CLOSE-WAIT', 'FIN received')
         break
+      }
       case 'FIN-WAIT-1':
         this.consumeFin()
         if (this.finAcked) this.enterTimeWait(now, 'FIN received (our FIN acknowledged)')
@@ -1053,7 +1087,7 @@ export class Tcb {
         break
       case 'TIME-WAIT':
         this.ackNow = true
-        this.timeWaitAt = now + 2 * this.config.msl
+        this.timers.timeWait = now + 2 * this.config.msl
         break
       default:
         // CLOSE-WAIT, CLOSING, LAST-ACK: the FIN was already received; just acknowledge.
@@ -1070,12 +1104,9 @@ export class Tcb {
   }
 
   private enterTimeWait(now: number, cause: string): void {
-    // MUST-13: TIME-WAIT lasts 2×MSL.
-    this.timeWaitAt = now + 2 * this.config.msl
-    this.rtxAt = undefined
-    this.ptoAt = undefined
-    this.reoAt = undefined
-    this.delayedAckAt = undefined
+    // MUST-13: TIME-WAIT lasts 2×MSL, and no other timer runs in it.
+    this.timers.clearAll()
+    this.timers.timeWait = now + 2 * this.config.msl
     this.setState('TIME-WAIT', cause)
   }
 
@@ -1093,6 +1124,7 @@ export class Tcb {
     this.retries = 0
     this.progressAt = now
     const o = this.opts
+    let sample: number | undefined
     if (this.tsOk && o.ts && o.tsEcr !== 0) {
       // RFC 7323 §4 (RTTM): with timestamps every ACK of new data times the segment whose TSval it echoes,
       // retransmitted or not, so Karn's ambiguity does not arise (Linux does the same).
@@ -1102,7 +1134,7 @@ export class Tcb {
       const sentMs = (o.tsEcr - this.tsOffset) >>> 0
       const ms = (Math.floor(now / 1000) - sentMs) >>> 0
       const stale = this.lastRtoAt !== undefined && ((sentMs - Math.floor(this.lastRtoAt / 1000)) | 0) < 0
-      if (ms < 0x7fffffff && !stale) this.rttSample(now, ms * 1000)
+      if (ms < 0x7fffffff && !stale) this.rttSample(now, (sample = ms * 1000))
       // The echo shows data sent before the RTO arrived (Eifel detection, RFC 3522 §2: the timeout was
       // spurious). No sample, but the path works: the backoff goes (RFC 8961 §4 (4); Linux resets it on any
       // ACK with a timestamp). Keeping it made a few unlucky losses in a row cost minutes at 20% loss.
@@ -1110,41 +1142,41 @@ export class Tcb {
       this.rttSeq = undefined
     } else if (this.rttSeq !== undefined && seqGe(ack, this.rttSeq)) {
       // Karn (MUST-18): rttSeq is only set for segments sent once; an RTO or fast retransmit clears it.
-      this.rttSample(now, now - this.rttStart)
+      this.rttSample(now, (sample = now - this.rttStart))
       this.rttSeq = undefined
     }
-    // Congestion control.
+    // The congestion controller's RTT sample (Linux's ca_rtt, which HyStart reads): with SACK, sackAck took
+    // it from the transmission log, to the µs and on every ACK; otherwise it is the RTO estimator's.
+    const ccRtt = this.ccRtt ?? sample
+    this.ccRtt = undefined
+    if (ccRtt !== undefined) this.cc.onRttSample(ccRtt, now, this.effMss, this.sndUna, this.sndMax)
+    // Congestion control: the window grows outside recovery (cc/).
     const smss = this.effMss
     if (this.sackOk) {
       // RFC 6675: cwnd stays at ssthresh during fast recovery; RTO recovery slow-starts (cwnd < ssthresh).
-      if (!this.inRecovery) {
-        if (this.cwnd < this.ssthresh) this.cwnd += Math.min(acked, smss)
-        else this.cwnd += Math.max(1, Math.floor((smss * smss) / this.cwnd))
-      }
+      if (!this.inRecovery) this.cc.onAck(acked, smss, now)
     } else if (this.inRecovery) {
       if (seqGe(ack, this.recover)) {
         // RFC 6582 §3.2 step 3: full acknowledgment ends recovery.
         this.inRecovery = false
-        this.cwnd = Math.min(this.ssthresh, Math.max(seqDiff(this.sndMax, this.sndUna), 0) + smss)
+        this.cc.setRecoveryWindow(Math.min(this.cc.ssthresh, Math.max(seqDiff(this.sndMax, this.sndUna), 0) + smss))
       } else {
         // Partial acknowledgment: retransmit the next hole, deflate by the amount acked.
         this.fastRtx = true
-        this.cwnd = Math.max(this.cwnd - acked + smss, smss)
+        this.cc.setRecoveryWindow(Math.max(this.cc.cwnd - acked + smss, smss))
       }
-    } else if (this.cwnd < this.ssthresh) {
-      this.cwnd += Math.min(acked, smss) // RFC 5681 §3.1 slow start (RFC 3465 L = 1)
     } else {
-      this.cwnd += Math.max(1, Math.floor((smss * smss) / this.cwnd)) // congestion avoidance
+      this.cc.onAck(acked, smss, now)
     }
     this.dupAcks = 0
     // RFC 6298 §5.2/§5.3: stop the timer when all is acknowledged, otherwise restart it.
     if (this.sndUna === this.sndMax) {
-      this.rtxAt = undefined
-      this.ptoAt = undefined
-      this.reoAt = undefined
+      this.timers.rtx = undefined
+      this.timers.pto = undefined
+      this.timers.reo = undefined
     } else {
-      this.rtxAt = now + this.rtt.current
-      this.rtxKind = 'retransmit'
+      this.timers.rtx = now + this.rtt.current
+      this.timers.rtxKind = 'retransmit'
     }
   }
 
@@ -1163,12 +1195,19 @@ export class Tcb {
     if (seqGt(ack, this.sndUna)) {
       acked = seqDiff(ack, this.sndUna)
       let fresh = false
+      let retransAcked = false
+      let lastSent = -Infinity
       while (log.length > 0 && seqLe(log.end(0), ack)) {
         const fl = log.flags(0)
         if (!(fl & SEG_SACKED)) this.delivered(now, log.sentAt(0), log.end(0), fl)
         if (!(fl & SEG_RETRANS)) fresh = true
+        else retransAcked = true
+        if (!(fl & (SEG_RETRANS | SEG_SACKED)) && log.sentAt(0) > lastSent) lastSent = log.sentAt(0)
         log.shift()
       }
+      // Linux (tcp_clean_rtx_queue): the congestion controller times the most recently sent segment this
+      // ACK newly covers, unless it also covers a retransmission (Karn).
+      if (!retransAcked && lastSent > -Infinity) this.ccRtt = now - lastSent
       if (log.length > 0) log.trimHead(ack)
       else log.first = ack
       this.sack.advance(acked)
@@ -1191,9 +1230,9 @@ export class Tcb {
     // Reneging (RFC 2018 §8): the cumulative ACK stopped at data the peer had SACKed. Linux
     // (tcp_check_sack_reneging) gives the peer max(SRTT/2, 10 ms) to restore its blocks, then the RTO fires
     // and clears the scoreboard; we do the same.
-    if (this.sack.ranges > 0 && this.sack.startAt(0) === 0 && this.rtxAt !== undefined) {
+    if (this.sack.ranges > 0 && this.sack.startAt(0) === 0 && this.timers.rtx !== undefined) {
       const at = now + Math.max((this.rtt.srtt ?? 0) / 2, RENEGING_MIN_WAIT)
-      if (at < this.rtxAt) this.rtxAt = at
+      if (at < this.timers.rtx) this.timers.rtx = at
     }
     if (this.config.rack) {
       this.rack.onAck(this.sndUna, this.sndMax, dsack)
@@ -1264,7 +1303,7 @@ export class Tcb {
   private rackDetectLoss(now: number): void {
     const log = this.log
     const rack = this.rack
-    this.reoAt = undefined
+    this.timers.reo = undefined
     if (rack.xmitTs === -Infinity || log.length === 0) return
     const reo = rack.reoWnd(this.inRecovery || this.inLoss, log.sackedCount, this.rtt.srtt ?? 0)
     let timeout = 0
@@ -1283,7 +1322,7 @@ export class Tcb {
       if (remaining <= 0) this.markLost(now, i, 'rack')
       else if (remaining > timeout) timeout = remaining
     }
-    if (timeout > 0) this.reoAt = now + Math.ceil(timeout)
+    if (timeout > 0) this.timers.reo = now + Math.ceil(timeout)
   }
 
   /**
@@ -1306,14 +1345,13 @@ export class Tcb {
   /** RFC 6675 §5 (4) / RFC 8985: a segment newly marked lost outside recovery starts fast recovery. */
   private afterLossMarking(now: number): void {
     if (this.inRecovery || this.inLoss || this.log.lostBytes === 0) return
-    // (4.1) RecoveryPoint = HighData; (4.2) ssthresh = cwnd = FlightSize / 2 (RFC 5681 equation 4).
-    const smss = this.effMss
-    this.ssthresh = Math.max(Math.floor(seqDiff(this.sndMax, this.sndUna) / 2), 2 * smss)
-    this.cwnd = this.ssthresh
+    // (4.1) RecoveryPoint = HighData; (4.2) ssthresh = cwnd = FlightSize / 2 (RFC 5681 equation 4; the
+    // congestion controller's own reduction with CUBIC).
+    this.cc.onLoss('sack', seqDiff(this.sndMax, this.sndUna), this.effMss, now)
     this.recover = this.sndMax
     this.inRecovery = true
     this.rescued = false
-    this.ptoAt = undefined
+    this.timers.pto = undefined
     // (4.3) the first loss goes out now, whatever pipe says.
     this.forceRtx = true
     this.rttSeq = undefined
@@ -1337,8 +1375,7 @@ export class Tcb {
       this.tlpEndSeq = undefined
       this.stats.tlpRecoveries++
       if (!this.inRecovery && !this.inLoss) {
-        this.ssthresh = Math.max(Math.floor(this.cwnd / 2), 2 * this.effMss)
-        this.cwnd = this.ssthresh
+        this.cc.onLoss('tlp', seqDiff(this.sndMax, this.sndUna), this.effMss, now)
         this.recoveryEvent(now, 'tlp-repair')
       }
     } else if (dup && blocks === undefined) {
@@ -1351,7 +1388,7 @@ export class Tcb {
     const s = this._state
     return (
       this.sackOk && this.config.rack && !this.inRecovery && !this.inLoss && this.tlpEndSeq === undefined &&
-      this.log.length > 0 && this.log.sackedCount === 0 && this.sndWnd > 0 && this.rtxKind === 'retransmit' &&
+      this.log.length > 0 && this.log.sackedCount === 0 && this.sndWnd > 0 && this.timers.rtxKind === 'retransmit' &&
       (s === 'ESTABLISHED' || s === 'CLOSE-WAIT' || s === 'FIN-WAIT-1' || s === 'CLOSING' || s === 'LAST-ACK')
     )
   }
@@ -1359,15 +1396,15 @@ export class Tcb {
   /** RFC 8985 §7.2 (TLP_calc_PTO): (re)arms the PTO after new data goes out or new data is acknowledged. */
   private armPto(now: number): void {
     if (!this.tlpAllowed()) {
-      this.ptoAt = undefined
+      this.timers.pto = undefined
       return
     }
     const srtt = this.rtt.srtt
     const flight = seqDiff(this.sndMax, this.sndUna)
     const pto = srtt === undefined ? 1_000_000 : 2 * srtt + (flight <= this.effMss ? WC_DEL_ACK : TLP_SLACK)
     let at = now + Math.ceil(pto)
-    if (this.rtxAt !== undefined && at > this.rtxAt) at = this.rtxAt
-    this.ptoAt = at
+    if (this.timers.rtx !== undefined && at > this.timers.rtx) at = this.timers.rtx
+    this.timers.pto = at
   }
 
   /** RFC 6675 §4 pipe, per segment: octets outstanding that are neither SACKed nor deemed lost. */
@@ -1454,9 +1491,9 @@ export class Tcb {
       this.tlpEndSeq = this.sndMax
       this.stats.tlpProbes++
     }
-    if (seqLt(this.sndUna, this.sndMax) && (this.rtxAt === undefined || this.rtxAt <= now)) {
-      this.rtxAt = now + this.rtt.current
-      this.rtxKind = 'retransmit'
+    if (seqLt(this.sndUna, this.sndMax) && (this.timers.rtx === undefined || this.timers.rtx <= now)) {
+      this.timers.rtx = now + this.rtt.current
+      this.timers.rtxKind = 'retransmit'
     }
     return seg
   }
@@ -1477,17 +1514,17 @@ export class Tcb {
   }
 
   /** RFC 5681 §3.2 fast retransmit / fast recovery, with RFC 6582's `recover` guard. */
-  private onDupAck(): void {
+  private onDupAck(now: number): void {
     this.stats.dupAcksIn++
     this.dupAcks++
     const smss = this.effMss
     if (this.inRecovery) {
-      this.cwnd += smss
+      this.cc.setRecoveryWindow(this.cc.cwnd + smss) // RFC 6582 §3.2 step 3: inflate per duplicate ACK
     } else if (this.dupAcks === 3 && seqGt(this.sndUna, this.recover)) {
-      const flight = seqDiff(this.sndMax, this.sndUna)
-      this.ssthresh = Math.max(Math.floor(flight / 2), 2 * smss)
+      // RFC 5681 §3.2 steps 2 and 3: ssthresh per the congestion controller, cwnd = ssthresh + 3·SMSS.
+      this.cc.onLoss('dupack', seqDiff(this.sndMax, this.sndUna), smss, now)
       this.recover = this.sndMax
-      this.cwnd = this.ssthresh + 3 * smss
+      this.cc.setRecoveryWindow(this.cc.ssthresh + 3 * smss)
       this.inRecovery = true
       this.fastRtx = true
       this.rttSeq = undefined
@@ -1498,14 +1535,14 @@ export class Tcb {
   /** Schedules an ACK for in-order data: at once, or delayed (RFC 9293 §3.8.6.3, RFC 5681 §4.2). */
   private scheduleAck(now: number, len: number): void {
     const d = this.config.ackDelay
-    if (d === 0) {
+    if (d === 0 || this.quickAck?.active) {
       this.ackNow = true
       return
     }
     // SHLD-19: an ACK for at least every second full-sized segment; MUST-40: delay < 0.5 s.
     if (len >= this.effMss) this.segsSinceAck++
     if (this.segsSinceAck >= 2) this.ackNow = true
-    else if (this.delayedAckAt === undefined) this.delayedAckAt = now + d
+    else if (this.timers.delayedAck === undefined) this.timers.delayedAck = now + d
   }
 
   /** RFC 5961 §7: a challenge ACK, at most one per `challengeAckInterval`. */
@@ -1551,12 +1588,7 @@ export class Tcb {
     if (this.sackOk && this.sndUna !== this.iss && this.sendable()) {
       if (this.forceRtx || this.tlpPending || this.nextLost() >= 0 || this.nextRescue() !== -1) return 0
     }
-    let t = this.rtxAt
-    if (this.ptoAt !== undefined && (t === undefined || this.ptoAt < t)) t = this.ptoAt
-    if (this.reoAt !== undefined && (t === undefined || this.reoAt < t)) t = this.reoAt
-    if (this.timeWaitAt !== undefined && (t === undefined || this.timeWaitAt < t)) t = this.timeWaitAt
-    if (this.delayedAckAt !== undefined && (t === undefined || this.delayedAckAt < t)) t = this.delayedAckAt
-    return t
+    return this.timers.earliest()
   }
 
   /** At most one segment to send now; call until it returns undefined (after `process` and when `pollAt` ≤ now). */
@@ -1583,36 +1615,36 @@ export class Tcb {
   }
 
   private runTimers(now: number): void {
-    if (this.timeWaitAt !== undefined && now >= this.timeWaitAt) {
-      this.timeWaitAt = undefined
+    if (this.timers.timeWait !== undefined && now >= this.timers.timeWait) {
+      this.timers.timeWait = undefined
       this.emitTimer(now, 'time-wait')
       this.toClosed('2MSL timeout')
       return
     }
-    if (this.ptoAt !== undefined && now >= this.ptoAt) {
-      this.ptoAt = undefined
+    if (this.timers.pto !== undefined && now >= this.timers.pto) {
+      this.timers.pto = undefined
       if (this.tlpAllowed()) {
         // RFC 8985 §7.3: the probe goes out on this dispatch and the RTO stays armed; when the PTO was capped
         // by it (they fall due together) it restarts, so the probe comes first.
         this.emitTimer(now, 'tlp')
         this.tlpPending = true
-        if (this.rtxAt !== undefined && this.rtxAt <= now) this.rtxAt = now + this.rtt.current
+        if (this.timers.rtx !== undefined && this.timers.rtx <= now) this.timers.rtx = now + this.rtt.current
       }
     }
-    if (this.reoAt !== undefined && now >= this.reoAt) {
-      this.reoAt = undefined
+    if (this.timers.reo !== undefined && now >= this.timers.reo) {
+      this.timers.reo = undefined
       this.emitTimer(now, 'rack')
       this.rackDetectLoss(now)
       this.afterLossMarking(now)
     }
-    if (this.rtxAt !== undefined && now >= this.rtxAt) {
-      this.rtxAt = undefined
-      if (this.rtxKind === 'persist') this.onPersistTimeout(now)
+    if (this.timers.rtx !== undefined && now >= this.timers.rtx) {
+      this.timers.rtx = undefined
+      if (this.timers.rtxKind === 'persist') this.onPersistTimeout(now)
       else this.onRetransmitTimeout(now)
       if (this._state === 'CLOSED') return
     }
-    if (this.delayedAckAt !== undefined && now >= this.delayedAckAt) {
-      this.delayedAckAt = undefined
+    if (this.timers.delayedAck !== undefined && now >= this.timers.delayedAck) {
+      this.timers.delayedAck = undefined
       this.emitTimer(now, 'delayed-ack')
       this.ackNow = true
     }
@@ -1639,10 +1671,9 @@ export class Tcb {
     if (this.userTimedOut(now)) return
     const wasRecovering = this.inRecovery || this.inLoss
     if (!synPhase) {
-      // RFC 5681 §3.1 equation (4) and the loss window of one segment; RFC 6582 §4: recover ← highest sent.
-      const smss = this.effMss
-      this.ssthresh = Math.max(Math.floor(seqDiff(this.sndMax, this.sndUna) / 2), 2 * smss)
-      this.cwnd = smss
+      // RFC 5681 §3.1 equation (4) and the loss window of one segment (the congestion controller's
+      // reduction); RFC 6582 §4: recover ← highest sent.
+      this.cc.onRto(seqDiff(this.sndMax, this.sndUna), this.effMss, now)
       this.inRecovery = false
       this.recover = this.sndMax
       this.dupAcks = 0
@@ -1671,7 +1702,7 @@ export class Tcb {
     this.inLoss = true
     this.tlpEndSeq = undefined
     this.tlpPending = false
-    this.ptoAt = undefined
+    this.timers.pto = undefined
     if (log.flags(0) & SEG_SACKED || (this.sack.ranges > 0 && this.sack.startAt(0) === 0)) {
       this.sack.clear()
       log.clearSacked()
@@ -1714,15 +1745,15 @@ export class Tcb {
 
   /** Arms the persist timer when data or a FIN waits on the window and nothing is in flight to elicit an ACK. */
   private armPersist(now: number): void {
-    if (this.rtxAt !== undefined) return
+    if (this.timers.rtx !== undefined) return
     const s = this._state
     if (s !== 'ESTABLISHED' && s !== 'CLOSE-WAIT' && s !== 'FIN-WAIT-1' && s !== 'CLOSING' && s !== 'LAST-ACK') return
     if (this.sndUna === this.iss || this.sndNxt !== this.sndUna) return
     const bufEnd = seqAdd(this.sndBufSeq, this.sndBuf.length)
     const pending = seqLt(this.sndNxt, bufEnd) || (this.finQueued && seqLe(this.sndNxt, bufEnd))
     if (!pending) return
-    this.rtxAt = now + this.rtt.current
-    this.rtxKind = 'persist'
+    this.timers.rtx = now + this.rtt.current
+    this.timers.rtxKind = 'persist'
   }
 
   /**
@@ -1882,9 +1913,9 @@ export class Tcb {
       this.stats.retransmits++
       if (this.rttSeq !== undefined && seqLt(at, this.rttSeq)) this.rttSeq = undefined
     }
-    if (this.rtxAt === undefined || this.rtxKind === 'persist') {
-      this.rtxAt = now + this.rtt.current
-      this.rtxKind = 'retransmit'
+    if (this.timers.rtx === undefined || this.timers.rtxKind === 'persist') {
+      this.timers.rtx = now + this.rtt.current
+      this.timers.rtxKind = 'retransmit'
     }
     const seg = this.makeSeg(at, flags, this.windowField(), payload, this.segOptions(now))
     seg.urgent = urgent
@@ -1896,20 +1927,16 @@ export class Tcb {
     const c = this.config
     const retransmit = this.sndMax !== this.iss
     const flags = this.synSeen ? SYN | ACK : SYN
-    // RFC 9293 §3.7.1 / RFC 7323 / RFC 2018 options, in Linux's order: MSS, SACK_PERM, TS, NOP, WS (and
-    // NOP,NOP,TS or NOP,NOP,SACK_PERM when one of the pair is off). A SYN+ACK only echoes what the peer
-    // offered.
+    // RFC 9293 §3.7.1 / RFC 7323 / RFC 2018 options, laid out per profile (optlayout.ts). A SYN+ACK only
+    // echoes what the peer offered.
     const ts = this.synSeen ? this.tsOk : c.timestamps
-    const sack = this.synSeen ? this.sackOk : c.sackPermitted
-    const ws = this.synSeen ? this.wsOk : c.windowScale !== false
-    const o: TcpOption[] = [{ kind: 'mss', value: c.mss }]
-    if (ts) {
-      if (sack) o.push(SACK_PERM)
-      else o.push(NOP, NOP)
-      o.push({ kind: 'timestamp', value: this.tsVal(now), echo: this.synSeen ? this.tsRecent : 0 })
-    }
-    if (ws) o.push(NOP, { kind: 'wscale', shift: c.windowScale as number })
-    if (sack && !ts) o.push(NOP, NOP, SACK_PERM)
+    const o = synOptions(c.profile, {
+      mss: c.mss,
+      sackPermitted: this.synSeen ? this.sackOk : c.sackPermitted,
+      tsVal: ts ? this.tsVal(now) : undefined,
+      tsEcr: this.synSeen ? this.tsRecent : 0,
+      wscale: (this.synSeen ? this.wsOk : c.windowScale !== false) ? (c.windowScale as number) : undefined,
+    })
     this.sndNxt = seqAdd(this.iss, 1)
     this.sndMax = this.sndNxt
     if (!retransmit) {
@@ -1918,16 +1945,16 @@ export class Tcb {
     } else {
       this.stats.retransmits++
     }
-    if (this.rtxAt === undefined) {
-      this.rtxAt = now + this.rtt.current
-      this.rtxKind = 'retransmit'
+    if (this.timers.rtx === undefined) {
+      this.timers.rtx = now + this.rtt.current
+      this.timers.rtxKind = 'retransmit'
     }
     if (this.synSeen) this.lastAckSent = this.rcvNxt
     // RFC 7323 §2.2: the window in a SYN or SYN+ACK is never scaled.
     const seg = this.makeSeg(this.iss, flags, this.synWindow, EMPTY, o)
     if (this.synSeen) {
       this.ackNow = false
-      this.delayedAckAt = undefined
+      this.timers.delayedAck = undefined
     }
     return this.out(seg, retransmit)
   }
@@ -1937,21 +1964,19 @@ export class Tcb {
     return this.out(this.makeSeg(this.sndMax, ACK, this.windowField(), EMPTY, this.segOptions(now)), false)
   }
 
-  /** Options for a non-SYN segment: NOP,NOP,TS (RFC 7323 App. A layout) and NOP,NOP,SACK (RFC 2018). */
+  /** Options for a non-SYN segment (optlayout.ts): timestamps when in use, SACK blocks for held data. */
   private segOptions(now: number): TcpOption[] {
     const sackN = this.sackOk ? this.rcvBuf.oooRanges : 0
     if (!this.tsOk && sackN === 0) return NO_OPTIONS
-    const o: TcpOption[] = []
-    if (this.tsOk) o.push(NOP, NOP, { kind: 'timestamp', value: this.tsVal(now), echo: this.tsRecent })
+    let blocks: Array<[Seq, Seq]> | undefined
     if (sackN > 0) {
       const k = this.rcvBuf.sackOffsets(this.sackScratch, this.tsOk ? 3 : 4)
-      const blocks: Array<[Seq, Seq]> = []
+      blocks = []
       for (let i = 0; i < k; i++) {
         blocks.push([seqAdd(this.rcvNxt, this.sackScratch[2 * i]), seqAdd(this.rcvNxt, this.sackScratch[2 * i + 1])])
       }
-      o.push(NOP, NOP, { kind: 'sack', blocks })
     }
-    return o
+    return dataOptions(this.tsOk, this.tsOk ? this.tsVal(now) : 0, this.tsRecent, blocks)
   }
 
   /**
@@ -1979,9 +2004,10 @@ export class Tcb {
     const right = seqAdd(this.rcvNxt, field * unit)
     if (seqGt(right, this.rcvAdvRight) || !this.synSeen) this.rcvAdvRight = right
     this.lastAckSent = this.rcvNxt
+    if (this.quickAck && (this.ackNow || this.timers.delayedAck !== undefined)) this.quickAck.onAckSent()
     this.ackNow = false
     this.segsSinceAck = 0
-    this.delayedAckAt = undefined
+    this.timers.delayedAck = undefined
     return field
   }
 
@@ -2057,16 +2083,12 @@ export class Tcb {
       this.error = err
       if (this.onEvent) this.onEvent({ type: 'error', now: this.now, code: err.code, reason: err.reason }, this)
     }
-    this.rtxAt = undefined
-    this.timeWaitAt = undefined
-    this.delayedAckAt = undefined
+    this.timers.clearAll()
     this.ackNow = false
     this.fastRtx = false
     this.forceProbe = false
     this.forceRtx = false
     this.tlpPending = false
-    this.ptoAt = undefined
-    this.reoAt = undefined
     this.setState('CLOSED', cause)
   }
 
@@ -2111,10 +2133,10 @@ export class Tcb {
     if (rb) return rb
     if (this.error && s !== 'CLOSED') return `error set in ${s}`
     if (s === 'CLOSED' || s === 'LISTEN') return undefined
-    if (s !== 'TIME-WAIT' && seqLt(this.sndUna, this.sndMax) && this.rtxAt === undefined) {
+    if (s !== 'TIME-WAIT' && seqLt(this.sndUna, this.sndMax) && this.timers.rtx === undefined) {
       return 'unacknowledged data but no retransmission timer'
     }
-    if (s === 'TIME-WAIT' && this.timeWaitAt === undefined) return 'TIME-WAIT without its timer'
+    if (s === 'TIME-WAIT' && this.timers.timeWait === undefined) return 'TIME-WAIT without its timer'
     if (this.sackOk && this.sndUna !== this.iss) {
       if (this.sndNxt !== this.sndMax) return `SACK in use but SND.NXT ${this.sndNxt} != SND.MAX ${this.sndMax}`
       const l = this.log.check(this.sndUna, this.sndMax)

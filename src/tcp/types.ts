@@ -5,6 +5,7 @@
  * backwards and must be ≥ 0.
  */
 import type { Seq } from './seq.js'
+import { CC_NAMES, type CcName } from './cc/index.js'
 
 /** The eleven states of RFC 9293 §3.3.2, spelled as in the RFC. */
 export type TcpState =
@@ -42,8 +43,16 @@ export const SECOND = 1_000_000
 /** µs per millisecond. */
 export const MILLISECOND = 1_000
 
+/**
+ * Whose behaviour a TCB follows where the RFCs leave room: 'rfc' is tcplab's own (the default); 'linux'
+ * is what the Linux kernel does, pinned against kernel captures (so far: the SYN option layout, optlayout.ts).
+ */
+export type TcpProfile = 'rfc' | 'linux'
+
 /** Every tunable of a TCB; all optional when passed in, resolved against {@link DEFAULT_TCP_CONFIG}. */
 export interface TcpConfig {
+  /** Whose behaviour to follow where the RFCs leave room ({@link TcpProfile}); default 'rfc'. */
+  profile: TcpProfile
   /** MSS we advertise (RFC 9293 §3.7.1, MUST-14/MUST-67) and our cap on outgoing payload. */
   mss: number
   /** Window-scale shift we offer (RFC 7323 §2), or false to not offer the option. */
@@ -95,6 +104,11 @@ export interface TcpConfig {
   /** Initial congestion window in segments (RFC 6928: 10, as Linux). */
   initialCwnd: number
   /**
+   * Congestion control by name, as Linux's tcp_congestion_control: 'reno' (RFC 5681) or 'cubic' (RFC 9438
+   * with Linux's HyStart). See src/tcp/cc/.
+   */
+  congestionControl: CcName
+  /**
    * Minimum spacing (µs) between challenge ACKs and other ACKs sent in reply to invalid segments
    * (RFC 5961 §7). Per connection, like Linux's tcp_invalid_ratelimit (500 ms), which avoids the global
    * counter side channel of CVE-2016-5696.
@@ -113,6 +127,7 @@ export interface TcpConfig {
 
 /** Defaults: what a modern Linux client does, except where tcb.ts says otherwise. */
 export const DEFAULT_TCP_CONFIG: Readonly<TcpConfig> = Object.freeze({
+  profile: 'rfc',
   mss: 1460,
   windowScale: 7,
   sackPermitted: true,
@@ -131,15 +146,28 @@ export const DEFAULT_TCP_CONFIG: Readonly<TcpConfig> = Object.freeze({
   ackDelay: 40 * MILLISECOND,
   nagle: true,
   initialCwnd: 10,
+  congestionControl: 'reno',
   challengeAckInterval: 500 * MILLISECOND,
   iss: undefined,
   isnSecret: undefined,
   tsOffset: undefined,
 })
 
+/**
+ * The defaults of the 'linux' profile: DEFAULT_TCP_CONFIG already has Linux's initial window (10), initial
+ * RTO (1 s), minimum RTO (200 ms), delayed ACK (40 ms, TCP_ATO_MIN) and 1 ms timestamp clock; the profile
+ * adds CUBIC, Linux's default congestion control, and (in the TCB) the option layout and quick-ack mode.
+ */
+export const LINUX_TCP_CONFIG: Readonly<TcpConfig> = Object.freeze({
+  ...DEFAULT_TCP_CONFIG,
+  profile: 'linux',
+  congestionControl: 'cubic',
+})
+
 /** Merges a partial config over the defaults and checks the ranges that would break the TCB. */
 export function resolveConfig(partial?: Partial<TcpConfig>): TcpConfig {
-  const c: TcpConfig = { ...DEFAULT_TCP_CONFIG, ...partial }
+  // The profile picks the defaults: fields given explicitly win over either set.
+  const c: TcpConfig = { ...(partial?.profile === 'linux' ? LINUX_TCP_CONFIG : DEFAULT_TCP_CONFIG), ...partial }
   if (!(c.mss >= 64 && c.mss <= 65535)) throw new RangeError(`mss ${c.mss} out of range 64..65535`)
   if (c.windowScale !== false && !(c.windowScale >= 0 && c.windowScale <= 14)) {
     throw new RangeError(`windowScale ${c.windowScale} out of range 0..14 (RFC 7323 §2.3)`)
@@ -151,6 +179,10 @@ export function resolveConfig(partial?: Partial<TcpConfig>): TcpConfig {
   if (!(c.sndBuf >= 1 && c.sndBuf <= 0x3fffffff)) throw new RangeError(`sndBuf ${c.sndBuf} out of range`)
   if (c.ackDelay >= 500_000) throw new RangeError('ackDelay must be < 0.5 s (RFC 9293 MUST-40)')
   if (!(c.rtoMin > 0 && c.rtoMin <= c.rtoMax)) throw new RangeError('need 0 < rtoMin ≤ rtoMax')
+  if (c.profile !== 'rfc' && c.profile !== 'linux') throw new RangeError(`profile ${String(c.profile)} is not one of rfc, linux`)
+  if (!CC_NAMES.includes(c.congestionControl)) {
+    throw new RangeError(`congestionControl ${String(c.congestionControl)} is not one of ${CC_NAMES.join(', ')}`)
+  }
   if (typeof c.rack !== 'boolean') throw new RangeError(`rack must be true or false, got ${String(c.rack)}`)
   return c
 }

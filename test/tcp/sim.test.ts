@@ -389,6 +389,7 @@ const SEEDS = Number(process.env.SIM_SEEDS ?? 10_000)
 const BIG_SEEDS = Number(process.env.SIM_BIG_SEEDS ?? 40)
 const MAX_LOSS = Number(process.env.SIM_MAX_LOSS ?? 0.2)
 const ABORT_SEEDS = Number(process.env.SIM_ABORT_SEEDS ?? 1000)
+const CUBIC_SEEDS = Number(process.env.SIM_CUBIC_SEEDS ?? 1000)
 const ONE = process.env.SIM_SEED !== undefined ? Number(process.env.SIM_SEED) : undefined
 
 function runSeeds(first: number, count: number, maxSize: number, maxLoss: number, exact = false): { segments: number; retransmits: number; virtual: number } {
@@ -428,6 +429,22 @@ describe('seeded simulation over a lossy, duplicating, reordering link', () => {
       const p = paramsFor(seed, 64 * 1024, MAX_LOSS)
       const r = prng(seed)
       p.abort = { client: r() < 0.5, atByte: Math.floor(r() * (p.sizeA + p.sizeB + 1)) }
+      const res = runSim(p)
+      if (res.error !== undefined) {
+        const rep = report(p)
+        console.error(rep)
+        expect.fail(rep.split('\n').slice(0, 3).join('\n'))
+      }
+    }
+  })
+
+  it(`${CUBIC_SEEDS} seeds with CUBIC at both ends (every other seed the whole 'linux' profile): up to 64 KB each way, up to 20% loss`, () => {
+    for (let seed = 3_000_001; seed < 3_000_001 + CUBIC_SEEDS; seed++) {
+      if (ONE !== undefined && seed !== ONE) continue
+      const p = paramsFor(seed, 64 * 1024, MAX_LOSS)
+      p.clientCfg.congestionControl = 'cubic'
+      p.serverCfg.congestionControl = 'cubic'
+      if (seed % 2 === 0) p.clientCfg.profile = p.serverCfg.profile = 'linux'
       const res = runSim(p)
       if (res.error !== undefined) {
         const rep = report(p)

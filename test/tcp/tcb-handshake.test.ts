@@ -111,7 +111,7 @@ describe('SYN-SENT', () => {
     expect(t.pollAt()).toBe(1_000_000) // RFC 6298 §2.1: initial RTO 1 s
   })
 
-  it("sends Linux's SYN options by default: MSS, SACK_PERM, TS, NOP, WS", () => {
+  it('sends MSS, SACK_PERM, TS, NOP, WS by default (with every option on, the same bytes as Linux)', () => {
     const t = Tcb.connect(TUPLE, 2_000_000, { iss: j, tsOffset: 100 })
     expectSent(
       t,
@@ -131,7 +131,7 @@ describe('SYN-SENT', () => {
     )
   })
 
-  it('uses NOP padding like Linux when only some options are on', () => {
+  it("the 'rfc' profile's NOP padding when only some options are on (without timestamps WS precedes SACK_PERM: not Linux's order)", () => {
     const noTs = Tcb.connect(TUPLE, 0, { iss: j, tsOffset: 0, timestamps: false })
     expectSent(noTs, {
       options: [
@@ -150,6 +150,20 @@ describe('SYN-SENT', () => {
         { kind: 'nop' },
         { kind: 'nop' },
         { kind: 'timestamp', value: 0, echo: 0 },
+        { kind: 'nop' },
+        { kind: 'wscale', shift: 7 },
+      ],
+    })
+  })
+
+  it("the 'linux' profile lays out a SYN without timestamps as Linux does: MSS, NOP, NOP, SACK_PERM, NOP, WS", () => {
+    const noTs = Tcb.connect(TUPLE, 0, { iss: j, tsOffset: 0, timestamps: false, profile: 'linux' })
+    expectSent(noTs, {
+      options: [
+        { kind: 'mss', value: 1460 },
+        { kind: 'nop' },
+        { kind: 'nop' },
+        { kind: 'sackPermitted' },
         { kind: 'nop' },
         { kind: 'wscale', shift: 7 },
       ],

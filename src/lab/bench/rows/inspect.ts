@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url'
 import { emitTcpPacket } from '../../../net/packet.js'
 import { LINKTYPE_ETHERNET, PcapWriter } from '../../../net/pcap.js'
 import type { TcpOption } from '../../../tcp/options.js'
+import { synOptions as linuxSynOptions } from '../../../tcp/optlayout.js'
 import { TcpFlags, type TcpRepr } from '../../../tcp/segment.js'
 import { seq } from '../../../tcp/seq.js'
 import type { BenchContext, BenchModule, RowMeasurement, RowSpec } from '../harness.js'
@@ -76,15 +77,9 @@ function clientOf(k: number): Uint8Array {
 const EMPTY = new Uint8Array(0)
 const DATA = new Uint8Array(PAYLOAD).fill(0x61)
 
-/** The options of a SYN or SYN+ACK as Linux sends them. */
+/** The options of a SYN or SYN+ACK as Linux sends them (optlayout's 'linux' profile). */
 function synOptions(ts: number, echo: number): TcpOption[] {
-  return [
-    { kind: 'mss', value: 1460 },
-    { kind: 'sackPermitted' },
-    { kind: 'timestamp', value: ts, echo },
-    { kind: 'nop' },
-    { kind: 'wscale', shift: 7 },
-  ]
+  return linuxSynOptions('linux', { mss: 1460, sackPermitted: true, tsVal: ts, tsEcr: echo, wscale: 7 })
 }
 
 /**
