@@ -3,7 +3,7 @@
  * semantics (times and tolerance, sequence and timestamp mapping, outbound matching, the fd table) and its
  * messages. The same code judges the kernel (real time) and tcplab's own TCP (virtual time).
  */
-import type { Expr, IpInfo, PythonBlock, ScriptEvent, Script, SyscallEvent, TcpOptionNode, TcpPacket, TimeSpec } from './ast.js'
+import type { Expr, IcmpPacket, IpInfo, PythonBlock, ScriptEvent, Script, SyscallEvent, TcpOptionNode, TcpPacket, TimeSpec } from './ast.js'
 import type { LiveConnection, OutboundPacket, SyscallResult, Target } from './target.js'
 import { parseIp, formatIp, ipEquals } from '../net/addr.js'
 import { buildTcpPacket } from '../net/packet.js'
@@ -16,6 +16,7 @@ import { F, formatPacket, secs, secsPadded, secsSigned, type PacketFields } from
 import { setIpChecks, verifyHeaders, verifyOptions, verifyPayload } from './match.js'
 import { errnoNumber, errnoText } from './errno.js'
 import { evalInt, flagsToString, POLL_FLAG_NAMES } from './symbols.js'
+import { buildIcmpError, icmpTypeCode } from './icmp.js'
 import { pythonErrorLine, pythonErrorSummary, pythonProgram, type PyFragment } from './python.js'
 
 /** The settings a run reads; `tcplab script`'s ScriptConfig fits it. Unset fields take packetdrill's defaults. */
@@ -270,7 +271,13 @@ class Run {
       let s: Stop | undefined
       if (a.kind === 'python') s = un('python', this.target.codeSnapshot && this.target.runPython ? undefined : 'this target does not run Python blocks (%{ }%)')
       else if (a.kind === 'udp') s = un('udp', 'udp packet lines are not supported by the engine yet')
-      else if (a.kind === 'icmp') s = un('icmp', 'icmp packet lines are not supported by the engine yet')
+      else if (a.kind === 'icmp') {
+        // Inbound ICMP errors echoing a TCP segment run; what the stack should send, or an echoed UDP or raw
+        // payload, needs UDP/raw sockets the engine does not have.
+        const tcp = a.echoed === undefined || a.echoed.protocol === 'tcp'
+        s = un('icmp', a.direction !== 'inbound' ? 'outbound icmp packet lines are not supported yet' : !tcp ? `icmp lines echoing a ${a.echoed!.protocol} packet are not supported yet` : undefined)
+        if (!s && a.encapsulation.length > 0) s = un('encapsulation', 'encapsulated (tunnel) packets are not supported')
+      }
       else if (a.kind === 'tcp' && a.encapsulation.length > 0) s = un('encapsulation', 'encapsulated (tunnel) packets are not supported')
       if (s) return s
       if (i === 0 && !(ev.time.kind === 'absolute' && ev.time.usecs === 0) && ev.time.kind !== 'relative') {
@@ -368,7 +375,8 @@ class Run {
       if (a.kind === 'tcp') {
         if (a.direction === 'inbound') await this.inbound(timed, a)
         else await this.outbound(timed, a)
-      } else if (a.kind === 'syscall') await this.syscall(timed, a)
+      } else if (a.kind === 'icmp') await this.inboundIcmp(timed, a)
+      else if (a.kind === 'syscall') await this.syscall(timed, a)
       else if (a.kind === 'python') await this.python(timed, a)
       else if (a.kind === 'shell') {
         await this.waitFor(timed, 'command')
@@ -489,6 +497,38 @@ class Run {
     c.lastIn = { seq, ack, len: p.seq.len, flags }
     await this.target.inject(bytes)
     this.events.push({ kind: 'tcp', line, time: this.scriptNow(), packet: `< ${formatPacket(this.scriptPacket(p))}` })
+  }
+
+  /**
+   * An inbound ICMP error for the connection under test: it echoes the stack's own packet (local → remote,
+   * the live ports) with the script's sequence number mapped to the live one, as packetdrill's does.
+   */
+  private async inboundIcmp(timed: Timed, p: IcmpPacket): Promise<void> {
+    const line = timed.ev.line
+    const c = this.conn
+    if (!c || c.state === 'init' || c.state === 'listening') throw this.packetStop(line, 'no matching socket for script packet', [], false, 'error')
+    const tc = icmpTypeCode(this.v6, p.type, p.code)
+    if ('error' in tc) throw this.packetStop(line, tc.error, [], false, 'error')
+    const echoed = p.echoed?.protocol === 'tcp' ? p.echoed.seq : undefined
+    const ip = ipFieldsOf(p.ipInfo)
+    const bytes = buildIcmpError({
+      v6: this.v6,
+      remote: this.remoteIp,
+      local: this.localIp,
+      ...tc,
+      mtu: p.mtu,
+      localPort: c.localPort,
+      remotePort: c.remotePort,
+      seq: ((echoed?.start ?? 0) + seqOffOf(c, 0)) >>> 0,
+      payloadLen: echoed?.len ?? 0,
+      ttl: ip.ttl,
+      tos: ip.tos,
+      flowLabel: ip.flowLabel,
+    })
+    await this.waitFor(timed, 'inbound packet')
+    await this.target.inject(bytes)
+    const what = [p.type, p.code, p.mtu !== undefined ? `mtu ${p.mtu}` : undefined, echoed ? `[${echoed.start}:${echoed.start + echoed.len}(${echoed.len})]` : undefined]
+    this.events.push({ kind: 'icmp', line, time: this.scriptNow(), packet: `< icmp ${what.filter((x) => x !== undefined).join(' ')}` })
   }
 
   /** The script's packet line in the engine's packet form (script space). */
