@@ -41,10 +41,19 @@ describe('tcplab script --stack tcplab (no root)', () => {
     expect(r.err).toEqual([
       'bad.pkt:10: error handling packet: live packet field tcp_ack_seq: expected: 2 (0x2) vs actual: 1 (0x1)',
       'script packet:  0.100000 P. 1:101(100) ack 2 ',
-      'actual packet:  0.100000 P. 1:101(100) ack 1 win 65535 ',
+      'actual packet:  0.100000 P. 1:101(100) ack 1 win 64240 ',
       'shell.pkt:1: shell command `echo hi` cannot run on the tcplab target (only sysctl net.ipv4.tcp_* settings are mapped)',
     ])
     expect(run('ok.pkt', '--stack', 'tcplab')).toEqual({ code: 0, out: ['ok.pkt: ok'], err: [] })
+  })
+
+  it('--profile rfc runs tcplab\'s own defaults (the window field as min(rcvBuf, 65535)); a bad profile, or one for the kernel, is a usage error', () => {
+    expect(run('bad.pkt', '--stack', 'tcplab', '--profile', 'rfc').err.slice(2)).toEqual(['actual packet:  0.100000 P. 1:101(100) ack 1 win 65535 '])
+    expect(run('bad.pkt', '--stack', 'tcplab', '--profile', 'linux').err.slice(2)).toEqual(['actual packet:  0.100000 P. 1:101(100) ack 1 win 64240 '])
+    expect(run('ok.pkt', '--stack', 'tcplab', '--profile', 'bsd')).toEqual({ code: 2, out: [], err: ["tcplab script: --profile must be linux or rfc, got 'bsd'"] })
+    expect(run('ok.pkt', '--profile', 'rfc')).toEqual({
+      code: 2, out: [], err: ["tcplab script: --profile chooses the tcplab target's TCB profile: use it with --stack tcplab or both"],
+    })
   })
 
   it('--json: one object per script, stack tcplab', () => {

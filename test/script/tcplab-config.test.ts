@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { applyShellCommand, linuxSynWindow, linuxWindowScale, scriptTcpConfig, shellWords } from '../../src/script/tcplab/config.js'
+import { applyShellCommand, linuxRcvSpace, linuxWindowScale, scriptTcpConfig, shellWords } from '../../src/script/tcplab/config.js'
+import { LINUX_TCP_CONFIG, DEFAULT_TCP_CONFIG } from '../../src/tcp/types.js'
 
 describe('tcplab target settings', () => {
   it('derives the window scale from tcp_rmem\'s maximum as Linux does (never below rmem_max\'s 212992)', () => {
@@ -9,23 +10,42 @@ describe('tcplab target settings', () => {
     expect(linuxWindowScale(2 ** 40)).toBe(14)
   })
 
-  it('rounds the SYN\'s window as Linux does: half the buffer, at most 65535, whole MSS-sized segments', () => {
-    expect(linuxSynWindow(131072, 1460)).toBe(64240) // what the kernel's SYN carries in the corpus runs
-    expect(linuxSynWindow(540000, 1460)).toBe(64240)
-    expect(linuxSynWindow(4096, 1460)).toBe(1460)
-    expect(linuxSynWindow(2000, 1460)).toBe(1000) // less than one MSS: not rounded to zero
+  it('advertises half a socket buffer, as Linux\'s tcp_win_from_space at its initial ratio', () => {
+    expect(linuxRcvSpace(131072)).toBe(65536) // tcp_rmem[1]: the SYN window is then 64240 (optlayout.synWindow)
+    expect(linuxRcvSpace(2305)).toBe(1152)
   })
 
-  it('starts from Linux\'s defaults that TcpConfig can express', () => {
+  it('starts from the linux profile\'s defaults: CUBIC, IW 10, RTO 1 s / 200 ms, 40 ms delayed ACK', () => {
     const s = scriptTcpConfig()
-    expect(s.tcp).toMatchObject({ mss: 1460, windowScale: 7, sackPermitted: true, timestamps: true, initialCwnd: 10, rtoInitial: 1_000_000, rtoMin: 200_000, ackDelay: 40_000, rcvBuf: 131072 })
+    expect(s.tcp).toMatchObject({ profile: 'linux', congestionControl: 'cubic', mss: 1460, windowScale: 7, sackPermitted: true, timestamps: true, initialCwnd: 10, rtoInitial: 1_000_000, rtoMin: 200_000, ackDelay: 40_000, rcvBuf: 65536, sndBuf: 65536 })
+    expect(s.tcp.synWindow).toBeUndefined() // the profile's SYN window (src/tcp/optlayout.ts), not a copy of it
+    expect({ ...s.tcp, windowScale: 0, rcvBuf: 0, sndBuf: 0, isnSecret: undefined }).toEqual({ ...LINUX_TCP_CONFIG, windowScale: 0, rcvBuf: 0, sndBuf: 0, isnSecret: undefined })
     expect([s.synRetries, s.synAckRetries, s.synCookies]).toEqual([6, 5, true])
+  })
+
+  it('takes the rfc profile\'s defaults when asked (tcplab script --profile rfc): Reno', () => {
+    const s = scriptTcpConfig('rfc')
+    expect(s.tcp).toMatchObject({ profile: 'rfc', congestionControl: 'reno', windowScale: 7, rcvBuf: 65536, sndBuf: 65536 })
+    expect({ ...s.tcp, windowScale: 0, rcvBuf: 0, sndBuf: 0, isnSecret: undefined }).toEqual({ ...DEFAULT_TCP_CONFIG, windowScale: 0, rcvBuf: 0, sndBuf: 0, isnSecret: undefined })
+  })
+
+  it('maps tcp_congestion_control onto the congestion controller: cubic and reno; others named', () => {
+    for (const profile of ['linux', 'rfc'] as const) {
+      const s = scriptTcpConfig(profile)
+      expect(applyShellCommand(s, 'sysctl -q net.ipv4.tcp_congestion_control=reno')).toBeUndefined()
+      expect(s.tcp.congestionControl).toBe('reno')
+      expect(applyShellCommand(s, 'sysctl -q net.ipv4.tcp_congestion_control=cubic')).toBeUndefined()
+      expect(s.tcp.congestionControl).toBe('cubic')
+    }
+    expect(applyShellCommand(scriptTcpConfig(), 'sysctl -q net.ipv4.tcp_congestion_control=bbr')).toEqual({
+      unsupported: 'sysctl net.ipv4.tcp_congestion_control=bbr: tcplab has cubic and reno congestion control only',
+    })
   })
 
   it('maps a corpus init command onto the settings', () => {
     const s = scriptTcpConfig()
     expect(applyShellCommand(s, 'sysctl -q net.ipv4.tcp_timestamps=0 net.ipv4.tcp_sack=0 net.ipv4.tcp_window_scaling=1 net.ipv4.tcp_rmem="4096 131072 33554432" net.ipv4.tcp_early_retrans=0 net.ipv4.tcp_invalid_ratelimit=0 net.ipv4.tcp_syn_retries=2 net.ipv4.tcp_fin_timeout=1')).toBeUndefined()
-    expect(s.tcp).toMatchObject({ timestamps: false, sackPermitted: false, windowScale: 10, rcvBuf: 131072, rack: false, challengeAckInterval: 0 })
+    expect(s.tcp).toMatchObject({ timestamps: false, sackPermitted: false, windowScale: 10, rcvBuf: 65536, rack: false, challengeAckInterval: 0 })
     expect(s.synRetries).toBe(2)
     expect(s.finTimeout).toBe(1_000_000)
   })
@@ -40,7 +60,6 @@ describe('tcplab target settings', () => {
     expect(applyShellCommand(scriptTcpConfig(), 'sysctl -q net.ipv4.tcp_dsack=1 net.ipv4.tcp_autocorking=0 net.ipv4.tcp_rfc1337=0')).toBeUndefined()
     expect(applyShellCommand(scriptTcpConfig(), 'sysctl -q net.ipv4.tcp_congestion_control=reno net.ipv4.tcp_syn_linear_timeouts=0')).toBeUndefined()
     expect(applyShellCommand(scriptTcpConfig(), 'sysctl -q net.ipv4.tcp_syn_linear_timeouts=4')?.unsupported).toMatch(/^sysctl net\.ipv4\.tcp_syn_linear_timeouts=4: /)
-    expect(applyShellCommand(scriptTcpConfig(), 'sysctl -q net.ipv4.tcp_congestion_control=cubic')).toEqual({ unsupported: 'sysctl net.ipv4.tcp_congestion_control=cubic: tcplab has Reno congestion control only' })
     expect(applyShellCommand(scriptTcpConfig(), 'sysctl -q net.ipv4.tcp_dsack=0')).toEqual({ unsupported: 'sysctl net.ipv4.tcp_dsack=0: no tcplab setting for it' })
     expect(applyShellCommand(scriptTcpConfig(), 'sysctl -q net.ipv4.tcp_timestamps=maybe')).toEqual({ unsupported: 'sysctl net.ipv4.tcp_timestamps=maybe: value not understood' })
     expect(applyShellCommand(scriptTcpConfig(), '../common/defaults.sh')).toEqual({

@@ -20,10 +20,13 @@ import { secs } from '../../script/notation.js'
 import { kernelTargetProblem, runKernelScripts } from '../../script/kernel/runner.js'
 import { LINKTYPE_RAW, PcapWriter } from '../../net/pcap.js'
 import type { ChildRequest } from '../../script/kernel/child.js'
+import type { TcpProfile } from '../../tcp/types.js'
 
 /** The flags of `tcplab script`, validated; what the engine and its targets will be given. */
 export interface ScriptConfig {
   stack: 'kernel' | 'tcplab' | 'both'
+  /** The TCB profile of the tcplab target (--profile; default 'linux'). */
+  profile: TcpProfile
   ipVersion?: 'ipv4' | 'ipv6'
   toleranceUsecs?: number
   tolerancePercent?: number
@@ -105,8 +108,12 @@ export function scriptConfig(args: CommandArgs): ScriptConfig {
   const v = args.values
   const stack = (v.stack as string | undefined) ?? 'kernel'
   if (stack !== 'kernel' && stack !== 'tcplab' && stack !== 'both') throw usageError(`--stack must be kernel, tcplab or both, got '${stack}'`)
+  const profile = (v.profile as string | undefined) ?? 'linux'
+  if (profile !== 'linux' && profile !== 'rfc') throw usageError(`--profile must be linux or rfc, got '${profile}'`)
+  if (v.profile !== undefined && stack === 'kernel') throw usageError('--profile chooses the tcplab target\'s TCB profile: use it with --stack tcplab or both')
   const cfg: ScriptConfig = {
     stack,
+    profile,
     json: v.json === true,
     ladder: v.ladder === true,
     defines: new Map(),
@@ -314,7 +321,7 @@ async function runTcplab(cfg: ScriptConfig, io: Io): Promise<number> {
       }
       const path = pcapOf(i)
       const packets: Array<{ bytes: Uint8Array; us: number }> = []
-      const v = await runTcplabScript(script, runConfigOf(cfg), path === undefined ? undefined : (bytes, us) => packets.push({ bytes, us }))
+      const v = await runTcplabScript(script, runConfigOf(cfg), path === undefined ? undefined : (bytes, us) => packets.push({ bytes, us }), cfg.profile)
       if (path !== undefined) {
         const w = PcapWriter.toFile(path, { linkType: LINKTYPE_RAW })
         for (const p of packets) w.write(p.bytes, BigInt(Math.round(p.us)) * 1000n)
@@ -381,7 +388,7 @@ async function runBoth(cfg: ScriptConfig, io: Io): Promise<number> {
       continue
     }
     const kv = kernel[k++]!
-    const tv = await runTcplabScript(p.script, runConfigOf(cfg))
+    const tv = await runTcplabScript(p.script, runConfigOf(cfg), undefined, cfg.profile)
     if (kv.result !== 'pass' || tv.result !== 'pass') failed = true
     const c = compareVerdicts(kv, tv)
     if (cfg.json) {
@@ -402,7 +409,7 @@ async function runBoth(cfg: ScriptConfig, io: Io): Promise<number> {
 /** The `script` command. */
 export const scriptCommand: Command = {
   name: 'script',
-  usage: 'FILE.pkt… [--stack kernel|tcplab|both] [--dry-run] [-D NAME=VALUE]… [--json]',
+  usage: 'FILE.pkt… [--stack kernel|tcplab|both] [--profile linux|rfc] [--dry-run] [-D NAME=VALUE]… [--json]',
   summary: 'Run packetdrill scripts (.pkt) against the Linux kernel (root) or tcplab\'s TCP in virtual time.',
   description:
     'With --dry-run each script is parsed and checked as packetdrill parses it: FILE: ok (N events) on\n' +
@@ -418,6 +425,8 @@ export const scriptCommand: Command = {
     '--stack tcplab runs the scripts on tcplab\'s own TCP in virtual time (no root): the clock jumps to the\n' +
     'next packet or timer, blocking calls resume when the stack lets them, sysctl -q net.ipv4.tcp_*=… lines\n' +
     'set tcplab\'s matching settings and any other shell command or setting makes the script unsupported.\n' +
+    '--profile picks the TCB profile of the tcplab side: linux (default: Linux\'s option layout, SYN window,\n' +
+    'quick-ack mode and CUBIC) or rfc (tcplab\'s own defaults, Reno).\n' +
     '--stack both (root) runs each script on both and prints one line per script: FILE: same (…), FILE:\n' +
     'differs at line N: both verdicts | each stack\'s actual packet there, or FILE: unsupported: …; --json:\n' +
     '{"script","stack":"both","comparison","line","kernelActual","tcplabActual","kernel":{…},"tcplab":{…}}.',
@@ -428,6 +437,7 @@ export const scriptCommand: Command = {
     define: { type: 'string', short: 'D', multiple: true, arg: 'NAME=VALUE', help: 'replace the word NAME in the scripts by VALUE' },
     json: { type: 'boolean', help: 'one JSON object per script' },
     stack: { type: 'string', arg: 'kernel|tcplab|both', help: 'the stack under test (default kernel)' },
+    profile: { type: 'string', arg: 'linux|rfc', help: "the tcplab target's TCB profile (default linux)" },
     'ip-version': { type: 'string', arg: 'ipv4|ipv6', help: 'address family of the packets' },
     'tolerance-usecs': { type: 'string', arg: 'N', help: 'how far an event may be from its scripted time' },
     'tolerance-percent': { type: 'string', arg: 'N', help: 'timing tolerance as a percentage of the interval' },

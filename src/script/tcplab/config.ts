@@ -4,7 +4,7 @@
  * in their init command, mapped onto those settings. A sysctl tcplab cannot honour makes the script
  * `unsupported`, with the command named, rather than running it with a setting silently ignored.
  */
-import { DEFAULT_TCP_CONFIG, MILLISECOND, SECOND, type TcpConfig } from '../../tcp/types.js'
+import { DEFAULT_TCP_CONFIG, LINUX_TCP_CONFIG, MILLISECOND, SECOND, type TcpConfig, type TcpProfile } from '../../tcp/types.js'
 
 /** Everything a script's sockets are made with: the TCB config plus what lives beside it (listener, per-side SYN retries). */
 export interface ScriptStackSettings {
@@ -46,43 +46,31 @@ export function linuxWindowScale(rmemMax: number): number {
 }
 
 /**
- * The window field of Linux's SYN and SYN+ACK for a receive buffer (tcp_select_initial_window): half the
- * buffer (tcp_adv_win_scale 1), at most 65535, rounded down to a whole number of MSS-sized segments —
- * 64240 for the default 128 KiB buffer and a 1460-byte MSS.
+ * The receive space Linux advertises for a socket buffer of `bytes` (tcp_win_from_space at the initial
+ * scaling ratio of ½): TcpConfig.rcvBuf counts window, not the kernel's sk_rcvbuf.
  */
-export function linuxSynWindow(rcvBuf: number, mss: number): number {
-  const space = Math.min(Math.floor(rcvBuf / 2), 0xffff)
-  return space > mss ? space - (space % mss) : space
+export function linuxRcvSpace(bytes: number): number {
+  return Math.floor(bytes / 2)
 }
 
 /**
- * The single place where the Linux-like settings that TcpConfig has today are chosen for scripts: MSS 1460
- * (a 1500-byte MTU, as the kernel target's TUN), initial window 10, initial RTO 1 s and minimum 200 ms,
- * delayed ACK 40 ms, the ms timestamp clock (tcb.ts), window scale from tcp_rmem's maximum, the SYN's
- * window as Linux rounds it (linuxSynWindow, applied when a TCB is made), SYN and
- * SYN+ACK retries as Linux's sysctls. A `profile: 'linux'` field, when TcpConfig grows one, belongs here.
+ * The single place where a script's TCP settings are chosen. The profile is 'linux' unless asked otherwise
+ * (`tcplab script --profile rfc`): LINUX_TCP_CONFIG's defaults (CUBIC, Linux's SYN option layout and SYN
+ * window from src/tcp/optlayout.ts, quick-ack mode, IW 10, RTO 1 s / min 200 ms, 40 ms delayed ACK, the
+ * ms timestamp clock), or DEFAULT_TCP_CONFIG's for 'rfc'. Beside the profile: the window scale from
+ * tcp_rmem's maximum, the receive space from tcp_rmem's default, SYN and SYN+ACK retries as Linux's
+ * sysctls, and fixed ISN keys.
  */
-export function scriptTcpConfig(): ScriptStackSettings {
+export function scriptTcpConfig(profile: TcpProfile = 'linux'): ScriptStackSettings {
   return {
     tcp: {
-      mss: 1460,
+      // The profile's defaults, whole, so every field a socket option reads back is there.
+      ...(profile === 'linux' ? LINUX_TCP_CONFIG : DEFAULT_TCP_CONFIG),
       windowScale: linuxWindowScale(LINUX_RMEM[2]),
-      sackPermitted: true,
-      timestamps: true,
-      rack: true,
-      rcvBuf: LINUX_RMEM[1],
+      rcvBuf: linuxRcvSpace(LINUX_RMEM[1]),
       // Linux grows a connection's send buffer to about 2 × IW × per-segment truesize as it establishes
       // (tcp_sndbuf_expand), well past tcp_wmem[1]: 64 KiB of payload is tcplab's stand-in.
       sndBuf: SND_BUF,
-      initialCwnd: 10,
-      rtoInitial: 1 * SECOND,
-      rtoMin: 200 * MILLISECOND,
-      ackDelay: 40 * MILLISECOND,
-      challengeAckInterval: 500 * MILLISECOND,
-      maxRetries: 15,
-      userTimeout: 0,
-      nagle: true,
-      msl: DEFAULT_TCP_CONFIG.msl,
       // Scripts' runs are reproducible: the same ISNs and timestamp offsets every run.
       isnSecret: new Uint8Array(16).fill(0x5c),
     },
@@ -158,7 +146,7 @@ export function applySysctl(s: ScriptStackSettings, name: string, value: string)
     case 'net.ipv4.tcp_rmem': {
       const p = triple(value)
       if (!p) return badValue(name, value)
-      t.rcvBuf = p[1]!
+      t.rcvBuf = linuxRcvSpace(p[1]!)
       s.rmemMax = p[2]!
       if (!s.wsOff) t.windowScale = linuxWindowScale(p[2]!)
       return undefined
@@ -228,9 +216,10 @@ export function applySysctl(s: ScriptStackSettings, name: string, value: string)
       if (value === '0') return undefined
       return `sysctl ${name}=${value}: tcplab's TIME-WAIT always honours a RST`
     case 'net.ipv4.tcp_congestion_control':
-      // tcplab's congestion control is NewReno (RFC 5681/6582) and has no other to choose yet.
-      if (value === 'reno') return undefined
-      return `sysctl ${name}=${value}: tcplab has Reno congestion control only`
+      // src/tcp/cc/ has the two Linux builds in by default; others (bbr, vegas…) are modules tcplab lacks.
+      if (value === 'cubic' || value === 'reno') t.congestionControl = value
+      else return `sysctl ${name}=${value}: tcplab has cubic and reno congestion control only`
+      return undefined
     default:
       return `sysctl ${name}=${value}: no tcplab setting for it`
   }

@@ -12,10 +12,10 @@ import { linuxSymbol } from '../kernel/sys.js'
 import { errnoNumber } from '../errno.js'
 import { Listener } from '../../tcp/listener.js'
 import { Tcb, TcpUserError } from '../../tcp/tcb.js'
-import { DEFAULT_TCP_CONFIG, type TcpConfig } from '../../tcp/types.js'
+import type { TcpConfig } from '../../tcp/types.js'
 import { seqLe } from '../../tcp/seq.js'
 import type { VirtualStack, BoundListener } from './stack.js'
-import { linuxSynWindow, type ScriptStackSettings } from './config.js'
+import { linuxRcvSpace, type ScriptStackSettings } from './config.js'
 
 // Linux's values (asm-generic), as the scripts' symbols evaluate to them.
 const O_RDWR = 2
@@ -168,6 +168,11 @@ export class Sockets {
     }
     const sockAt = (i: number): Sock | undefined => this.fds.get(int(i))
     const badf = { attempt: (): Attempt => fail('EBADF') }
+    // packetdrill's NULL buffer: the kernel's copy to or from it fails (EFAULT) when the call gets that far.
+    const isNull = (i: number): boolean => {
+      const e = a[i]
+      return e !== undefined && ((e.kind === 'word' && e.name === 'NULL') || (e.kind === 'int' && e.value === 0))
+    }
     const addrIsDefault = (i: number): void => {
       const e = a[i]
       if (e !== undefined && e.kind !== 'ellipsis') throw new Unsupported(`${call.name}: only '...' is supported as a socket address on the tcplab target`)
@@ -230,7 +235,7 @@ export class Sockets {
         const len = int(2)
         const flags = call.name === 'read' ? 0 : int(3, 0)
         checkFlags(call.name, flags, RECV_FLAGS)
-        const st = { done: 0 }
+        const st = { done: 0, nullBuf: isNull(1) }
         return { attempt: () => (flags & MSG_OOB ? this.readOob(s, len, flags) : this.readAll(s, len, flags, st)) }
       }
       case 'readv':
@@ -240,7 +245,7 @@ export class Sockets {
         const len = call.name === 'readv' ? iovTotal(call.name, a[1]) : msgIovTotal(call.name, a[1])
         const flags = call.name === 'recvmsg' ? int(2, 0) : 0
         checkFlags(call.name, flags, RECV_FLAGS)
-        const st = { done: 0 }
+        const st = { done: 0, nullBuf: false }
         return { attempt: () => this.readAll(s, len, flags, st) }
       }
       case 'write':
@@ -256,7 +261,7 @@ export class Sockets {
         if (call.name === 'sendto' && a[4] !== undefined && a[4].kind !== 'ellipsis' && evalInt(a[4]) !== 0) {
           throw new Unsupported('sendto: a destination address on a TCP socket')
         }
-        const st = { done: 0 }
+        const st = { done: 0, nullBuf: (call.name === 'write' || call.name === 'send' || call.name === 'sendto') && isNull(1) }
         return { attempt: () => this.write(s, len, flags, st) }
       }
       case 'close': {
@@ -376,8 +381,8 @@ export class Sockets {
 
   private tcbConfig(s: Sock, passive: boolean): Partial<TcpConfig> {
     const st = this.env.settings
-    const c = { ...st.tcp, ...s.cfg, synRetries: passive ? st.synAckRetries : st.synRetries }
-    return { ...c, synWindow: linuxSynWindow(c.rcvBuf ?? DEFAULT_TCP_CONFIG.rcvBuf, c.mss ?? DEFAULT_TCP_CONFIG.mss) }
+    // The SYN's window is the profile's (src/tcp/optlayout.ts synWindow), from rcvBuf and the MSS.
+    return { ...st.tcp, ...s.cfg, synRetries: passive ? st.synAckRetries : st.synRetries }
   }
 
   private listen(s: Sock, backlog: number): Attempt {
@@ -459,9 +464,9 @@ export class Sockets {
   }
 
   /** A read; with MSG_WAITALL on a blocking socket it waits for all `len` bytes (or EOF, an error). */
-  private readAll(s: Sock, len: number, flags: number, st: { done: number }): Attempt {
-    if (!(flags & MSG_WAITALL) || flags & MSG_PEEK) return this.read(s, len, flags)
-    const r = this.read(s, len - st.done, flags)
+  private readAll(s: Sock, len: number, flags: number, st: { done: number; nullBuf: boolean }): Attempt {
+    if (!(flags & MSG_WAITALL) || flags & MSG_PEEK) return this.read(s, len, flags, st.nullBuf)
+    const r = this.read(s, len - st.done, flags, st.nullBuf)
     if (r === BLOCK) return BLOCK
     if (r.ret < 0) return st.done > 0 ? ok(st.done) : r
     if (r.ret === 0) return ok(st.done)
@@ -469,8 +474,11 @@ export class Sockets {
     return st.done === len || s.nonblock || flags & MSG_DONTWAIT ? ok(st.done) : BLOCK
   }
 
-  /** tcp_recvmsg's order: data, then EOF, the pending error, shutdown, not connected, then wait. */
-  private read(s: Sock, len: number, flags: number): Attempt {
+  /**
+   * tcp_recvmsg's order: data, then EOF, the pending error, shutdown, not connected, then wait. With a NULL
+   * buffer the copy of queued data fails: EFAULT, and the data stays queued.
+   */
+  private read(s: Sock, len: number, flags: number, nullBuf = false): Attempt {
     if (s.listener) return fail('ENOTCONN')
     const t = s.tcb
     if (!t) return s.rdShut ? ok(0) : fail('ENOTCONN')
@@ -483,6 +491,7 @@ export class Sockets {
       this.env.stack.pump()
     } else if (upto > 0) max = Math.min(max, upto)
     if (t.readable > 0 && len > 0) {
+      if (nullBuf) return fail('EFAULT')
       if (flags & MSG_PEEK) return ok(t.peek(max).length)
       const got = t.recv(max).length
       this.env.stack.pump() // a read may open the window: the update leaves now
@@ -513,8 +522,11 @@ export class Sockets {
     return fail('EAGAIN')
   }
 
-  /** tcp_sendmsg's order: wait for the connection, the pending error or EPIPE, then copy (blocking for room). */
-  private write(s: Sock, len: number, flags: number, st: { done: number }): Attempt {
+  /**
+   * tcp_sendmsg's order: wait for the connection, the pending error or EPIPE, then copy (blocking for room).
+   * A NULL buffer fails the copy (EFAULT) and queues nothing.
+   */
+  private write(s: Sock, len: number, flags: number, st: { done: number; nullBuf: boolean }): Attempt {
     const nb = s.nonblock || (flags & MSG_DONTWAIT) !== 0
     const t = s.tcb
     const state = t?.state
@@ -528,6 +540,7 @@ export class Sockets {
       if (st.done > 0) return ok(st.done)
       return fail(this.takeError(s) ?? 'EPIPE')
     }
+    if (st.nullBuf && len > st.done) return st.done > 0 ? ok(st.done) : fail('EFAULT')
     let n: number
     try {
       n = t!.send(new Uint8Array(len - st.done), { urgent: (flags & MSG_OOB) !== 0 })
@@ -608,8 +621,8 @@ export class Sockets {
         }
         case SO.RCVBUF:
           preConnect('SO_RCVBUF')
-          // Linux doubles the value for its bookkeeping; tcplab's rcvBuf counts payload.
-          s.cfg.rcvBuf = Math.max(val(), 1152) * 2
+          // Linux doubles the value for its bookkeeping (sk_rcvbuf) and advertises half of that: the value.
+          s.cfg.rcvBuf = linuxRcvSpace(Math.max(val(), 1152) * 2)
           return ok()
         case SO.SNDBUF:
           preConnect('SO_SNDBUF')
@@ -651,10 +664,14 @@ export class Sockets {
         case TCPO.CORK:
           if (val() === 0) return ok()
           throw new Unsupported('setsockopt TCP_CORK: tcplab has no corking')
-        case TCPO.QUICKACK:
-          // tcplab has no quick-ACK mode to leave: 0 is what it does; 1 (ACK at once) it cannot.
-          if (val() === 0) return ok()
-          throw new Unsupported('setsockopt TCP_QUICKACK=1: tcplab has no quick-ACK mode')
+        case TCPO.QUICKACK: {
+          // The 'rfc' profile has no quick-ACK mode: 0 is what it does. The 'linux' profile has one
+          // (src/tcp/quickack.ts) but the TCB takes no socket option to leave or re-enter it (Linux: 0 enters
+          // ping-pong mode, 1 leaves it and sends a pending ACK), so either value is named, not ignored.
+          const on = val()
+          if (on === 0 && (t?.config.profile ?? this.env.settings.tcp.profile) !== 'linux') return ok()
+          throw new Unsupported(`setsockopt TCP_QUICKACK=${on}: the TCB's quick-ACK mode cannot be set by a socket option yet`)
+        }
         default:
           throw new Unsupported(`setsockopt ${optName}: not supported on the tcplab target`)
       }
@@ -675,7 +692,8 @@ export class Sockets {
         case SO.TYPE:
           return { ret: 0, optval: SOCK_STREAM }
         case SO.RCVBUF:
-          return { ret: 0, optval: c.rcvBuf ?? 0 }
+          // sk_rcvbuf, which Linux reports: twice the space it advertises (linuxRcvSpace).
+          return { ret: 0, optval: (c.rcvBuf ?? 0) * 2 }
         case SO.SNDBUF:
           return { ret: 0, optval: c.sndBuf ?? 0 }
         case SO.OOBINLINE:

@@ -11,6 +11,7 @@ import { parseIp } from '../../net/addr.js'
 import { VirtualStack } from './stack.js'
 import { BLOCK, Sockets, Unsupported } from './sockets.js'
 import { applyShellCommand, scriptTcpConfig, type ScriptStackSettings } from './config.js'
+import type { TcpProfile } from '../../tcp/types.js'
 
 /** The script's addresses and the engine's tolerance (all defaulted). */
 export interface TcplabTargetOptions {
@@ -21,7 +22,9 @@ export interface TcplabTargetOptions {
   connectPort: number
   /** How long a call the script does not expect to block may take before it is reported as blocked (µs). */
   toleranceUsecs: number
-  /** The stack's settings (default scriptTcpConfig()); the script's sysctls change them. */
+  /** The TCB profile the settings start from when `settings` is not given (default 'linux'). */
+  profile?: TcpProfile
+  /** The stack's settings (default scriptTcpConfig(profile)); the script's sysctls change them. */
   settings?: ScriptStackSettings
 }
 
@@ -41,7 +44,7 @@ export class TcplabTarget implements Target {
   private readonly tolerance: number
 
   constructor(opts: TcplabTargetOptions) {
-    this.settings = opts.settings ?? scriptTcpConfig()
+    this.settings = opts.settings ?? scriptTcpConfig(opts.profile)
     const localIp = parseIp(opts.localIp)
     this.stack = new VirtualStack(localIp)
     this.stack.now = EPOCH_US
@@ -198,10 +201,16 @@ export function tcplabTargetOptions(script: Script, config: RunConfig): TcplabTa
 
 /**
  * Runs one parsed script on tcplab's TCP in virtual time; never throws for a script's faults. `record` sees
- * every packet in and out, stamped on the script's clock (µs since the run's first event).
+ * every packet in and out, stamped on the script's clock (µs since the run's first event); `profile` is the
+ * TCB profile the run starts from ('linux' unless asked).
  */
-export async function runTcplabScript(script: Script, config: RunConfig = {}, record?: (bytes: Uint8Array, us: number) => void): Promise<ScriptVerdict> {
-  const opts = tcplabTargetOptions(script, config)
+export async function runTcplabScript(
+  script: Script,
+  config: RunConfig = {},
+  record?: (bytes: Uint8Array, us: number) => void,
+  profile: TcpProfile = 'linux',
+): Promise<ScriptVerdict> {
+  const opts = { ...tcplabTargetOptions(script, config), profile }
   const target = new TcplabTarget(opts)
   if (record) target.stack.record = (bytes, t) => record(bytes.slice(), t - EPOCH_US)
   return runScript(script, target, { ...config, ipVersion: opts.ipVersion, stack: 'tcplab' })
