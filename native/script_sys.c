@@ -1163,6 +1163,20 @@ static napi_value MonotonicNs(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/*
+ * exitNow(status): _exit(2) at once. A script's blocking call (an accept() whose handshake never came) can
+ * still sit in the kernel on a threadpool thread when the run ends; process.exit() would join that thread
+ * and wait forever, while _exit ends every thread as packetdrill's own exit does.
+ */
+static napi_value ExitNow(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t status = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && argc >= 1) napi_get_value_int32(env, argv[0], &status);
+  _exit(status);
+  return NULL;
+}
+
 /* Called from packet_tx.c's Init: adds this file's functions to the addon's exports. */
 napi_value script_sys_init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
@@ -1172,6 +1186,7 @@ napi_value script_sys_init(napi_env env, napi_value exports) {
       {"tunWatch", NULL, TunWatch, NULL, NULL, NULL, napi_enumerable, NULL},
       {"tunUnwatch", NULL, TunUnwatch, NULL, NULL, NULL, napi_enumerable, NULL},
       {"monotonicNs", NULL, MonotonicNs, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"exitNow", NULL, ExitNow, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sys", NULL, Sys, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sysAsync", NULL, SysAsync, NULL, NULL, NULL, napi_enumerable, NULL},
   };

@@ -381,6 +381,8 @@ export interface ScriptSysModule {
   tunUnwatch(watch: TunWatchHandle): void
   /** CLOCK_MONOTONIC in nanoseconds: the clock of tunRead's stamp and sysAsync's startNs/endNs. */
   monotonicNs(): bigint
+  /** Ends the process at once (_exit), without joining threadpool threads a blocked call still holds. */
+  exitNow(status: number): never
   /** Makes the call now, on this thread. */
   sys<K extends SysOp>(op: K, args: SysOpArgs[K]): SysRawResult
   /** Makes the call on the libuv threadpool (a blocking call leaves the event loop free) and times it. */

@@ -105,6 +105,23 @@ describeRoot('tcplab script against the kernel', () => {
     expect(r).toEqual({ code: 1, out: [], err: ['never.pkt:10: error handling packet: Timed out waiting for packet'] })
   }, 60_000)
 
+  it('ends a failing run while a blocking accept() still waits in the kernel (the call never returns)', async () => {
+    // The run used to hang here: process.exit() joined the threadpool thread stuck in accept().
+    const f = write('pending-accept.pkt', [
+      INIT,
+      '0     socket(..., SOCK_STREAM, IPPROTO_TCP) = 3',
+      '+0    setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0',
+      '+0    bind(3, ..., ...) = 0',
+      '+0    listen(3, 1) = 0',
+      '+0...0.5 accept(3, ..., ...) = 4',
+      '+0    < S 0:0(0) win 65535 <mss 1000>',
+      '+0    > S. 0:0(0) ack 2 <mss 1460>',
+    ])
+    const r = await cli([f])
+    expect(r.code).toBe(1)
+    expect(r.err[0]).toBe('pending-accept.pkt:8: error handling packet: live packet field tcp_ack_seq: expected: 2 (0x2) vs actual: 1 (0x1)')
+  }, 60_000)
+
   it('fails a wrong errno with the real one, in strerror words', async () => {
     const f = write('errno.pkt', [
       ...ESTABLISHED,

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs'
 import { setPriority } from 'node:os'
 import { parseScript } from '../parser.js'
 import { runScript, DEFAULT_TOLERANCE_USECS, type RunConfig, type ScriptVerdict } from '../engine.js'
-import { createKernelSys } from './sys.js'
+import { createKernelSys, type ScriptSysModule } from './sys.js'
 import { KERNEL_DEFAULTS, openKernelTarget } from './target.js'
 import type { Target } from '../target.js'
 import { LINKTYPE_RAW, PcapWriter } from '../../net/pcap.js'
@@ -60,6 +60,14 @@ function verdictOf(req: ChildRequest, result: ScriptVerdict['result'], message: 
   return { script: req.name, stack: 'kernel', result, line: null, col: null, message, events: [], text: [`${req.name}: ${message}`], warnings: [] }
 }
 
+/** The addon, once loaded: its exitNow ends the process without waiting for blocked threadpool calls. */
+let native: ScriptSysModule | undefined
+
+function exitNow(status: number): void {
+  if (typeof native?.exitNow === 'function') native.exitNow(status)
+  process.exit(status)
+}
+
 async function main(): Promise<ScriptVerdict> {
   const req = JSON.parse(process.argv[2] ?? '{}') as ChildRequest
   try {
@@ -70,6 +78,7 @@ async function main(): Promise<ScriptVerdict> {
     const d = KERNEL_DEFAULTS[ipVersion]
     const num = (v: string | undefined): number | undefined => (v === undefined ? undefined : Number(v))
     const sys = createKernelSys()
+    native = sys.native
     const kernel = openKernelTarget(sys, {
       ipVersion,
       localIp: c.localIp ?? opt.get('local_ip') ?? d.localIp,
@@ -101,7 +110,9 @@ async function main(): Promise<ScriptVerdict> {
 
 main().then(
   (v) => {
-    process.stdout.write(`${JSON.stringify(v)}\n`, () => process.exit(0))
+    // A blocking call the script left waiting (an accept() whose handshake never came, after a failure) holds a
+    // threadpool thread in the kernel, and process.exit() would wait for it forever: end with _exit instead.
+    process.stdout.write(`${JSON.stringify(v)}\n`, () => exitNow(0))
   },
   (e) => {
     process.stderr.write(`${String(e)}\n`)
