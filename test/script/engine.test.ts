@@ -271,19 +271,16 @@ describe('mapping', () => {
     expect(strict.text[2]).toBe('actual packet:  0.100020 . 1:1(0) ack 1 win 64240 <nop,nop,TS val 500 ecr 1010>')
   })
 
-  it('TSO: one large outbound segment matches consecutive smaller script lines, unless strict_segments', async () => {
+  it('a packet larger than its script line is not cut to fit: the payload length fails, as under packetdrill', async () => {
+    // packetdrill aggregates smaller live packets into a TSO-sized line but never splits a larger one.
     const script = PASSIVE + '+0 write(4, ..., 2000) = 2000\n+0 > . 1:1001(1000) ack 1\n+0 > P. 1001:2001(1000) ack 1\n'
-    const t = new FakeTarget()
-    passive(t)
-    t.send(100 * MS + 20, seg({ flags: 'P.', seq: ISN + 1, ack: 1, len: 2000 }))
-    const v = await run(script, t)
-    expect(v.text).toEqual([])
-    expect(v.result).toBe('pass')
-    const s = new FakeTarget()
-    passive(s)
-    s.send(100 * MS + 20, seg({ flags: 'P.', seq: ISN + 1, ack: 1, len: 2000 }))
-    const vs = await run(script, s, { strictSegments: true })
-    expect(vs.text[0]).toBe('t.pkt:11: error handling packet: live packet payload: expected 1000 bytes vs actual 2000 bytes')
+    for (const strictSegments of [false, true]) {
+      const t = new FakeTarget()
+      passive(t)
+      t.send(100 * MS + 20, seg({ flags: 'P.', seq: ISN + 1, ack: 1, len: 2000 }))
+      const v = await run(script, t, { strictSegments })
+      expect(v.text[0]).toBe('t.pkt:11: error handling packet: live packet payload: expected 1000 bytes vs actual 2000 bytes')
+    }
   })
 
   it('and consecutive smaller segments match one large script line (packetdrill aggregation)', async () => {
@@ -294,6 +291,13 @@ describe('mapping', () => {
     const v = await run(PASSIVE + '+0 write(4, ..., 2000) = 2000\n+0 > P. 1:2001(2000) ack 1\n', t)
     expect(v.text).toEqual([])
     expect(v.result).toBe('pass')
+    // --strict_segments turns the aggregation off
+    const s = new FakeTarget()
+    passive(s)
+    s.send(100 * MS + 20, seg({ flags: '.', seq: ISN + 1, ack: 1, len: 1000 }))
+    s.send(100 * MS + 30, seg({ flags: 'P.', seq: ISN + 1001, ack: 1, len: 1000 }))
+    const vs = await run(PASSIVE + '+0 write(4, ..., 2000) = 2000\n+0 > P. 1:2001(2000) ack 1\n', s, { strictSegments: true })
+    expect(vs.text[0]).toBe('t.pkt:11: error handling packet: live packet payload: expected 2000 bytes vs actual 1000 bytes')
   })
 })
 
