@@ -13,6 +13,25 @@ const PASSING = readFileSync(join(DIR, 'tcplab-passing.txt'), 'utf8')
   .map((l) => l.trim())
   .filter((l) => l !== '' && !l.startsWith('#'))
 
+/**
+ * docs/conformance.md's differences (written by scripts/conformance.mjs from real runs): each script that
+ * does not pass on the linux profile, with its reason ("to fix: …" or "on purpose: …").
+ */
+function differences(): Map<string, string> {
+  const page = readFileSync(join(import.meta.dirname, '../../docs/conformance.md'), 'utf8')
+  const start = page.indexOf('\n## Differences (linux profile)\n')
+  const end = page.indexOf('\n## ', start + 1)
+  const out = new Map<string, string>()
+  let script: string | undefined
+  for (const line of page.slice(start, end < 0 ? undefined : end).split('\n')) {
+    const head = /^### (\S+\.pkt)$/.exec(line)
+    if (head) script = head[1]
+    const why = /^- why: (.*)$/.exec(line)
+    if (why && script !== undefined) out.set(script, why[1]!)
+  }
+  return out
+}
+
 async function runAll(ipVersion: 'ipv4' | 'ipv6'): Promise<Map<string, ScriptVerdict>> {
   const out = new Map<string, ScriptVerdict>()
   for (const f of SCRIPTS) {
@@ -27,6 +46,16 @@ describe('the corpus on --stack tcplab (virtual time, no root)', () => {
     expect(PASSING.filter((f) => !SCRIPTS.includes(f))).toEqual([])
   })
 
+  it('every script not on the list is in docs/conformance.md\'s differences with a reason, and no listed one is', () => {
+    const diffs = differences()
+    expect(diffs.size).toBeGreaterThan(0)
+    const unexplained = SCRIPTS.filter((f) => !PASSING.includes(f) && !/^(to fix|on purpose)\b.{20,}/.test(diffs.get(f) ?? ''))
+    expect(unexplained, 'run scripts/conformance.mjs (root) after giving these a reason in it').toEqual([])
+    expect([...diffs.keys()].filter((f) => PASSING.includes(f) || !SCRIPTS.includes(f))).toEqual([])
+    // The page's pass count is the list's.
+    expect(readFileSync(join(import.meta.dirname, '../../docs/conformance.md'), 'utf8')).toContain(`**${PASSING.length} of ${SCRIPTS.length} pass (`)
+  })
+
   for (const ipVersion of ['ipv4', 'ipv6'] as const) {
     it(`${ipVersion}: every script gets a verdict from the script (no 'error' from the target), and every listed script passes`, async () => {
       const verdicts = await runAll(ipVersion)
@@ -34,6 +63,10 @@ describe('the corpus on --stack tcplab (virtual time, no root)', () => {
       expect(errors).toEqual([])
       const regressed = PASSING.filter((f) => verdicts.get(f)?.result !== 'pass').map((f) => `${f}: ${verdicts.get(f)?.text.join(' | ')}`)
       expect(regressed).toEqual([])
+      // A script that starts passing joins the list (and leaves the matrix's differences): the list of
+      // differences only shrinks.
+      const unlisted = SCRIPTS.filter((f) => verdicts.get(f)?.result === 'pass' && !PASSING.includes(f))
+      expect(unlisted, 'add these to test/scripts/tcplab-passing.txt and run scripts/conformance.mjs').toEqual([])
       for (const v of verdicts.values()) {
         if (v.result !== 'pass') {
           expect(v.line, v.script).not.toBeNull()
