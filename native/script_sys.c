@@ -254,8 +254,21 @@ typedef struct sys_call {
   napi_deferred deferred;
 } sys_call;
 
+#ifdef MSG_ZEROCOPY
+#define MSG_ZEROCOPY_FLAG MSG_ZEROCOPY
+#else
+#define MSG_ZEROCOPY_FLAG 0x4000000
+#endif
+
 static void free_call(sys_call *c) {
-  free(c->buf);
+  /*
+   * A MSG_ZEROCOPY send lends these pages to the kernel until the peer has acknowledged the data (the error
+   * queue says when): freeing them now would let the memory be reused under the kernel's feet, and the wire
+   * would carry whatever comes next. A script's process is short-lived; the bytes are let go with it, as
+   * packetdrill keeps its zerocopy buffers.
+   */
+  int lent = (c->op == OP_SEND || c->op == OP_SENDTO || c->op == OP_SENDMSG) && (c->a[0] & MSG_ZEROCOPY_FLAG) && c->ret >= 0;
+  if (!lent) free(c->buf);
   free(c->iov);
   free(c->control);
   free(c->pfds);
@@ -299,7 +312,13 @@ static int iov_from_buffers(napi_env env, napi_value arr, sys_call *c) {
     total += l;
     if (total > MAX_BYTES) return 0;
   }
-  if (!alloc_buf(c, total)) return 0;
+  /*
+   * Each buffer gets its own place with a gap after it, as separately allocated buffers have: the kernel
+   * merges zerocopy (MSG_ZEROCOPY) fragments that touch on one page, so touching buffers would turn a
+   * script's 18 one-byte iovecs into one fragment where packetdrill's give 18.
+   */
+  const size_t gap = 64;
+  if (!alloc_buf(c, total + (size_t)n * gap)) return 0;
   c->iov = (struct iovec *)calloc(n > 0 ? n : 1, sizeof *c->iov);
   if (c->iov == NULL) return 0;
   size_t off = 0;
@@ -312,7 +331,7 @@ static int iov_from_buffers(napi_env env, napi_value arr, sys_call *c) {
     memcpy(c->buf + off, p, l);
     c->iov[i].iov_base = c->buf + off;
     c->iov[i].iov_len = l;
-    off += l;
+    off += l + gap;
   }
   c->iovcnt = (int)n;
   return 1;

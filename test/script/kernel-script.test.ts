@@ -122,6 +122,26 @@ describeRoot('tcplab script against the kernel', () => {
     expect(r.err[0]).toBe('pending-accept.pkt:8: error handling packet: live packet field tcp_ack_seq: expected: 2 (0x2) vs actual: 1 (0x1)')
   }, 60_000)
 
+  it('MSG_ZEROCOPY: the error queue\'s sock_extended_err checked field by field, with CMSG_LEVEL_IP as packetdrill\'s run_all.py defines it', async () => {
+    const recv = (info: number, data: number) => [
+      '+0    recvmsg(4, {msg_name(...)=..., msg_iov(1)=[{..., 0}], msg_flags=MSG_ERRQUEUE,',
+      `       msg_control=[{cmsg_level=CMSG_LEVEL_IP, cmsg_type=CMSG_TYPE_RECVERR, cmsg_data={ee_errno=0, ee_origin=SO_EE_ORIGIN_ZEROCOPY, ee_type=0, ee_code=SO_EE_CODE_ZEROCOPY_COPIED, ee_info=${info}, ee_data=${data}}}]}, MSG_ERRQUEUE) = 0`,
+    ]
+    const zc = (info: number, data: number) => [
+      ...ESTABLISHED.slice(0, 4),
+      '+0    setsockopt(3, SOL_SOCKET, SO_ZEROCOPY, [1], 4) = 0',
+      ...ESTABLISHED.slice(4),
+      '+0    send(4, ..., 1000, MSG_ZEROCOPY) = 1000',
+      '+0    > P. 1:1001(1000) ack 1',
+      '+0    < . 1:1(0) ack 1001 win 65535',
+      ...recv(info, data),
+    ]
+    const defs = ['-D', 'CMSG_LEVEL_IP=SOL_IP', '-D', 'CMSG_TYPE_RECVERR=IP_RECVERR']
+    expect(await cli([write('zerocopy.pkt', zc(0, 0)), ...defs])).toEqual({ code: 0, out: ['zerocopy.pkt: ok'], err: [] })
+    const bad = await cli([write('zerocopy-bad.pkt', zc(0, 1)), ...defs])
+    expect(bad).toEqual({ code: 1, out: [], err: ['zerocopy-bad.pkt:14: runtime error in recvmsg call: Bad data in extended err 0: expected=1 actual=0'] })
+  }, 60_000)
+
   it('fails a wrong errno with the real one, in strerror words', async () => {
     const f = write('errno.pkt', [
       ...ESTABLISHED,

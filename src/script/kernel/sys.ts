@@ -124,6 +124,10 @@ export const LINUX = {
   TCPI_OPT_SYN_DATA: 32,
   // control messages
   SCM_RIGHTS: 1, SCM_TIMESTAMP: 29, SCM_TIMESTAMPING: 37,
+  // sock_extended_err origins and codes (linux/errqueue.h)
+  SO_EE_ORIGIN_NONE: 0, SO_EE_ORIGIN_LOCAL: 1, SO_EE_ORIGIN_ICMP: 2, SO_EE_ORIGIN_ICMP6: 3,
+  SO_EE_ORIGIN_TXSTATUS: 4, SO_EE_ORIGIN_ZEROCOPY: 5, SO_EE_ORIGIN_TXTIME: 6, SO_EE_ORIGIN_TIMESTAMPING: 4,
+  SO_EE_CODE_ZEROCOPY_COPIED: 1, SO_EE_CODE_TXTIME_INVALID_PARAM: 1, SO_EE_CODE_TXTIME_MISSED: 2,
 } as const
 
 /** The Linux value of a script symbol (constants and errno names), or undefined. */

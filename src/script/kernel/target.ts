@@ -347,7 +347,7 @@ export class KernelTarget implements Target {
     let name = false
     let iov: number[] = []
     let msgFlags: number | undefined
-    let cmsgs: { level: number; type: number; data: number }[] | undefined
+    let cmsgs: WantCmsg[] | undefined
     for (const f of m.items) {
       if (f.kind !== 'assign' || (f.target.kind !== 'word' && f.target.kind !== 'call')) throw new Unsupported(`${call.name}: unexpected msghdr field`)
       const v = f.value
@@ -374,13 +374,20 @@ export class KernelTarget implements Target {
         }
         case 'msg_control':
           if (v.kind !== 'array') throw new Unsupported(`${call.name}: msg_control must be an array of cmsgs`)
-          cmsgs = v.items.map((it) => {
+          cmsgs = v.items.map((it): WantCmsg => {
             const c = it.kind === 'struct' ? fieldsOf(it) : undefined
             const level = c?.get('cmsg_level')
             const type = c?.get('cmsg_type')
+            const raw = it.kind === 'struct' ? it.items.find((x) => x.kind === 'assign' && x.target.kind === 'word' && x.target.name === 'cmsg_data') : undefined
+            const dataExpr = raw?.kind === 'assign' ? raw.value : undefined
+            if (level !== undefined && type !== undefined && dataExpr?.kind === 'struct') {
+              // {ee_errno=…, ee_origin=…, …}: a sock_extended_err from the error queue (IP_RECVERR / IPV6_RECVERR).
+              const ee = fieldsOf(dataExpr)
+              return { level, type, ee: { errno: ee.get('ee_errno') ?? 0, origin: ee.get('ee_origin') ?? 0, type: ee.get('ee_type') ?? 0, code: ee.get('ee_code') ?? 0, info: ee.get('ee_info') ?? 0, data: ee.get('ee_data') ?? 0 } }
+            }
             const d = c?.get('cmsg_data')
             if (level === undefined || type === undefined || d === undefined) {
-              throw new Unsupported(`${call.name}: only cmsgs with an integer cmsg_data are supported on the kernel target`)
+              throw new Unsupported(`${call.name}: only cmsgs with an integer or sock_extended_err cmsg_data are supported on the kernel target`)
             }
             return { level, type, data: d }
           })
@@ -391,7 +398,9 @@ export class KernelTarget implements Target {
     }
     const to = name ? sockAddr(this.opts.remoteIp, this.opts.connectPort) : undefined
     if (call.name === 'sendmsg') {
-      return { op: 'sendmsg', args: [fd, { iov: iov.map((n) => new Uint8Array(n)), ...(to ? { addr: to } : {}), ...(cmsgs ? { cmsgs } : {}) }, flags] }
+      if (cmsgs?.some((c) => c.ee)) throw new Unsupported('sendmsg: a sock_extended_err cmsg is only something recvmsg returns')
+      const out = cmsgs?.map((c) => ({ level: c.level, type: c.type, data: c.data ?? 0 }))
+      return { op: 'sendmsg', args: [fd, { iov: iov.map((n) => new Uint8Array(n)), ...(to ? { addr: to } : {}), ...(out ? { cmsgs: out } : {}) }, flags] }
     }
     return {
       op: 'recvmsg',
@@ -471,8 +480,19 @@ function familyOnly(family: number): SysSockAddr {
   return { family, addr: '', port: 0 }
 }
 
-/** recvmsg's outputs against the script's msg_flags and int cmsgs, in packetdrill's order and words. */
-function recvmsgMismatch(flags: number, want: { level: number; type: number; data: number }[], r: SysResult): string | undefined {
+/** A control message a script expects: an int, or a sock_extended_err from the error queue. */
+interface WantCmsg {
+  level: number
+  type: number
+  data?: number
+  ee?: { errno: number; origin: number; type: number; code: number; info: number; data: number }
+}
+
+/** cmsg_len of a control message with `n` data bytes (CMSG_LEN on 64-bit Linux: a 16-byte header). */
+const cmsgLen = (n: number): number => 16 + n
+
+/** recvmsg's outputs against the script's msg_flags and cmsgs, in packetdrill's order and words. */
+function recvmsgMismatch(flags: number, want: WantCmsg[], r: SysResult): string | undefined {
   const got = r.msgFlags ?? 0
   const hex = (n: number) => '0x' + (n >>> 0).toString(16).toUpperCase().padStart(8, '0')
   if (got !== flags) return `Expected msg_flags ${hex(flags)} but got ${hex(got)}`
@@ -483,10 +503,21 @@ function recvmsgMismatch(flags: number, want: { level: number; type: number; dat
     const c = actual[i]!
     if (c.level !== e.level) return `Bad level in cmsg ${i}: expected=${e.level} actual=${c.level}`
     if (c.type !== e.type) return `Bad type in cmsg ${i}: expected=${e.type} actual=${c.type}`
+    if (e.ee) {
+      // ip(v6)_recv_error hands back the sock_extended_err (16 bytes) and the offender's sockaddr after it.
+      const len = 16 + (e.level === LINUX.SOL_IP ? 16 : 28)
+      if (c.data.length !== len) return `Bad len in cmsg ${i}: expected=${cmsgLen(len)} actual=${cmsgLen(c.data.length)}`
+      const d = c.data
+      const got = { errno: d.readUInt32LE(0), origin: d[4]!, type: d[5]!, code: d[6]!, info: d.readUInt32LE(8), data: d.readUInt32LE(12) }
+      for (const k of ['errno', 'origin', 'type', 'code', 'info', 'data'] as const) {
+        if (got[k] !== e.ee[k] >>> 0) return `Bad ${k} in extended err ${i}: expected=${e.ee[k] >>> 0} actual=${got[k]}`
+      }
+      continue
+    }
     // An int's cmsg: cmsg_len is the 16-byte header and 4 data bytes.
-    if (c.data.length !== 4) return `Bad len in cmsg ${i}: expected=20 actual=${16 + c.data.length}`
+    if (c.data.length !== 4) return `Bad len in cmsg ${i}: expected=${cmsgLen(4)} actual=${cmsgLen(c.data.length)}`
     const v = c.data.readInt32LE(0)
-    if (v !== (e.data | 0)) return `Bad data in cmsg ${i}: expected=${e.data} actual=${v}`
+    if (v !== ((e.data ?? 0) | 0)) return `Bad data in cmsg ${i}: expected=${e.data} actual=${v}`
   }
   if (actual.length > want.length) return `received more than ${n} cmsgs`
   if (actual.length < want.length) return `received only ${n} cmsgs`
