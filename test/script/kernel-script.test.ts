@@ -142,6 +142,18 @@ describeRoot('tcplab script against the kernel', () => {
     expect(bad).toEqual({ code: 1, out: [], err: ['zerocopy-bad.pkt:14: runtime error in recvmsg call: Bad data in extended err 0: expected=1 actual=0'] })
   }, 60_000)
 
+  it('getsockopt with a struct checks the fields it names: TCP_INFO by tcpi_ name, SO_LINGER', async () => {
+    const lines = (cwnd: number) => [
+      ...ESTABLISHED,
+      '+0    getsockopt(4, SOL_TCP, TCP_INFO, {tcpi_state=TCP_ESTABLISHED, tcpi_snd_mss=1000, tcpi_snd_cwnd=10}, [104]) = 0',
+      '+0    setsockopt(4, SOL_SOCKET, SO_LINGER, {onoff=1, linger=5}, 8) = 0',
+      '+0    getsockopt(4, SOL_SOCKET, SO_LINGER, {onoff=1, linger=5}, [8]) = 0',
+      `+0    getsockopt(4, SOL_TCP, TCP_INFO, {tcpi_snd_cwnd=${cwnd}}, [104]) = 0`,
+    ]
+    expect(await cli([write('info.pkt', lines(10))])).toEqual({ code: 0, out: ['info.pkt: ok'], err: [] })
+    expect(await cli([write('info-bad.pkt', lines(11))])).toEqual({ code: 1, out: [], err: ['info-bad.pkt:13: runtime error in getsockopt call: Bad getsockopt tcpi_snd_cwnd: expected: 11 actual: 10'] })
+  }, 60_000)
+
   it('fails a wrong errno with the real one, in strerror words', async () => {
     const f = write('errno.pkt', [
       ...ESTABLISHED,

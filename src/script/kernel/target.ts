@@ -16,7 +16,7 @@ import { evalInt } from '../symbols.js'
 import { buildTcpPacket } from '../../net/packet.js'
 import { parseIp } from '../../net/addr.js'
 import type { Seq } from '../../tcp/seq.js'
-import { linuxSymbol, LINUX, sockAddr, type KernelSys, type SysResult, type TimedSysResult, type SysOp, type SysOpArgs, type SysSockAddr } from './sys.js'
+import { linuxSymbol, LINUX, readTcpInfo, sockAddr, TCP_INFO_MIN_LEN, type KernelSys, type SysResult, type TimedSysResult, type SysOp, type SysOpArgs, type SysSockAddr } from './sys.js'
 import type { SysNullPointer } from '../../net/native.js'
 
 /** Where the target's TUN lives and what the script's addresses are (all already defaulted). */
@@ -304,6 +304,12 @@ export class KernelTarget implements Target {
       case 'getsockopt': {
         const v = a[3]
         const isInt = v !== undefined && (v.kind === 'array' || v.kind === 'int' || v.kind === 'word' || v.kind === 'ellipsis')
+        if (v?.kind === 'struct') {
+          // A struct value names the fields to check: {onoff=…, linger=…} for SO_LINGER, {tcpi_state=…, …} for
+          // TCP_INFO (fields the script leaves out are not checked).
+          const want = fieldsOf(v)
+          return { op: 'getsockopt', args: [int(0), int(1), int(2)], post: (r) => ({ mismatch: structMismatch(want, r) }) }
+        }
         return {
           op: 'getsockopt',
           args: [int(0), int(1), int(2)],
@@ -478,6 +484,19 @@ function familyOnly(family: number): SysSockAddr {
   if (family === LINUX.AF_INET) return { family, addr: '0.0.0.0', port: 0 }
   if (family === LINUX.AF_INET6) return { family, addr: '::', port: 0 }
   return { family, addr: '', port: 0 }
+}
+
+/** getsockopt's struct answer (a linger, or struct tcp_info by field name) against the fields the script gave. */
+function structMismatch(want: Map<string, number>, r: SysResult): string | undefined {
+  const info = r.bytes && r.bytes.length >= TCP_INFO_MIN_LEN && r.linger === undefined ? (readTcpInfo(r.bytes) as unknown as Record<string, number | bigint | undefined>) : undefined
+  for (const [name, expected] of want) {
+    let actual: number | bigint | undefined
+    if (r.linger) actual = name === 'onoff' || name === 'l_onoff' ? r.linger.onoff : name === 'linger' || name === 'l_linger' ? r.linger.linger : undefined
+    else if (info) actual = info[name]
+    if (actual === undefined) return `getsockopt has no field ${name} to compare`
+    if (BigInt(actual) !== BigInt(expected >>> 0) && BigInt(actual) !== BigInt(expected)) return `Bad getsockopt ${name}: expected: ${expected} actual: ${actual}`
+  }
+  return undefined
 }
 
 /** A control message a script expects: an int, or a sock_extended_err from the error queue. */
