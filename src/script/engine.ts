@@ -778,7 +778,7 @@ class Run {
     if (!(call.result.kind === 'int')) throw this.callStop(line, call.name, 'bad result expression', 'error')
     const { args, fds } = this.mapArgs(line, call)
     const start = this.scriptNow()
-    const promise = this.target.syscall({ name: call.name, args, fds, blocking, line })
+    const promise = this.target.syscall({ name: call.name, args, fds, blocking, line, scriptStart: this.liveStart })
     if (blocking) {
       // A blocking connect() sends its SYN while it blocks: the socket under test exists from the call's start.
       if (connectsSocket(call) && (!this.conn || this.conn.state === 'init' || this.conn.state === 'listening')) this.conn = this.newConn('activeConnecting')

@@ -22,6 +22,8 @@ export interface SyscallCall {
   blocking: boolean
   /** The script line, for the target's own diagnostics. */
   line: number
+  /** When the script's time 0 was, in the target's clock (for outputs stated in script time: scm_timestamping). */
+  scriptStart?: number
 }
 
 /** What a call returned. `errno` is the error's name (EAGAIN), checked by name. */

@@ -97,12 +97,23 @@ export class KernelTarget implements Target {
     return Number(this.sys.native.monotonicNs() / 1000n)
   }
 
+  /**
+   * CLOCK_REALTIME µs at a time of this target's (monotonic) clock, for stamps the kernel gives in wall time
+   * (SO_TIMESTAMPING). performance's origin is a wall-clock instant and its now() runs on CLOCK_MONOTONIC.
+   */
+  realtimeAt(t: number): number {
+    const wallNow = Math.round((performance.timeOrigin + performance.now()) * 1000)
+    return wallNow - (this.now() - t)
+  }
+
   async waitUntil(t: number): Promise<void> {
-    // Sleep on a timer until ~1 ms before, then yield with setImmediate (packets keep being read) until t.
+    // Sleep on a timer until ~3 ms before, then yield with setImmediate (packets keep being read) until t: a
+    // timer on a loaded machine wakes a millisecond or two late, and a packet injected that late shifts every
+    // later time of the script (packetdrill spins the last stretch too).
     for (;;) {
       const left = t - this.now()
       if (left <= 0) return
-      if (left > 1500) await new Promise<void>((r) => setTimeout(r, Math.floor((left - 1000) / 1000)))
+      if (left > 4000) await new Promise<void>((r) => setTimeout(r, Math.floor((left - 3000) / 1000)))
       else await new Promise<void>((r) => setImmediate(r))
     }
   }
@@ -386,6 +397,11 @@ export class KernelTarget implements Target {
             const type = c?.get('cmsg_type')
             const raw = it.kind === 'struct' ? it.items.find((x) => x.kind === 'assign' && x.target.kind === 'word' && x.target.name === 'cmsg_data') : undefined
             const dataExpr = raw?.kind === 'assign' ? raw.value : undefined
+            if (level !== undefined && type !== undefined && dataExpr?.kind === 'struct' && fieldsOf(dataExpr).has('scm_sec')) {
+              // {scm_sec=…, scm_nsec=…}: a software timestamp in script time (the first of scm_timestamping's three).
+              const f = fieldsOf(dataExpr)
+              return { level, type, ts: (f.get('scm_sec') ?? 0) * 1_000_000 + Math.trunc((f.get('scm_nsec') ?? 0) / 1000) }
+            }
             if (level !== undefined && type !== undefined && dataExpr?.kind === 'struct') {
               // {ee_errno=…, ee_origin=…, …}: a sock_extended_err from the error queue (IP_RECVERR / IPV6_RECVERR).
               const ee = fieldsOf(dataExpr)
@@ -411,7 +427,7 @@ export class KernelTarget implements Target {
     return {
       op: 'recvmsg',
       args: [fd, { iov, control: cmsgs ? 1024 : 0 }, flags],
-      post: (r) => ({ mismatch: recvmsgMismatch(msgFlags ?? 0, cmsgs ?? [], r) }),
+      post: (r) => ({ mismatch: recvmsgMismatch(msgFlags ?? 0, cmsgs ?? [], r, { realtimeAt: this.realtimeAt(call.scriptStart ?? 0), tolerance: this.opts.toleranceUsecs }) }),
     }
   }
 
@@ -500,18 +516,27 @@ function structMismatch(want: Map<string, number>, r: SysResult): string | undef
 }
 
 /** A control message a script expects: an int, or a sock_extended_err from the error queue. */
-interface WantCmsg {
+export interface WantCmsg {
   level: number
   type: number
   data?: number
   ee?: { errno: number; origin: number; type: number; code: number; info: number; data: number }
+  /** scm_timestamping's software stamp, in script µs (0: not checked). */
+  ts?: number
+}
+
+/** How a script time becomes the wall clock the kernel stamps with, and how close a stamp must be. */
+export interface StampClock {
+  /** CLOCK_REALTIME µs at script time 0. */
+  realtimeAt: number
+  tolerance: number
 }
 
 /** cmsg_len of a control message with `n` data bytes (CMSG_LEN on 64-bit Linux: a 16-byte header). */
 const cmsgLen = (n: number): number => 16 + n
 
-/** recvmsg's outputs against the script's msg_flags and cmsgs, in packetdrill's order and words. */
-function recvmsgMismatch(flags: number, want: WantCmsg[], r: SysResult): string | undefined {
+/** recvmsg's outputs against the script's msg_flags and cmsgs, in packetdrill's order and words. @internal (exported for its tests) */
+export function recvmsgMismatch(flags: number, want: WantCmsg[], r: SysResult, clock: StampClock): string | undefined {
   const got = r.msgFlags ?? 0
   const hex = (n: number) => '0x' + (n >>> 0).toString(16).toUpperCase().padStart(8, '0')
   if (got !== flags) return `Expected msg_flags ${hex(flags)} but got ${hex(got)}`
@@ -522,6 +547,17 @@ function recvmsgMismatch(flags: number, want: WantCmsg[], r: SysResult): string 
     const c = actual[i]!
     if (c.level !== e.level) return `Bad level in cmsg ${i}: expected=${e.level} actual=${c.level}`
     if (c.type !== e.type) return `Bad type in cmsg ${i}: expected=${e.type} actual=${c.type}`
+    if (e.ts !== undefined) {
+      // struct scm_timestamping: three timespecs (software, deprecated, hardware), 16 bytes each.
+      if (c.data.length !== 48) return `Bad len in cmsg ${i}: expected=${cmsgLen(48)} actual=${cmsgLen(c.data.length)}`
+      if (e.ts === 0) continue
+      const actual = Number(c.data.readBigInt64LE(0)) * 1_000_000 + Math.trunc(Number(c.data.readBigInt64LE(8)) / 1000)
+      const expected = clock.realtimeAt + e.ts
+      if (Math.abs(expected - actual) > clock.tolerance) {
+        return `Bad timestamp 0 in scm_timestamping ${i}: expected=${expected} (${expected - clock.realtimeAt}) actual=${actual} (${actual - clock.realtimeAt}) start=${clock.realtimeAt}`
+      }
+      continue
+    }
     if (e.ee) {
       // ip(v6)_recv_error hands back the sock_extended_err (16 bytes) and the offender's sockaddr after it.
       const len = 16 + (e.level === LINUX.SOL_IP ? 16 : 28)
