@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/sendfile.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -209,6 +210,7 @@ enum {
   OP_SOCKET, OP_BIND, OP_LISTEN, OP_ACCEPT, OP_CONNECT, OP_READ, OP_WRITE, OP_SEND, OP_SENDTO, OP_RECV,
   OP_RECVFROM, OP_SENDMSG, OP_RECVMSG, OP_WRITEV, OP_READV, OP_CLOSE, OP_SHUTDOWN, OP_SETSOCKOPT,
   OP_GETSOCKOPT, OP_FCNTL, OP_IOCTL, OP_POLL, OP_EPOLL_CREATE, OP_EPOLL_CREATE1, OP_EPOLL_CTL, OP_EPOLL_WAIT,
+  OP_OPEN, OP_SENDFILE, OP_PIPE, OP_SPLICE,
   OP_COUNT
 };
 
@@ -216,6 +218,7 @@ static const char *const op_names[OP_COUNT] = {
     "socket", "bind", "listen", "accept", "connect", "read", "write", "send", "sendto", "recv",
     "recvfrom", "sendmsg", "recvmsg", "writev", "readv", "close", "shutdown", "setsockopt",
     "getsockopt", "fcntl", "ioctl", "poll", "epoll_create", "epoll_create1", "epoll_ctl", "epoll_wait",
+    "open", "sendfile", "pipe", "splice",
 };
 
 /* What getsockopt hands back: an int, a struct linger, or raw bytes (TCP_INFO, or a length was given). */
@@ -224,6 +227,11 @@ enum { OPT_INT, OPT_LINGER, OPT_RAW };
 typedef struct sys_call {
   int op;
   int fd;
+  int fd2; /* sendfile's in_fd, splice's fd_out */
+  char path[4096]; /* open() */
+  int has_off; /* sendfile: an offset was given */
+  int64_t off;
+  int pipefd[2];
   int64_t a[4]; /* the op's integer arguments after fd, in order */
   struct sockaddr_storage addr;
   socklen_t addrlen;
@@ -481,7 +489,7 @@ static sys_call *parse_call(napi_env env, napi_value opv, napi_value args) {
   c->fd = -1;
   int64_t fd = -1;
   /* Every op but socket, epoll_create(1) and poll starts with an fd. */
-  if (op != OP_SOCKET && op != OP_EPOLL_CREATE && op != OP_EPOLL_CREATE1 && op != OP_POLL) {
+  if (op != OP_SOCKET && op != OP_EPOLL_CREATE && op != OP_EPOLL_CREATE1 && op != OP_POLL && op != OP_OPEN && op != OP_PIPE) {
     NEED(av[0] != NULL && get_i64(env, av[0], &fd) && fd >= INT32_MIN && fd <= INT32_MAX, "sys: args[0] must be an fd (integer)");
     c->fd = (int)fd;
   }
@@ -571,6 +579,35 @@ static sys_call *parse_call(napi_env env, napi_value opv, napi_value args) {
     case OP_SHUTDOWN:
       INT_ARG(1, 0, 1, 0);
       break;
+    case OP_OPEN: /* [path, flags, mode?] */ {
+      size_t pl = 0;
+      NEED(av[0] != NULL && napi_get_value_string_utf8(env, av[0], c->path, sizeof c->path, &pl) == napi_ok && pl > 0 && pl < sizeof c->path - 1,
+           "sys: args[0] must be a path");
+      INT_ARG(1, 0, 1, 0);
+      INT_ARG(2, 1, 0, 0);
+      break;
+    }
+    case OP_SENDFILE: /* [out_fd, in_fd, offset: number | null, count] */ {
+      int64_t in = -1;
+      NEED(av[1] != NULL && get_i64(env, av[1], &in) && in >= INT32_MIN && in <= INT32_MAX, "sys: args[1] must be an fd");
+      c->fd2 = (int)in;
+      if (av[2] != NULL) {
+        NEED(get_i64(env, av[2], &c->off), "sys: args[2] must be an offset or null");
+        c->has_off = 1;
+      }
+      INT_ARG(3, 0, 1, 0);
+      break;
+    }
+    case OP_PIPE: /* [] → fds */
+      break;
+    case OP_SPLICE: /* [fd_in, fd_out, len, flags]: both offsets NULL, as scripts write them */ {
+      int64_t out = -1;
+      NEED(av[1] != NULL && get_i64(env, av[1], &out) && out >= INT32_MIN && out <= INT32_MAX, "sys: args[1] must be an fd");
+      c->fd2 = (int)out;
+      INT_ARG(2, 0, 1, 0);
+      INT_ARG(3, 1, 0, 0);
+      break;
+    }
     case OP_SETSOCKOPT: /* [fd, level, name, value: number | {onoff, linger} | Buffer | string, optlen?] */ {
       INT_ARG(1, 0, 1, 0);
       INT_ARG(2, 1, 1, 0);
@@ -693,7 +730,9 @@ static sys_call *parse_call(napi_env env, napi_value opv, napi_value args) {
 static void run_call(sys_call *c) {
   long r = -1;
   int fd = c->fd;
-  if (c->op != OP_SOCKET && c->op != OP_EPOLL_CREATE && c->op != OP_EPOLL_CREATE1 && c->op != OP_POLL && !may_use(fd)) {
+  int fd_first = c->op != OP_SOCKET && c->op != OP_EPOLL_CREATE && c->op != OP_EPOLL_CREATE1 && c->op != OP_POLL && c->op != OP_OPEN && c->op != OP_PIPE;
+  int second = c->op == OP_SENDFILE || c->op == OP_SPLICE;
+  if ((fd_first && !may_use(fd)) || (second && !may_use(c->fd2))) {
     c->ret = -1;
     c->err = EBADF;
     return;
@@ -753,6 +792,24 @@ static void run_call(sys_call *c) {
       r = close(fd);
       break;
     case OP_SHUTDOWN: r = shutdown(fd, (int)c->a[0]); break;
+    case OP_OPEN:
+      r = open(c->path, (int)c->a[0], (mode_t)c->a[1]);
+      if (r >= 0) own((int)r);
+      break;
+    case OP_SENDFILE: {
+      off_t o = (off_t)c->off;
+      r = sendfile(fd, c->fd2, c->has_off ? &o : NULL, (size_t)c->a[0]);
+      c->off = (int64_t)o;
+      break;
+    }
+    case OP_PIPE:
+      r = pipe(c->pipefd);
+      if (r == 0) {
+        own(c->pipefd[0]);
+        own(c->pipefd[1]);
+      }
+      break;
+    case OP_SPLICE: r = splice(fd, NULL, c->fd2, NULL, (size_t)c->a[0], (unsigned)c->a[1]); break;
     case OP_SETSOCKOPT: r = setsockopt(fd, (int)c->a[0], (int)c->a[1], c->buf, c->optlen); break;
     case OP_GETSOCKOPT: r = getsockopt(fd, (int)c->a[0], (int)c->a[1], c->buf, &c->optlen); break;
     case OP_FCNTL: r = fcntl(fd, (int)c->a[0], (long)c->a[1]); break;
@@ -843,6 +900,20 @@ static napi_value make_result(napi_env env, sys_call *c, int timed) {
       break;
     case OP_IOCTL:
       if (ok) set_i(env, o, "value", c->ivalue);
+      break;
+    case OP_PIPE:
+      if (ok) {
+        napi_value arr;
+        napi_create_array_with_length(env, 2, &arr);
+        for (uint32_t i = 0; i < 2; i++) {
+          napi_create_int32(env, c->pipefd[i], &v);
+          napi_set_element(env, arr, i, v);
+        }
+        napi_set_named_property(env, o, "fds", arr);
+      }
+      break;
+    case OP_SENDFILE:
+      if (ok && c->has_off) set_i(env, o, "offset", c->off);
       break;
     case OP_POLL: {
       napi_value arr;

@@ -321,6 +321,14 @@ export interface SysOpArgs {
   /** data defaults to the fd (packetdrill's `{events=…, fd=N}`). */
   epoll_ctl: [epfd: number, op: number, fd: number, event?: { events: number; data?: number | bigint } | null]
   /** Result: events [{events, data}]. Timeout in ms, default -1. */
+  /** open(path, flags, mode?) → an fd. */
+  open: [path: string, flags: number, mode?: number]
+  /** sendfile(out_fd, in_fd, offset or null, count); result: offset (the one after, when given). */
+  sendfile: [outFd: number, inFd: number, offset: number | null, count: number]
+  /** pipe() → result fds [read end, write end]. */
+  pipe: []
+  /** splice(fd_in, NULL, fd_out, NULL, len, flags). */
+  splice: [fdIn: number, fdOut: number, len: number, flags?: number]
   epoll_wait: [epfd: number, maxEvents: number, timeoutMs?: number]
 }
 
@@ -349,6 +357,10 @@ export interface SysRawResult {
   bytes?: Buffer
   /** poll: revents per entry. */
   revents?: number[]
+  /** pipe: the two new fds. */
+  fds?: number[]
+  /** sendfile: the file offset after the call, when one was given. */
+  offset?: number
   /** epoll_wait: the ready events. */
   events?: { events: number; data: bigint }[]
 }

@@ -133,7 +133,7 @@ const NEW_FD_CALLS = new Set(['socket', 'accept', 'accept4', 'open', 'epoll_crea
 /** Calls whose first argument is an fd. */
 const FD_FIRST = new Set([
   'bind', 'listen', 'accept', 'accept4', 'connect', 'read', 'readv', 'recv', 'recvfrom', 'recvmsg', 'write', 'writev', 'send', 'sendto',
-  'sendmsg', 'fcntl', 'ioctl', 'close', 'shutdown', 'getsockopt', 'setsockopt', 'epoll_ctl', 'epoll_wait', 'splice',
+  'sendmsg', 'fcntl', 'ioctl', 'close', 'shutdown', 'getsockopt', 'setsockopt', 'epoll_ctl', 'epoll_wait', 'splice', 'sendfile',
 ])
 
 /** Runs one parsed script against a target and returns its verdict; never throws for a script's faults. */
@@ -738,6 +738,13 @@ class Run {
       fds.push(fd)
       args[0] = intExpr(fd, args[0])
     }
+    // The second fd of sendfile(out, in, …) and splice(in, off, out, …).
+    const second = call.name === 'sendfile' ? 1 : call.name === 'splice' ? 2 : -1
+    if (second >= 0 && args[second]) {
+      const fd = this.liveFd(line, call.name, args[second])
+      fds.push(fd)
+      args[second] = intExpr(fd, args[second]!)
+    }
     if (call.name === 'epoll_ctl' && args[2]) {
       const fd = this.liveFd(line, call.name, args[2])
       fds.push(fd)
@@ -849,6 +856,16 @@ class Run {
       const want = evalInt(call.args[3])
       // Compared as the C int the kernel wrote ([0xffffffff] is -1), printed as packetdrill prints them.
       if (want !== undefined && (want | 0) !== (res.optval | 0)) throw this.callStop(line, call.name, `Bad getsockopt optval: expected: ${want | 0} actual: ${res.optval | 0}`, 'fail', nf)
+    }
+    if (call.name === 'pipe' && res.ret === 0) {
+      // pipe([5, 6]): the script's two fds name the live read and write ends.
+      const arr = call.args[0]
+      const want = arr?.kind === 'array' ? arr.items.map((e) => evalInt(e)) : []
+      if (want.length !== 2 || want.some((x) => x === undefined) || res.fds?.length !== 2) throw this.callStop(line, call.name, 'pipe() needs an array of two script fds', 'error')
+      for (const [i, fd] of want.entries()) {
+        if (this.fds.has(fd!)) throw this.callStop(line, call.name, `duplicate fd ${fd} in script`, 'error')
+        this.fds.set(fd!, res.fds[i]!)
+      }
     }
     if (call.name === 'close' && res.ret === 0) {
       const fd = evalInt(call.args[0]!)

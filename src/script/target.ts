@@ -34,6 +34,8 @@ export interface SyscallResult {
   revents?: number[]
   /** getsockopt(): the integer option value read. */
   optval?: number
+  /** pipe(): the two new live fds, to be mapped to the script's. */
+  fds?: number[]
   /** An output that differs from the script's (recvmsg's msg_flags or cmsgs), in packetdrill's words. */
   mismatch?: string
   /** A call the target cannot make (an unknown syscall, an option it lacks): the script is `unsupported`. */

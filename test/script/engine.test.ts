@@ -408,3 +408,14 @@ describe("packetdrill's socket under test", () => {
     expect(v.text).toEqual(['t.pkt:2: runtime error in recvmsg call: Expected msg_flags 0x00000000 but got 0x00000020'])
   })
 })
+
+describe('pipe, sendfile and splice fds', () => {
+  it("pipe([5, 6]) maps both script fds to the live ends; sendfile's and splice's second fd are mapped too", async () => {
+    const t = new FakeTarget((c) => (c.name === 'socket' ? { ret: 10 } : c.name === 'pipe' ? { ret: 0, fds: [20, 21] } : c.name === 'open' ? { ret: 30 } : { ret: c.name === 'sendfile' || c.name === 'splice' ? 5 : 0 }))
+    const v = await run('0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 pipe([5, 6]) = 0\n+0 open("/f", O_RDONLY) = 7\n+0 sendfile(3, 7, [0], 5) = 5\n+0 splice(3, NULL, 6, NULL, 5, 0) = 5\n+0 close(5) = 0\n', t)
+    expect(v.text).toEqual([])
+    expect(t.calls.map((c) => [c.call.name, c.call.fds])).toEqual([['socket', []], ['pipe', []], ['open', []], ['sendfile', [10, 30]], ['splice', [10, 21]], ['close', [20]]])
+    const dup = await run('0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 pipe([3, 6]) = 0\n', new FakeTarget((c) => (c.name === 'pipe' ? { ret: 0, fds: [20, 21] } : { ret: 10 })))
+    expect([dup.result, dup.message]).toEqual(['error', 'runtime error in pipe call: duplicate fd 3 in script'])
+  })
+})

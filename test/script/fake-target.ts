@@ -55,7 +55,7 @@ export class FakeTarget implements Target {
   async syscall(call: SyscallCall): Promise<SyscallResult> {
     this.calls.push({ call, time: this.clock })
     const a = this.answers(call)
-    return { ret: a.ret ?? 0, errno: a.errno, revents: a.revents, optval: a.optval, unsupported: a.unsupported, mismatch: a.mismatch, endTime: this.clock + (a.delay ?? 0) }
+    return { ret: a.ret ?? 0, errno: a.errno, revents: a.revents, optval: a.optval, fds: a.fds, unsupported: a.unsupported, mismatch: a.mismatch, endTime: this.clock + (a.delay ?? 0) }
   }
 
   async shell(command: string): Promise<{ status: number }> {

@@ -154,6 +154,24 @@ describeRoot('tcplab script against the kernel', () => {
     expect(await cli([write('info-bad.pkt', lines(11))])).toEqual({ code: 1, out: [], err: ['info-bad.pkt:13: runtime error in getsockopt call: Bad getsockopt tcpi_snd_cwnd: expected: 11 actual: 10'] })
   }, 60_000)
 
+  it('open, sendfile, pipe and splice: a file sent whole, received data moved into a pipe and read from it', async () => {
+    const file = join(dir, 'five-bytes')
+    writeFileSync(file, Buffer.alloc(5)) // zeros: a script's payloads are zeros
+    const lines = (spliced: number) => [
+      ...ESTABLISHED,
+      `+0    open("${file}", O_RDONLY) = 5`,
+      '+0    sendfile(4, 5, [0], 5) = 5',
+      '+0    > P. 1:6(5) ack 1',
+      '+0    pipe([6, 7]) = 0',
+      '+0    < P. 1:101(100) ack 6 win 65535',
+      `+0    splice(4, NULL, 7, NULL, 60, 0) = ${spliced}`,
+      '+0    read(6, ..., 100) = 60',
+      '+0    read(4, ..., 100) = 40',
+    ]
+    expect(await cli([write('splice.pkt', lines(60))])).toEqual({ code: 0, out: ['splice.pkt: ok'], err: [] })
+    expect(await cli([write('splice-bad.pkt', lines(61))])).toEqual({ code: 1, out: [], err: ['splice-bad.pkt:15: runtime error in splice call: Expected result 61 but got 60 with errno 0 (Success)'] })
+  }, 60_000)
+
   it('fails a wrong errno with the real one, in strerror words', async () => {
     const f = write('errno.pkt', [
       ...ESTABLISHED,

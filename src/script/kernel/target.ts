@@ -43,7 +43,7 @@ export const KERNEL_DEFAULTS = {
 } as const
 
 /** Calls that may block: made on the threadpool (bounded by the tolerance when the script expects no block). */
-const MAY_BLOCK = new Set(['accept', 'accept4', 'connect', 'read', 'readv', 'recv', 'recvfrom', 'recvmsg', 'write', 'writev', 'send', 'sendto', 'sendmsg', 'poll', 'epoll_wait', 'close'])
+const MAY_BLOCK = new Set(['accept', 'accept4', 'connect', 'read', 'readv', 'recv', 'recvfrom', 'recvmsg', 'write', 'writev', 'send', 'sendto', 'sendmsg', 'poll', 'epoll_wait', 'close', 'sendfile', 'splice'])
 
 /** The prefix length of a netmask (255.255.255.0 → 24, ffff:ffff:ffff:ffff:: → 64). */
 export function prefixLength(mask: string): number {
@@ -191,7 +191,7 @@ export class KernelTarget implements Target {
     if (fl.ret >= 0 && fl.ret & LINUX.O_NONBLOCK) return true
     const flagsAt = ['send', 'sendto', 'sendmsg', 'recv', 'recvfrom', 'recvmsg'].includes(name) ? 2 : -1
     if (flagsAt >= 0 && typeof args[flagsAt] === 'number' && (args[flagsAt] as number) & LINUX.MSG_DONTWAIT) return true
-    if (name === 'read' || name === 'readv' || name === 'recv' || name === 'recvfrom' || name === 'recvmsg' || name === 'accept') {
+    if (name === 'read' || name === 'readv' || name === 'recv' || name === 'recvfrom' || name === 'recvmsg' || name === 'accept' || name === 'splice') {
       const p = this.sys.poll([{ fd, events: LINUX.POLLIN }], 0)
       return p.ret > 0
     }
@@ -336,6 +336,23 @@ export class KernelTarget implements Target {
           return { fd: f.get('fd') ?? -1, events: f.get('events') ?? 0 }
         })
         return { op: 'poll', args: [fds, int(2, -1)], post: (r) => ({ revents: r.revents }) }
+      }
+      case 'open': {
+        const path = a[0]
+        if (path?.kind !== 'string') throw new Unsupported('open: the path must be a string')
+        return { op: 'open', args: [path.value, int(1), int(2, 0)] }
+      }
+      case 'sendfile': {
+        // sendfile(out, in, [offset], count): the offset in brackets, as packetdrill writes it.
+        const off = a[2]
+        const offset = off === undefined || (off.kind === 'word' && off.name === 'NULL') ? null : int(2)
+        return { op: 'sendfile', args: [int(0), int(1), offset, int(3)] }
+      }
+      case 'pipe':
+        return { op: 'pipe', args: [], post: (r) => ({ fds: r.fds }) }
+      case 'splice': {
+        if (!isNull(1) || !isNull(3)) throw new Unsupported('splice: only NULL offsets are supported on the kernel target')
+        return { op: 'splice', args: [int(0), int(2), int(4), int(5, 0)] }
       }
       case 'epoll_create':
         return { op: 'epoll_create', args: [int(0, 1)] }
