@@ -164,6 +164,8 @@ class Run {
    * connection an inbound packet started and no accept() has taken yet.
    */
   private sutFd?: number
+  /** Local ports of connections an earlier socket had: their packets are not the socket under test's. */
+  private readonly earlierPorts = new Set<number>()
   /** Python blocks that ran, with their snapshots; run as one program at the end. */
   private readonly code: PyFragment[] = []
   private pending?: PendingCall
@@ -605,6 +607,9 @@ class Run {
     if (!c) return false
     if (!ipEquals(p.src, this.localIp) || !ipEquals(p.dst, this.remoteIp)) return false
     const t = p.tcp
+    // A packet of a connection the script has moved on from (an earlier socket's SYN retransmitted) belongs to
+    // that socket, not to the one under test: packetdrill skips packets of its other known sockets.
+    if (this.earlierPorts.has(t.srcPort) && t.srcPort !== c.localPort) return false
     if (c.state === 'activeSynSent' && t.flags & F.SYN && !(t.flags & F.ACK) && t.dstPort === c.remotePort) {
       c.localPort = t.srcPort
       c.liveLocalIsn = t.seq >>> 0
@@ -830,7 +835,10 @@ class Run {
       this.fds.set(expected, res.ret)
       if (call.name === 'socket' || call.name === 'accept' || call.name === 'accept4') this.sutFd = res.ret
       // A new socket becomes packetdrill's socket under test: later packets belong to it, not to an earlier connection.
-      if (call.name === 'socket' && this.conn && this.conn.state !== 'init') this.conn = undefined
+      if (call.name === 'socket' && this.conn && this.conn.state !== 'init') {
+        if (this.conn.localPort !== 0) this.earlierPorts.add(this.conn.localPort)
+        this.conn = undefined
+      }
     } else if (res.ret !== expected) {
       throw this.callStop(line, call.name, `Expected result ${expected} but got ${res.ret} with errno ${actualErrno} (${errText})`, 'fail', nf)
     }

@@ -401,6 +401,30 @@ describe("packetdrill's socket under test", () => {
     expect(injected(t, 1).tcp).toMatchObject({ dstPort: 50999, seq: 9000, ack: 78 })
   })
 
+  it("an earlier socket's packet (its SYN retransmitted) is not taken for the new socket's", async () => {
+    let fd = 7
+    const t = new FakeTarget((c) => (c.name === 'socket' ? { ret: fd++ } : c.name === 'connect' ? { ret: -1, errno: 'EINPROGRESS' } : { ret: 0 }))
+    t.send(0, seg({ flags: 'S', seq: ISN, sport: 50123, dport: 8080 }))
+    t.send(10 * MS + 5, seg({ flags: '.', seq: ISN + 1, ack: 5001, sport: 50123, dport: 8080 }))
+    t.send(20 * MS + 1, seg({ flags: 'S', seq: ISN, sport: 50123, dport: 8080 }))
+    t.send(20 * MS + 5, seg({ flags: 'S', seq: 77, sport: 50999, dport: 8080 }))
+    const v = await run(
+      `0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0 connect(3, ..., ...) = -1 EINPROGRESS (Operation now in progress)
++0 > S 0:0(0)
++.01 < S. 5000:5000(0) ack 1 win 65535
++0 > . 1:1(0) ack 1
++.01 socket(..., SOCK_STREAM, IPPROTO_TCP) = 4
++0 connect(4, ..., ...) = -1 EINPROGRESS (Operation now in progress)
++0 > S 0:0(0)
++.01 < S. 9000:9000(0) ack 1 win 65535
+`,
+      t,
+    )
+    expect(v.text).toEqual([])
+    expect(injected(t, 1).tcp).toMatchObject({ dstPort: 50999, ack: 78 })
+  })
+
   it("an output the target finds different (recvmsg's msg_flags) fails the call in packetdrill's words", async () => {
     const t = new FakeTarget((c) => (c.name === 'socket' ? { ret: 7 } : c.name === 'recvmsg' ? { ret: 10, mismatch: 'Expected msg_flags 0x00000000 but got 0x00000020' } : { ret: 0 }))
     const v = await run('0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 recvmsg(3, {msg_iov(1)=[{..., 10}], msg_flags=0}, 0) = 10\n', t)
