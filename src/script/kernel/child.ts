@@ -8,7 +8,7 @@ import { setPriority } from 'node:os'
 import { parseScript } from '../parser.js'
 import { runScript, DEFAULT_TOLERANCE_USECS, type RunConfig, type ScriptVerdict } from '../engine.js'
 import { createKernelSys, type ScriptSysModule } from './sys.js'
-import { KERNEL_DEFAULTS, openKernelTarget } from './target.js'
+import { gatewayFor, KERNEL_DEFAULTS, openKernelTarget } from './target.js'
 import type { Target } from '../target.js'
 import { LINKTYPE_RAW, PcapWriter } from '../../net/pcap.js'
 
@@ -79,12 +79,16 @@ async function main(): Promise<ScriptVerdict> {
     const num = (v: string | undefined): number | undefined => (v === undefined ? undefined : Number(v))
     const sys = createKernelSys()
     native = sys.native
+    const localIp = c.localIp ?? opt.get('local_ip') ?? d.localIp
+    const netmaskIp = ipVersion === 'ipv6' ? d.netmaskIp : (c.netmaskIp ?? opt.get('netmask_ip') ?? d.netmaskIp)
     const kernel = openKernelTarget(sys, {
       ipVersion,
-      localIp: c.localIp ?? opt.get('local_ip') ?? d.localIp,
+      localIp,
       remoteIp: c.remoteIp ?? opt.get('remote_ip') ?? d.remoteIp,
-      gatewayIp: c.gatewayIp ?? opt.get('gateway_ip') ?? d.gatewayIp,
-      netmaskIp: ipVersion === 'ipv6' ? d.netmaskIp : (c.netmaskIp ?? opt.get('netmask_ip') ?? d.netmaskIp),
+      // A script that moves the local address elsewhere (--local_ip=192.168.0.2) and names no gateway gets one
+      // on its subnet: the default gateway would not be reachable from there.
+      gatewayIp: c.gatewayIp ?? opt.get('gateway_ip') ?? gatewayFor(localIp, netmaskIp, d.gatewayIp),
+      netmaskIp,
       mtu: c.mtu ?? num(opt.get('mtu')) ?? d.mtu,
       bindPort: c.bindPort ?? num(opt.get('bind_port')) ?? 8080,
       connectPort: c.connectPort ?? num(opt.get('connect_port')) ?? 8080,

@@ -59,6 +59,30 @@ export function prefixLength(mask: string): number {
   return n
 }
 
+/** Whether two addresses of one family share the first `plen` bits. */
+export function samePrefix(a: string, b: string, plen: number): boolean {
+  const x = parseIp(a)
+  const y = parseIp(b)
+  if (x.length !== y.length) return false
+  for (let i = 0; i < x.length; i++) {
+    const bits = Math.max(0, Math.min(8, plen - 8 * i))
+    const mask = (0xff00 >> bits) & 0xff
+    if ((x[i]! & mask) !== (y[i]! & mask)) return false
+  }
+  return true
+}
+
+/**
+ * The gateway for a script's own local address when it names no gateway: the default one when it is on the
+ * local address's subnet, else the local address itself, which Linux takes as an on-link gateway (packetdrill's
+ * own defaults pair a gateway with the local address the same way: 192.168.0.1 for both).
+ */
+export function gatewayFor(localIp: string, netmaskIp: string, fallback: string): string {
+  const v6 = localIp.includes(':')
+  const plen = v6 && netmaskIp.includes('.') ? 64 : prefixLength(netmaskIp)
+  return samePrefix(localIp, fallback, plen) ? fallback : localIp
+}
+
 class Unsupported extends Error {}
 
 const ip = (...args: string[]): void => {
