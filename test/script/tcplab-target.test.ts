@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process'
 import { describe, expect, it } from 'vitest'
 import { parseScript } from '../../src/script/parser.js'
 import { runScript, type RunConfig } from '../../src/script/engine.js'
@@ -260,6 +261,165 @@ describe('tcplab target: scatter/gather and flags', () => {
   })
 })
 
+describe('tcplab target: TCP_INQ', () => {
+  const INQ = `${PASSIVE}+0    setsockopt(4, SOL_TCP, TCP_INQ, [1], 4) = 0
++0    getsockopt(4, SOL_TCP, TCP_INQ, [1], [4]) = 0
++0    < P. 1:1001(1000) ack 1 win 65535
++0    > . 1:1(0) ack 1001
+`
+  it('recvmsg hands back TCP_CM_INQ with the bytes still queued after the read (0 once drained, 1 at EOF)', async () => {
+    const v = await run(`${INQ}+0    recvmsg(4, {msg_name(...)=..., msg_iov(1)=[{..., 300}], msg_flags=0, msg_control=[{cmsg_level=SOL_TCP, cmsg_type=TCP_CM_INQ, cmsg_data=700}]}, 0) = 300
++0    recvmsg(4, {msg_name(...)=..., msg_iov(2)=[{..., 200}, {..., 800}], msg_flags=0, msg_control=[{cmsg_level=SOL_TCP, cmsg_type=TCP_CM_INQ, cmsg_data=0}]}, 0) = 700
++0    < F. 1001:1001(0) ack 1 win 65535
++.04  > . 1:1(0) ack 1002
++0    recvmsg(4, {msg_name(...)=..., msg_iov(1)=[{..., 100}], msg_flags=0, msg_control=[{cmsg_level=SOL_TCP, cmsg_type=TCP_CM_INQ, cmsg_data=1}]}, 0) = 0
+`)
+    expect(v.text).toEqual([])
+    expect(v.result).toBe('pass')
+  })
+
+  it('a wrong cmsg_data, msg_flags, or a cmsg the socket does not send fails the call in the kernel target\'s words', async () => {
+    const call = (control: string, flags = '0') =>
+      run(`${INQ}+0    recvmsg(4, {msg_name(...)=..., msg_iov(1)=[{..., 300}], msg_flags=${flags}${control}}, 0) = 300
+`)
+    expect(await call(', msg_control=[{cmsg_level=SOL_TCP, cmsg_type=TCP_CM_INQ, cmsg_data=699}]')).toMatchObject({ result: 'fail', line: 14, message: 'runtime error in recvmsg call: Bad data in cmsg 0: expected=699 actual=700' })
+    expect(await call(', msg_control=[{cmsg_level=SOL_TCP, cmsg_type=TCP_CM_INQ, cmsg_data=700}]', 'MSG_TRUNC')).toMatchObject({ result: 'fail', line: 14, message: 'runtime error in recvmsg call: Expected msg_flags 0x00000020 but got 0x00000000' })
+    expect(await call('')).toMatchObject({ result: 'fail', line: 14, message: 'runtime error in recvmsg call: received more than 0 cmsgs' })
+    const off = await run(`${PASSIVE}+0    < P. 1:1001(1000) ack 1 win 65535
++0    > . 1:1(0) ack 1001
++0    recvmsg(4, {msg_name(...)=..., msg_iov(1)=[{..., 300}], msg_flags=0, msg_control=[{cmsg_level=SOL_TCP, cmsg_type=TCP_CM_INQ, cmsg_data=700}]}, 0) = 300
+`)
+    expect(off).toMatchObject({ result: 'fail', line: 12, message: 'runtime error in recvmsg call: received only 0 cmsgs' })
+  })
+})
+
+describe('tcplab target: ICMP port unreachable (each script checked against the kernel with --stack both)', () => {
+  const SYN = `\`sysctl -q net.ipv4.tcp_timestamps=0 net.ipv4.tcp_sack=1 net.ipv4.tcp_window_scaling=1 net.ipv4.tcp_rmem="4096 131072 6291456"\`
+0     socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0    fcntl(3, F_SETFL, O_RDWR|O_NONBLOCK) = 0
++0    connect(3, ..., ...) = -1 EINPROGRESS (Operation now in progress)
++0    > S 0:0(0) <mss 1460,nop,nop,sackOK,nop,wscale 7>
+`
+  for (const ipVersion of ['ipv4', 'ipv6'] as const) {
+    it(`${ipVersion}: in SYN-SENT a hard error: SO_ERROR ECONNREFUSED once, nothing more sent, writes EPIPE`, async () => {
+      const v = await run(`${SYN}+.01  < icmp unreachable port_unreachable [0:0(0)]
++0    getsockopt(3, SOL_SOCKET, SO_ERROR, [ECONNREFUSED], [4]) = 0
++0    getsockopt(3, SOL_SOCKET, SO_ERROR, [0], [4]) = 0
++0    write(3, ..., 10) = -1 EPIPE (Broken pipe)
++2    getsockopt(3, SOL_SOCKET, SO_ERROR, [0], [4]) = 0
+`, { ipVersion })
+      expect(v.text).toEqual([])
+      expect(v.result).toBe('pass')
+    })
+
+    it(`${ipVersion}: a quoted sequence number not in flight is ignored: the SYN is retransmitted at 1 s`, async () => {
+      const v = await run(`${SYN}+.01  < icmp unreachable port_unreachable [5:5(0)]
++0    getsockopt(3, SOL_SOCKET, SO_ERROR, [0], [4]) = 0
++.99  > S 0:0(0) <mss 1460,nop,nop,sackOK,nop,wscale 7>
+`, { ipVersion })
+      expect(v.text).toEqual([])
+      expect(v.result).toBe('pass')
+    })
+
+    it(`${ipVersion}: in ESTABLISHED a soft error: the connection goes on, SO_ERROR reads ECONNREFUSED once`, async () => {
+      const v = await run(`${SYN}+.1   < S. 0:0(0) ack 1 win 65535 <mss 1000,nop,nop,sackOK>
++0    > . 1:1(0) ack 1
++0    write(3, ..., 10) = 10
++0    > P. 1:11(10) ack 1
++.01  < icmp unreachable port_unreachable [1:11(10)]
++0    getsockopt(3, SOL_SOCKET, SO_ERROR, [ECONNREFUSED], [4]) = 0
++0    getsockopt(3, SOL_SOCKET, SO_ERROR, [0], [4]) = 0
++.1   < . 1:1(0) ack 11 win 65535
++0    write(3, ..., 10) = 10
++0    > P. 11:21(10) ack 1
+`, { ipVersion })
+      expect(v.text).toEqual([])
+      expect(v.result).toBe('pass')
+    })
+  }
+
+  it('any other ICMP error is named unsupported before the run', async () => {
+    const v = await run(`${SYN}+.01  < icmp unreachable host_unreachable [0:0(0)]\n`)
+    expect(v).toMatchObject({ result: 'unsupported', line: 6, message: 'icmp unreachable host_unreachable: the tcplab target acts on ICMP port unreachable only' })
+  })
+})
+
+describe('tcplab target: Python blocks (each script checked against the kernel with --stack both)', () => {
+  const python3 = spawnSync('python3', ['-c', ''], { stdio: 'ignore' }).status === 0
+  it.skipIf(!python3)('TCP_INFO after a passive open: state, options, both window scales, snd_mss, the initial window', async () => {
+    const v = await run(`// TCP_INFO after a passive open (read by a Python block, as packetdrill hands it): ESTABLISHED, the options
+// both sides agreed (TS, SACK, window scale 7 and ours), the peer's MSS, Linux's initial window of 10 segments.
+\`sysctl -q net.ipv4.tcp_timestamps=1 net.ipv4.tcp_sack=1 net.ipv4.tcp_window_scaling=1 net.ipv4.tcp_rmem="4096 131072 33554432" net.ipv4.tcp_congestion_control=cubic\`
+0     socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0    setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0
++0    bind(3, ..., ...) = 0
++0    listen(3, 1) = 0
++0    %{ assert tcpi_state == TCP_LISTEN, tcpi_state }%
+
++0    < S 0:0(0) win 32792 <mss 1000,sackOK,TS val 100 ecr 0,nop,wscale 7>
++0    > S. 0:0(0) ack 1 <mss 1460,sackOK,TS val 100 ecr 100,nop,wscale 10>
++.1   < . 1:1(0) ack 1 win 257 <nop,nop,TS val 110 ecr 100>
++0    accept(3, ..., ...) = 4
++0    %{
+assert tcpi_state == TCP_ESTABLISHED, tcpi_state
+want = TCPI_OPT_TIMESTAMPS | TCPI_OPT_SACK | TCPI_OPT_WSCALE
+assert tcpi_options & want == want, tcpi_options
+assert tcpi_snd_wscale == 7, tcpi_snd_wscale
+assert tcpi_rcv_wscale == 10, tcpi_rcv_wscale
+assert tcpi_snd_mss == 1000 - 12, tcpi_snd_mss
+assert tcpi_snd_cwnd == 10, tcpi_snd_cwnd
+}%
+`)
+    expect(v.text).toEqual([])
+    expect(v.result).toBe('pass')
+  })
+
+  it.skipIf(!python3)('TCP_INFO along an RTO: backoff 1 and the RTO doubled, kept after the ACK of the retransmission (no sample, Karn), cwnd 1, the RTT', async () => {
+    const v = await run(`// TCP_INFO after a retransmission timeout: the sender is in the Loss state (TCP_CA_Loss), with one
+// retransmission and a doubled RTO (RFC 6298 5.5); the ACK of the retransmission returns it to Open.
+\`sysctl -q net.ipv4.tcp_timestamps=0 net.ipv4.tcp_sack=1 net.ipv4.tcp_window_scaling=1 net.ipv4.tcp_early_retrans=0 net.ipv4.tcp_autocorking=0 net.ipv4.tcp_congestion_control=cubic\`
+0     socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0    setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0
++0    bind(3, ..., ...) = 0
++0    listen(3, 1) = 0
+
++0    < S 0:0(0) win 65535 <mss 1000,sackOK,nop,nop>
++0    > S. 0:0(0) ack 1 <mss 1460,nop,nop,sackOK>
++.1   < . 1:1(0) ack 1 win 65535
++0    accept(3, ..., ...) = 4
++0    %{ rto_before = tcpi_rto }%
+
++0    write(4, ..., 1000) = 1000
++0    > P. 1:1001(1000) ack 1
++.25~+.45 > P. 1:1001(1000) ack 1
++0    %{
+assert tcpi_backoff == 1, tcpi_backoff
+assert tcpi_rto == 2 * rto_before, (tcpi_rto, rto_before)
+assert tcpi_snd_cwnd == 1, tcpi_snd_cwnd
+}%
++.1   < . 1:1(0) ack 1001 win 65535
++0    %{
+assert tcpi_backoff == 1, tcpi_backoff
+assert tcpi_rto == 2 * rto_before, (tcpi_rto, rto_before)
+assert 90000 <= tcpi_rtt <= 110000, tcpi_rtt
+assert tcpi_snd_mss == 1000 and tcpi_options == TCPI_OPT_SACK, (tcpi_snd_mss, tcpi_options)
+}%
+`)
+    expect(v.text).toEqual([])
+    expect(v.result).toBe('pass')
+  })
+
+  it.skipIf(!python3)('a failing block fails the script at its line with Python\'s last line', async () => {
+    const v = await run(`${PASSIVE}+0    %{ assert tcpi_snd_cwnd == 9, tcpi_snd_cwnd }%\n`)
+    expect(v).toMatchObject({ result: 'fail', line: 10, message: "error executing code: 'python3' returned non-zero status 1 (AssertionError: 10)" })
+  })
+
+  it('a block that reads a field the TCB does not expose makes the script unsupported, naming the fields', async () => {
+    const v = await run(`${PASSIVE}+0    %{ assert tcpi_ca_state == TCP_CA_Open and tcpi_unacked == 0 and tcpi_state == 1 }%\n`)
+    expect(v).toMatchObject({ result: 'unsupported', line: 10, message: 'a Python block reads tcpi_ca_state, tcpi_unacked: the tcplab target does not fill them yet (the TCB does not expose them)' })
+  })
+})
+
 describe('tcplab target: NULL buffers', () => {
   it('write, send, read and recv with a NULL buffer fail with EFAULT when they get to the copy, and change nothing', async () => {
     const v = await run(`${PASSIVE}+0    write(4, NULL, 100) = -1 EFAULT (Bad address)
@@ -344,8 +504,10 @@ describe('tcplab target: what it cannot run is unsupported, named', () => {
     expect(v.message).toContain('`ip link set lo mtu 1400`')
   })
 
-  it('Python blocks, udp lines, and a socket option tcplab has no knob for', async () => {
-    expect((await run('0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 %{ print(1) }%\n')).result).toBe('unsupported')
+  it('a Python block reading SO_MEMINFO, and a socket option tcplab has no knob for', async () => {
+    expect(await run('0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 %{ print(SK_MEMINFO_RCVBUF) }%\n')).toMatchObject({
+      result: 'unsupported', line: 2, message: 'a Python block reads SK_MEMINFO_RCVBUF: the tcplab target does not fill it yet (the TCB does not expose it)',
+    })
     const o = await run('0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 setsockopt(3, IPPROTO_TCP, TCP_CORK, [1], 4) = 0\n')
     expect(o).toMatchObject({ result: 'unsupported', line: 2, message: 'setsockopt TCP_CORK: tcplab has no corking' })
   })

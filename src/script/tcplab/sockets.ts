@@ -56,7 +56,9 @@ const POLLRDNORM = 0x40
 const POLLWRNORM = 0x100
 const POLLRDHUP = 0x2000
 const SO = { REUSEADDR: 2, TYPE: 3, ERROR: 4, SNDBUF: 7, RCVBUF: 8, KEEPALIVE: 9, OOBINLINE: 10, LINGER: 13, REUSEPORT: 15 } as const
-const TCPO = { NODELAY: 1, MAXSEG: 2, CORK: 3, INFO: 11, QUICKACK: 12, USER_TIMEOUT: 18 } as const
+const TCPO = { NODELAY: 1, MAXSEG: 2, CORK: 3, INFO: 11, QUICKACK: 12, USER_TIMEOUT: 18, INQ: 36 } as const
+/** Linux's TCP_CM_INQ: the cmsg type of recvmsg's "bytes still queued" (at level SOL_TCP). */
+const TCP_CM_INQ = 36
 
 /** A call's outcome: done (the result without its end time), or it would block. */
 type Attempt = Omit<SyscallResult, 'endTime'> | typeof BLOCK
@@ -76,6 +78,8 @@ interface Sock {
   reuseaddr: boolean
   linger: { onoff: number; linger: number } | undefined
   oobinline: boolean
+  /** TCP_INQ: recvmsg hands back a TCP_CM_INQ control message. */
+  inq: boolean
   /** Socket options before there is a TCB (and copied into it). */
   cfg: Partial<TcpConfig>
   bindPort: number | undefined
@@ -242,11 +246,21 @@ export class Sockets {
       case 'recvmsg': {
         const s = sockAt(0)
         if (!s) return badf
-        const len = call.name === 'readv' ? iovTotal(call.name, a[1]) : msgIovTotal(call.name, a[1])
+        const want = call.name === 'recvmsg' ? recvMsgWant(call.name, a[1]) : { len: iovTotal(call.name, a[1]), flags: undefined, cmsgs: undefined }
         const flags = call.name === 'recvmsg' ? int(2, 0) : 0
         checkFlags(call.name, flags, RECV_FLAGS)
         const st = { done: 0, nullBuf: false }
-        return { attempt: () => this.readAll(s, len, flags, st) }
+        return {
+          attempt: () => {
+            const r = this.readAll(s, want.len, flags, st)
+            if (r === BLOCK || call.name !== 'recvmsg') return r
+            // tcp_recvmsg adds TCP_CM_INQ (tcp_inq_hint: queued bytes, 1 at EOF) to a successful read.
+            const inq = s.tcb ? (s.tcb.readable > 0 ? s.tcb.readable : s.tcb.eof ? 1 : 0) : 0
+            const got = s.inq && r.ret >= 0 ? [{ level: IPPROTO_TCP, type: TCP_CM_INQ, data: inq }] : []
+            const mismatch = recvMsgMismatch(want, 0, got)
+            return mismatch ? { ...r, mismatch } : r
+          },
+        }
       }
       case 'write':
       case 'send':
@@ -361,6 +375,12 @@ export class Sockets {
     }
   }
 
+  /** What a Python block's snapshot reads of an fd: whether it listens, and its TCB; undefined for no such fd. */
+  socketOf(fd: number): { listening: boolean; tcb: Tcb | undefined } | undefined {
+    const s = this.fds.get(fd)
+    return s ? { listening: s.listener !== undefined, tcb: s.tcb } : undefined
+  }
+
   /** The live TCBs of open sockets (for the end of a run). */
   liveTcbs(): Tcb[] {
     return [...this.fds.values()].flatMap((s) => (s.tcb ? [s.tcb] : []))
@@ -372,7 +392,7 @@ export class Sockets {
     let fd = 3
     while (this.fds.has(fd)) fd++
     const s: Sock = {
-      fd, nonblock, reuseaddr: false, linger: undefined, oobinline: false, cfg: {}, bindPort: undefined, listener: undefined,
+      fd, nonblock, reuseaddr: false, linger: undefined, oobinline: false, inq: false, cfg: {}, bindPort: undefined, listener: undefined,
       tcb: undefined, ss: 'unconnected', errTaken: false, rdShut: false, wrShut: false, oobReadAt: undefined, lastState: undefined,
     }
     this.fds.set(fd, s)
@@ -452,6 +472,11 @@ export class Sockets {
 
   /** sock_error(): the pending error's name, cleared. */
   private takeError(s: Sock): string | undefined {
+    const icmp = s.tcb ? this.env.stack.icmpErrors.get(s.tcb) : undefined
+    if (icmp && !s.errTaken) {
+      s.errTaken = true
+      return icmp
+    }
     if (!s.tcb?.error || s.errTaken) return undefined
     s.errTaken = true
     // tcp_reset: sk_err is EPIPE for a RST in CLOSE-WAIT, ECONNRESET in the other synchronized states.
@@ -460,7 +485,7 @@ export class Sockets {
   }
 
   private pendingError(s: Sock): boolean {
-    return s.tcb?.error !== undefined && !s.errTaken
+    return (s.tcb?.error !== undefined || (s.tcb !== undefined && this.env.stack.icmpErrors.has(s.tcb))) && !s.errTaken
   }
 
   /** A read; with MSG_WAITALL on a blocking socket it waits for all `len` bytes (or EOF, an error). */
@@ -664,6 +689,9 @@ export class Sockets {
         case TCPO.CORK:
           if (val() === 0) return ok()
           throw new Unsupported('setsockopt TCP_CORK: tcplab has no corking')
+        case TCPO.INQ:
+          s.inq = val() !== 0
+          return ok()
         case TCPO.QUICKACK: {
           // The 'rfc' profile has no quick-ACK mode: 0 is what it does. The 'linux' profile has one
           // (src/tcp/quickack.ts) but the TCB takes no socket option to leave or re-enter it (Linux: 0 enters
@@ -684,7 +712,12 @@ export class Sockets {
     if (level === SOL_SOCKET) {
       switch (name) {
         case SO.ERROR: {
-          const e = this.takeError(s)
+          // sock_getsockopt: the error, else the soft error (an ICMP's on a live connection), each read once.
+          let e = this.takeError(s)
+          if (e === undefined && s.tcb && this.env.stack.icmpSoftErrors.has(s.tcb)) {
+            e = this.env.stack.icmpSoftErrors.get(s.tcb)
+            this.env.stack.icmpSoftErrors.delete(s.tcb)
+          }
           return { ret: 0, optval: e ? (errnoNumber(e) ?? 0) : 0 }
         }
         case SO.REUSEADDR:
@@ -710,6 +743,8 @@ export class Sockets {
           return { ret: 0, optval: s.tcb && s.tcb.state !== 'SYN-SENT' ? s.tcb.effMss : (c.mss ?? 536) }
         case TCPO.USER_TIMEOUT:
           return { ret: 0, optval: Math.floor((c.userTimeout ?? 0) / 1000) }
+        case TCPO.INQ:
+          return { ret: 0, optval: s.inq ? 1 : 0 }
         case TCPO.INFO:
           // The engine does not compare tcp_info's fields (neither does the kernel target): the call succeeds.
           return { ret: 0 }
@@ -785,7 +820,64 @@ function exprText(e: Expr): string {
   }
 }
 
-/** The payload length of a msghdr's msg_iov; a control message (cmsg) is beyond this target. */
+/** What a recvmsg's msghdr asks for: the room in msg_iov, and the msg_flags and integer cmsgs it expects back. */
+interface RecvMsgWant {
+  len: number
+  flags: number | undefined
+  cmsgs: Array<{ level: number; type: number; data: number }> | undefined
+}
+
+function recvMsgWant(name: string, msg: Expr | undefined): RecvMsgWant {
+  if (msg?.kind !== 'struct') throw new Unsupported(`${name}: the msghdr must be written out`)
+  let iov: Expr | undefined
+  const want: RecvMsgWant = { len: 0, flags: undefined, cmsgs: undefined }
+  for (const f of msg.items) {
+    if (f.kind !== 'assign') continue
+    const target = f.target.kind === 'call' ? f.target.name : f.target.kind === 'word' ? f.target.name : ''
+    const v = f.value
+    if (target === 'msg_iov') iov = v
+    else if (target === 'msg_flags' && v.kind !== 'ellipsis') {
+      want.flags = intOf(v)
+      if (want.flags === undefined) throw new Unsupported(`${name}: cannot evaluate msg_flags`)
+    } else if (target === 'msg_control' && v.kind !== 'ellipsis') {
+      if (v.kind !== 'array') throw new Unsupported(`${name}: msg_control must be an array of cmsgs`)
+      want.cmsgs = v.items.map((it) => {
+        const c = it.kind === 'struct' ? cmsgFields(it) : undefined
+        if (c === undefined) throw new Unsupported(`${name}: only cmsgs with an integer cmsg_data are supported on the tcplab target`)
+        return c
+      })
+    }
+  }
+  want.len = iovTotal(name, iov)
+  return want
+}
+
+function cmsgFields(s: Extract<Expr, { kind: 'struct' }>): { level: number; type: number; data: number } | undefined {
+  const m = new Map<string, number | undefined>()
+  for (const f of s.items) if (f.kind === 'assign' && f.target.kind === 'word') m.set(f.target.name, intOf(f.value))
+  const level = m.get('cmsg_level')
+  const type = m.get('cmsg_type')
+  const data = m.get('cmsg_data')
+  return level === undefined || type === undefined || data === undefined ? undefined : { level, type, data }
+}
+
+/** recvmsg's output against the script's msghdr, in packetdrill's words (as the kernel target says them). */
+function recvMsgMismatch(want: RecvMsgWant, flags: number, got: Array<{ level: number; type: number; data: number }>): string | undefined {
+  const hex = (n: number): string => '0x' + (n >>> 0).toString(16).toUpperCase().padStart(8, '0')
+  if ((want.flags ?? 0) !== flags) return `Expected msg_flags ${hex(want.flags ?? 0)} but got ${hex(flags)}`
+  const exp = want.cmsgs ?? []
+  const n = Math.min(exp.length, got.length)
+  for (let i = 0; i < n; i++) {
+    if (got[i]!.level !== exp[i]!.level) return `Bad level in cmsg ${i}: expected=${exp[i]!.level} actual=${got[i]!.level}`
+    if (got[i]!.type !== exp[i]!.type) return `Bad type in cmsg ${i}: expected=${exp[i]!.type} actual=${got[i]!.type}`
+    if (got[i]!.data !== (exp[i]!.data | 0)) return `Bad data in cmsg ${i}: expected=${exp[i]!.data} actual=${got[i]!.data}`
+  }
+  if (got.length > exp.length) return `received more than ${n} cmsgs`
+  if (got.length < exp.length) return `received only ${n} cmsgs`
+  return undefined
+}
+
+/** The payload length of a msghdr's msg_iov; sendmsg's control messages (cmsgs) are beyond this target. */
 function msgIovTotal(name: string, msg: Expr | undefined): number {
   if (msg?.kind !== 'struct') throw new Unsupported(`${name}: the msghdr must be written out`)
   let iov: Expr | undefined

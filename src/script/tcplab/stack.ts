@@ -10,7 +10,7 @@ import { ipEquals } from '../../net/addr.js'
 import { Listener, rstForClosed } from '../../tcp/listener.js'
 import { Tcb } from '../../tcp/tcb.js'
 import type { TcpRepr } from '../../tcp/segment.js'
-import { seqAdd, seqGt } from '../../tcp/seq.js'
+import { seqAdd, seqGe, seqGt, seqLt, type Seq } from '../../tcp/seq.js'
 import type { FourTuple } from '../../tcp/types.js'
 
 /** One packet the stack sent, stamped in virtual µs. */
@@ -54,6 +54,16 @@ export class VirtualStack {
   private readonly orphans = new Map<Tcb, number | undefined>()
   /** net.ipv4.tcp_fin_timeout in µs (Linux's default 60 s). */
   finTimeout = 60_000_000
+  /**
+   * Connections an ICMP port unreachable ended in SYN-SENT or SYN-RECEIVED, with the error their socket
+   * reports (Linux's tcp_v4_err/tcp_v6_err set sk_err to ECONNREFUSED and tcp_done the socket).
+   */
+  readonly icmpErrors = new WeakMap<Tcb, 'ECONNREFUSED'>()
+  /**
+   * The soft error an ICMP port unreachable leaves on a synchronized connection (Linux's sk_err_soft): the
+   * connection goes on, and SO_ERROR reads it once when there is no other error (sock_getsockopt).
+   */
+  readonly icmpSoftErrors = new WeakMap<Tcb, 'ECONNREFUSED'>()
   /** Sees every packet in (from the script) and out (from the stack), stamped in virtual µs (--pcap). */
   record: ((bytes: Uint8Array, time: number) => void) | undefined
 
@@ -111,6 +121,11 @@ export class VirtualStack {
     let dst: Uint8Array
     try {
       const d = decodeIp(bytes)
+      if (d.ip && !d.tcp && ipEquals(d.ip.dst, this.localAddr)) {
+        const v6 = bytes[0]! >> 4 === 6
+        if (d.ip.protocol === (v6 ? 58 : 1)) this.icmp(d.ip.payload, v6)
+        return
+      }
       if (!d.ip || !d.tcp || d.tcp.checksumOk === false) return
       tcp = d.tcp
       src = d.ip.src
@@ -140,6 +155,34 @@ export class VirtualStack {
       }
     }
     this.pump()
+  }
+
+  /**
+   * An ICMP error about a segment we sent (RFC 1122 §4.2.3.9, RFC 5927 §4.1): only a port unreachable
+   * (ICMPv4 3/3, ICMPv6 1/4) is acted on, as Linux does it — the quoted segment must be in flight (SND.UNA ≤
+   * SEG.SEQ < SND.NXT), then in SYN-SENT or SYN-RECEIVED it is a hard error that ends the connection without
+   * a segment (ECONNREFUSED); in a synchronized state it is a soft error (RFC 1122 §4.2.3.9: the connection
+   * is not aborted) that only SO_ERROR reports. The target reports other ICMP lines unsupported before the run.
+   */
+  private icmp(icmp: Uint8Array, v6: boolean): void {
+    const portUnreachable = v6 ? icmp[0] === 1 && icmp[1] === 4 : icmp[0] === 3 && icmp[1] === 3
+    if (!portUnreachable || icmp.length < 8) return
+    const quoted = icmp.subarray(8)
+    const ipLen = v6 ? 40 : (quoted[0]! & 0x0f) * 4
+    const proto = v6 ? quoted[6] : quoted[9]
+    if (proto !== 6 || quoted.length < ipLen + 8) return
+    const dst = v6 ? quoted.subarray(24, 40) : quoted.subarray(16, 20)
+    const th = new DataView(quoted.buffer, quoted.byteOffset + ipLen, 8)
+    const tcb = this.conns.get(key(th.getUint16(0), dst, th.getUint16(2)))
+    if (!tcb || tcb.state === 'CLOSED') return
+    const seq = th.getUint32(4) as Seq
+    if (!(seqGe(seq, tcb.sndUna) && seqLt(seq, tcb.sndNxt))) return
+    if (tcb.state !== 'SYN-SENT' && tcb.state !== 'SYN-RECEIVED') {
+      this.icmpSoftErrors.set(tcb, 'ECONNREFUSED')
+      return
+    }
+    this.icmpErrors.set(tcb, 'ECONNREFUSED')
+    tcb.abort()
   }
 
   private abortsOnData(tcb: Tcb, seg: TcpRepr): boolean {

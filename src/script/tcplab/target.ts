@@ -6,12 +6,13 @@
  */
 import type { Script } from '../ast.js'
 import { runScript, DEFAULT_ADDRESSES, DEFAULT_TOLERANCE_USECS, type RunConfig, type ScriptVerdict } from '../engine.js'
-import type { LiveConnection, OutboundPacket, SyscallCall, SyscallResult, Target } from '../target.js'
+import type { CodeSnapshot, LiveConnection, OutboundPacket, SyscallCall, SyscallResult, Target } from '../target.js'
 import { parseIp } from '../../net/addr.js'
 import { VirtualStack } from './stack.js'
 import { BLOCK, Sockets, Unsupported } from './sockets.js'
 import { applyShellCommand, scriptTcpConfig, type ScriptStackSettings } from './config.js'
 import type { TcpProfile } from '../../tcp/types.js'
+import { pythonProblem, runPythonProgram, tcplabSnapshot } from './info.js'
 
 /** The script's addresses and the engine's tolerance (all defaulted). */
 export interface TcplabTargetOptions {
@@ -22,6 +23,10 @@ export interface TcplabTargetOptions {
   connectPort: number
   /** How long a call the script does not expect to block may take before it is reported as blocked (µs). */
   toleranceUsecs: number
+  /** Why the script's ICMP lines cannot run here (see icmpProblem), or undefined. */
+  icmp?: string
+  /** Why the script's Python blocks cannot run here (info.ts pythonProblem), or undefined. */
+  python?: string
   /** The TCB profile the settings start from when `settings` is not given (default 'linux'). */
   profile?: TcpProfile
   /** The stack's settings (default scriptTcpConfig(profile)); the script's sysctls change them. */
@@ -42,6 +47,8 @@ export class TcplabTarget implements Target {
   private resolved = 0
   /** How long a call the script does not expect to block may take (µs). */
   private readonly tolerance: number
+  private readonly icmp: string | undefined
+  private readonly python: string | undefined
 
   constructor(opts: TcplabTargetOptions) {
     this.settings = opts.settings ?? scriptTcpConfig(opts.profile)
@@ -61,6 +68,8 @@ export class TcplabTarget implements Target {
     this.stack.onChange = () => this.sockets.wake()
     this.stack.timers = () => this.sockets.nextDeadline()
     this.tolerance = opts.toleranceUsecs
+    this.icmp = opts.icmp
+    this.python = opts.python
   }
 
   now(): number {
@@ -166,14 +175,26 @@ export class TcplabTarget implements Target {
   unsupported(what: 'python' | 'udp' | 'icmp' | 'encapsulation'): string | undefined {
     switch (what) {
       case 'python':
-        return 'the tcplab target does not run Python blocks'
+        return this.python
       case 'udp':
         return 'the tcplab target has TCP only (udp packet lines)'
       case 'icmp':
-        return 'the tcplab target has TCP only (icmp packet lines)'
+        return this.icmp
       case 'encapsulation':
         return 'the tcplab target has no tunnels (encapsulated packets)'
     }
+  }
+
+  /** A Python block's snapshot of the socket under test, at the block's virtual time (info.ts). */
+  async codeSnapshot(fd: number): Promise<CodeSnapshot> {
+    const s = this.sockets.socketOf(fd)
+    if (!s) return { error: "can't find getsockopt to get TCP info" }
+    return { vars: tcplabSnapshot(s) }
+  }
+
+  /** Runs the program of every block with python3, after the script. */
+  async runPython(source: string): Promise<{ status: number; output: string }> {
+    return runPythonProgram(source)
   }
 
   async close(_connections: LiveConnection[]): Promise<void> {
@@ -181,6 +202,20 @@ export class TcplabTarget implements Target {
     this.epoch++
     this.sockets.waiters.length = 0
   }
+}
+
+/**
+ * Why a script's ICMP lines cannot run on the tcplab target, or undefined: the stack acts on a port
+ * unreachable only (stack.ts); any other ICMP error would be dropped, so it is named instead.
+ */
+export function icmpProblem(script: Script): string | undefined {
+  for (const ev of script.events) {
+    const a = ev.action
+    if (a.kind === 'icmp' && !(a.type === 'unreachable' && a.code === 'port_unreachable')) {
+      return `icmp ${a.type}${a.code ? ` ${a.code}` : ''}: the tcplab target acts on ICMP port unreachable only`
+    }
+  }
+  return undefined
 }
 
 /** The target's options for a script: the engine's addresses and ports, from the config or the script's options. */
@@ -210,7 +245,7 @@ export async function runTcplabScript(
   record?: (bytes: Uint8Array, us: number) => void,
   profile: TcpProfile = 'linux',
 ): Promise<ScriptVerdict> {
-  const opts = { ...tcplabTargetOptions(script, config), profile }
+  const opts = { ...tcplabTargetOptions(script, config), profile, icmp: icmpProblem(script), python: pythonProblem(script) }
   const target = new TcplabTarget(opts)
   if (record) target.stack.record = (bytes, t) => record(bytes.slice(), t - EPOCH_US)
   return runScript(script, target, { ...config, ipVersion: opts.ipVersion, stack: 'tcplab' })
