@@ -4,67 +4,71 @@
  * return names; the numbers exist only to word the messages as packetdrill's users know them.
  */
 
-const TABLE: Array<[string, number, string]> = [
-  ['EPERM', 1, 'Operation not permitted'],
-  ['ENOENT', 2, 'No such file or directory'],
-  ['EINTR', 4, 'Interrupted system call'],
-  ['EIO', 5, 'Input/output error'],
-  ['EBADF', 9, 'Bad file descriptor'],
-  ['EAGAIN', 11, 'Resource temporarily unavailable'],
-  ['ENOMEM', 12, 'Cannot allocate memory'],
-  ['EACCES', 13, 'Permission denied'],
-  ['EFAULT', 14, 'Bad address'],
-  ['EBUSY', 16, 'Device or resource busy'],
-  ['EEXIST', 17, 'File exists'],
-  ['EINVAL', 22, 'Invalid argument'],
-  ['EMFILE', 24, 'Too many open files'],
-  ['ENOSPC', 28, 'No space left on device'],
-  ['EPIPE', 32, 'Broken pipe'],
-  ['ENOSYS', 38, 'Function not implemented'],
-  ['ENOTSOCK', 88, 'Socket operation on non-socket'],
-  ['EDESTADDRREQ', 89, 'Destination address required'],
-  ['EMSGSIZE', 90, 'Message too long'],
-  ['EPROTOTYPE', 91, 'Protocol wrong type for socket'],
-  ['ENOPROTOOPT', 92, 'Protocol not available'],
-  ['EPROTONOSUPPORT', 93, 'Protocol not supported'],
-  ['EOPNOTSUPP', 95, 'Operation not supported'],
-  ['EAFNOSUPPORT', 97, 'Address family not supported by protocol'],
-  ['EADDRINUSE', 98, 'Address already in use'],
-  ['EADDRNOTAVAIL', 99, 'Cannot assign requested address'],
-  ['ENETDOWN', 100, 'Network is down'],
-  ['ENETUNREACH', 101, 'Network is unreachable'],
-  ['ECONNABORTED', 103, 'Software caused connection abort'],
-  ['ECONNRESET', 104, 'Connection reset by peer'],
-  ['ENOBUFS', 105, 'No buffer space available'],
-  ['EISCONN', 106, 'Transport endpoint is already connected'],
-  ['ENOTCONN', 107, 'Transport endpoint is not connected'],
-  ['ESHUTDOWN', 108, 'Cannot send after transport endpoint shutdown'],
-  ['ETIMEDOUT', 110, 'Connection timed out'],
-  ['ECONNREFUSED', 111, 'Connection refused'],
-  ['EHOSTDOWN', 112, 'Host is down'],
-  ['EHOSTUNREACH', 113, 'No route to host'],
-  ['EALREADY', 114, 'Operation already in progress'],
-  ['EINPROGRESS', 115, 'Operation now in progress'],
+import { errnoName as linuxErrnoName, errnoValue } from './linux.js'
+
+/** glibc's strerror() texts (the numbers come from linux.ts; a name without a text here reads `Unknown error`). */
+const TABLE: Array<[string, string]> = [
+  ['EPERM', 'Operation not permitted'],
+  ['ENOENT', 'No such file or directory'],
+  ['EINTR', 'Interrupted system call'],
+  ['EIO', 'Input/output error'],
+  ['EBADF', 'Bad file descriptor'],
+  ['EAGAIN', 'Resource temporarily unavailable'],
+  ['ENOMEM', 'Cannot allocate memory'],
+  ['EACCES', 'Permission denied'],
+  ['EFAULT', 'Bad address'],
+  ['EBUSY', 'Device or resource busy'],
+  ['EEXIST', 'File exists'],
+  ['EINVAL', 'Invalid argument'],
+  ['EMFILE', 'Too many open files'],
+  ['ENOTTY', 'Inappropriate ioctl for device'],
+  ['ENOSPC', 'No space left on device'],
+  ['EPIPE', 'Broken pipe'],
+  ['ENOSYS', 'Function not implemented'],
+  ['ENOMSG', 'No message of desired type'],
+  ['EPROTO', 'Protocol error'],
+  ['ENOTSOCK', 'Socket operation on non-socket'],
+  ['EDESTADDRREQ', 'Destination address required'],
+  ['EMSGSIZE', 'Message too long'],
+  ['EPROTOTYPE', 'Protocol wrong type for socket'],
+  ['ENOPROTOOPT', 'Protocol not available'],
+  ['EPROTONOSUPPORT', 'Protocol not supported'],
+  ['EOPNOTSUPP', 'Operation not supported'],
+  ['EAFNOSUPPORT', 'Address family not supported by protocol'],
+  ['EADDRINUSE', 'Address already in use'],
+  ['EADDRNOTAVAIL', 'Cannot assign requested address'],
+  ['ENETDOWN', 'Network is down'],
+  ['ENETUNREACH', 'Network is unreachable'],
+  ['ECONNABORTED', 'Software caused connection abort'],
+  ['ECONNRESET', 'Connection reset by peer'],
+  ['ENOBUFS', 'No buffer space available'],
+  ['EISCONN', 'Transport endpoint is already connected'],
+  ['ENOTCONN', 'Transport endpoint is not connected'],
+  ['ESHUTDOWN', 'Cannot send after transport endpoint shutdown'],
+  ['ETIMEDOUT', 'Connection timed out'],
+  ['ECONNREFUSED', 'Connection refused'],
+  ['EHOSTDOWN', 'Host is down'],
+  ['EHOSTUNREACH', 'No route to host'],
+  ['EALREADY', 'Operation already in progress'],
+  ['EINPROGRESS', 'Operation now in progress'],
 ]
 
-const BY_NAME = new Map(TABLE.map(([n, num, text]) => [n, { num, text }]))
-const BY_NUM = new Map(TABLE.map(([n, num, text]) => [num, { name: n, text }]))
-// Aliases Linux defines with the same number.
-BY_NAME.set('EWOULDBLOCK', BY_NAME.get('EAGAIN')!)
-BY_NAME.set('ENOTSUP', BY_NAME.get('EOPNOTSUPP')!)
+const TEXT = new Map(TABLE)
 
-/** The errno number of a name (EAGAIN → 11), or undefined for a name this table lacks. */
+/** The errno number of a name (EAGAIN → 11, EWOULDBLOCK → 11), or undefined for a name Linux lacks. */
 export function errnoNumber(name: string): number | undefined {
-  return BY_NAME.get(name)?.num
+  return errnoValue(name)
 }
 
 /** strerror() of a name or number as glibc words it; `Unknown error N` as glibc does for others. */
 export function errnoText(e: string | number): string {
-  if (typeof e === 'number') return e === 0 ? 'Success' : (BY_NUM.get(e)?.text ?? `Unknown error ${e}`)
-  return BY_NAME.get(e)?.text ?? `Unknown error ${e}`
+  if (e === 0) return 'Success'
+  const name = typeof e === 'number' ? linuxErrnoName(e) : linuxErrnoName(errnoValue(e) ?? -1)
+  return (name && TEXT.get(name)) ?? `Unknown error ${e}`
 }
 
 /** The name of an errno number (11 → EAGAIN), or undefined. */
 export function errnoName(num: number): string | undefined {
-  return BY_NUM.get(num)?.name
+  const n = linuxErrnoName(num)
+  return n === undefined || n.startsWith('ERRNO_') ? undefined : n
 }
