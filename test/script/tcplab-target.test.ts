@@ -420,6 +420,39 @@ assert tcpi_snd_mss == 1000 and tcpi_options == TCPI_OPT_SACK, (tcpi_snd_mss, tc
   })
 })
 
+describe('tcplab target: getsockopt with a struct value (checked against the kernel with --stack both)', () => {
+  it('checks the TCP_INFO fields it names (those the target fills) and SO_LINGER\'s', async () => {
+    const v = await run(`\`sysctl -q net.ipv4.tcp_timestamps=0 net.ipv4.tcp_sack=1 net.ipv4.tcp_window_scaling=1\`
+0     socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0    setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0
++0    bind(3, ..., ...) = 0
++0    listen(3, 1) = 0
++0    < S 0:0(0) win 65535 <mss 1000,sackOK,nop,nop>
++0    > S. 0:0(0) ack 1 <mss 1460,nop,nop,sackOK>
++.1   < . 1:1(0) ack 1 win 65535
++0    accept(3, ..., ...) = 4
++0    < P. 1:101(100) ack 1 win 65535
++0    read(4, ..., 1000) = 100
++0    > . 1:1(0) ack 101
++0    getsockopt(4, SOL_TCP, TCP_INFO, {tcpi_state=TCP_ESTABLISHED, tcpi_snd_mss=1000, tcpi_snd_cwnd=10, tcpi_options=TCPI_OPT_SACK}, [104]) = 0
++0    setsockopt(4, SOL_SOCKET, SO_LINGER, {onoff=1, linger=5}, 8) = 0
++0    getsockopt(4, SOL_SOCKET, SO_LINGER, {onoff=1, linger=5}, [8]) = 0
++0    shutdown(4, SHUT_WR) = 0
++0    > F. 1:1(0) ack 101
++0    getsockopt(4, SOL_TCP, TCP_INFO, {tcpi_state=TCP_FIN_WAIT1}, [104]) = 0
+`)
+    expect(v.text).toEqual([])
+    expect(v.result).toBe('pass')
+  })
+
+  it('a wrong field fails the call in the kernel target\'s words; a field not filled is unsupported, named', async () => {
+    const bad = await run(`${PASSIVE}+0    getsockopt(4, SOL_TCP, TCP_INFO, {tcpi_state=TCP_ESTABLISHED, tcpi_snd_cwnd=9}, [104]) = 0\n`)
+    expect(bad).toMatchObject({ result: 'fail', line: 10, message: 'runtime error in getsockopt call: Bad getsockopt tcpi_snd_cwnd: expected: 9 actual: 10' })
+    const un = await run(`${PASSIVE}+0    getsockopt(4, SOL_TCP, TCP_INFO, {tcpi_state=TCP_ESTABLISHED, tcpi_ca_state=0}, [104]) = 0\n`)
+    expect(un).toMatchObject({ result: 'unsupported', line: 10, message: 'getsockopt TCP_INFO: the tcplab target does not fill tcpi_ca_state yet (the TCB does not expose it)' })
+  })
+})
+
 describe('tcplab target: NULL buffers', () => {
   it('write, send, read and recv with a NULL buffer fail with EFAULT when they get to the copy, and change nothing', async () => {
     const v = await run(`${PASSIVE}+0    write(4, NULL, 100) = -1 EFAULT (Bad address)

@@ -99,6 +99,11 @@ export function tcplabSnapshot(sock: { listening: boolean; tcb: Tcb | undefined 
   return tcpInfoVars(bytes).filter(([n]) => !n.startsWith('tcpi_') || FILLED.has(n))
 }
 
+/** Whether the tcplab target fills a TCP_INFO field (by its tcpi_ name). */
+export function fillsTcpInfo(name: string): boolean {
+  return FILLED.has(name)
+}
+
 /** Runs the blocks' program with python3 from a temporary file (tracebacks name a file, as packetdrill's do). */
 export function runPythonProgram(source: string): { status: number; output: string } {
   const dir = mkdtempSync(join(tmpdir(), 'tcplab-code-'))

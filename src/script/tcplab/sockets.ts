@@ -16,6 +16,7 @@ import type { TcpConfig } from '../../tcp/types.js'
 import { seqLe } from '../../tcp/seq.js'
 import type { VirtualStack, BoundListener } from './stack.js'
 import { linuxRcvSpace, type ScriptStackSettings } from './config.js'
+import { fillsTcpInfo, tcplabSnapshot } from './info.js'
 
 // Linux's values (asm-generic), as the scripts' symbols evaluate to them.
 const O_RDWR = 2
@@ -344,6 +345,32 @@ export class Sockets {
         const name = int(2)
         const v = a[3]
         const wants = v !== undefined && v.kind !== 'ellipsis' && v.kind !== 'struct'
+        if (v?.kind === 'struct') {
+          // The fields a struct value names are checked, as on the kernel target: TCP_INFO's tcpi_ fields
+          // (those this target fills, info.ts), SO_LINGER's onoff/linger.
+          const want = structFields(v)
+          const info = level === IPPROTO_TCP && name === TCPO.INFO
+          const linger = level === SOL_SOCKET && name === SO.LINGER
+          if (!info && !linger) throw new Unsupported(`getsockopt ${exprText(a[2]!)}: a struct value on the tcplab target (TCP_INFO and SO_LINGER only)`)
+          const unfilled = info ? [...want.keys()].filter((f) => !fillsTcpInfo(f)) : []
+          if (unfilled.length > 0) throw new Unsupported(`getsockopt TCP_INFO: the tcplab target does not fill ${unfilled.join(', ')} yet (the TCB does not expose ${unfilled.length === 1 ? 'it' : 'them'})`)
+          return {
+            attempt: () => {
+              const got = new Map<string, number>()
+              if (info) for (const [n, x] of tcplabSnapshot({ listening: s.listener !== undefined, tcb: s.tcb })) got.set(n, Number(x))
+              else {
+                got.set('onoff', s.linger?.onoff ?? 0).set('l_onoff', s.linger?.onoff ?? 0)
+                got.set('linger', s.linger?.linger ?? 0).set('l_linger', s.linger?.linger ?? 0)
+              }
+              for (const [f, expected] of want) {
+                const actual = got.get(f)
+                if (actual === undefined) return { ret: 0, mismatch: `getsockopt has no field ${f} to compare` }
+                if (actual !== expected && actual !== expected >>> 0) return { ret: 0, mismatch: `Bad getsockopt ${f}: expected: ${expected} actual: ${actual}` }
+              }
+              return ok()
+            },
+          }
+        }
         return {
           attempt: () => {
             const r = this.getsockopt(s, level, name, exprText(a[2]!))
@@ -888,6 +915,18 @@ function msgIovTotal(name: string, msg: Expr | undefined): number {
     if (target === 'msg_control' && f.value.kind !== 'ellipsis') throw new Unsupported(`${name}: control messages (msg_control) on the tcplab target`)
   }
   return iovTotal(name, iov)
+}
+
+/** A struct value's `name=value` fields, the values evaluated with Linux's symbols (TCP_ESTABLISHED…). */
+function structFields(s: Extract<Expr, { kind: 'struct' }>): Map<string, number> {
+  const m = new Map<string, number>()
+  for (const f of s.items) {
+    if (f.kind !== 'assign' || f.target.kind !== 'word') continue
+    const v = intOf(f.value)
+    if (v === undefined) throw new Unsupported(`getsockopt: cannot evaluate ${f.target.name} on the tcplab target`)
+    m.set(f.target.name, v)
+  }
+  return m
 }
 
 function fieldsOf(s: Extract<Expr, { kind: 'struct' }>): Map<string, number> {
