@@ -35,6 +35,18 @@ export function evalInt(e: Expr): number | undefined {
   }
 }
 
+/** The integer fields of a struct literal by name ({fd=3, events=POLLIN} → fd 3, events 1); others are left out. */
+export function structInts(s: Extract<Expr, { kind: 'struct' }>): Map<string, number> {
+  const m = new Map<string, number>()
+  for (const f of s.items) {
+    if (f.kind === 'assign' && f.target.kind === 'word') {
+      const v = evalInt(f.value)
+      if (v !== undefined) m.set(f.target.name, v)
+    }
+  }
+  return m
+}
+
 /** Names of the flags set in `v` among `names` ("POLLIN|POLLOUT"), packetdrill's flags_to_string; "0" for none. */
 export function flagsToString(v: number, names: readonly string[]): string {
   const parts: string[] = []

@@ -12,11 +12,11 @@ import { isIP } from 'node:net'
 import type { Expr } from '../ast.js'
 import type { CodeSnapshot, LiveConnection, OutboundPacket, SyscallCall, SyscallResult, Target } from '../target.js'
 import { ccInfoVars, memInfoVars, PY_TCP_INFO_LEN, tcpInfoVars } from '../python.js'
-import { evalInt } from '../symbols.js'
+import { evalInt, structInts } from '../symbols.js'
 import { buildTcpPacket } from '../../net/packet.js'
 import { parseIp } from '../../net/addr.js'
 import type { Seq } from '../../tcp/seq.js'
-import { linuxSymbol, LINUX, readTcpInfo, sockAddr, TCP_INFO_MIN_LEN, type KernelSys, type SysResult, type TimedSysResult, type SysOp, type SysOpArgs, type SysSockAddr } from './sys.js'
+import { LINUX, readTcpInfo, sockAddr, TCP_INFO_MIN_LEN, type KernelSys, type SysResult, type TimedSysResult, type SysOp, type SysOpArgs, type SysSockAddr } from './sys.js'
 import type { SysNullPointer } from '../../net/native.js'
 
 /** Where the target's TUN lives and what the script's addresses are (all already defaulted). */
@@ -190,6 +190,25 @@ export class KernelTarget implements Target {
         op = { ...op, args: [op.args[0], data.subarray(r.ret), ...op.args.slice(2)] }
       }
     }
+    if (!call.blocking && op.op === 'sendmsg' && this.connected(op.args[0] as number)) {
+      // The same for sendmsg on a connected socket (on another, an address makes it a Fast Open connect, where
+      // MSG_DONTWAIT changes the answer): MSG_DONTWAIT first; the rest of a partial send may then block.
+      const [fd, msg, flags] = op.args as SysOpArgs['sendmsg']
+      const total = msg.iov.reduce((n, b) => n + b.length, 0)
+      const r = this.sys.call('sendmsg', [fd, msg, (flags ?? 0) | LINUX.MSG_DONTWAIT])
+      if (r.ret === total || (r.ret < 0 && r.errnoName !== 'EAGAIN')) return this.result(r, op.post, this.now())
+      if (r.ret > 0) {
+        done = r.ret
+        let skip = r.ret
+        const rest = msg.iov.flatMap((b) => {
+          const cut = Math.min(skip, b.length)
+          skip -= cut
+          return cut === b.length ? [] : [b.subarray(cut)]
+        })
+        // The address and control messages went with the first part.
+        op = { ...op, args: [fd, { iov: rest }, flags] }
+      }
+    }
     const p = this.sys.callAsync(op.op, op.args as SysOpArgs[SysOp]).then((r) => (done > 0 ? Object.assign(r, { ret: r.ret < 0 ? done : r.ret + done, errno: r.ret < 0 ? 0 : r.errno, errnoName: r.ret < 0 ? undefined : r.errnoName }) : r))
     if (call.blocking) {
       const r = await p
@@ -201,6 +220,13 @@ export class KernelTarget implements Target {
     clearTimeout(timer)
     if (r === null) return { ret: -1, stillBlocked: true, endTime: this.now() }
     return this.result(r, op.post, Number((r as TimedSysResult).endNs / 1000n))
+  }
+
+  /** Whether a TCP socket is connected (ESTABLISHED or CLOSE-WAIT), read from TCP_INFO. */
+  private connected(fd: number): boolean {
+    const r = this.sys.getsockopt(fd, LINUX.SOL_TCP, LINUX.TCP_INFO)
+    const state = r.ret >= 0 && r.bytes ? r.bytes[0] : undefined
+    return state === LINUX.TCP_ESTABLISHED || state === LINUX.TCP_CLOSE_WAIT
   }
 
   /**
@@ -326,7 +352,7 @@ export class KernelTarget implements Target {
         const v = a[3]
         let value: number | { onoff: number; linger: number } | string
         if (v?.kind === 'struct') {
-          const f = fieldsOf(v)
+          const f = structInts(v)
           if (f.has('onoff') || f.has('l_onoff')) value = { onoff: f.get('onoff') ?? f.get('l_onoff') ?? 0, linger: f.get('linger') ?? f.get('l_linger') ?? 0 }
           else throw new Unsupported('setsockopt: this struct option value is not supported on the kernel target')
         } else if (v?.kind === 'string') value = v.value
@@ -342,7 +368,7 @@ export class KernelTarget implements Target {
         if (v?.kind === 'struct') {
           // A struct value names the fields to check: {onoff=…, linger=…} for SO_LINGER, {tcpi_state=…, …} for
           // TCP_INFO (fields the script leaves out are not checked).
-          const want = fieldsOf(v)
+          const want = structInts(v)
           return { op: 'getsockopt', args: [int(0), int(1), int(2)], post: (r) => ({ mismatch: structMismatch(want, r) }) }
         }
         return {
@@ -356,7 +382,7 @@ export class KernelTarget implements Target {
         if (arr?.kind !== 'array') throw new Unsupported('poll: the pollfd array must be written out')
         const fds = arr.items.map((p) => {
           if (p.kind !== 'struct') throw new Unsupported('poll: each pollfd must be a {fd=…, events=…} struct')
-          const f = fieldsOf(p)
+          const f = structInts(p)
           return { fd: f.get('fd') ?? -1, events: f.get('events') ?? 0 }
         })
         return { op: 'poll', args: [fds, int(2, -1)], post: (r) => ({ revents: r.revents }) }
@@ -384,7 +410,7 @@ export class KernelTarget implements Target {
         return { op: 'epoll_create1', args: [int(0, 0)] }
       case 'epoll_ctl': {
         const ev = a[3]
-        const f = ev?.kind === 'struct' ? fieldsOf(ev) : new Map<string, number>()
+        const f = ev?.kind === 'struct' ? structInts(ev) : new Map<string, number>()
         return { op: 'epoll_ctl', args: [int(0), int(1), int(2), ev?.kind === 'struct' ? { events: f.get('events') ?? 0, data: f.get('fd') ?? f.get('u64') ?? f.get('u32') ?? int(2) } : null] }
       }
       case 'epoll_wait':
@@ -433,19 +459,19 @@ export class KernelTarget implements Target {
         case 'msg_control':
           if (v.kind !== 'array') throw new Unsupported(`${call.name}: msg_control must be an array of cmsgs`)
           cmsgs = v.items.map((it): WantCmsg => {
-            const c = it.kind === 'struct' ? fieldsOf(it) : undefined
+            const c = it.kind === 'struct' ? structInts(it) : undefined
             const level = c?.get('cmsg_level')
             const type = c?.get('cmsg_type')
             const raw = it.kind === 'struct' ? it.items.find((x) => x.kind === 'assign' && x.target.kind === 'word' && x.target.name === 'cmsg_data') : undefined
             const dataExpr = raw?.kind === 'assign' ? raw.value : undefined
-            if (level !== undefined && type !== undefined && dataExpr?.kind === 'struct' && fieldsOf(dataExpr).has('scm_sec')) {
+            if (level !== undefined && type !== undefined && dataExpr?.kind === 'struct' && structInts(dataExpr).has('scm_sec')) {
               // {scm_sec=…, scm_nsec=…}: a software timestamp in script time (the first of scm_timestamping's three).
-              const f = fieldsOf(dataExpr)
+              const f = structInts(dataExpr)
               return { level, type, ts: (f.get('scm_sec') ?? 0) * 1_000_000 + Math.trunc((f.get('scm_nsec') ?? 0) / 1000) }
             }
             if (level !== undefined && type !== undefined && dataExpr?.kind === 'struct') {
               // {ee_errno=…, ee_origin=…, …}: a sock_extended_err from the error queue (IP_RECVERR / IPV6_RECVERR).
-              const ee = fieldsOf(dataExpr)
+              const ee = structInts(dataExpr)
               return { level, type, ee: { errno: ee.get('ee_errno') ?? 0, origin: ee.get('ee_origin') ?? 0, type: ee.get('ee_type') ?? 0, code: ee.get('ee_code') ?? 0, info: ee.get('ee_info') ?? 0, data: ee.get('ee_data') ?? 0 } }
             }
             const d = c?.get('cmsg_data')
@@ -627,33 +653,8 @@ function hasPython3(): boolean {
   return python3
 }
 
-function intOf(e: Expr): number | undefined {
-  const v = evalInt(e)
-  if (v !== undefined) return v
-  if (e.kind === 'word') return linuxSymbol(e.name)
-  if (e.kind === 'or') {
-    let x = 0
-    for (const o of e.operands) {
-      const y = intOf(o)
-      if (y === undefined) return undefined
-      x = (x | y) >>> 0
-    }
-    return x
-  }
-  if (e.kind === 'array' && e.items.length === 1) return intOf(e.items[0]!)
-  return undefined
-}
-
-function fieldsOf(s: Extract<Expr, { kind: 'struct' }>): Map<string, number> {
-  const m = new Map<string, number>()
-  for (const f of s.items) {
-    if (f.kind === 'assign' && f.target.kind === 'word') {
-      const v = intOf(f.value)
-      if (v !== undefined) m.set(f.target.name, v)
-    }
-  }
-  return m
-}
+/** An integer argument: numbers, Linux's symbols and errno names, `A|B`, `[n]` (symbols.ts's evalInt). */
+const intOf = evalInt
 
 /**
  * Sets up the TUN network in the current namespace (lo up, TUN with the local address, the remote routed
