@@ -50,6 +50,7 @@ import type { DropReason, LossSource, RecoveryEvent, TimerKind, TraceListener } 
 import { createCongestionControl, type CongestionControl } from './cc/index.js'
 import { TcbTimers } from './timers.js'
 import { QuickAck } from './quickack.js'
+import { LinuxRttEstimator } from './rto.js'
 import {
   resolveConfig,
   type FourTuple,
@@ -402,7 +403,8 @@ export class Tcb {
     this.rcvBuf = new RecvBuffer(c.rcvBuf + (c.windowScale === false ? 1 : 1 << c.windowScale))
     this.synWindow = c.synWindow ?? synWindow(c.profile, c.rcvBuf, c.mss)
     this.peerMss = this.defaultPeerMss()
-    this.rtt = new RttEstimator(c.rtoInitial, c.rtoMin, c.rtoMax)
+    // The RTO: RFC 6298's estimator, or Linux's with its profile (rto.ts).
+    this.rtt = new (c.profile === 'linux' ? LinuxRttEstimator : RttEstimator)(c.rtoInitial, c.rtoMin, c.rtoMax)
     this.cc = createCongestionControl(c.congestionControl)
     this.cc.init(c.initialCwnd * this.effMss, now)
     this.quickAck = c.profile === 'linux' ? new QuickAck() : undefined
@@ -1505,7 +1507,7 @@ export class Tcb {
   }
 
   private rttSample(now: number, r: number): void {
-    this.rtt.sample(r)
+    this.rtt.sample(r, this.sndUna, this.sndMax)
     this.stats.rttSamples++
     if (this.onEvent) {
       const e = this.rtt
