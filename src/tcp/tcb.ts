@@ -5,11 +5,13 @@
  * types.ts), randomness only through the ISN hook. Segments carry no addresses; the caller demultiplexes.
  *
  * Incoming segments follow RFC 9293 §3.10.7 step by step (the comments name the step), hardened by
- * RFC 5961 (challenge ACKs) and RFC 7323 (PAWS). Retransmission follows RFC 6298; congestion control is
- * RFC 5681 (MUST-19) with limited transmit (RFC 3042). Loss recovery: when both ends agreed on SACK, the
- * peer's blocks feed a scoreboard (sack.ts) and recovery follows RFC 6675 with RACK-TLP loss detection
- * (RFC 8985); without SACK it is NewReno (RFC 6582). Where we follow Linux rather than the letter of an
- * RFC, the comment says "Linux".
+ * RFC 5961 (challenge ACKs) and RFC 7323 (PAWS). Retransmission follows RFC 6298; congestion control is a
+ * module chosen by name (cc/: RFC 5681 Reno, or RFC 9438 CUBIC; MUST-19) with limited transmit (RFC 3042).
+ * Policies live beside the state machine: cc/, the option layout (optlayout.ts), the timers (timers.ts),
+ * and for the 'linux' profile quick ACKs (quickack.ts) and Linux's RTO (rto.ts). Loss recovery: when both
+ * ends agreed on SACK, the peer's blocks feed a scoreboard (sack.ts) and recovery follows RFC 6675 with
+ * RACK-TLP loss detection (RFC 8985); without SACK it is NewReno (RFC 6582). Where we follow Linux rather
+ * than the letter of an RFC, the comment says "Linux".
  *
  * Design choices where the RFCs leave room:
  * - RTO minimum 200 ms, as Linux (TCP_RTO_MIN), rather than RFC 6298 §2.4's 1 s (a SHOULD): the lab talks
