@@ -834,9 +834,9 @@ export class Tcb {
         // "send an acknowledgment <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>"; Linux rate-limits the reply to
         // segments without data, which would otherwise let two confused ends ACK each other forever.
         if (payload.length > 0 || fin) this.ackNow = true
+        else this.oowAck(now)
         // Linux (tcp_send_dupack): data we already had means our ACK went missing; quick-ack mode again.
         if (this.quickAck && segLen > 0 && seqLt(segSeq, this.rcvNxt)) this.quickAck.enter(this.advertisedWnd)
-        else this.oowAck(now)
         this.drop(seg, 'out-of-window')
       }
       return
