@@ -3,6 +3,7 @@
  * the end of what the application queued, and the RFC 6298 retransmission-timer estimator. Bytes are
  * copied once, on the way in; outgoing segments are zero-copy subarrays of the ring.
  */
+import type { Seq } from './seq.js'
 
 /** A byte ring: bytes are appended at the tail, acknowledged off the head, and read as subarrays. */
 export class SendBuffer {
@@ -83,8 +84,8 @@ export class RttEstimator {
 
   constructor(
     rtoInitial: number,
-    private readonly rtoMin: number,
-    private readonly rtoMax: number,
+    protected readonly rtoMin: number,
+    protected readonly rtoMax: number,
   ) {
     // RFC 6298 §2.1: until a sample is made, RTO = 1 s (configurable).
     this.rto = Math.min(Math.max(rtoInitial, rtoMin), rtoMax)
@@ -96,8 +97,11 @@ export class RttEstimator {
     return v > this.rtoMax ? this.rtoMax : v
   }
 
-  /** Feeds one RTT measurement R (µs), taken only from a segment that was never retransmitted (Karn). */
-  sample(r: number): void {
+  /**
+   * Feeds one RTT measurement R (µs), taken only from a segment that was never retransmitted (Karn).
+   * SND.UNA and SND.NXT after the ACK are for estimators that work per window (Linux's); RFC 6298's does not.
+   */
+  sample(r: number, _una?: Seq, _nxt?: Seq): void {
     if (r < 0) return
     if (this.srtt === undefined) {
       // RFC 6298 §2.2: first measurement.

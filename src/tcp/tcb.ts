@@ -5,11 +5,13 @@
  * types.ts), randomness only through the ISN hook. Segments carry no addresses; the caller demultiplexes.
  *
  * Incoming segments follow RFC 9293 §3.10.7 step by step (the comments name the step), hardened by
- * RFC 5961 (challenge ACKs) and RFC 7323 (PAWS). Retransmission follows RFC 6298; congestion control is
- * RFC 5681 (MUST-19) with limited transmit (RFC 3042). Loss recovery: when both ends agreed on SACK, the
- * peer's blocks feed a scoreboard (sack.ts) and recovery follows RFC 6675 with RACK-TLP loss detection
- * (RFC 8985); without SACK it is NewReno (RFC 6582). Where we follow Linux rather than the letter of an
- * RFC, the comment says "Linux".
+ * RFC 5961 (challenge ACKs) and RFC 7323 (PAWS). Retransmission follows RFC 6298; congestion control is a
+ * module chosen by name (cc/: RFC 5681 Reno, or RFC 9438 CUBIC; MUST-19) with limited transmit (RFC 3042).
+ * Policies live beside the state machine: cc/, the option layout (optlayout.ts), the timers (timers.ts),
+ * and for the 'linux' profile quick ACKs (quickack.ts) and Linux's RTO (rto.ts). Loss recovery: when both
+ * ends agreed on SACK, the peer's blocks feed a scoreboard (sack.ts) and recovery follows RFC 6675 with
+ * RACK-TLP loss detection (RFC 8985); without SACK it is NewReno (RFC 6582). Where we follow Linux rather
+ * than the letter of an RFC, the comment says "Linux".
  *
  * Design choices where the RFCs leave room:
  * - RTO minimum 200 ms, as Linux (TCP_RTO_MIN), rather than RFC 6298 §2.4's 1 s (a SHOULD): the lab talks
@@ -50,6 +52,7 @@ import type { DropReason, LossSource, RecoveryEvent, TimerKind, TraceListener } 
 import { createCongestionControl, type CongestionControl } from './cc/index.js'
 import { TcbTimers } from './timers.js'
 import { QuickAck } from './quickack.js'
+import { LinuxRttEstimator } from './rto.js'
 import {
   resolveConfig,
   type FourTuple,
@@ -402,7 +405,8 @@ export class Tcb {
     this.rcvBuf = new RecvBuffer(c.rcvBuf + (c.windowScale === false ? 1 : 1 << c.windowScale))
     this.synWindow = c.synWindow ?? synWindow(c.profile, c.rcvBuf, c.mss)
     this.peerMss = this.defaultPeerMss()
-    this.rtt = new RttEstimator(c.rtoInitial, c.rtoMin, c.rtoMax)
+    // The RTO: RFC 6298's estimator, or Linux's with its profile (rto.ts).
+    this.rtt = new (c.profile === 'linux' ? LinuxRttEstimator : RttEstimator)(c.rtoInitial, c.rtoMin, c.rtoMax)
     this.cc = createCongestionControl(c.congestionControl)
     this.cc.init(c.initialCwnd * this.effMss, now)
     this.quickAck = c.profile === 'linux' ? new QuickAck() : undefined
@@ -830,9 +834,9 @@ export class Tcb {
         // "send an acknowledgment <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>"; Linux rate-limits the reply to
         // segments without data, which would otherwise let two confused ends ACK each other forever.
         if (payload.length > 0 || fin) this.ackNow = true
+        else this.oowAck(now)
         // Linux (tcp_send_dupack): data we already had means our ACK went missing; quick-ack mode again.
         if (this.quickAck && segLen > 0 && seqLt(segSeq, this.rcvNxt)) this.quickAck.enter(this.advertisedWnd)
-        else this.oowAck(now)
         this.drop(seg, 'out-of-window')
       }
       return
@@ -1505,7 +1509,7 @@ export class Tcb {
   }
 
   private rttSample(now: number, r: number): void {
-    this.rtt.sample(r)
+    this.rtt.sample(r, this.sndUna, this.sndMax)
     this.stats.rttSamples++
     if (this.onEvent) {
       const e = this.rtt

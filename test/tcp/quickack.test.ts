@@ -87,6 +87,20 @@ describe("the TCB with profile 'linux'", () => {
     expect(drain(t, 1_000).map((s) => s.ack)).toEqual([R(1)])
   })
 
+  for (const profile of ['rfc', 'linux'] as const) {
+    it(`${profile}: an old duplicate data segment is ACKed without using up the rate limit of ACKs to bare segments`, () => {
+      const t = tcbEstablished({ profile })
+      send(t, { seq: R(0), ack: L(0), payload: 'abc' }, 1_000)
+      expect(drain(t, 1_000).map((s) => s.ack)).toEqual([R(3)])
+      send(t, { seq: R(0), ack: L(0), payload: 'abc' }, 2_000) // a retransmission of data we had
+      expect(drain(t, 2_000).map((s) => s.ack)).toEqual([R(3)])
+      send(t, { seq: R(200_000), ack: L(0) }, 2_001) // out of window, no data: rate-limited, but the first goes
+      expect(drain(t, 2_001).map((s) => s.ack)).toEqual([R(3)])
+      send(t, { seq: R(200_000), ack: L(0) }, 2_002) // the second within 500 ms does not
+      expect(drain(t, 2_002)).toEqual([])
+    })
+  }
+
   it("with profile 'rfc' the first small segment already waits for the delayed ACK", () => {
     const t = tcbEstablished({ ackDelay: 40_000 })
     send(t, { seq: R(0), ack: L(0), payload: 'x'.repeat(100) }, 1_000)
