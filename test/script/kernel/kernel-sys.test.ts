@@ -26,7 +26,9 @@ async function runChild(family: 4 | 6): Promise<Record<string, any>> {
     let stderr = ''
     child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()))
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()))
-    const { code } = await exitOf(child)
+    // A child that hangs is killed well before the test's own timeout, so the namespace is still removed below.
+    const killer = setTimeout(() => child?.kill('SIGKILL'), 40_000)
+    const { code } = await exitOf(child).finally(() => clearTimeout(killer))
     const line = stdout.split('\n').find((l) => l.startsWith('{'))
     if (line === undefined) throw new Error(`child printed no result (exit ${code}): ${stderr.trim()}`)
     const out = JSON.parse(line) as Record<string, any>

@@ -218,5 +218,6 @@ try {
   nat.tunUnwatch(watch)
   sys.close(tun)
 }
-console.log(JSON.stringify(out))
-process.exitCode = out.type === 'result' ? 0 : 1
+// _exit once the line is out: a call that failed the run may still block a threadpool thread (an accept whose
+// peer never came), and a normal exit would wait for it forever.
+process.stdout.write(`${JSON.stringify(out)}\n`, () => nat.exitNow(out.type === 'result' ? 0 : 1))
