@@ -97,10 +97,6 @@ const REASONS = {
     cause: 'SYN resent at once after an unacceptable ACK in SYN-SENT',
     why: 'to fix (TCB, linux profile): as rst-syn-sent-bad-ack.pkt — here the unacceptable ACK rides on a RST.',
   },
-  'rst-time-wait-rfc1337.pkt': {
-    cause: 'tcp_rfc1337 (TIME-WAIT ignoring RST)',
-    why: 'to fix (TCB): no setting makes TIME-WAIT ignore a RST (RFC 1337 §3, TIME-WAIT assassination); tcplab honours it as RFC 9293 §3.10.7.4 and Linux\'s default tcp_rfc1337=0 do.',
-  },
   'sack-dsack-duplicate.pkt': {
     cause: 'no D-SACK',
     why: 'to fix (TCB): tcplab sends no D-SACK blocks (RFC 2883 §4) for a duplicate segment; Linux does by default (tcp_dsack=1).',

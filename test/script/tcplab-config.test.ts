@@ -67,6 +67,16 @@ describe('tcplab target settings', () => {
     })
   })
 
+  it('tcp_rfc1337: 1 has the stack drop a RST in TIME-WAIT; 0 is the default', () => {
+    const s = scriptTcpConfig()
+    expect(s.rfc1337).toBeUndefined()
+    expect(applyShellCommand(s, 'sysctl -q net.ipv4.tcp_rfc1337=1')).toBeUndefined()
+    expect(s.rfc1337).toBe(true)
+    expect(applyShellCommand(s, 'sysctl -q net.ipv4.tcp_rfc1337=0')).toBeUndefined()
+    expect(s.rfc1337).toBe(false)
+    expect(applyShellCommand(s, 'sysctl -q net.ipv4.tcp_rfc1337=2')).toEqual({ unsupported: 'sysctl net.ipv4.tcp_rfc1337=2: value not understood' })
+  })
+
   it('joins continued lines and drops comments, as sh does', () => {
     const s = scriptTcpConfig()
     expect(applyShellCommand(s, 'sysctl -q \\\n  net.ipv4.tcp_sack=0  # no SACK\nsysctl -q net.ipv4.tcp_timestamps=0')).toBeUndefined()

@@ -22,6 +22,8 @@ export interface ScriptStackSettings {
   rmemMax?: number
   /** tcp_window_scaling=0 was set (a later tcp_rmem does not turn scaling back on). */
   wsOff?: boolean
+  /** net.ipv4.tcp_rfc1337: TIME-WAIT drops a RST (RFC 1337) instead of closing (Linux default 0). */
+  rfc1337?: boolean
 }
 
 /** Linux's tcp_rmem / tcp_wmem defaults (min, default, max), as a fresh namespace has them. */
@@ -212,9 +214,10 @@ export function applySysctl(s: ScriptStackSettings, name: string, value: string)
       return `sysctl ${name}=${value}: tcplab has no global challenge ACK limit`
     }
     case 'net.ipv4.tcp_rfc1337':
-      // tcplab's TIME-WAIT honours a RST (RFC 9293), as Linux with tcp_rfc1337=0, its default.
-      if (value === '0') return undefined
-      return `sysctl ${name}=${value}: tcplab's TIME-WAIT always honours a RST`
+      // 0 (Linux's default): TIME-WAIT honours a RST, as RFC 9293 and the TCB do; 1: the stack drops it first.
+      if (b === undefined) return badValue(name, value)
+      s.rfc1337 = b
+      return undefined
     case 'net.ipv4.tcp_congestion_control':
       // src/tcp/cc/ has the two Linux builds in by default; others (bbr, vegas…) are modules tcplab lacks.
       if (value === 'cubic' || value === 'reno') t.congestionControl = value

@@ -9,7 +9,7 @@ import { buildTcpPacket, decodeIp } from '../../net/packet.js'
 import { ipEquals } from '../../net/addr.js'
 import { Listener, rstForClosed } from '../../tcp/listener.js'
 import { Tcb } from '../../tcp/tcb.js'
-import type { TcpRepr } from '../../tcp/segment.js'
+import { TcpFlags, type TcpRepr } from '../../tcp/segment.js'
 import { seqAdd, seqGe, seqGt, seqLt, type Seq } from '../../tcp/seq.js'
 import type { FourTuple } from '../../tcp/types.js'
 
@@ -54,6 +54,12 @@ export class VirtualStack {
   private readonly orphans = new Map<Tcb, number | undefined>()
   /** net.ipv4.tcp_fin_timeout in µs (Linux's default 60 s). */
   finTimeout = 60_000_000
+  /**
+   * net.ipv4.tcp_rfc1337: a RST reaching a connection in TIME-WAIT is dropped (RFC 1337 §3, fix TW1)
+   * instead of closing it. Linux decides it in its TIME-WAIT minisocket (tcp_timewait_state_process), the
+   * host's part, so the stack does it here and the TCB keeps RFC 9293's rule.
+   */
+  rfc1337 = false
   /**
    * Connections an ICMP port unreachable ended in SYN-SENT or SYN-RECEIVED, with the error their socket
    * reports (Linux's tcp_v4_err/tcp_v6_err set sk_err to ECONNREFUSED and tcp_done the socket).
@@ -141,6 +147,8 @@ export class VirtualStack {
       this.conns.delete(k)
       const r = rstForClosed(tcp)
       if (r) this.emit(tuple, r)
+    } else if (tcb && tcb.state === 'TIME-WAIT' && this.rfc1337 && tcp.flags & TcpFlags.RST) {
+      // dropped (see rfc1337)
     } else if (tcb && tcb.state !== 'CLOSED') {
       tcb.process(this.now, tcp)
     } else {

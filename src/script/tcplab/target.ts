@@ -56,6 +56,7 @@ export class TcplabTarget implements Target {
     this.stack = new VirtualStack(localIp)
     this.stack.now = EPOCH_US
     this.stack.finTimeout = this.settings.finTimeout
+    this.stack.rfc1337 = this.settings.rfc1337 ?? false
     this.sockets = new Sockets({
       stack: this.stack,
       settings: this.settings,
@@ -169,6 +170,7 @@ export class TcplabTarget implements Target {
   async shell(command: string): Promise<{ status: number; output?: string; unsupported?: string }> {
     const r = applyShellCommand(this.settings, command)
     this.stack.finTimeout = this.settings.finTimeout
+    this.stack.rfc1337 = this.settings.rfc1337 ?? false
     return r ? { status: 0, unsupported: r.unsupported } : { status: 0 }
   }
 
