@@ -134,10 +134,17 @@ const args = parseArgs({
 const scripts = readdirSync(join(root, SCRIPTS_DIR)).filter((f) => f.endsWith('.pkt')).sort()
 const files = scripts.map((f) => `${SCRIPTS_DIR}/${f}`)
 
-function cli(argv) {
+/** One `tcplab script … --json` run; a run that did not finish (a crash, a signal) is tried once more. */
+function cli(argv, again = true) {
   const r = spawnSync(process.execPath, [CLI, 'script', ...argv], { cwd: root, encoding: 'utf8', maxBuffer: 1 << 28 })
-  if (r.status !== 0 && r.status !== 1) throw new Error(`tcplab script ${argv.join(' ')}: exit ${r.status}\n${r.stderr}`)
-  return r.stdout.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l))
+  try {
+    if (r.status !== 0 && r.status !== 1) throw new Error(`exit ${r.status ?? r.signal}`)
+    return r.stdout.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l))
+  } catch (e) {
+    console.error(`tcplab script ${argv.length > 4 ? `(${argv.length} args)` : argv.join(' ')}: ${e.message}\n${r.stderr}`)
+    if (again) return cli(argv, false)
+    throw e
+  }
 }
 
 /** The runs: both (kernel and linux profile) and rfc, per IP version; plus how many kernel reruns there were. */
