@@ -348,6 +348,18 @@ describe('robustness', () => {
   })
 })
 
+/** Two active opens one after the other: the second socket() becomes the socket under test. */
+const TWO_SOCKETS = `0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0 connect(3, ..., ...) = -1 EINPROGRESS (Operation now in progress)
++0 > S 0:0(0)
++.01 < S. 5000:5000(0) ack 1 win 65535
++0 > . 1:1(0) ack 1
++.01 socket(..., SOCK_STREAM, IPPROTO_TCP) = 4
++0 connect(4, ..., ...) = -1 EINPROGRESS (Operation now in progress)
++0 > S 0:0(0)
++.01 < S. 9000:9000(0) ack 1 win 65535
+`
+
 describe("packetdrill's socket under test", () => {
   it('sendto() on a new socket connects it (Fast Open): the SYN it sends is learned like a connect()', async () => {
     const t = new FakeTarget((c) => (c.name === 'socket' ? { ret: 7 } : c.name === 'sendto' ? { ret: -1, errno: 'EINPROGRESS' } : { ret: 0 }))
@@ -382,20 +394,7 @@ describe("packetdrill's socket under test", () => {
     t.send(10 * MS + 5, seg({ flags: '.', seq: ISN + 1, ack: 5001, sport: 50123, dport: 8080 }))
     t.send(20 * MS + 5, seg({ flags: 'S', seq: 77, sport: 50999, dport: 8080 }))
     t.send(30 * MS + 5, seg({ flags: '.', seq: 78, ack: 9001, sport: 50999, dport: 8080 }))
-    const v = await run(
-      `0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
-+0 connect(3, ..., ...) = -1 EINPROGRESS (Operation now in progress)
-+0 > S 0:0(0)
-+.01 < S. 5000:5000(0) ack 1 win 65535
-+0 > . 1:1(0) ack 1
-+.01 socket(..., SOCK_STREAM, IPPROTO_TCP) = 4
-+0 connect(4, ..., ...) = -1 EINPROGRESS (Operation now in progress)
-+0 > S 0:0(0)
-+.01 < S. 9000:9000(0) ack 1 win 65535
-+0 > . 1:1(0) ack 1
-`,
-      t,
-    )
+    const v = await run(TWO_SOCKETS + '+0 > . 1:1(0) ack 1\n', t)
     expect(v.text).toEqual([])
     expect(v.result).toBe('pass')
     expect(injected(t, 1).tcp).toMatchObject({ dstPort: 50999, seq: 9000, ack: 78 })
@@ -408,19 +407,7 @@ describe("packetdrill's socket under test", () => {
     t.send(10 * MS + 5, seg({ flags: '.', seq: ISN + 1, ack: 5001, sport: 50123, dport: 8080 }))
     t.send(20 * MS + 1, seg({ flags: 'S', seq: ISN, sport: 50123, dport: 8080 }))
     t.send(20 * MS + 5, seg({ flags: 'S', seq: 77, sport: 50999, dport: 8080 }))
-    const v = await run(
-      `0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
-+0 connect(3, ..., ...) = -1 EINPROGRESS (Operation now in progress)
-+0 > S 0:0(0)
-+.01 < S. 5000:5000(0) ack 1 win 65535
-+0 > . 1:1(0) ack 1
-+.01 socket(..., SOCK_STREAM, IPPROTO_TCP) = 4
-+0 connect(4, ..., ...) = -1 EINPROGRESS (Operation now in progress)
-+0 > S 0:0(0)
-+.01 < S. 9000:9000(0) ack 1 win 65535
-`,
-      t,
-    )
+    const v = await run(TWO_SOCKETS, t)
     expect(v.text).toEqual([])
     expect(injected(t, 1).tcp).toMatchObject({ dstPort: 50999, ack: 78 })
   })
