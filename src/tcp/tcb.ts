@@ -278,6 +278,11 @@ export class Tcb {
   private sndUp: Seq | undefined
   /** End of the last short (sub-MSS) segment sent, for Minshall's Nagle (Linux's snd_sml). */
   private sndSml: Seq
+  /**
+   * Where PSH was set on data sent and not yet acknowledged (ascending): a retransmission carries PSH when
+   * it covers one of these push points, as Linux's retransmitted skb keeps the PSH it was first sent with.
+   */
+  private readonly pushMarks: Seq[] = []
 
   // --- receive sequence space ---
   /** Initial receive sequence number (valid once the peer's SYN is seen). */
@@ -1124,6 +1129,9 @@ export class Tcb {
     }
     this.sndUna = ack
     if (seqLt(this.sndNxt, ack)) this.sndNxt = ack
+    let pm = 0
+    while (pm < this.pushMarks.length && seqLe(this.pushMarks[pm], ack)) pm++
+    if (pm > 0) this.pushMarks.splice(0, pm)
     if (this.sndUp !== undefined && seqLe(this.sndUp, ack)) this.sndUp = undefined
     this.retries = 0
     this.progressAt = now
@@ -1800,6 +1808,16 @@ export class Tcb {
     return -1
   }
 
+  /** A push point in (at, end]: the PSH a retransmission of that range carries. */
+  private coversPushMark(at: Seq, end: Seq): boolean {
+    const m = this.pushMarks
+    for (let i = 0; i < m.length; i++) {
+      if (seqGt(m[i], end)) return false
+      if (seqGt(m[i], at)) return true
+    }
+    return false
+  }
+
   private segMss(): number {
     // SACK blocks ride in the header and take room from the payload (RFC 9293 §3.7.1 Eff.snd.MSS).
     const n = this.sackOk ? Math.min(this.rcvBuf.oooRanges, this.tsOk ? 3 : 4) : 0
@@ -1882,7 +1900,14 @@ export class Tcb {
     const payload = max > 0 ? this.sndBuf.view(seqDiff(at, this.sndBufSeq), max) : EMPTY
     const end = seqAdd(at, payload.length)
     let flags = ACK
-    if (payload.length > 0 && end === bufEnd) flags |= PSH // MUST-61: PSH on the last segment queued
+    if (payload.length > 0) {
+      // PSH marks the end of pushed data (RFC 9293 §3.9.1, RFC 1122 §4.2.2.2: a property of the data, so a
+      // retransmission that covers a push point carries it again, as Linux's does); new data is pushed when
+      // it reaches the end of what is queued (MUST-61).
+      if (seqLt(at, this.sndMax) && this.coversPushMark(at, end)) flags |= PSH
+      else if (seqGt(end, this.sndMax) && end === bufEnd) flags |= PSH
+      if (flags & PSH && seqGt(end, this.sndMax)) this.pushMarks.push(end)
+    }
     if (this.finQueued && end === bufEnd) {
       // The FIN needs one sequence number inside the window, unless this is a forced probe or a resend.
       const wndEnd = seqAdd(this.sndUna, this.sndWnd)
