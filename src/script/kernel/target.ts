@@ -12,6 +12,7 @@ import { isIP } from 'node:net'
 import type { Expr } from '../ast.js'
 import type { CodeSnapshot, LiveConnection, OutboundPacket, SyscallCall, SyscallResult, Target } from '../target.js'
 import { ccInfoVars, memInfoVars, PY_TCP_INFO_LEN, tcpInfoVars } from '../python.js'
+import { iovLengths, MsghdrUnsupported, parseMsghdr, recvmsgMismatch } from '../msghdr.js'
 import { evalInt, structInts } from '../symbols.js'
 import { buildTcpPacket } from '../../net/packet.js'
 import { parseIp } from '../../net/addr.js'
@@ -84,6 +85,16 @@ export function gatewayFor(localIp: string, netmaskIp: string, fallback: string)
 }
 
 class Unsupported extends Error {}
+
+/** Runs a reader whose MsghdrUnsupported means the script is unsupported here. */
+function unsupportedAs<T>(read: () => T): T {
+  try {
+    return read()
+  } catch (e) {
+    if (e instanceof MsghdrUnsupported) throw new Unsupported(e.message)
+    throw e
+  }
+}
 
 const ip = (...args: string[]): void => {
   execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] })
@@ -330,14 +341,7 @@ export class KernelTarget implements Target {
         return this.msg(call, int(0), int(2, 0))
       case 'writev':
       case 'readv': {
-        const iov = a[1]
-        if (iov?.kind !== 'array') throw new Unsupported(`${call.name}: the iovec array must be written out`)
-        const lens = iov.items.map((it) => {
-          const last = it.kind === 'struct' ? it.items[it.items.length - 1] : undefined
-          const v = last && last.kind !== 'assign' ? intOf(last) : last?.kind === 'assign' ? intOf(last.value) : undefined
-          if (v === undefined) throw new Unsupported(`${call.name}: cannot read an iovec length`)
-          return v
-        })
+        const lens = unsupportedAs(() => iovLengths(call.name, a[1]))
         return call.name === 'writev' ? { op: 'writev', args: [int(0), lens.map((n) => new Uint8Array(n))] } : { op: 'readv', args: [int(0), lens] }
       }
       case 'close':
@@ -426,75 +430,19 @@ export class KernelTarget implements Target {
    * messages; recvmsg's result is checked against msg_flags and the cmsgs in packetdrill's words.
    */
   private msg(call: SyscallCall, fd: number, flags: number): { op: SysOp; args: unknown[]; post?: (r: SysResult) => Partial<SyscallResult> } {
-    const m = call.args[1]
-    if (m?.kind !== 'struct') throw new Unsupported(`${call.name}: the msghdr must be written out as {msg_name(...)=..., msg_iov(n)=[...], ...}`)
-    let name = false
-    let iov: number[] = []
-    let msgFlags: number | undefined
-    let cmsgs: WantCmsg[] | undefined
-    for (const f of m.items) {
-      if (f.kind !== 'assign' || (f.target.kind !== 'word' && f.target.kind !== 'call')) throw new Unsupported(`${call.name}: unexpected msghdr field`)
-      const v = f.value
-      switch (f.target.name) {
-        case 'msg_name':
-          name = true
-          break
-        case 'msg_namelen':
-          break
-        case 'msg_iov':
-          if (v.kind !== 'array') throw new Unsupported(`${call.name}: msg_iov must be an array of {..., len}`)
-          iov = v.items.map((it) => {
-            const len = it.kind === 'struct' ? it.items[it.items.length - 1] : undefined
-            const n = len && len.kind !== 'assign' ? intOf(len) : len?.kind === 'assign' ? intOf(len.value) : undefined
-            if (n === undefined) throw new Unsupported(`${call.name}: cannot read an iovec length`)
-            return n
-          })
-          break
-        case 'msg_flags': {
-          const n = intOf(v)
-          if (n === undefined) throw new Unsupported(`${call.name}: cannot evaluate msg_flags`)
-          msgFlags = n
-          break
-        }
-        case 'msg_control':
-          if (v.kind !== 'array') throw new Unsupported(`${call.name}: msg_control must be an array of cmsgs`)
-          cmsgs = v.items.map((it): WantCmsg => {
-            const c = it.kind === 'struct' ? structInts(it) : undefined
-            const level = c?.get('cmsg_level')
-            const type = c?.get('cmsg_type')
-            const raw = it.kind === 'struct' ? it.items.find((x) => x.kind === 'assign' && x.target.kind === 'word' && x.target.name === 'cmsg_data') : undefined
-            const dataExpr = raw?.kind === 'assign' ? raw.value : undefined
-            if (level !== undefined && type !== undefined && dataExpr?.kind === 'struct' && structInts(dataExpr).has('scm_sec')) {
-              // {scm_sec=…, scm_nsec=…}: a software timestamp in script time (the first of scm_timestamping's three).
-              const f = structInts(dataExpr)
-              return { level, type, ts: (f.get('scm_sec') ?? 0) * 1_000_000 + Math.trunc((f.get('scm_nsec') ?? 0) / 1000) }
-            }
-            if (level !== undefined && type !== undefined && dataExpr?.kind === 'struct') {
-              // {ee_errno=…, ee_origin=…, …}: a sock_extended_err from the error queue (IP_RECVERR / IPV6_RECVERR).
-              const ee = structInts(dataExpr)
-              return { level, type, ee: { errno: ee.get('ee_errno') ?? 0, origin: ee.get('ee_origin') ?? 0, type: ee.get('ee_type') ?? 0, code: ee.get('ee_code') ?? 0, info: ee.get('ee_info') ?? 0, data: ee.get('ee_data') ?? 0 } }
-            }
-            const d = c?.get('cmsg_data')
-            if (level === undefined || type === undefined || d === undefined) {
-              throw new Unsupported(`${call.name}: only cmsgs with an integer or sock_extended_err cmsg_data are supported on the kernel target`)
-            }
-            return { level, type, data: d }
-          })
-          break
-        default:
-          throw new Unsupported(`${call.name}: msghdr field ${f.target.name} is not supported`)
-      }
-    }
+    const { name, iov, flags: msgFlags, cmsgs } = unsupportedAs(() => parseMsghdr(call.name, call.args[1]))
     const to = name ? sockAddr(this.opts.remoteIp, this.opts.connectPort) : undefined
     if (call.name === 'sendmsg') {
-      if (cmsgs?.some((c) => c.ee)) throw new Unsupported('sendmsg: a sock_extended_err cmsg is only something recvmsg returns')
+      if (cmsgs?.some((c) => c.ee || c.ts !== undefined)) throw new Unsupported('sendmsg: error-queue and timestamp cmsgs are only something recvmsg returns')
       const out = cmsgs?.map((c) => ({ level: c.level, type: c.type, data: c.data ?? 0 }))
       return { op: 'sendmsg', args: [fd, { iov: iov.map((n) => new Uint8Array(n)), ...(to ? { addr: to } : {}), ...(out ? { cmsgs: out } : {}) }, flags] }
     }
     return {
       op: 'recvmsg',
       args: [fd, { iov, control: cmsgs ? 1024 : 0 }, flags],
-      post: (r) => ({ mismatch: recvmsgMismatch(msgFlags ?? 0, cmsgs ?? [], r, { realtimeAt: this.realtimeAt(call.scriptStart ?? 0), tolerance: this.opts.toleranceUsecs }) }),
+      post: (r) => ({
+        mismatch: recvmsgMismatch(msgFlags ?? 0, cmsgs ?? [], r.msgFlags ?? 0, r.cmsgs ?? [], { realtimeAt: this.realtimeAt(call.scriptStart ?? 0), tolerance: this.opts.toleranceUsecs }),
+      }),
     }
   }
 
@@ -579,70 +527,6 @@ function structMismatch(want: Map<string, number>, r: SysResult): string | undef
     if (actual === undefined) return `getsockopt has no field ${name} to compare`
     if (BigInt(actual) !== BigInt(expected >>> 0) && BigInt(actual) !== BigInt(expected)) return `Bad getsockopt ${name}: expected: ${expected} actual: ${actual}`
   }
-  return undefined
-}
-
-/** A control message a script expects: an int, or a sock_extended_err from the error queue. */
-export interface WantCmsg {
-  level: number
-  type: number
-  data?: number
-  ee?: { errno: number; origin: number; type: number; code: number; info: number; data: number }
-  /** scm_timestamping's software stamp, in script µs (0: not checked). */
-  ts?: number
-}
-
-/** How a script time becomes the wall clock the kernel stamps with, and how close a stamp must be. */
-export interface StampClock {
-  /** CLOCK_REALTIME µs at script time 0. */
-  realtimeAt: number
-  tolerance: number
-}
-
-/** cmsg_len of a control message with `n` data bytes (CMSG_LEN on 64-bit Linux: a 16-byte header). */
-const cmsgLen = (n: number): number => 16 + n
-
-/** recvmsg's outputs against the script's msg_flags and cmsgs, in packetdrill's order and words. @internal (exported for its tests) */
-export function recvmsgMismatch(flags: number, want: WantCmsg[], r: SysResult, clock: StampClock): string | undefined {
-  const got = r.msgFlags ?? 0
-  const hex = (n: number) => '0x' + (n >>> 0).toString(16).toUpperCase().padStart(8, '0')
-  if (got !== flags) return `Expected msg_flags ${hex(flags)} but got ${hex(got)}`
-  const actual = r.cmsgs ?? []
-  const n = Math.min(actual.length, want.length)
-  for (let i = 0; i < n; i++) {
-    const e = want[i]!
-    const c = actual[i]!
-    if (c.level !== e.level) return `Bad level in cmsg ${i}: expected=${e.level} actual=${c.level}`
-    if (c.type !== e.type) return `Bad type in cmsg ${i}: expected=${e.type} actual=${c.type}`
-    if (e.ts !== undefined) {
-      // struct scm_timestamping: three timespecs (software, deprecated, hardware), 16 bytes each.
-      if (c.data.length !== 48) return `Bad len in cmsg ${i}: expected=${cmsgLen(48)} actual=${cmsgLen(c.data.length)}`
-      if (e.ts === 0) continue
-      const actual = Number(c.data.readBigInt64LE(0)) * 1_000_000 + Math.trunc(Number(c.data.readBigInt64LE(8)) / 1000)
-      const expected = clock.realtimeAt + e.ts
-      if (Math.abs(expected - actual) > clock.tolerance) {
-        return `Bad timestamp 0 in scm_timestamping ${i}: expected=${expected} (${expected - clock.realtimeAt}) actual=${actual} (${actual - clock.realtimeAt}) start=${clock.realtimeAt}`
-      }
-      continue
-    }
-    if (e.ee) {
-      // ip(v6)_recv_error hands back the sock_extended_err (16 bytes) and the offender's sockaddr after it.
-      const len = 16 + (e.level === LINUX.SOL_IP ? 16 : 28)
-      if (c.data.length !== len) return `Bad len in cmsg ${i}: expected=${cmsgLen(len)} actual=${cmsgLen(c.data.length)}`
-      const d = c.data
-      const got = { errno: d.readUInt32LE(0), origin: d[4]!, type: d[5]!, code: d[6]!, info: d.readUInt32LE(8), data: d.readUInt32LE(12) }
-      for (const k of ['errno', 'origin', 'type', 'code', 'info', 'data'] as const) {
-        if (got[k] !== e.ee[k] >>> 0) return `Bad ${k} in extended err ${i}: expected=${e.ee[k] >>> 0} actual=${got[k]}`
-      }
-      continue
-    }
-    // An int's cmsg: cmsg_len is the 16-byte header and 4 data bytes.
-    if (c.data.length !== 4) return `Bad len in cmsg ${i}: expected=${cmsgLen(4)} actual=${cmsgLen(c.data.length)}`
-    const v = c.data.readInt32LE(0)
-    if (v !== ((e.data ?? 0) | 0)) return `Bad data in cmsg ${i}: expected=${e.data} actual=${v}`
-  }
-  if (actual.length > want.length) return `received more than ${n} cmsgs`
-  if (actual.length < want.length) return `received only ${n} cmsgs`
   return undefined
 }
 

@@ -7,8 +7,8 @@
  */
 import type { Expr } from '../ast.js'
 import type { SyscallCall, SyscallResult } from '../target.js'
-import { evalInt } from '../symbols.js'
-import { linuxSymbol } from '../kernel/sys.js'
+import { evalInt, structInts } from '../symbols.js'
+import { intCmsgData, iovLengths, MsghdrUnsupported, parseMsghdr, recvmsgMismatch, type WantCmsg } from '../msghdr.js'
 import { errnoNumber } from '../errno.js'
 import { Listener } from '../../tcp/listener.js'
 import { Tcb, TcpUserError } from '../../tcp/tcb.js'
@@ -247,7 +247,7 @@ export class Sockets {
       case 'recvmsg': {
         const s = sockAt(0)
         if (!s) return badf
-        const want = call.name === 'recvmsg' ? recvMsgWant(call.name, a[1]) : { len: iovTotal(call.name, a[1]), flags: undefined, cmsgs: undefined }
+        const want = call.name === 'recvmsg' ? recvMsgWant(a[1]) : { len: iovTotal(call.name, a[1]), flags: undefined, cmsgs: undefined }
         const flags = call.name === 'recvmsg' ? int(2, 0) : 0
         checkFlags(call.name, flags, RECV_FLAGS)
         const st = { done: 0, nullBuf: false }
@@ -257,8 +257,9 @@ export class Sockets {
             if (r === BLOCK || call.name !== 'recvmsg') return r
             // tcp_recvmsg adds TCP_CM_INQ (tcp_inq_hint: queued bytes, 1 at EOF) to a successful read.
             const inq = s.tcb ? (s.tcb.readable > 0 ? s.tcb.readable : s.tcb.eof ? 1 : 0) : 0
-            const got = s.inq && r.ret >= 0 ? [{ level: IPPROTO_TCP, type: TCP_CM_INQ, data: inq }] : []
-            const mismatch = recvMsgMismatch(want, 0, got)
+            const got = s.inq && r.ret >= 0 ? [{ level: IPPROTO_TCP, type: TCP_CM_INQ, data: intCmsgData(inq) }] : []
+            // Times are not read: this target gives no timestamp cmsgs (recvMsgWant made such a script unsupported).
+            const mismatch = recvmsgMismatch(want.flags ?? 0, want.cmsgs ?? [], 0, got, { realtimeAt: 0, tolerance: 0 })
             return mismatch ? { ...r, mismatch } : r
           },
         }
@@ -383,7 +384,7 @@ export class Sockets {
         if (arr?.kind !== 'array') throw new Unsupported('poll: the pollfd array must be written out')
         const pfds = arr.items.map((p) => {
           if (p.kind !== 'struct') throw new Unsupported('poll: each pollfd must be a {fd=…, events=…} struct')
-          const f = fieldsOf(p)
+          const f = structInts(p)
           return { fd: f.get('fd') ?? -1, events: f.get('events') ?? 0 }
         })
         const timeoutMs = int(2, -1)
@@ -667,7 +668,7 @@ export class Sockets {
           return ok()
         case SO.LINGER: {
           if (v?.kind !== 'struct') throw new Unsupported('setsockopt SO_LINGER: the value must be a {onoff=…, linger=…} struct')
-          const f = fieldsOf(v)
+          const f = structInts(v)
           s.linger = { onoff: f.get('onoff') ?? f.get('l_onoff') ?? 0, linger: f.get('linger') ?? f.get('l_linger') ?? 0 }
           return ok()
         }
@@ -817,23 +818,8 @@ function checkFlags(call: string, flags: number, allowed: number): void {
   throw new Unsupported(`${call}: ${names.length > 0 ? names.join('|') : `flags 0x${extra.toString(16)}`} on the tcplab target`)
 }
 
-/** An integer argument: the engine's symbols, then Linux's wider table (IP_TOS, TCP_INQ…). */
-function intOf(e: Expr): number | undefined {
-  const v = evalInt(e)
-  if (v !== undefined) return v
-  if (e.kind === 'word') return linuxSymbol(e.name)
-  if (e.kind === 'array' && e.items.length === 1) return intOf(e.items[0]!)
-  if (e.kind === 'or') {
-    let x = 0
-    for (const o of e.operands) {
-      const y = intOf(o)
-      if (y === undefined) return undefined
-      x = (x | y) >>> 0
-    }
-    return x
-  }
-  return undefined
-}
+/** An integer argument: numbers, Linux's symbols and errno names, `A|B`, `[n]` (symbols.ts's evalInt). */
+const intOf = evalInt
 
 /** How an argument reads in the script (a symbol's name, a number), for messages. */
 function exprText(e: Expr): string {
@@ -847,74 +833,28 @@ function exprText(e: Expr): string {
   }
 }
 
-/** What a recvmsg's msghdr asks for: the room in msg_iov, and the msg_flags and integer cmsgs it expects back. */
-interface RecvMsgWant {
-  len: number
-  flags: number | undefined
-  cmsgs: Array<{ level: number; type: number; data: number }> | undefined
+/** What a recvmsg's msghdr asks for: the room in msg_iov, the msg_flags and the integer cmsgs it expects back. */
+function recvMsgWant(msg: Expr | undefined): { len: number; flags: number | undefined; cmsgs: WantCmsg[] | undefined } {
+  const m = unsupportedAs(() => parseMsghdr('recvmsg', msg))
+  if (m.cmsgs?.some((c) => c.data === undefined)) throw new Unsupported('recvmsg: error-queue and timestamp control messages on the tcplab target')
+  return { len: m.iov.reduce((n, x) => n + x, 0), flags: m.flags, cmsgs: m.cmsgs }
 }
 
-function recvMsgWant(name: string, msg: Expr | undefined): RecvMsgWant {
-  if (msg?.kind !== 'struct') throw new Unsupported(`${name}: the msghdr must be written out`)
-  let iov: Expr | undefined
-  const want: RecvMsgWant = { len: 0, flags: undefined, cmsgs: undefined }
-  for (const f of msg.items) {
-    if (f.kind !== 'assign') continue
-    const target = f.target.kind === 'call' ? f.target.name : f.target.kind === 'word' ? f.target.name : ''
-    const v = f.value
-    if (target === 'msg_iov') iov = v
-    else if (target === 'msg_flags' && v.kind !== 'ellipsis') {
-      want.flags = intOf(v)
-      if (want.flags === undefined) throw new Unsupported(`${name}: cannot evaluate msg_flags`)
-    } else if (target === 'msg_control' && v.kind !== 'ellipsis') {
-      if (v.kind !== 'array') throw new Unsupported(`${name}: msg_control must be an array of cmsgs`)
-      want.cmsgs = v.items.map((it) => {
-        const c = it.kind === 'struct' ? cmsgFields(it) : undefined
-        if (c === undefined) throw new Unsupported(`${name}: only cmsgs with an integer cmsg_data are supported on the tcplab target`)
-        return c
-      })
-    }
-  }
-  want.len = iovTotal(name, iov)
-  return want
-}
-
-function cmsgFields(s: Extract<Expr, { kind: 'struct' }>): { level: number; type: number; data: number } | undefined {
-  const m = new Map<string, number | undefined>()
-  for (const f of s.items) if (f.kind === 'assign' && f.target.kind === 'word') m.set(f.target.name, intOf(f.value))
-  const level = m.get('cmsg_level')
-  const type = m.get('cmsg_type')
-  const data = m.get('cmsg_data')
-  return level === undefined || type === undefined || data === undefined ? undefined : { level, type, data }
-}
-
-/** recvmsg's output against the script's msghdr, in packetdrill's words (as the kernel target says them). */
-function recvMsgMismatch(want: RecvMsgWant, flags: number, got: Array<{ level: number; type: number; data: number }>): string | undefined {
-  const hex = (n: number): string => '0x' + (n >>> 0).toString(16).toUpperCase().padStart(8, '0')
-  if ((want.flags ?? 0) !== flags) return `Expected msg_flags ${hex(want.flags ?? 0)} but got ${hex(flags)}`
-  const exp = want.cmsgs ?? []
-  const n = Math.min(exp.length, got.length)
-  for (let i = 0; i < n; i++) {
-    if (got[i]!.level !== exp[i]!.level) return `Bad level in cmsg ${i}: expected=${exp[i]!.level} actual=${got[i]!.level}`
-    if (got[i]!.type !== exp[i]!.type) return `Bad type in cmsg ${i}: expected=${exp[i]!.type} actual=${got[i]!.type}`
-    if (got[i]!.data !== (exp[i]!.data | 0)) return `Bad data in cmsg ${i}: expected=${exp[i]!.data} actual=${got[i]!.data}`
-  }
-  if (got.length > exp.length) return `received more than ${n} cmsgs`
-  if (got.length < exp.length) return `received only ${n} cmsgs`
-  return undefined
-}
-
-/** The payload length of a msghdr's msg_iov; sendmsg's control messages (cmsgs) are beyond this target. */
+/** The payload length of a sendmsg's msg_iov; its control messages (cmsgs) are beyond this target. */
 function msgIovTotal(name: string, msg: Expr | undefined): number {
-  if (msg?.kind !== 'struct') throw new Unsupported(`${name}: the msghdr must be written out`)
-  let iov: Expr | undefined
-  for (const f of msg.items) {
-    if (f.kind !== 'assign') continue
-    const target = f.target.kind === 'call' ? f.target.name : f.target.kind === 'word' ? f.target.name : ''
-    if (target === 'msg_iov') iov = f.value
-    if (target === 'msg_control' && f.value.kind !== 'ellipsis') throw new Unsupported(`${name}: control messages (msg_control) on the tcplab target`)
+  const m = unsupportedAs(() => parseMsghdr(name, msg))
+  if (m.cmsgs !== undefined) throw new Unsupported(`${name}: control messages (msg_control) on the tcplab target`)
+  return m.iov.reduce((n, x) => n + x, 0)
+}
+
+/** Runs a reader whose MsghdrUnsupported means the script is unsupported on this target. */
+function unsupportedAs<T>(read: () => T): T {
+  try {
+    return read()
+  } catch (e) {
+    if (e instanceof MsghdrUnsupported) throw new Unsupported(e.message)
+    throw e
   }
-  return iovTotal(name, iov)
 }
 
 /** A struct value's `name=value` fields, the values evaluated with Linux's symbols (TCP_ESTABLISHED…). */
@@ -929,26 +869,7 @@ function structFields(s: Extract<Expr, { kind: 'struct' }>): Map<string, number>
   return m
 }
 
-function fieldsOf(s: Extract<Expr, { kind: 'struct' }>): Map<string, number> {
-  const m = new Map<string, number>()
-  for (const f of s.items) {
-    if (f.kind === 'assign' && f.target.kind === 'word') {
-      const v = evalInt(f.value)
-      if (v !== undefined) m.set(f.target.name, v)
-    }
-  }
-  return m
-}
-
 /** The total length of a written-out iovec array ([{..., 100}, {..., 200}]). */
 function iovTotal(name: string, iov: Expr | undefined): number {
-  if (iov?.kind !== 'array') throw new Unsupported(`${name}: the iovec array must be written out`)
-  let n = 0
-  for (const it of iov.items) {
-    const last = it.kind === 'struct' ? it.items[it.items.length - 1] : undefined
-    const v = last === undefined ? undefined : last.kind === 'assign' ? intOf(last.value) : intOf(last)
-    if (v === undefined) throw new Unsupported(`${name}: cannot read an iovec length`)
-    n += v
-  }
-  return n
+  return unsupportedAs(() => iovLengths(name, iov)).reduce((n, x) => n + x, 0)
 }

@@ -1,11 +1,12 @@
 /**
- * recvmsg's outputs against a script's msghdr, in packetdrill's order and words: msg_flags, then each cmsg's
+ * packetdrill's msghdr literal read field by field, and recvmsg's outputs against it, in packetdrill's order and words: msg_flags, then each cmsg's
  * level, type, length and data — an int, the error queue's sock_extended_err field by field, and
  * scm_timestamping's software stamp within the tolerance of its script time.
  */
 import { describe, expect, it } from 'vitest'
-import { recvmsgMismatch } from '../../../src/script/kernel/target.js'
-import type { SysResult } from '../../../src/script/kernel/sys.js'
+import { parseMsghdr, recvmsgMismatch as judge, MsghdrUnsupported, type GotCmsg, type StampClock, type WantCmsg } from '../../src/script/msghdr.js'
+import { parseScript } from '../../src/script/parser.js'
+import type { SyscallEvent } from '../../src/script/ast.js'
 
 const int = (v: number) => {
   const b = Buffer.alloc(4)
@@ -30,7 +31,9 @@ const stamp = (us: number) => {
   b.writeBigInt64LE(BigInt((us % 1e6) * 1000), 8)
   return b
 }
-const res = (msgFlags: number, cmsgs: { level: number; type: number; data: Buffer }[]): SysResult => ({ ret: 0, errno: 0, errnoName: undefined, msgFlags, cmsgs })
+const res = (msgFlags: number, cmsgs: GotCmsg[]) => ({ msgFlags, cmsgs })
+/** The judge with recvmsg's result as one value, as a target has it. */
+const recvmsgMismatch = (flags: number, want: WantCmsg[], r: { msgFlags: number; cmsgs: GotCmsg[] }, clock: StampClock) => judge(flags, want, r.msgFlags, r.cmsgs, clock)
 const clock = { realtimeAt: 1_700_000_000_000_000, tolerance: 4000 }
 
 describe('recvmsgMismatch', () => {
@@ -70,5 +73,34 @@ describe('recvmsgMismatch', () => {
       `Bad timestamp 0 in scm_timestamping 0: expected=${clock.realtimeAt + 20_000} (20000) actual=${clock.realtimeAt + 24_001} (24001) start=${clock.realtimeAt}`,
     )
     expect(recvmsgMismatch(0, [{ level: 1, type: 37, ts: 0 }], at(999_999), clock)).toBeUndefined()
+  })
+})
+
+describe('parseMsghdr', () => {
+  const msg = (text: string) => (parseScript(`0 recvmsg(3, ${text}, 0) = 0\n`, { file: 't.pkt' }).events[0]!.action as SyscallEvent).args[1]
+
+  it('reads the name flag, iovec lengths, msg_flags and every cmsg form', () => {
+    expect(
+      parseMsghdr('recvmsg', msg(`{msg_name(...)=..., msg_iov(2)=[{..., 10}, {..., 0}], msg_flags=MSG_ERRQUEUE|MSG_TRUNC,
+        msg_control=[{cmsg_level=SOL_TCP, cmsg_type=TCP_CM_INQ, cmsg_data=700},
+                     {cmsg_level=SOL_SOCKET, cmsg_type=SCM_TIMESTAMPING, cmsg_data={scm_sec=1, scm_nsec=20000000}},
+                     {cmsg_level=SOL_IP, cmsg_type=IP_RECVERR, cmsg_data={ee_errno=ENOMSG, ee_origin=SO_EE_ORIGIN_TIMESTAMPING, ee_type=0, ee_code=0, ee_info=SCM_TSTAMP_SND, ee_data=1999}}]}`)),
+    ).toEqual({
+      name: true,
+      iov: [10, 0],
+      flags: 0x2020,
+      cmsgs: [
+        { level: 6, type: 36, data: 700 },
+        { level: 1, type: 37, ts: 1_020_000 },
+        { level: 0, type: 11, ee: { errno: 42, origin: 4, type: 0, code: 0, info: 0, data: 1999 } },
+      ],
+    })
+    expect(parseMsghdr('sendmsg', msg('{msg_iov(1)=[{..., 5}], msg_flags=0}'))).toEqual({ name: false, iov: [5], flags: 0, cmsgs: undefined })
+  })
+
+  it('says what it cannot read, as a MsghdrUnsupported', () => {
+    expect(() => parseMsghdr('recvmsg', msg('{msg_iov(1)=..., msg_flags=0}'))).toThrow(MsghdrUnsupported)
+    expect(() => parseMsghdr('recvmsg', msg('{msg_iov(1)=[{..., 5}], msg_bogus=1}'))).toThrow('recvmsg: msghdr field msg_bogus is not supported')
+    expect(() => parseMsghdr('recvmsg', msg('{msg_iov(1)=[{..., 5}], msg_control=[{cmsg_level=SOL_TCP, cmsg_type=TCP_CM_INQ, cmsg_data=...}]}'))).toThrow(MsghdrUnsupported)
   })
 })
