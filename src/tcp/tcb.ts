@@ -283,6 +283,8 @@ export class Tcb {
    * it covers one of these push points, as Linux's retransmitted skb keeps the PSH it was first sent with.
    */
   private readonly pushMarks: Seq[] = []
+  /** End of the data last sent with PSH (Linux's pushed_seq), for the 'linux' profile's forced push. */
+  private pushedSeq: Seq
 
   // --- receive sequence space ---
   /** Initial receive sequence number (valid once the peer's SYN is seen). */
@@ -405,6 +407,7 @@ export class Tcb {
     this.sndBufSeq = seqAdd(this.iss, 1)
     this.recover = this.iss
     this.sndSml = this.iss
+    this.pushedSeq = seqAdd(this.iss, 1)
     this.sndBuf = new SendBuffer(c.sndBuf)
     // One scaling unit of slack: a window rounded up to the scale never overruns the ring.
     this.rcvBuf = new RecvBuffer(c.rcvBuf + (c.windowScale === false ? 1 : 1 << c.windowScale))
@@ -933,7 +936,9 @@ export class Tcb {
     if (this._state === 'SYN-RECEIVED') {
       if (seqGt(ack, this.sndUna) && seqLe(ack, this.sndMax)) {
         this.sndWnd = seg.window * 2 ** this.sndShift
-        this.maxSndWnd = Math.max(this.maxSndWnd, this.sndWnd)
+        // Linux (tcp_create_openreq_child): a passive connection's max_window is the window of the ACK that
+        // completes the handshake, not the SYN's; it bounds the segment size and the forced push below.
+        this.maxSndWnd = this.config.profile === 'linux' && this.passive ? this.sndWnd : Math.max(this.maxSndWnd, this.sndWnd)
         this.sndWl1 = segSeq
         this.sndWl2 = ack
         this.setState('ESTABLISHED', 'ACK of SYN')
@@ -1808,6 +1813,16 @@ export class Tcb {
     return -1
   }
 
+  /**
+   * Linux pushes new data that is not the end of the queue in two cases: more than half the largest window
+   * the peer offered has been queued since the last push (tcp_sendmsg's forced_push), and a window-limited
+   * segment the persist timer lets out (tcp_write_wakeup). Pinned by window-limited-send.pkt and
+   * open-passive-wscale-only.pkt on the kernel.
+   */
+  private linuxForcedPush(end: Seq, probe: boolean): boolean {
+    return probe || seqGt(end, seqAdd(this.pushedSeq, this.maxSndWnd >>> 1))
+  }
+
   /** A push point in (at, end]: the PSH a retransmission of that range carries. */
   private coversPushMark(at: Seq, end: Seq): boolean {
     const m = this.pushMarks
@@ -1821,7 +1836,14 @@ export class Tcb {
   private segMss(): number {
     // SACK blocks ride in the header and take room from the payload (RFC 9293 §3.7.1 Eff.snd.MSS).
     const n = this.sackOk ? Math.min(this.rcvBuf.oooRanges, this.tsOk ? 3 : 4) : 0
-    return this.effMss - (n > 0 ? 4 + 8 * n : 0)
+    let mss = this.effMss
+    if (this.config.profile === 'linux' && this.maxSndWnd > 0) {
+      // Linux (tcp_bound_to_half_wnd, in tcp_sync_mss): segments no larger than half the largest window the
+      // peer offered (all of it when that is at most 536), so a small window is filled by whole segments.
+      const cutoff = this.maxSndWnd > 536 ? this.maxSndWnd >>> 1 : this.maxSndWnd
+      if (mss > cutoff) mss = Math.max(cutoff, 68 - 20 - (this.tsOk ? 12 : 0))
+    }
+    return mss - (n > 0 ? 4 + 8 * n : 0)
   }
 
   private dataSegment(now: number): TcpRepr | undefined {
@@ -1869,11 +1891,12 @@ export class Tcb {
       }
       return undefined
     }
-    if (this.forceProbe) {
+    const probe = this.forceProbe
+    if (probe) {
       this.forceProbe = false
       this.stats.probes++
     }
-    const seg = this.buildSegment(now, this.sndNxt, len, false)
+    const seg = this.buildSegment(now, this.sndNxt, len, false, probe)
     // RFC 8985 §7.2: (re)start the PTO after sending new data.
     if (sackMode) this.armPto(now)
     return seg
@@ -1887,9 +1910,10 @@ export class Tcb {
 
   /**
    * A segment at `at` with up to `max` data octets (fewer at the ring's wrap), plus FIN when it reaches the
-   * end of the queued data after CLOSE. `resend` leaves SND.NXT alone (fast retransmit).
+   * end of the queued data after CLOSE. `resend` leaves SND.NXT alone (fast retransmit); `probe` says the
+   * persist timer let this segment out.
    */
-  private buildSegment(now: number, at: Seq, max: number, resend: boolean): TcpRepr {
+  private buildSegment(now: number, at: Seq, max: number, resend: boolean, probe = false): TcpRepr {
     const bufEnd = seqAdd(this.sndBufSeq, this.sndBuf.length)
     if (resend) {
       // A fast retransmission resends only what was sent before (never new data past SND.MAX).
@@ -1905,8 +1929,11 @@ export class Tcb {
       // retransmission that covers a push point carries it again, as Linux's does); new data is pushed when
       // it reaches the end of what is queued (MUST-61).
       if (seqLt(at, this.sndMax) && this.coversPushMark(at, end)) flags |= PSH
-      else if (seqGt(end, this.sndMax) && end === bufEnd) flags |= PSH
-      if (flags & PSH && seqGt(end, this.sndMax)) this.pushMarks.push(end)
+      else if (seqGt(end, this.sndMax) && (end === bufEnd || (this.config.profile === 'linux' && this.linuxForcedPush(end, probe)))) flags |= PSH
+      if (flags & PSH && seqGt(end, this.sndMax)) {
+        this.pushMarks.push(end)
+        this.pushedSeq = end
+      }
     }
     if (this.finQueued && end === bufEnd) {
       // The FIN needs one sequence number inside the window, unless this is a forced probe or a resend.

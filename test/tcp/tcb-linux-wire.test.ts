@@ -51,3 +51,60 @@ describe('PSH on retransmissions (retrans-fast-retransmit.pkt, retrans-sack-reco
     expectSent(t, { seq: L(2000), flags: ACK | PSH, payload: bytes(500) }, 500_000)
   })
 })
+
+describe('window-limited sends (window-limited-send.pkt, open-passive-wscale-only.pkt)', () => {
+  const mss1000 = [{ kind: 'mss' as const, value: 1000 }]
+
+  it("linux: a 300-octet window is filled at once, with PSH, by segments bounded to the window the handshake's ACK offered", () => {
+    const t = passive({ profile: 'linux' }, mss1000, 300)
+    expect(t.maxSndWnd).toBe(300) // the ACK's window, not the SYN's 65535
+    expect(t.send(bytes(1000))).toBe(1000)
+    expectSent(t, { seq: L(0), flags: ACK | PSH, payload: bytes(300) }, 100_000)
+    expectNothing(t, 100_000)
+    send(t, { seq: R(0), ack: L(300), window: 300 }, 200_000)
+    expectSent(t, { seq: L(300), flags: ACK | PSH, payload: bytes(300) }, 200_000)
+    expectNothing(t, 200_000)
+    // A window of 1000: segments may now be 500 (half of it); 400 remain, the end of the write.
+    send(t, { seq: R(0), ack: L(600), window: 1000 }, 300_000)
+    expectSent(t, { seq: L(600), flags: ACK | PSH, payload: bytes(400) }, 300_000)
+    expectNothing(t, 300_000)
+  })
+
+  it("linux: with the peer's shift of 2 a window field of 100 is 400 octets: 1:401 with PSH, then the other 600 with PSH", () => {
+    const t = passive({ profile: 'linux', windowScale: 10, timestamps: true }, [{ kind: 'mss', value: 1000 }, { kind: 'wscale', shift: 2 }], 100)
+    expect(t.send(bytes(1000))).toBe(1000)
+    expectSent(t, { seq: L(0), flags: ACK | PSH, payload: bytes(400) }, 100_000)
+    expectNothing(t, 100_000)
+    send(t, { seq: R(0), ack: L(400), window: 1000 }, 200_000)
+    expectSent(t, { seq: L(400), flags: ACK | PSH, payload: bytes(600) }, 200_000)
+  })
+
+  it('linux: more than half the largest window queued since the last push is pushed (the kernel: P at 2001 of 1:3001)', () => {
+    const t = passive({ profile: 'linux' }, mss1000, 3000)
+    expect(t.send(bytes(3000))).toBe(3000)
+    const out = drain(t, 100_000)
+    expect(out.map((s) => `${s.seq - L(0)}:${s.payload.length}:${flagNames(s.flags)}`)).toEqual(['0:1000:ACK', '1000:1000:PSH,ACK', '2000:1000:PSH,ACK'])
+  })
+
+  it('linux: a window shrunk below half the largest one holds the data until the persist timer, which sends what fits with PSH', () => {
+    const t = passive({ profile: 'linux' }, mss1000, 65535)
+    // The peer's data moves its sequence number so the smaller window is taken (the kernel ignores a shrink
+    // from the same SEG.SEQ, tcp_may_update_window).
+    send(t, { seq: R(0), ack: L(0), window: 65535, flags: ACK | PSH, payload: 'x' }, 100_000)
+    drain(t, 100_000)
+    send(t, { seq: R(1), ack: L(0), window: 300 }, 100_000)
+    expect(t.send(bytes(1000))).toBe(1000)
+    expectNothing(t, 100_000)
+    const at = t.pollAt()!
+    expect(at).toBe(400_000) // one RTO (300 ms after a 100 ms handshake)
+    expectSent(t, { seq: L(0), flags: ACK | PSH, payload: bytes(300) }, at)
+  })
+
+  it('rfc: the same 300-octet window waits for the override timeout (RFC 9293 §3.8.6.2.1, SYN window 65535) and goes without PSH', () => {
+    const t = passive({ profile: 'rfc' }, mss1000, 300)
+    expect(t.maxSndWnd).toBe(65535)
+    expect(t.send(bytes(1000))).toBe(1000)
+    expectNothing(t, 100_000)
+    expectSent(t, { seq: L(0), flags: ACK, payload: bytes(300) }, 400_000)
+  })
+})
