@@ -58,6 +58,8 @@ export interface ScriptVerdict {
   text: string[]
   /** Non-fatal mismatches (`--non-fatal`), worded as packetdrill's warnings. */
   warnings: string[]
+  /** The tcplab target's TCB profile ('linux' or 'rfc'); absent for the kernel. */
+  profile?: string
 }
 
 /** packetdrill's defaults: 4 ms, 12.5 % of the gap since the previous event, 2 s for an expected packet. */

@@ -51,6 +51,9 @@ describe('tcplab script --stack tcplab (no root)', () => {
     expect(run('bad.pkt', '--stack', 'tcplab', '--profile', 'rfc').err.slice(2)).toEqual(['actual packet:  0.100000 P. 1:101(100) ack 1 win 65535 '])
     expect(run('bad.pkt', '--stack', 'tcplab', '--profile', 'linux').err.slice(2)).toEqual(['actual packet:  0.100000 P. 1:101(100) ack 1 win 64240 '])
     expect(run('ok.pkt', '--stack', 'tcplab', '--profile', 'bsd')).toEqual({ code: 2, out: [], err: ["tcplab script: --profile must be linux or rfc, got 'bsd'"] })
+    // --json says which profile ran
+    expect(JSON.parse(run('ok.pkt', '--stack', 'tcplab', '--profile', 'rfc', '--json').out[0]!).profile).toBe('rfc')
+    expect(JSON.parse(run('ok.pkt', '--stack', 'tcplab', '--json').out[0]!).profile).toBe('linux')
     expect(run('ok.pkt', '--profile', 'rfc')).toEqual({
       code: 2, out: [], err: ["tcplab script: --profile chooses the tcplab target's TCB profile: use it with --stack tcplab or both"],
     })

@@ -61,6 +61,8 @@ export interface ScriptResult {
   col: number | null
   message: string | null
   events: Array<{ kind: string; line: number }>
+  /** With --stack tcplab: the TCB profile it ran with ('linux' or 'rfc'). */
+  profile?: string
 }
 
 /** Options spelled packetdrill's way (`--tolerance_usecs`) are rewritten to ours (`--tolerance-usecs`). */
@@ -192,7 +194,7 @@ export function dryRunFile(file: string, cfg: Pick<ScriptConfig, 'stack' | 'defi
 
 /** The `--json` object of a verdict. */
 function verdictJson(v: ScriptVerdict): ScriptResult {
-  return { script: v.script, stack: v.stack, result: v.result, line: v.line, col: v.col, message: v.message, events: v.events }
+  return { script: v.script, stack: v.stack, result: v.result, line: v.line, col: v.col, message: v.message, events: v.events, ...(v.profile !== undefined ? { profile: v.profile } : {}) }
 }
 
 /** The engine's settings from the command line. */

@@ -250,5 +250,6 @@ export async function runTcplabScript(
   const opts = { ...tcplabTargetOptions(script, config), profile, icmp: icmpProblem(script), python: pythonProblem(script) }
   const target = new TcplabTarget(opts)
   if (record) target.stack.record = (bytes, t) => record(bytes.slice(), t - EPOCH_US)
-  return runScript(script, target, { ...config, ipVersion: opts.ipVersion, stack: 'tcplab' })
+  const v = await runScript(script, target, { ...config, ipVersion: opts.ipVersion, stack: 'tcplab' })
+  return { ...v, profile }
 }
