@@ -72,8 +72,10 @@ const PAWS_IDLE = 24 * 24 * 3600 * 1_000_000
 
 /** RFC 8985 §7.2 WCDelAckT: the worst-case delayed-ACK time added to the PTO for a one-segment flight (µs). */
 const WC_DEL_ACK = 200_000
-/** Added to 2·SRTT for the PTO otherwise: Linux's TCP_TIMEOUT_MIN (2 ms at HZ=1000). */
-const TLP_SLACK = 2_000
+/** Linux's TCP_TIMEOUT_MIN (2 jiffies: 2 ms at HZ=1000), its shortest timer (µs). */
+const TIMEOUT_MIN = 2_000
+/** Added to 2·SRTT for the PTO otherwise: Linux's TCP_TIMEOUT_MIN. */
+const TLP_SLACK = TIMEOUT_MIN
 /** Linux (tcp_check_sack_reneging): after a reneging sign, the RTO fires within max(SRTT/2, 10 ms). */
 const RENEGING_MIN_WAIT = 10_000
 
@@ -698,6 +700,13 @@ export class Tcb {
     if (f & ACK) {
       if (seqLe(seg.ack, this.iss) || seqGt(seg.ack, this.sndMax)) {
         if (!(f & RST)) this.queueReply(this.makeRst(seg.ack))
+        // Linux (tcp_rcv_synsent_state_process): such a segment may answer an old connection's FIN or RST
+        // that was ignored, so while the SYN has not been retransmitted yet it goes again after
+        // TCP_TIMEOUT_MIN rather than a whole RTO later.
+        if (this.config.profile === 'linux' && this.retries === 0) {
+          this.timers.rtx = now + TIMEOUT_MIN
+          this.timers.rtxKind = 'retransmit'
+        }
         this.drop(seg, 'bad-ack')
         return
       }

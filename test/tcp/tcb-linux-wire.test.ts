@@ -6,7 +6,8 @@
 import { describe, expect, it } from 'vitest'
 import { Tcb } from '../../src/tcp/tcb.js'
 import type { TcpConfig } from '../../src/tcp/types.js'
-import { ACK, L, PSH, R, REMOTE_ISS, SYN, TUPLE, PLAIN, drain, expectNothing, expectSent, send, seg, flagNames } from './helpers.js'
+import { seq, seqAdd } from '../../src/tcp/seq.js'
+import { ACK, L, LOCAL_ISS, MSS_1460, PSH, R, REMOTE_ISS, RST, SYN, TUPLE, PLAIN, drain, expectNothing, expectSent, send, seg, flagNames } from './helpers.js'
 
 const bytes = (n: number, fill = 0x61): Uint8Array => new Uint8Array(n).fill(fill)
 
@@ -106,5 +107,45 @@ describe('window-limited sends (window-limited-send.pkt, open-passive-wscale-onl
     expect(t.send(bytes(1000))).toBe(1000)
     expectNothing(t, 100_000)
     expectSent(t, { seq: L(0), flags: ACK, payload: bytes(300) }, 400_000)
+  })
+})
+
+describe('an unacceptable ACK in SYN-SENT (rst-syn-sent-bad-ack.pkt, rst-syn-sent-ignored.pkt)', () => {
+  const connect = (profile: 'linux' | 'rfc'): Tcb => {
+    const t = Tcb.connect(TUPLE, 0, { ...PLAIN, profile })
+    expectSent(t, { seq: LOCAL_ISS, flags: SYN }, 0)
+    return t
+  }
+
+  it('linux: a SYN+ACK with a bad ACK draws the RST, then the SYN again 2 ms later (TCP_TIMEOUT_MIN); a second one only the RST', () => {
+    const t = connect('linux')
+    send(t, { seq: REMOTE_ISS, ack: seqAdd(LOCAL_ISS, 5000), flags: SYN | ACK, options: MSS_1460 }, 100_000)
+    expectSent(t, { seq: seqAdd(LOCAL_ISS, 5000), flags: RST }, 100_000)
+    expectNothing(t, 100_000)
+    expect(t.pollAt()).toBe(102_000)
+    expectSent(t, { seq: LOCAL_ISS, flags: SYN }, 102_000)
+    // The SYN has been retransmitted once: the next bad ACK leaves the timer alone (backed off: 2 s).
+    send(t, { seq: REMOTE_ISS, ack: seqAdd(LOCAL_ISS, 5000), flags: SYN | ACK, options: MSS_1460 }, 200_000)
+    expectSent(t, { seq: seqAdd(LOCAL_ISS, 5000), flags: RST }, 200_000)
+    expect(t.pollAt()).toBe(2_102_000)
+    expect(t.state).toBe('SYN-SENT')
+  })
+
+  it('linux: a RST whose ACK is bad is dropped without a reply but also brings the SYN forward; a RST without ACK does not', () => {
+    const t = connect('linux')
+    send(t, { seq: seq(0), ack: seq(0), flags: RST, window: 0 }, 50_000)
+    expectNothing(t, 50_000)
+    expect(t.pollAt()).toBe(1_000_000)
+    send(t, { seq: seq(0), ack: seqAdd(LOCAL_ISS, 12345), flags: RST | ACK, window: 0 }, 100_000)
+    expectNothing(t, 100_000)
+    expect(t.pollAt()).toBe(102_000)
+    expectSent(t, { seq: LOCAL_ISS, flags: SYN }, 102_000)
+  })
+
+  it('rfc: the RST only (RFC 9293 §3.10.7.3); the SYN waits for its 1 s RTO', () => {
+    const t = connect('rfc')
+    send(t, { seq: REMOTE_ISS, ack: seqAdd(LOCAL_ISS, 5000), flags: SYN | ACK, options: MSS_1460 }, 100_000)
+    expectSent(t, { seq: seqAdd(LOCAL_ISS, 5000), flags: RST }, 100_000)
+    expect(t.pollAt()).toBe(1_000_000)
   })
 })
