@@ -99,6 +99,24 @@ export class RecvBuffer {
     this.recent = span.i
   }
 
+  /**
+   * The first part of [s, e) (offsets from RCV.NXT) already held out of order, as `out[0..1]`; false when
+   * none is. RFC 2883 §4's D-SACK reports such duplicates.
+   */
+  heldOverlap(s: number, e: number, out: number[]): boolean {
+    for (let i = 0; i < this.starts.length; i++) {
+      const rs = this.starts[i]
+      const re = this.ends[i]
+      if (rs >= e) return false
+      if (re > s) {
+        out[0] = Math.max(s, rs)
+        out[1] = Math.min(e, re)
+        return true
+      }
+    }
+    return false
+  }
+
   /** Forgets every out-of-order range (used when the connection closes). */
   clearOutOfOrder(): void {
     this.starts.length = 0

@@ -300,6 +300,10 @@ export class Tcb {
   /** RCV.NXT carried by the last ACK we sent (RFC 7323's Last.ACK.sent). */
   private lastAckSent: Seq = seq(0)
   private readonly rcvBuf: RecvBuffer
+  /** RFC 2883: the duplicate to report in a D-SACK block on the next segment we send, if any. */
+  private dsackStart: Seq | undefined = undefined
+  private dsackEnd: Seq = seq(0)
+  private readonly overlapScratch: number[] = [0, 0]
   /** The peer's FIN arrived ahead of missing data: where it sits. */
   private rcvFinAt: Seq | undefined
   /** The peer's FIN has been received in order. */
@@ -854,6 +858,12 @@ export class Tcb {
         else this.oowAck(now)
         // Linux (tcp_send_dupack): data we already had means our ACK went missing; quick-ack mode again.
         if (this.quickAck && segLen > 0 && seqLt(segSeq, this.rcvNxt)) this.quickAck.enter(this.advertisedWnd)
+        // RFC 2883 §4.1.1: the duplicate, up to RCV.NXT, goes in a D-SACK block (not from TIME-WAIT, whose
+        // Linux minisocket answers without SACK blocks).
+        if (segLen > 0 && seqLt(segSeq, this.rcvNxt) && this._state !== 'TIME-WAIT') {
+          const end = seqAdd(segSeq, segLen)
+          this.setDsack(segSeq, seqLt(end, this.rcvNxt) ? end : this.rcvNxt)
+        }
         this.drop(seg, 'out-of-window')
       }
       return
@@ -872,6 +882,8 @@ export class Tcb {
     // processing"; the part before RCV.NXT is a duplicate, the part past the right edge is dropped.
     let start = segSeq
     if (seqLt(start, this.rcvNxt)) {
+      // RFC 2883 §4.1.1 (Linux's "partial packet"): the part below RCV.NXT was a duplicate.
+      if (payload.length > 0 && !syn) this.setDsack(start, this.rcvNxt)
       let cut = seqDiff(this.rcvNxt, start)
       if (syn) {
         syn = false
@@ -1040,6 +1052,10 @@ export class Tcb {
       }
       const off = seqDiff(start, this.rcvNxt)
       const hadHoles = this.rcvBuf.oooRanges > 0
+      // RFC 2883 §4.1.2: data we already hold out of order is reported in a D-SACK block.
+      if (hadHoles && this.rcvBuf.heldOverlap(off, off + payload.length, this.overlapScratch)) {
+        this.setDsack(seqAdd(this.rcvNxt, this.overlapScratch[0]), seqAdd(this.rcvNxt, this.overlapScratch[1]))
+      }
       const adv = this.rcvBuf.write(off, payload)
       this.stats.bytesIn += payload.length
       if (adv < 0) {
@@ -1558,6 +1574,13 @@ export class Tcb {
     }
   }
 
+  /** RFC 2883: remembers a duplicate for the next segment's first SACK block (when D-SACK is on). */
+  private setDsack(start: Seq, end: Seq): void {
+    if (!this.sackOk || !this.config.dsack || !seqLt(start, end)) return
+    this.dsackStart = start
+    this.dsackEnd = end
+  }
+
   /** Schedules an ACK for in-order data: at once, or delayed (RFC 9293 §3.8.6.3, RFC 5681 §4.2). */
   private scheduleAck(now: number, len: number): void {
     const d = this.config.ackDelay
@@ -1844,7 +1867,7 @@ export class Tcb {
 
   private segMss(): number {
     // SACK blocks ride in the header and take room from the payload (RFC 9293 §3.7.1 Eff.snd.MSS).
-    const n = this.sackOk ? Math.min(this.rcvBuf.oooRanges, this.tsOk ? 3 : 4) : 0
+    const n = this.sackOk ? Math.min(this.rcvBuf.oooRanges + (this.dsackStart !== undefined ? 1 : 0), this.tsOk ? 3 : 4) : 0
     let mss = this.effMss
     if (this.config.profile === 'linux' && this.maxSndWnd > 0) {
       // Linux (tcp_bound_to_half_wnd, in tcp_sync_mss): segments no larger than half the largest window the
@@ -2032,11 +2055,18 @@ export class Tcb {
   /** Options for a non-SYN segment (optlayout.ts): timestamps when in use, SACK blocks for held data. */
   private segOptions(now: number): TcpOption[] {
     const sackN = this.sackOk ? this.rcvBuf.oooRanges : 0
-    if (!this.tsOk && sackN === 0) return NO_OPTIONS
+    const dsack = this.dsackStart
+    if (!this.tsOk && sackN === 0 && dsack === undefined) return NO_OPTIONS
     let blocks: Array<[Seq, Seq]> | undefined
-    if (sackN > 0) {
-      const k = this.rcvBuf.sackOffsets(this.sackScratch, this.tsOk ? 3 : 4)
+    if (sackN > 0 || dsack !== undefined) {
       blocks = []
+      const max = this.tsOk ? 3 : 4
+      // RFC 2883 §4: the D-SACK block first, once; then the SACK blocks (RFC 2018 §4).
+      if (dsack !== undefined) {
+        blocks.push([dsack, this.dsackEnd])
+        this.dsackStart = undefined
+      }
+      const k = sackN > 0 ? this.rcvBuf.sackOffsets(this.sackScratch, max - blocks.length) : 0
       for (let i = 0; i < k; i++) {
         blocks.push([seqAdd(this.rcvNxt, this.sackScratch[2 * i]), seqAdd(this.rcvNxt, this.sackScratch[2 * i + 1])])
       }

@@ -68,6 +68,11 @@ export interface TcpConfig {
    * for the RTO).
    */
   rack: boolean
+  /**
+   * With SACK: report duplicate segments in a first D-SACK block (RFC 2883), as Linux does by default
+   * (tcp_dsack=1). Default: on in the 'linux' profile, off in 'rfc'.
+   */
+  dsack: boolean
   /** Offer timestamps (RFC 7323 §3): TSval/TSecr in every segment and PAWS once both sides agree. */
   timestamps: boolean
   /** Receive buffer size in bytes: the most we advertise (plus at most one scaling unit). */
@@ -132,6 +137,7 @@ export const DEFAULT_TCP_CONFIG: Readonly<TcpConfig> = Object.freeze({
   windowScale: 7,
   sackPermitted: true,
   rack: true,
+  dsack: false,
   timestamps: true,
   rcvBuf: 256 * 1024,
   synWindow: undefined,
@@ -156,12 +162,13 @@ export const DEFAULT_TCP_CONFIG: Readonly<TcpConfig> = Object.freeze({
 /**
  * The defaults of the 'linux' profile: DEFAULT_TCP_CONFIG already has Linux's initial window (10), initial
  * RTO (1 s), minimum RTO (200 ms), delayed ACK (40 ms, TCP_ATO_MIN) and 1 ms timestamp clock; the profile
- * adds CUBIC, Linux's default congestion control, and (in the TCB) the option layout and quick-ack mode.
+ * adds CUBIC, Linux's default congestion control, D-SACK (tcp_dsack=1), and (in the TCB) the option layout and quick-ack mode.
  */
 export const LINUX_TCP_CONFIG: Readonly<TcpConfig> = Object.freeze({
   ...DEFAULT_TCP_CONFIG,
   profile: 'linux',
   congestionControl: 'cubic',
+  dsack: true,
 })
 
 /** Merges a partial config over the defaults and checks the ranges that would break the TCB. */
@@ -184,6 +191,7 @@ export function resolveConfig(partial?: Partial<TcpConfig>): TcpConfig {
     throw new RangeError(`congestionControl ${String(c.congestionControl)} is not one of ${CC_NAMES.join(', ')}`)
   }
   if (typeof c.rack !== 'boolean') throw new RangeError(`rack must be true or false, got ${String(c.rack)}`)
+  if (typeof c.dsack !== 'boolean') throw new RangeError(`dsack must be true or false, got ${String(c.dsack)}`)
   return c
 }
 

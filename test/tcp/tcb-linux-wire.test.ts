@@ -149,3 +149,47 @@ describe('an unacceptable ACK in SYN-SENT (rst-syn-sent-bad-ack.pkt, rst-syn-sen
     expect(t.pollAt()).toBe(1_000_000)
   })
 })
+
+describe('D-SACK, RFC 2883 (sack-dsack-duplicate.pkt, sack-dsack-out-of-order.pkt)', () => {
+  const sackSyn = [{ kind: 'mss' as const, value: 1000 }, { kind: 'sackPermitted' as const }]
+  const sack = (...blocks: Array<[number, number]>) => [{ kind: 'nop' as const }, { kind: 'nop' as const }, { kind: 'sack' as const, blocks: blocks.map(([a, b]) => [R(a), R(b)] as [ReturnType<typeof R>, ReturnType<typeof R>]) }]
+  const data = (t: Tcb, from: number, to: number, now: number) =>
+    send(t, { seq: R(from), ack: L(0), flags: ACK | PSH, window: 65535, payload: bytes(to - from) }, now)
+
+  it('linux: a duplicate below RCV.NXT is reported once, as the first block; a partly old one up to RCV.NXT', () => {
+    const t = passive({ profile: 'linux', sackPermitted: true }, sackSyn, 65535)
+    data(t, 0, 1000, 100_000)
+    expectSent(t, { ack: R(1000), options: [] }, 100_000)
+    data(t, 0, 1000, 200_000)
+    expectSent(t, { ack: R(1000), options: sack([0, 1000]) }, 200_000)
+    expectNothing(t, 200_000)
+    // Checked on the kernel: 501:1501 after 1:1001 draws ack 1501 <sack 501:1001>.
+    data(t, 500, 1500, 300_000)
+    expectSent(t, { ack: R(1500), options: sack([500, 1000]) }, 300_000)
+    // Only once: the next ACK has no block.
+    data(t, 1500, 1600, 400_000)
+    expectSent(t, { ack: R(1600), options: [] }, 400_000)
+  })
+
+  it('linux: a duplicate of data held above a hole comes first, then the block that holds it; an in-order segment overlapping held data too', () => {
+    const t = passive({ profile: 'linux', sackPermitted: true }, sackSyn, 65535)
+    data(t, 2000, 3000, 100_000)
+    expectSent(t, { ack: R(0), options: sack([2000, 3000]) }, 100_000)
+    data(t, 3000, 4000, 150_000)
+    expectSent(t, { ack: R(0), options: sack([2000, 4000]) }, 150_000)
+    data(t, 2000, 3000, 200_000)
+    expectSent(t, { ack: R(0), options: sack([2000, 3000], [2000, 4000]) }, 200_000)
+    // Checked on the kernel: a segment that fills the hole and runs into held data has that part D-SACKed.
+    data(t, 0, 2500, 300_000)
+    expectSent(t, { ack: R(4000), options: sack([2000, 2500]) }, 300_000)
+  })
+
+  it("rfc (dsack off by default) and a connection without SACK send no D-SACK", () => {
+    for (const t of [passive({ profile: 'rfc', sackPermitted: true, ackDelay: 0 }, sackSyn, 65535), passive({ profile: 'linux' }, sackSyn, 65535)]) {
+      data(t, 0, 1000, 100_000)
+      expectSent(t, { ack: R(1000), options: [] }, 100_000)
+      data(t, 0, 1000, 200_000)
+      expectSent(t, { ack: R(1000), options: [] }, 200_000)
+    }
+  })
+})
