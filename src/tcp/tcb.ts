@@ -306,6 +306,8 @@ export class Tcb {
   private readonly overlapScratch: number[] = [0, 0]
   /** The peer's FIN arrived ahead of missing data: where it sits. */
   private rcvFinAt: Seq | undefined
+  /** That FIN came alone and after every out-of-order segment held: its SACK block is the most recent. */
+  private rcvFinRecent = false
   /** The peer's FIN has been received in order. */
   finReceived = false
   /** Receive urgent pointer (first non-urgent octet), once the peer sent URG. */
@@ -1077,6 +1079,7 @@ export class Tcb {
       } else {
         // Out of order: an immediate duplicate ACK (RFC 5681 §4.2), with SACK blocks when agreed.
         this.ackNow = true
+        this.rcvFinRecent = false
       }
       if (fin) {
         const finAt = seqAdd(start, payload.length)
@@ -1091,7 +1094,10 @@ export class Tcb {
       }
     } else if (fin && start !== this.rcvNxt) {
       // A bare FIN ahead of missing data.
-      if (receiving) this.rcvFinAt = start
+      if (receiving) {
+        this.rcvFinAt = start
+        this.rcvFinRecent = true
+      }
       this.ackNow = true
       fin = false
     }
@@ -1867,7 +1873,8 @@ export class Tcb {
 
   private segMss(): number {
     // SACK blocks ride in the header and take room from the payload (RFC 9293 §3.7.1 Eff.snd.MSS).
-    const n = this.sackOk ? Math.min(this.rcvBuf.oooRanges + (this.dsackStart !== undefined ? 1 : 0), this.tsOk ? 3 : 4) : 0
+    const finBlock = this.rcvFinAt !== undefined && this.rcvBuf.oooEnd !== seqDiff(this.rcvFinAt, this.rcvNxt) ? 1 : 0
+    const n = this.sackOk ? Math.min(this.rcvBuf.oooRanges + (this.dsackStart !== undefined ? 1 : 0) + finBlock, this.tsOk ? 3 : 4) : 0
     let mss = this.effMss
     if (this.config.profile === 'linux' && this.maxSndWnd > 0) {
       // Linux (tcp_bound_to_half_wnd, in tcp_sync_mss): segments no larger than half the largest window the
@@ -2056,9 +2063,9 @@ export class Tcb {
   private segOptions(now: number): TcpOption[] {
     const sackN = this.sackOk ? this.rcvBuf.oooRanges : 0
     const dsack = this.dsackStart
-    if (!this.tsOk && sackN === 0 && dsack === undefined) return NO_OPTIONS
+    if (!this.tsOk && sackN === 0 && dsack === undefined && !(this.sackOk && this.rcvFinAt !== undefined)) return NO_OPTIONS
     let blocks: Array<[Seq, Seq]> | undefined
-    if (sackN > 0 || dsack !== undefined) {
+    if (sackN > 0 || dsack !== undefined || (this.sackOk && this.rcvFinAt !== undefined)) {
       blocks = []
       const max = this.tsOk ? 3 : 4
       // RFC 2883 §4: the D-SACK block first, once; then the SACK blocks (RFC 2018 §4).
@@ -2067,9 +2074,25 @@ export class Tcb {
         this.dsackStart = undefined
       }
       const k = sackN > 0 ? this.rcvBuf.sackOffsets(this.sackScratch, max - blocks.length) : 0
+      const fin = this.rcvFinAt
+      let finCovered = fin === undefined
       for (let i = 0; i < k; i++) {
-        blocks.push([seqAdd(this.rcvNxt, this.sackScratch[2 * i]), seqAdd(this.rcvNxt, this.sackScratch[2 * i + 1])])
+        let end = seqAdd(this.rcvNxt, this.sackScratch[2 * i + 1])
+        // A FIN held beyond a hole takes a sequence number (RFC 9293 §3.4) and is reported with its data, as
+        // Linux's out-of-order queue holds it (end_seq = seq + len + 1): RFC 2018 reports received sequence space.
+        if (end === fin) {
+          end = seqAdd(end, 1)
+          finCovered = true
+        }
+        blocks.push([seqAdd(this.rcvNxt, this.sackScratch[2 * i]), end])
       }
+      if (!finCovered && blocks.length < max) {
+        // A FIN alone beyond the hole: its own block (the kernel's: <sack 101:102>), first if it came last.
+        const b: [Seq, Seq] = [fin!, seqAdd(fin!, 1)]
+        if (this.rcvFinRecent) blocks.splice(dsack !== undefined ? 1 : 0, 0, b)
+        else blocks.push(b)
+      }
+      if (blocks.length === 0) blocks = undefined
     }
     return dataOptions(this.tsOk, this.tsOk ? this.tsVal(now) : 0, this.tsRecent, blocks)
   }

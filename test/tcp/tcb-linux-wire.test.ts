@@ -193,3 +193,31 @@ describe('D-SACK, RFC 2883 (sack-dsack-duplicate.pkt, sack-dsack-out-of-order.pk
     }
   })
 })
+
+describe('a FIN held beyond a hole is in the SACK blocks (close-fin-out-of-order.pkt)', () => {
+  const sackSyn = [{ kind: 'mss' as const, value: 1000 }, { kind: 'sackPermitted' as const }]
+  const sackOpt = (...blocks: Array<[number, number]>) => [{ kind: 'nop' }, { kind: 'nop' }, { kind: 'sack', blocks: blocks.map(([a, b]) => [R(a), R(b)]) }]
+  const FIN = 0x01
+
+  for (const profile of ['linux', 'rfc'] as const) {
+    it(`${profile}: data+FIN at 101 is SACKed 101:202 (the FIN's sequence number included); filling the hole ACKs 202`, () => {
+      const t = passive({ profile, sackPermitted: true }, sackSyn, 65535)
+      send(t, { seq: R(100), ack: L(0), flags: ACK | PSH | FIN, window: 65535, payload: bytes(100) }, 100_000)
+      expectSent(t, { ack: R(0), options: sackOpt([100, 201]) }, 100_000)
+      send(t, { seq: R(0), ack: L(0), flags: ACK | PSH, window: 65535, payload: bytes(100) }, 200_000)
+      expectSent(t, { ack: R(201), options: [] }, 200_000)
+      expect(t.state).toBe('CLOSE-WAIT')
+    })
+  }
+
+  it('linux: a bare FIN beyond the hole gets its own block, as on the kernel (<sack 101:102>); later data below it comes first', () => {
+    const t = passive({ profile: 'linux', sackPermitted: true }, sackSyn, 65535)
+    send(t, { seq: R(100), ack: L(0), flags: ACK | FIN, window: 65535 }, 100_000)
+    expectSent(t, { ack: R(0), options: sackOpt([100, 101]) }, 100_000)
+    send(t, { seq: R(50), ack: L(0), flags: ACK | PSH, window: 65535, payload: bytes(20) }, 150_000)
+    expectSent(t, { ack: R(0), options: sackOpt([50, 70], [100, 101]) }, 150_000)
+    // Data that reaches the FIN joins its block.
+    send(t, { seq: R(70), ack: L(0), flags: ACK | PSH, window: 65535, payload: bytes(30) }, 160_000)
+    expectSent(t, { ack: R(0), options: sackOpt([50, 101]) }, 160_000)
+  })
+})
