@@ -6,7 +6,8 @@
 import { describe, expect, it } from 'vitest'
 import { Tcb } from '../../src/tcp/tcb.js'
 import type { TcpConfig } from '../../src/tcp/types.js'
-import { seq, seqAdd } from '../../src/tcp/seq.js'
+import type { TcpOption } from '../../src/tcp/options.js'
+import { seq, seqAdd, type Seq } from '../../src/tcp/seq.js'
 import { ACK, L, LOCAL_ISS, MSS_1460, PSH, R, REMOTE_ISS, RST, SYN, TUPLE, PLAIN, drain, expectNothing, expectSent, send, seg, flagNames } from './helpers.js'
 
 const bytes = (n: number, fill = 0x61): Uint8Array => new Uint8Array(n).fill(fill)
@@ -196,7 +197,7 @@ describe('D-SACK, RFC 2883 (sack-dsack-duplicate.pkt, sack-dsack-out-of-order.pk
 
 describe('a FIN held beyond a hole is in the SACK blocks (close-fin-out-of-order.pkt)', () => {
   const sackSyn = [{ kind: 'mss' as const, value: 1000 }, { kind: 'sackPermitted' as const }]
-  const sackOpt = (...blocks: Array<[number, number]>) => [{ kind: 'nop' }, { kind: 'nop' }, { kind: 'sack', blocks: blocks.map(([a, b]) => [R(a), R(b)]) }]
+  const sackOpt = (...blocks: Array<[number, number]>): TcpOption[] => [{ kind: 'nop' }, { kind: 'nop' }, { kind: 'sack', blocks: blocks.map(([a, b]) => [R(a), R(b)] as [Seq, Seq]) }]
   const FIN = 0x01
 
   for (const profile of ['linux', 'rfc'] as const) {
