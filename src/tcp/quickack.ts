@@ -6,11 +6,12 @@
  * (tcp_send_dupack → tcp_enter_quickack_mode). Each ACK sent while one was due uses one up
  * (tcp_dec_quickack_mode). Pinned against a kernel capture in test/fixtures/linux-quickack.
  *
- * Ping-pong mode is modelled only where Linux enters it on the peer's FIN in ESTABLISHED (tcp_fin): no more
- * quick ACKs, and the ACK of the FIN is delayed. Not modelled (yet): Linux's adaptive ATO (the delay stays
- * `ackDelay`, which is Linux's TCP_ATO_MIN of 40 ms), ping-pong mode entered by sending data soon after
- * receiving (interactive traffic), and the ACK Linux sends when a read empties the receive queue after a
- * short pushed segment.
+ * Ping-pong mode (no quick ACKs; an ACK waits to ride on the reply) starts on the peer's FIN in ESTABLISHED
+ * (tcp_fin) and when we send data less than the delayed-ACK timeout after data arrived (tcp_event_data_sent,
+ * interactive traffic); it ends when the delayed-ACK timer fires or a retransmission arrives. Before the
+ * first data the ACK delay is 0 (Linux's ato starts at 0). Not modelled (yet): Linux's adaptive ATO (the
+ * delay stays `ackDelay`, which is Linux's TCP_ATO_MIN of 40 ms), its ping-pong counter beyond a threshold of
+ * one, and the ACK Linux sends when a read empties the receive queue after a short pushed segment.
  */
 
 /** Linux's TCP_MAX_QUICKACKS. */
@@ -26,8 +27,16 @@ export class QuickAck {
   quick = 0
   /** Linux's icsk_ack.rcv_mss: the size of the peer's segments as seen so far (0 before any data). */
   rcvMss = 0
-  /** When in-order data last arrived (µs); undefined before the first. */
+  /** When in-order data last arrived (µs, Linux's lrcvtime); undefined before the first. */
   private lastDataAt: number | undefined = undefined
+
+  /**
+   * Linux's icsk_ack.ato is 0 until the first data arrives (tcp_event_data_recv sets it to TCP_ATO_MIN), so
+   * an ACK delayed before then (a bare FIN's) goes out on the next timer tick: no delay here.
+   */
+  get ackDelayStarted(): boolean {
+    return this.lastDataAt !== undefined
+  }
 
   /** Linux's ping-pong (interactive) mode: ACKs wait to ride on data; quick ACKs are off. */
   pingpong = false
@@ -51,6 +60,19 @@ export class QuickAck {
     if (len >= this.rcvMss) this.rcvMss = Math.min(len, advMss)
     if (this.lastDataAt === undefined || now - this.lastDataAt > rto) this.incr(rcvWnd)
     this.lastDataAt = now
+  }
+
+  /**
+   * We sent data (tcp_event_data_sent): a reply sent less than the delayed-ACK timeout `ato` after data
+   * arrived makes the connection interactive, so ACKs wait to ride on the next reply (ping-pong mode).
+   */
+  onDataSent(now: number, ato: number): void {
+    if (this.lastDataAt !== undefined && now - this.lastDataAt < ato) this.pingpong = true
+  }
+
+  /** The delayed-ACK timer fired in ping-pong mode: the reply did not come, so leave it (tcp_delack_timer_handler). */
+  onDelayedAckTimeout(): void {
+    this.pingpong = false
   }
 
   /** tcp_enter_quickack_mode: a retransmission of data we already had (our ACK was lost or too late). */

@@ -1590,7 +1590,8 @@ export class Tcb {
   /** Schedules an ACK for in-order data: at once, or delayed (RFC 9293 §3.8.6.3, RFC 5681 §4.2). */
   private scheduleAck(now: number, len: number): void {
     const d = this.config.ackDelay
-    if (d === 0 || this.quickAck?.active) {
+    // Linux: before any data arrived the delayed-ACK timeout (ato) is still 0 (quickack.ts).
+    if (d === 0 || this.quickAck?.active || (this.quickAck !== undefined && !this.quickAck.ackDelayStarted)) {
       this.ackNow = true
       return
     }
@@ -1702,6 +1703,7 @@ export class Tcb {
       this.timers.delayedAck = undefined
       this.emitTimer(now, 'delayed-ack')
       this.ackNow = true
+      this.quickAck?.onDelayedAckTimeout()
     }
   }
 
@@ -1989,6 +1991,7 @@ export class Tcb {
       }
     }
     if (payload.length > 0 && payload.length < this.segMss()) this.sndSml = end
+    if (this.quickAck && payload.length > 0) this.quickAck.onDataSent(now, this.config.ackDelay)
     const next = seqAdd(end, flags & FIN ? 1 : 0)
     const retransmit = seqLt(at, this.sndMax)
     if (!resend) {

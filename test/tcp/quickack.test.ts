@@ -68,17 +68,26 @@ describe("the TCB with profile 'linux'", () => {
 
   it('a FIN in ESTABLISHED (ping-pong mode): its ACK is delayed even with quick ACKs left, data riding with it too', () => {
     const bare = tcbEstablished({ profile: 'linux', ackDelay: 40_000 })
-    send(bare, { seq: R(0), ack: L(0), flags: ACK | FIN }, 1_000)
+    send(bare, { seq: R(0), ack: L(0), payload: 'hi' }, 1_000)
+    expect(drain(bare, 1_000).map((s) => s.ack)).toEqual([R(2)])
+    send(bare, { seq: R(2), ack: L(0), flags: ACK | FIN }, 2_000)
     expect(bare.state).toBe('CLOSE-WAIT')
-    expect(drain(bare, 1_000)).toEqual([])
-    expect(bare.pollAt()).toBe(41_000)
-    expect(drain(bare, 41_000).map((s) => s.ack)).toEqual([R(1)])
+    expect(drain(bare, 2_000)).toEqual([])
+    expect(bare.pollAt()).toBe(42_000)
+    expect(drain(bare, 42_000).map((s) => s.ack)).toEqual([R(3)])
     const withData = tcbEstablished({ profile: 'linux', ackDelay: 40_000 })
     send(withData, { seq: R(0), ack: L(0), flags: ACK | FIN, payload: 'bye' }, 1_000)
     expect(drain(withData, 1_000)).toEqual([])
     // Closing before the delayed ACK fires: the FIN carries the ACK, as Linux's reply would.
     withData.close()
     expect(drain(withData, 2_000).map((s) => [s.flags, s.ack])).toEqual([[ACK | FIN, R(4)]])
+  })
+
+  it('a bare FIN before any data is acknowledged at once: the ACK delay (Linux\'s ato) is 0 until data arrives (close-last-ack-retransmit.pkt on the kernel)', () => {
+    const t = tcbEstablished({ profile: 'linux', ackDelay: 40_000 })
+    send(t, { seq: R(0), ack: L(0), flags: ACK | FIN }, 1_000)
+    expect(t.state).toBe('CLOSE-WAIT')
+    expect(drain(t, 1_000).map((s) => s.ack)).toEqual([R(1)])
   })
 
   it('a FIN in FIN-WAIT-2 is acknowledged at once (Linux: tcp_send_ack)', () => {

@@ -222,3 +222,41 @@ describe('a FIN held beyond a hole is in the SACK blocks (close-fin-out-of-order
     expectSent(t, { ack: R(0), options: sackOpt([50, 101]) }, 160_000)
   })
 })
+
+describe('interactive (ping-pong) mode (data-both-ways.pkt)', () => {
+  const mss1000 = [{ kind: 'mss' as const, value: 1000 }]
+
+  it('linux: a reply sent within 40 ms of a request makes the next request wait for the reply to carry its ACK; a missed delayed ACK ends it', () => {
+    const t = passive({ profile: 'linux', sackPermitted: true, ackDelay: 40_000 }, [...mss1000, { kind: 'sackPermitted' as const }], 65535)
+    send(t, { seq: R(0), ack: L(0), flags: ACK | PSH, window: 65535, payload: bytes(100) }, 100_000)
+    expectSent(t, { seq: L(0), ack: R(100), flags: ACK, payload: '' }, 100_000) // quick ACK
+    expect(t.recv(100).length).toBe(100)
+    t.send(bytes(300))
+    expectSent(t, { seq: L(0), ack: R(100), flags: ACK | PSH, payload: bytes(300) }, 100_000)
+    // The second request: no quick ACK now (the kernel sends none), the delayed ACK is armed.
+    send(t, { seq: R(100), ack: L(300), flags: ACK | PSH, window: 65535, payload: bytes(100) }, 200_000)
+    expectNothing(t, 200_000)
+    expect(t.pollAt()).toBe(240_000)
+    expect(t.recv(100).length).toBe(100)
+    t.send(bytes(50))
+    expectSent(t, { seq: L(300), ack: R(200), flags: ACK | PSH, payload: bytes(50) }, 200_000)
+    expectNothing(t, 200_000)
+    // A third request with no reply: the delayed ACK fires 40 ms later and ping-pong mode ends...
+    send(t, { seq: R(200), ack: L(350), flags: ACK | PSH, window: 65535, payload: bytes(100) }, 300_000)
+    expectNothing(t, 300_000)
+    expectSent(t, { ack: R(300), flags: ACK, payload: '' }, 340_000)
+    // ...so the next request is quick-ACKed again.
+    send(t, { seq: R(300), ack: L(350), flags: ACK | PSH, window: 65535, payload: bytes(100) }, 400_000)
+    expectSent(t, { ack: R(400), flags: ACK, payload: '' }, 400_000)
+  })
+
+  it('linux: a reply more than 40 ms after the request leaves quick ACKs on', () => {
+    const t = passive({ profile: 'linux', ackDelay: 40_000 }, mss1000, 65535)
+    send(t, { seq: R(0), ack: L(0), flags: ACK | PSH, window: 65535, payload: bytes(100) }, 100_000)
+    expectSent(t, { ack: R(100), payload: '' }, 100_000)
+    t.send(bytes(300))
+    expectSent(t, { seq: L(0), flags: ACK | PSH, payload: bytes(300) }, 140_000)
+    send(t, { seq: R(100), ack: L(300), flags: ACK | PSH, window: 65535, payload: bytes(100) }, 200_000)
+    expectSent(t, { ack: R(200), payload: '' }, 200_000)
+  })
+})
