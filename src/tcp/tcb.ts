@@ -1595,6 +1595,17 @@ export class Tcb {
       this.ackNow = true
       return
     }
+    if (this.quickAck) {
+      // Linux (__tcp_ack_snd_check): at once when more than one of the peer's segments is unacknowledged and
+      // the window we could offer now is no smaller than the one we offered, i.e. the application reads;
+      // otherwise the read sends it (afterRead) or the timer does.
+      if (seqDiff(this.rcvNxt, this.lastAckSent) > this.quickAck.rcvMss && this.config.rcvBuf - this.rcvBuf.length >= this.advertisedWnd) {
+        this.ackNow = true
+      } else if (this.timers.delayedAck === undefined) {
+        this.timers.delayedAck = now + d
+      }
+      return
+    }
     // SHLD-19: an ACK for at least every second full-sized segment; MUST-40: delay < 0.5 s.
     if (len >= this.effMss) this.segsSinceAck++
     if (this.segsSinceAck >= 2) this.ackNow = true
@@ -1630,6 +1641,27 @@ export class Tcb {
     const cur = this.rcvWnd
     const free = this.config.rcvBuf - this.rcvBuf.length
     if (free - cur >= Math.min(this.config.rcvBuf >> 1, this.config.mss) && free >= 2 * cur) this.ackNow = true
+    // Linux (tcp_cleanup_rbuf): a delayed ACK that covers more than one of the peer's segments goes out once
+    // the application has read (the every-second-segment ACK waits for the read: scheduleAck).
+    if (this.quickAck && this.timers.delayedAck !== undefined && seqDiff(this.rcvNxt, this.lastAckSent) > this.quickAck.rcvMss) {
+      this.ackNow = true
+    }
+  }
+
+  /**
+   * Linux's TCP_QUICKACK socket option ('linux' profile): false enters ping-pong mode (ACKs wait to ride on
+   * data); true leaves it and sends an ACK that was being delayed (__tcp_sock_set_quickack). In 'rfc', which
+   * has no quick-ack mode, false changes nothing and true only sends a delayed ACK now.
+   */
+  setQuickAck(on: boolean): void {
+    if (this.quickAck) this.quickAck.pingpong = !on
+    const s = this._state
+    if (on && (s === 'ESTABLISHED' || s === 'CLOSE-WAIT') && this.timers.delayedAck !== undefined) this.ackNow = true
+  }
+
+  /** TCP_QUICKACK's value: ACKs go out at once now (Linux's inet_csk_in_quickack_mode; false in 'rfc'). */
+  get quickAckMode(): boolean {
+    return this.quickAck?.active ?? false
   }
 
   // ------------------------------------------------------------------ output

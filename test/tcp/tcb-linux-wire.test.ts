@@ -260,3 +260,59 @@ describe('interactive (ping-pong) mode (data-both-ways.pkt)', () => {
     expectSent(t, { ack: R(200), payload: '' }, 200_000)
   })
 })
+
+describe('TCP_QUICKACK and the every-second-segment ACK (data-delayed-ack.pkt, data-delayed-ack-cumulative.pkt)', () => {
+  const mss1000 = [{ kind: 'mss' as const, value: 1000 }]
+  const linux = { profile: 'linux' as const, ackDelay: 40_000, rcvBuf: 65536 }
+
+  it('linux: quick-ack off before the data: a lone segment is ACKed by the delayed-ACK timer, 40 ms later', () => {
+    const t = passive(linux, mss1000, 65535)
+    expect(t.quickAckMode).toBe(false) // no data yet: quick-ack mode starts with the first
+    t.setQuickAck(false)
+    send(t, { seq: R(0), ack: L(0), flags: ACK | PSH, window: 65535, payload: bytes(100) }, 100_000)
+    expectNothing(t, 100_000)
+    expect(t.pollAt()).toBe(140_000)
+    expectSent(t, { ack: R(100), payload: '' }, 140_000)
+  })
+
+  it('linux: two full segments the application has not read wait for the timer (one cumulative ACK); a read sends it at once', () => {
+    const t = passive(linux, mss1000, 65535)
+    t.setQuickAck(false)
+    send(t, { seq: R(0), ack: L(0), window: 65535, payload: bytes(1000) }, 100_000)
+    send(t, { seq: R(1000), ack: L(0), window: 65535, payload: bytes(1000) }, 105_000)
+    expectNothing(t, 105_000)
+    expect(t.pollAt()).toBe(140_000)
+    expectSent(t, { ack: R(2000), payload: '' }, 140_000)
+    // The timer firing in ping-pong mode ended it (TCP_QUICKACK=0 is not permanent); set again, two more
+    // segments, then the application reads: the ACK goes with the read (Linux's tcp_cleanup_rbuf).
+    expect(t.quickAckMode).toBe(true)
+    t.setQuickAck(false)
+    send(t, { seq: R(2000), ack: L(0), window: 65535, payload: bytes(1000) }, 200_000)
+    send(t, { seq: R(3000), ack: L(0), window: 65535, payload: bytes(1000) }, 201_000)
+    expectNothing(t, 201_000)
+    expect(t.recv(4000).length).toBe(4000)
+    expectSent(t, { ack: R(4000), payload: '' }, 202_000)
+  })
+
+  it('linux: TCP_QUICKACK=1 leaves ping-pong mode and sends the ACK being delayed', () => {
+    const t = passive(linux, mss1000, 65535)
+    t.setQuickAck(false)
+    send(t, { seq: R(0), ack: L(0), flags: ACK | PSH, window: 65535, payload: bytes(100) }, 100_000)
+    expectNothing(t, 100_000)
+    t.setQuickAck(true)
+    expect(t.quickAckMode).toBe(true)
+    expectSent(t, { ack: R(100), payload: '' }, 101_000)
+    send(t, { seq: R(100), ack: L(0), flags: ACK | PSH, window: 65535, payload: bytes(100) }, 110_000)
+    expectSent(t, { ack: R(200), payload: '' }, 110_000)
+  })
+
+  it('rfc: no quick-ack mode to leave; two full segments are ACKed at once (RFC 1122 §4.2.3.2, RFC 9293 SHLD-19)', () => {
+    const t = passive({ profile: 'rfc', ackDelay: 40_000 }, mss1000, 65535)
+    t.setQuickAck(false)
+    expect(t.quickAckMode).toBe(false)
+    send(t, { seq: R(0), ack: L(0), window: 65535, payload: bytes(1000) }, 100_000)
+    expectNothing(t, 100_000)
+    send(t, { seq: R(1000), ack: L(0), window: 65535, payload: bytes(1000) }, 105_000)
+    expectSent(t, { ack: R(2000), payload: '' }, 105_000)
+  })
+})
