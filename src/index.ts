@@ -13,7 +13,7 @@ export * from './tcp/options.js'
 export * from './tcp/segment.js'
 
 // The userland TCP
-export { Tcb, TcpUserError, rstForClosed, LEGAL_TRANSITIONS, type TcbStats, type StateHook } from './tcp/tcb.js'
+export { Tcb, TcpUserError, rstForClosed, LEGAL_TRANSITIONS, type TcbStats, type TcbInfo, type CaState, type StateHook } from './tcp/tcb.js'
 export { Listener, COOKIE_MSS, type ListenerOptions, type ListenerStats } from './tcp/listener.js'
 export { SackScoreboard, SentLog, Rack, isDsack, rackSentAfter, MAX_SACK_RANGES, DUP_THRESH, SEG_SACKED, SEG_LOST, SEG_RETRANS } from './tcp/sack.js'
 export * from './tcp/types.js'

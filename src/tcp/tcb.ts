@@ -132,6 +132,61 @@ export interface TcbStats {
   tlpRecoveries: number
   /** Times the peer dropped data it had SACKed (RFC 2018 §8), so the scoreboard was cleared. */
   sackReneging: number
+  /** Segments sent with data, retransmissions included (Linux's data_segs_out). */
+  dataSegsOut: number
+  /** Segments received with data (Linux's data_segs_in). */
+  dataSegsIn: number
+}
+
+/**
+ * Linux's congestion-avoidance state (tcpi_ca_state): Open; Disorder (duplicate ACKs or SACKed data, no
+ * loss yet); Recovery (fast recovery); Loss (after an RTO, until what was outstanding then is acknowledged).
+ * tcplab has no ECN, so never Linux's CWR.
+ */
+export type CaState = 'open' | 'disorder' | 'recovery' | 'loss'
+
+/**
+ * A read-only snapshot of a connection's counters in the terms of Linux's struct tcp_info, for TCP_INFO:
+ * times in µs, windows in bytes, segment counts where Linux counts packets.
+ */
+export interface TcbInfo {
+  /** tcpi_ca_state. */
+  caState: CaState
+  /** tcpi_retransmits: retransmission timeouts in a row, with no ACK of new data since. */
+  retransmits: number
+  /** tcpi_backoff: RTO doublings in force. */
+  backoff: number
+  /** tcpi_rto (µs), backoff applied. */
+  rto: number
+  /** tcpi_rtt and tcpi_rttvar (µs): the smoothed RTT (undefined before a sample) and its variation. */
+  rtt: number | undefined
+  rttvar: number
+  /** tcpi_snd_mss: the payload of a full segment (Eff.snd.MSS). */
+  sndMss: number
+  /** tcpi_rcv_mss: the peer's segment size as seen (the 'linux' profile's estimate; 0 in 'rfc' or before data). */
+  rcvMss: number
+  /** Congestion window and slow-start threshold in bytes (tcpi_snd_cwnd and tcpi_snd_ssthresh count segments). */
+  cwnd: number
+  ssthresh: number
+  /**
+   * tcpi_unacked: segments sent and not acknowledged (with SACK, the transmission log's records; without,
+   * the flight in full segments, rounded up).
+   */
+  unacked: number
+  /** tcpi_sacked and tcpi_retrans: of those, SACKed, and retransmitted and not SACKed (SACK only; else 0). */
+  sacked: number
+  retransOut: number
+  /** tcpi_total_retrans: every segment retransmitted, SYNs included. */
+  totalRetrans: number
+  /** tcpi_bytes_acked: sequence space the peer acknowledged (the SYN included on an active open, as Linux's). */
+  bytesAcked: number
+  /** tcpi_bytes_received: sequence space received in order past the peer's SYN. */
+  bytesReceived: number
+  /** tcpi_segs_out / tcpi_segs_in / tcpi_data_segs_out / tcpi_data_segs_in. */
+  segsOut: number
+  segsIn: number
+  dataSegsOut: number
+  dataSegsIn: number
 }
 
 /** The options of one incoming segment, scanned into a reused scratch object. */
@@ -250,6 +305,8 @@ export class Tcb {
     tlpProbes: 0,
     tlpRecoveries: 0,
     sackReneging: 0,
+    dataSegsOut: 0,
+    dataSegsIn: 0,
   }
 
   // --- send sequence space (RFC 9293 §3.3.1) ---
@@ -349,6 +406,8 @@ export class Tcb {
   private dupAcks = 0
   private recover: Seq
   private inRecovery = false
+  /** After an RTO until SND.UNA passes what was outstanding then (Linux's TCP_CA_Loss; both recoveries). */
+  private caLoss = false
 
   // --- SACK-based loss recovery (RFC 6675, RFC 8985), used when sackOk ---
   /** The peer's SACK blocks, as octet ranges past SND.UNA. */
@@ -516,6 +575,46 @@ export class Tcb {
     return this.cc.ssthresh
   }
 
+  /** A snapshot of the counters Linux reports in TCP_INFO ({@link TcbInfo}). */
+  info(): TcbInfo {
+    const sack = this.sackOk && this.sndUna !== this.iss
+    const log = this.log
+    let retransOut = 0
+    if (sack) for (let i = 0; i < log.length; i++) if ((log.flags(i) & (SEG_RETRANS | SEG_SACKED)) === SEG_RETRANS) retransOut++
+    const flight = this.sndUna === this.iss ? 0 : seqDiff(this.sndMax, this.sndUna)
+    const caState: CaState = this.caLoss || this.inLoss
+      ? 'loss'
+      : this.inRecovery
+        ? 'recovery'
+        : this.dupAcks > 0 || (sack && log.sackedCount > 0)
+          ? 'disorder'
+          : 'open'
+    const acked = seqDiff(this.sndUna, this.passive ? seqAdd(this.iss, 1) : this.iss)
+    const received = this.synSeen ? seqDiff(this.rcvNxt, seqAdd(this.irs, 1)) : 0
+    return {
+      caState,
+      retransmits: this.retries,
+      backoff: this.rtt.backoff,
+      rto: this.rtt.current,
+      rtt: this.rtt.srtt,
+      rttvar: this.rtt.rttvar,
+      sndMss: this.effMss,
+      rcvMss: this.quickAck?.rcvMss ?? 0,
+      cwnd: this.cwnd,
+      ssthresh: this.ssthresh,
+      unacked: sack ? log.length : Math.ceil(flight / this.effMss),
+      sacked: sack ? log.sackedCount : 0,
+      retransOut,
+      totalRetrans: this.stats.retransmits,
+      bytesAcked: acked > 0 ? acked : 0,
+      bytesReceived: received > 0 ? received : 0,
+      segsOut: this.stats.segsOut,
+      segsIn: this.stats.segsIn,
+      dataSegsOut: this.stats.dataSegsOut,
+      dataSegsIn: this.stats.dataSegsIn,
+    }
+  }
+
   /** Largest payload we put in one segment: RFC 9293 §3.7.1 Eff.snd.MSS, less the timestamp option. */
   get effMss(): number {
     const m = Math.min(this.peerMss, this.config.mss) - (this.tsOk ? 12 : 0)
@@ -677,6 +776,7 @@ export class Tcb {
   process(now: number, seg: TcpRepr): void {
     this.now = now
     this.stats.segsIn++
+    if (seg.payload.length > 0) this.stats.dataSegsIn++
     if (this.onEvent) this.emitSegIn(seg)
     switch (this._state) {
       case 'CLOSED': {
@@ -1165,6 +1265,7 @@ export class Tcb {
     }
     this.sndUna = ack
     if (seqLt(this.sndNxt, ack)) this.sndNxt = ack
+    if (this.caLoss && seqGe(ack, this.recover)) this.caLoss = false
     let pm = 0
     while (pm < this.pushMarks.length && seqLe(this.pushMarks[pm], ack)) pm++
     if (pm > 0) this.pushMarks.splice(0, pm)
@@ -1764,6 +1865,7 @@ export class Tcb {
       // reduction); RFC 6582 §4: recover ← highest sent.
       this.cc.onRto(seqDiff(this.sndMax, this.sndUna), this.effMss, now)
       this.inRecovery = false
+      this.caLoss = true
       this.recover = this.sndMax
       this.dupAcks = 0
       this.fastRtx = false
@@ -2194,6 +2296,7 @@ export class Tcb {
 
   private out(seg: TcpRepr, retransmit: boolean): TcpRepr {
     this.stats.segsOut++
+    if (seg.payload.length > 0) this.stats.dataSegsOut++
     if (this.onEvent) this.onEvent({ type: 'segment-out', now: this.now, seg, retransmit }, this)
     return seg
   }

@@ -316,3 +316,60 @@ describe('TCP_QUICKACK and the every-second-segment ACK (data-delayed-ack.pkt, d
     expectSent(t, { ack: R(2000), payload: '' }, 105_000)
   })
 })
+
+describe('Tcb.info(): TCP_INFO counters (info-passive-options.pkt, info-rto-loss-state.pkt, info-unacked-rtt.pkt)', () => {
+  const sackSyn = [{ kind: 'mss' as const, value: 1000 }, { kind: 'sackPermitted' as const }]
+
+  it('after a passive open: Open, nothing unacknowledged or retransmitted, 10 segments of cwnd', () => {
+    const t = passive({ profile: 'linux', sackPermitted: true }, sackSyn, 65535)
+    const i = t.info()
+    expect([i.caState, i.unacked, i.retransmits, i.totalRetrans, i.sndMss, Math.floor(i.cwnd / i.sndMss)]).toEqual(['open', 0, 0, 0, 1000, 10])
+    expect([i.bytesAcked, i.dataSegsOut]).toEqual([0, 0])
+  })
+
+  it('an RTO: Loss, one retransmission, backoff 1, the RTO doubled, cwnd one segment; the ACK brings Open back', () => {
+    // tcp_early_retrans=0 in the script: no tail loss probe before the RTO.
+    const t = passive({ profile: 'linux', sackPermitted: true, nagle: false, rack: false }, sackSyn, 65535)
+    const before = t.info().rto
+    expect(before).toBe(300_000)
+    t.send(bytes(1000))
+    expectSent(t, { seq: L(0), payload: bytes(1000) }, 100_000)
+    expectSent(t, { seq: L(0), payload: bytes(1000) }, 400_000)
+    const i = t.info()
+    expect([i.caState, i.retransmits, i.backoff, i.totalRetrans, i.rto, i.cwnd / i.sndMss]).toEqual(['loss', 1, 1, 1, 2 * before, 1])
+    expect([i.unacked, i.retransOut]).toEqual([1, 1])
+    send(t, { seq: R(0), ack: L(1000), window: 65535 }, 500_000)
+    const j = t.info()
+    expect([j.caState, j.retransmits, j.unacked, j.bytesAcked, j.dataSegsOut]).toEqual(['open', 0, 0, 1000, 2])
+  })
+
+  it('segments in flight, then an RTT sample of 100 ms, 3000 octets acknowledged in 3 data segments', () => {
+    const t = passive({ profile: 'linux', sackPermitted: true, nagle: false }, sackSyn, 65535)
+    for (let k = 0; k < 3; k++) {
+      t.send(bytes(1000))
+      expectSent(t, { seq: L(1000 * k) }, 200_000)
+    }
+    expect(t.info().unacked).toBe(3)
+    send(t, { seq: R(0), ack: L(2000), window: 65535 }, 300_000)
+    expect(t.info().unacked).toBe(1)
+    send(t, { seq: R(0), ack: L(3000), window: 65535 }, 300_000)
+    const i = t.info()
+    expect([i.unacked, i.rtt, i.bytesAcked, i.dataSegsOut]).toEqual([0, 100_000, 3000, 3])
+  })
+
+  it('without SACK unacked counts the flight in full segments; an active open counts the SYN in bytesAcked, as the kernel does', () => {
+    const t = Tcb.connect(TUPLE, 0, { ...PLAIN, profile: 'linux' })
+    expectSent(t, { flags: SYN }, 0)
+    send(t, { seq: REMOTE_ISS, ack: L(0), flags: SYN | ACK, options: [{ kind: 'mss', value: 1000 }] }, 100_000)
+    expectSent(t, { flags: ACK }, 100_000)
+    expect(t.info().bytesAcked).toBe(1)
+    t.send(bytes(2500))
+    drain(t, 100_000)
+    expect(t.info().unacked).toBe(3)
+    send(t, { seq: R(0), ack: L(1000) }, 200_000)
+    expect([t.info().unacked, t.info().bytesAcked]).toEqual([2, 1001])
+    // Three duplicate ACKs: fast recovery (NewReno).
+    for (let k = 0; k < 3; k++) send(t, { seq: R(0), ack: L(1000) }, 210_000)
+    expect(t.info().caState).toBe('recovery')
+  })
+})
