@@ -1870,7 +1870,8 @@ export class Tcb {
       this.dupAcks = 0
       this.fastRtx = false
     }
-    this.rtt.expired()
+    // Linux (tcp_syn_linear_timeouts): the first SYN retransmissions keep the initial RTO.
+    if (!(this._state === 'SYN-SENT' && this.retries <= this.config.synLinearTimeouts)) this.rtt.expired()
     this.rttSeq = undefined // Karn: no sample from anything sent before now
     if (!synPhase && this.sackOk && this.log.length > 0) {
       this.sackTimeout(now, wasRecovering)

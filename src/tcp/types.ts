@@ -92,6 +92,11 @@ export interface TcpConfig {
   rtoMax: number
   /** Retransmissions of a SYN or SYN+ACK before giving up (RFC 9293 R2 for SYN, MUST-23: ≥ 3 minutes). */
   synRetries: number
+  /**
+   * SYN retransmissions in SYN-SENT that keep the initial RTO instead of doubling it (Linux's
+   * tcp_syn_linear_timeouts, 4 by default since 6.7); 0 backs off from the first (RFC 6298 §5.5).
+   */
+  synLinearTimeouts: number
   /** Retransmissions of data or FIN before giving up (RFC 9293 R2, MUST-20); Linux tcp_retries2 = 15. */
   maxRetries: number
   /**
@@ -146,6 +151,7 @@ export const DEFAULT_TCP_CONFIG: Readonly<TcpConfig> = Object.freeze({
   rtoMin: 200 * MILLISECOND,
   rtoMax: 120 * SECOND,
   synRetries: 7,
+  synLinearTimeouts: 0,
   maxRetries: 15,
   userTimeout: 0,
   msl: 30 * SECOND,
@@ -186,6 +192,7 @@ export function resolveConfig(partial?: Partial<TcpConfig>): TcpConfig {
   if (!(c.sndBuf >= 1 && c.sndBuf <= 0x3fffffff)) throw new RangeError(`sndBuf ${c.sndBuf} out of range`)
   if (c.ackDelay >= 500_000) throw new RangeError('ackDelay must be < 0.5 s (RFC 9293 MUST-40)')
   if (!(c.rtoMin > 0 && c.rtoMin <= c.rtoMax)) throw new RangeError('need 0 < rtoMin ≤ rtoMax')
+  if (!(Number.isInteger(c.synLinearTimeouts) && c.synLinearTimeouts >= 0)) throw new RangeError(`synLinearTimeouts ${c.synLinearTimeouts} must be an integer ≥ 0`)
   if (c.profile !== 'rfc' && c.profile !== 'linux') throw new RangeError(`profile ${String(c.profile)} is not one of rfc, linux`)
   if (!CC_NAMES.includes(c.congestionControl)) {
     throw new RangeError(`congestionControl ${String(c.congestionControl)} is not one of ${CC_NAMES.join(', ')}`)

@@ -373,3 +373,24 @@ describe('Tcb.info(): TCP_INFO counters (info-passive-options.pkt, info-rto-loss
     expect(t.info().caState).toBe('recovery')
   })
 })
+
+describe('linear SYN timeouts (open-syn-linear-timeouts.pkt)', () => {
+  const synTimes = (cfg: Partial<TcpConfig>, n: number): number[] => {
+    const t = Tcb.connect(TUPLE, 0, { ...PLAIN, ...cfg })
+    const out: number[] = []
+    for (let k = 0; k < n; k++) {
+      const at = k === 0 ? 0 : t.pollAt()!
+      expectSent(t, { seq: LOCAL_ISS, flags: SYN }, at)
+      out.push(at / 1000)
+    }
+    return out
+  }
+
+  it('synLinearTimeouts 4: the RTO stays 1 s through the fourth timeout, then doubles (the kernel: SYNs at 0, 1, 2, 3, 4, 5, 7 s)', () => {
+    expect(synTimes({ profile: 'linux', synLinearTimeouts: 4 }, 7)).toEqual([0, 1000, 2000, 3000, 4000, 5000, 7000])
+  })
+
+  it('0 (RFC 6298 §5.5): doubling from the first', () => {
+    expect(synTimes({ profile: 'linux', synLinearTimeouts: 0 }, 4)).toEqual([0, 1000, 3000, 7000])
+  })
+})
