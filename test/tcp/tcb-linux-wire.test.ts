@@ -112,8 +112,9 @@ describe('window-limited sends (window-limited-send.pkt, open-passive-wscale-onl
 })
 
 describe('an unacceptable ACK in SYN-SENT (rst-syn-sent-bad-ack.pkt, rst-syn-sent-ignored.pkt)', () => {
+  // Linear SYN timeouts off, as in the kernel run that checked the backed-off timer (tcp_syn_linear_timeouts=0).
   const connect = (profile: 'linux' | 'rfc'): Tcb => {
-    const t = Tcb.connect(TUPLE, 0, { ...PLAIN, profile })
+    const t = Tcb.connect(TUPLE, 0, { ...PLAIN, profile, synLinearTimeouts: 0 })
     expectSent(t, { seq: LOCAL_ISS, flags: SYN }, 0)
     return t
   }
