@@ -1751,13 +1751,17 @@ export class Tcb {
 
   /**
    * Linux's TCP_QUICKACK socket option ('linux' profile): false enters ping-pong mode (ACKs wait to ride on
-   * data); true leaves it and sends an ACK that was being delayed (__tcp_sock_set_quickack). In 'rfc', which
-   * has no quick-ack mode, false changes nothing and true only sends a delayed ACK now.
+   * data); true leaves it, and an ACK being delayed goes now if the application has read everything or more
+   * than one of the peer's segments is unacknowledged (__tcp_sock_set_quickack → tcp_cleanup_rbuf; checked on
+   * the kernel: with the data unread the ACK still waits for its timer). In 'rfc', which has no quick-ack
+   * mode, false changes nothing and true sends a delayed ACK under the same conditions.
    */
   setQuickAck(on: boolean): void {
     if (this.quickAck) this.quickAck.pingpong = !on
     const s = this._state
-    if (on && (s === 'ESTABLISHED' || s === 'CLOSE-WAIT') && this.timers.delayedAck !== undefined) this.ackNow = true
+    if (!on || (s !== 'ESTABLISHED' && s !== 'CLOSE-WAIT') || this.timers.delayedAck === undefined) return
+    const rcvMss = this.quickAck?.rcvMss ?? this.effMss
+    if (this.rcvBuf.length === 0 || seqDiff(this.rcvNxt, this.lastAckSent) > rcvMss) this.ackNow = true
   }
 
   /** TCP_QUICKACK's value: ACKs go out at once now (Linux's inet_csk_in_quickack_mode; false in 'rfc'). */

@@ -295,14 +295,18 @@ describe('TCP_QUICKACK and the every-second-segment ACK (data-delayed-ack.pkt, d
     expectSent(t, { ack: R(4000), payload: '' }, 202_000)
   })
 
-  it('linux: TCP_QUICKACK=1 leaves ping-pong mode and sends the ACK being delayed', () => {
+  it('linux: TCP_QUICKACK=1 leaves ping-pong mode; the ACK being delayed goes at once only once the data was read (as on the kernel)', () => {
     const t = passive(linux, mss1000, 65535)
     t.setQuickAck(false)
     send(t, { seq: R(0), ack: L(0), flags: ACK | PSH, window: 65535, payload: bytes(100) }, 100_000)
     expectNothing(t, 100_000)
     t.setQuickAck(true)
     expect(t.quickAckMode).toBe(true)
-    expectSent(t, { ack: R(100), payload: '' }, 101_000)
+    expectNothing(t, 101_000) // unread: the kernel's ACK still came from its timer
+    t.setQuickAck(false)
+    expect(t.recv(100).length).toBe(100)
+    t.setQuickAck(true)
+    expectSent(t, { ack: R(100), payload: '' }, 102_000)
     send(t, { seq: R(100), ack: L(0), flags: ACK | PSH, window: 65535, payload: bytes(100) }, 110_000)
     expectSent(t, { ack: R(200), payload: '' }, 110_000)
   })
