@@ -33,6 +33,7 @@
 #include <net/if_arp.h>
 #include <node_api.h>
 #include <uv.h>
+#include "watch.h"
 
 #define CHECK(call)                                                            \
   do {                                                                         \
@@ -248,89 +249,17 @@ static napi_value Offloads(napi_env env, napi_callback_info info) {
 #define RX_META_WORDS 4
 
 typedef struct rx_handle {
-  uv_poll_t poll; /* first: the poll callback casts the uv handle back to the rx_handle */
-  napi_env env;
-  napi_ref callback;
-  napi_async_context async;
-  int fd;
-  int closed;
-  /* Owners left: the JS external (its finalizer) and the uv handle (its close callback). Freed at 0. */
-  int refs;
+  fd_watch w; /* first: the watch frees the rx_handle it starts; w.fd is the socket, closed by the watch */
   /* PACKET_IGNORE_OUTGOING missing (kernels before 4.20): rxRead skips PACKET_OUTGOING itself. */
   int skip_outgoing;
   uint32_t max_frame;
 } rx_handle;
-
-static void rx_release(rx_handle *h) {
-  if (--h->refs == 0) free(h);
-}
-
-static void rx_on_closed(uv_handle_t *handle) {
-  rx_handle *h = (rx_handle *)handle;
-  /* Closed only now that libuv is done with the handle, so the number cannot be reused under it. */
-  close(h->fd);
-  h->fd = -1;
-  rx_release(h);
-}
-
-/* Stops polling and releases the callback; the fd closes once libuv has let go of the handle. */
-static void rx_shutdown(napi_env env, rx_handle *h) {
-  if (h->closed) return;
-  h->closed = 1;
-  uv_poll_stop(&h->poll);
-  if (h->callback != NULL) napi_delete_reference(env, h->callback);
-  h->callback = NULL;
-  if (h->async != NULL) napi_async_destroy(env, h->async);
-  h->async = NULL;
-  uv_close((uv_handle_t *)&h->poll, rx_on_closed);
-}
-
-/* The external was collected: an rx socket nobody closed is closed now (as `cap` never does). */
-static void rx_finalize(napi_env env, void *data, void *hint) {
-  rx_handle *h = (rx_handle *)data;
-  rx_shutdown(env, h);
-  rx_release(h);
-}
-
-/* Readable (or a poll error, status < 0): the JS callback reads what is there with rxRead. */
-static void rx_on_readable(uv_poll_t *poll, int status, int events) {
-  rx_handle *h = (rx_handle *)poll;
-  if (h->closed || h->callback == NULL) return;
-  napi_env env = h->env;
-  napi_handle_scope scope;
-  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-  napi_value cb, recv, arg, result;
-  if (napi_get_reference_value(env, h->callback, &cb) == napi_ok && cb != NULL && napi_get_global(env, &recv) == napi_ok &&
-      napi_create_int32(env, status, &arg) == napi_ok) {
-    /* Through napi_make_callback, so promise jobs and nextTicks queued by the handler run right after it. */
-    if (napi_make_callback(env, h->async, recv, cb, 1, &arg, &result) != napi_ok) {
-      bool pending = false;
-      napi_is_exception_pending(env, &pending);
-      if (pending) {
-        napi_value err;
-        napi_get_and_clear_last_exception(env, &err);
-        napi_fatal_exception(env, err);
-      }
-    }
-  }
-  napi_close_handle_scope(env, scope);
-}
 
 static rx_handle *rx_unwrap(napi_env env, napi_value v) {
   void *data = NULL;
   napi_valuetype t;
   if (napi_typeof(env, v, &t) != napi_ok || t != napi_external || napi_get_value_external(env, v, &data) != napi_ok) return NULL;
   return (rx_handle *)data;
-}
-
-/* Throws Error(message) with .code = `code` (a name of tcplab's own, not an errno). */
-static napi_value throw_code(napi_env env, const char *code, const char *msg) {
-  napi_value c, m, e;
-  napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &c);
-  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m);
-  napi_create_error(env, c, m, &e);
-  napi_throw(env, e);
-  return NULL;
 }
 
 /*
@@ -433,40 +362,13 @@ static napi_value RxOpen(napi_env env, napi_callback_info info) {
     close(fd);
     return throw_errno(env, "calloc", ENOMEM);
   }
-  h->env = env;
-  h->fd = fd;
-  h->refs = 1; /* the external; the uv handle takes its own below */
   h->skip_outgoing = skip_outgoing;
   h->max_frame = (uint32_t)max_frame;
-  napi_value resource_name, ext;
-  if (napi_create_reference(env, argv[3], 1, &h->callback) != napi_ok ||
-      napi_create_string_utf8(env, "tcplab.packetRx", NAPI_AUTO_LENGTH, &resource_name) != napi_ok ||
-      napi_async_init(env, NULL, resource_name, &h->async) != napi_ok) {
-    if (h->callback != NULL) napi_delete_reference(env, h->callback);
-    close(fd);
-    free(h);
-    napi_throw_error(env, "ERR_NAPI", "tcplab packet_tx: cannot keep the callback");
-    return NULL;
-  }
-  int rc = uv_poll_init(loop, &h->poll, fd);
-  if (rc == 0) {
-    h->refs++;
-    rc = uv_poll_start(&h->poll, UV_READABLE, rx_on_readable);
-    if (rc != 0) {
-      rx_shutdown(env, h);
-      rx_release(h);
-      return throw_code(env, "EIO", uv_strerror(rc));
-    }
-  } else {
-    napi_delete_reference(env, h->callback);
-    napi_async_destroy(env, h->async);
-    close(fd);
-    free(h);
-    return throw_code(env, "EIO", uv_strerror(rc));
-  }
-  if (napi_create_external(env, h, rx_finalize, NULL, &ext) != napi_ok) {
-    rx_shutdown(env, h);
-    rx_release(h);
+  if (!watch_start(env, &h->w, loop, fd, 1, argv[3], "tcplab.packetRx", "tcplab packet_tx")) return NULL;
+  napi_value ext;
+  if (napi_create_external(env, h, watch_finalize, NULL, &ext) != napi_ok) {
+    watch_shutdown(env, &h->w);
+    watch_release(&h->w);
     napi_throw_error(env, "ERR_NAPI", "tcplab packet_tx: napi_create_external failed");
     return NULL;
   }
@@ -508,7 +410,7 @@ static napi_value RxRead(napi_env env, napi_callback_info info) {
     return NULL;
   }
   napi_value out;
-  if (h->closed) {
+  if (h->w.closed) {
     CHECK(napi_create_int32(env, -EBADF, &out));
     return out;
   }
@@ -536,7 +438,7 @@ static napi_value RxRead(napi_env env, napi_callback_info info) {
     msg.msg_control = control.bytes;
     msg.msg_controllen = sizeof control.bytes;
     /* MSG_TRUNC: the return value is the frame's real length even when only `cap` bytes fit. */
-    ssize_t n = recvmsg(h->fd, &msg, MSG_TRUNC | MSG_DONTWAIT);
+    ssize_t n = recvmsg(h->w.fd, &msg, MSG_TRUNC | MSG_DONTWAIT);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (got == 0 && errno != EAGAIN && errno != EWOULDBLOCK) result = -errno;
@@ -590,7 +492,7 @@ static napi_value RxStats(napi_env env, napi_callback_info info) {
   struct tpacket_stats st;
   memset(&st, 0, sizeof st);
   socklen_t sl = sizeof st;
-  if (!h->closed && getsockopt(h->fd, SOL_PACKET, PACKET_STATISTICS, &st, &sl) < 0) memset(&st, 0, sizeof st);
+  if (!h->w.closed && getsockopt(h->w.fd, SOL_PACKET, PACKET_STATISTICS, &st, &sl) < 0) memset(&st, 0, sizeof st);
   napi_value out, p, d;
   CHECK(napi_create_array_with_length(env, 2, &out));
   CHECK(napi_create_uint32(env, st.tp_packets, &p));
@@ -610,7 +512,7 @@ static napi_value RxClose(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, "ERR_BAD_ARGUMENT", "rxClose(rx)");
     return NULL;
   }
-  rx_shutdown(env, h);
+  watch_shutdown(env, &h->w);
   return NULL;
 }
 

@@ -41,6 +41,7 @@
 #include <unistd.h>
 #include <node_api.h>
 #include <uv.h>
+#include "watch.h"
 
 #define SCHECK(call)                                                            \
   do {                                                                          \
@@ -1126,63 +1127,7 @@ static napi_value TunWrite(napi_env env, napi_callback_info info) {
   return out;
 }
 
-/* A readiness watch on the event loop: freed once both the JS external and libuv let go of it. */
-typedef struct tun_watch {
-  uv_poll_t poll; /* first: the poll callback casts the uv handle back */
-  napi_env env;
-  napi_ref callback;
-  napi_async_context async;
-  int closed;
-  int refs;
-} tun_watch;
-
 static const napi_type_tag WATCH_TAG = {0x7463706c61627475ull, 0x6e77617463680001ull};
-
-static void watch_release(tun_watch *w) {
-  if (--w->refs == 0) free(w);
-}
-
-static void watch_on_closed(uv_handle_t *h) { watch_release((tun_watch *)h); }
-
-static void watch_shutdown(napi_env env, tun_watch *w) {
-  if (w->closed) return;
-  w->closed = 1;
-  uv_poll_stop(&w->poll);
-  if (w->callback != NULL) napi_delete_reference(env, w->callback);
-  w->callback = NULL;
-  if (w->async != NULL) napi_async_destroy(env, w->async);
-  w->async = NULL;
-  uv_close((uv_handle_t *)&w->poll, watch_on_closed);
-}
-
-static void watch_finalize(napi_env env, void *data, void *hint) {
-  tun_watch *w = (tun_watch *)data;
-  watch_shutdown(env, w);
-  watch_release(w);
-}
-
-static void watch_on_readable(uv_poll_t *poll, int status, int events) {
-  tun_watch *w = (tun_watch *)poll;
-  if (w->closed || w->callback == NULL) return;
-  napi_env env = w->env;
-  napi_handle_scope scope;
-  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-  napi_value cb, recv, arg, result;
-  if (napi_get_reference_value(env, w->callback, &cb) == napi_ok && cb != NULL && napi_get_global(env, &recv) == napi_ok &&
-      napi_create_int32(env, status, &arg) == napi_ok) {
-    /* napi_make_callback, so promise jobs the handler queues run right after it. */
-    if (napi_make_callback(env, w->async, recv, cb, 1, &arg, &result) != napi_ok) {
-      bool pending = false;
-      napi_is_exception_pending(env, &pending);
-      if (pending) {
-        napi_value err;
-        napi_get_and_clear_last_exception(env, &err);
-        napi_fatal_exception(env, err);
-      }
-    }
-  }
-  napi_close_handle_scope(env, scope);
-}
 
 /* tunWatch(fd, onReadable(status)): a watch handle; the fd stays the caller's (unwatch before closing it). */
 static napi_value TunWatch(napi_env env, napi_callback_info info) {
@@ -1199,33 +1144,14 @@ static napi_value TunWatch(napi_env env, napi_callback_info info) {
     napi_throw_error(env, "ERR_NAPI", "tcplab script_sys: no event loop");
     return NULL;
   }
-  tun_watch *w = (tun_watch *)calloc(1, sizeof *w);
+  fd_watch *w = (fd_watch *)calloc(1, sizeof *w);
   if (w == NULL) return throw_sys(env, "calloc", ENOMEM);
-  w->env = env;
-  w->refs = 1; /* the external */
-  napi_value name, ext;
-  if (napi_create_reference(env, argv[1], 1, &w->callback) != napi_ok ||
-      napi_create_string_utf8(env, "tcplab.tunWatch", NAPI_AUTO_LENGTH, &name) != napi_ok ||
-      napi_async_init(env, NULL, name, &w->async) != napi_ok) {
-    if (w->callback != NULL) napi_delete_reference(env, w->callback);
-    free(w);
-    napi_throw_error(env, "ERR_NAPI", "tcplab script_sys: cannot keep the callback");
-    return NULL;
-  }
-  int rc = uv_poll_init(loop, &w->poll, (int)fd);
-  if (rc != 0) {
-    napi_delete_reference(env, w->callback);
-    napi_async_destroy(env, w->async);
-    free(w);
-    napi_throw_error(env, "EIO", uv_strerror(rc));
-    return NULL;
-  }
-  w->refs++; /* the uv handle, released by its close callback */
-  rc = uv_poll_start(&w->poll, UV_READABLE, watch_on_readable);
-  if (rc != 0 || napi_create_external(env, w, watch_finalize, NULL, &ext) != napi_ok) {
+  if (!watch_start(env, w, loop, (int)fd, 0, argv[1], "tcplab.tunWatch", "tcplab script_sys")) return NULL;
+  napi_value ext;
+  if (napi_create_external(env, w, watch_finalize, NULL, &ext) != napi_ok) {
     watch_shutdown(env, w);
     watch_release(w);
-    napi_throw_error(env, "EIO", rc != 0 ? uv_strerror(rc) : "napi_create_external failed");
+    napi_throw_error(env, "EIO", "napi_create_external failed");
     return NULL;
   }
   napi_type_tag_object(env, ext, &WATCH_TAG);
@@ -1242,7 +1168,7 @@ static napi_value TunUnwatch(napi_env env, napi_callback_info info) {
   if (argc < 1 || napi_check_object_type_tag(env, argv[0], &WATCH_TAG, &tagged) != napi_ok || !tagged ||
       napi_get_value_external(env, argv[0], &data) != napi_ok)
     return bad_arg(env, "tunUnwatch(watch from tunWatch)");
-  watch_shutdown(env, (tun_watch *)data);
+  watch_shutdown(env, (fd_watch *)data);
   return NULL;
 }
 
