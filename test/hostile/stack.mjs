@@ -29,18 +29,20 @@ import { faultInjector } from '../../dist/net/memdev.js'
 import { installRstGuard } from '../../dist/net/rstguard.js'
 import { Interface } from '../../dist/lab/stack/iface.js'
 import { createServer } from '../../dist/lab/stack/socket.js'
+import { childExit, childOptions, emit } from '../helpers/child.mjs'
 
-const o = JSON.parse(process.argv[2])
-const emit = (v) => process.stdout.write(`${JSON.stringify(v)}\n`)
+const o = childOptions()
 
-process.on('uncaughtException', (e) => {
-  emit({ type: 'fatal', reason: String(e?.stack ?? e) })
-  process.exit(3)
+const finish = childExit({
+  timeoutMs: o.timeoutMs ?? 120_000,
+  watchdog: () => ({ reason: `watchdog: still running after ${o.timeoutMs ?? 120_000} ms` }),
+  close: async () => {
+    server.close()
+    iface.close()
+    await guard?.remove()
+  },
+  uncaughtExitsAtOnce: true,
 })
-const watchdog = setTimeout(() => {
-  emit({ type: 'fatal', reason: `watchdog: still running after ${o.timeoutMs ?? 120_000} ms` })
-  void finish(2)
-}, o.timeoutMs ?? 120_000)
 
 // ------------------------------------------------------------------------------------------ device
 
@@ -170,22 +172,6 @@ function tcbs() {
     })
   }
   return { type: 'tcb', conns }
-}
-
-let finished = false
-async function finish(code) {
-  if (finished) return
-  finished = true
-  clearTimeout(watchdog)
-  try {
-    server.close()
-    iface.close()
-    await guard?.remove()
-  } catch (e) {
-    emit({ type: 'closeError', message: String(e?.message ?? e) })
-  }
-  emit({ type: 'end', code })
-  process.exit(code)
 }
 
 createInterface({ input: process.stdin }).on('line', (line) => {

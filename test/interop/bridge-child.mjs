@@ -14,36 +14,18 @@
 // Each conn of the report: {role, peer, peerPort, localPort, states: [[from, to, cause]…], sentBytes,
 //   maxPayloadIn, sentSha, recvBytes, recvSha, eof, closed, hadError}.
 import { createHash, randomBytes } from 'node:crypto'
-import { parseIp } from '../../dist/net/addr.js'
-import { openLiveStack } from '../../dist/lab/stack/live.js'
 import { TcpSocket, createServer } from '../../dist/lab/stack/socket.js'
+import { childExit, childOptions, emit, openChildStack } from '../helpers/child.mjs'
 
-const o = JSON.parse(process.argv[2])
-const emit = (v) => process.stdout.write(`${JSON.stringify(v)}\n`)
+const o = childOptions()
 const peers = o.peers ?? []
 const accept = o.accept ?? 0
 
 let stack
-let finished = false
-const finish = async (code) => {
-  if (finished) return
-  finished = true
-  clearTimeout(watchdog)
-  try {
-    await stack?.close()
-  } catch (e) {
-    emit({ type: 'closeError', message: String(e?.message ?? e) })
-  }
-  emit({ type: 'end', code })
-  process.exit(code)
-}
-const watchdog = setTimeout(() => {
-  emit({ type: 'fatal', reason: `watchdog: no result after ${o.timeoutMs} ms`, conns: conns.map(summary) })
-  void finish(2)
-}, o.timeoutMs ?? 30_000)
-process.on('uncaughtException', (e) => {
-  emit({ type: 'fatal', reason: String(e?.stack ?? e) })
-  void finish(3)
+const finish = childExit({
+  timeoutMs: o.timeoutMs ?? 30_000,
+  watchdog: () => ({ reason: `watchdog: no result after ${o.timeoutMs} ms`, conns: conns.map(summary) }),
+  close: () => stack?.close(),
 })
 
 /** Every connection's record, in the order the sockets appeared. */
@@ -112,14 +94,9 @@ function run(sock, role, peer, peerPort, localPort) {
   }
 }
 
-stack = await openLiveStack({
-  via: o.via,
-  localAddr: parseIp(o.local),
-  iface: o.iface,
-  mac: o.mac,
+stack = await openChildStack(o, {
   // Raw: the kernel owns the address, so each port we hold needs its RST guard.
   guardPorts: o.via === 'raw' ? [...peers.map((p) => p.localPort), ...(accept > 0 ? [o.port] : [])] : [],
-  tcp: o.tcp,
 })
 /** Largest TCP payload that arrived, by Connection (a super-segment from GRO/TSO is larger than the MSS). */
 const maxInByConn = new Map()

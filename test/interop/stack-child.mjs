@@ -24,34 +24,17 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { createInterface } from 'node:readline'
 import { parseIp } from '../../dist/net/addr.js'
-import { openLiveStack } from '../../dist/lab/stack/live.js'
 import { TcpSocket, createServer } from '../../dist/lab/stack/socket.js'
 import { TcpFlags, tcpHeaderLen } from '../../dist/tcp/segment.js'
+import { childExit, childOptions, emit, openChildStack } from '../helpers/child.mjs'
 
-const o = JSON.parse(process.argv[2])
-const emit = (v) => process.stdout.write(`${JSON.stringify(v)}\n`)
+const o = childOptions()
 
 let stack
-let finished = false
-const finish = async (code) => {
-  if (finished) return
-  finished = true
-  clearTimeout(watchdog)
-  try {
-    await stack?.close()
-  } catch (e) {
-    emit({ type: 'closeError', message: String(e?.message ?? e) })
-  }
-  emit({ type: 'end', code })
-  process.exit(code)
-}
-const watchdog = setTimeout(() => {
-  emit({ type: 'fatal', reason: `watchdog: no result after ${o.timeoutMs} ms`, states: states.map((s) => s.to), report: report() })
-  void finish(2)
-}, o.timeoutMs ?? 30_000)
-process.on('uncaughtException', (e) => {
-  emit({ type: 'fatal', reason: String(e?.stack ?? e) })
-  void finish(3)
+const finish = childExit({
+  timeoutMs: o.timeoutMs ?? 30_000,
+  watchdog: () => ({ reason: `watchdog: no result after ${o.timeoutMs} ms`, states: states.map((s) => s.to), report: report() }),
+  close: () => stack?.close(),
 })
 
 // ------------------------------------------------------------------------------------------ what we record
@@ -269,17 +252,10 @@ const closedState = new Promise((resolve) => {
 
 // ------------------------------------------------------------------------------------------ main
 
-const local = parseIp(o.local)
-const peer = o.peer !== undefined ? parseIp(o.peer) : undefined
-stack = await openLiveStack({
-  via: o.via,
-  peer,
-  localAddr: local,
-  iface: o.iface,
-  mac: o.mac,
+stack = await openChildStack(o, {
+  peer: o.peer !== undefined ? parseIp(o.peer) : undefined,
   // idle holds no port: on raw the kernel keeps answering for it, so no guard either
   guardPorts: o.via === 'raw' && o.role !== 'idle' ? [o.role === 'client' ? o.localPort : o.port] : [],
-  tcp: o.tcp,
 })
 stack.iface.on('trace', (ev) => {
   onTrace(ev)
