@@ -7,11 +7,29 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { inflateSync } from 'node:zlib'
+import { beforeEach, describe, expect } from 'vitest'
 
 /** The Chromium binary (CHROMIUM overrides). */
 export const CHROMIUM = process.env.CHROMIUM ?? 'chromium'
 /** True when there is no Chromium to run. */
 export const chromiumMissing = spawnSync(CHROMIUM, ['--version']).error !== undefined
+
+/**
+ * `describe` for tests that render in headless Chromium: where it is missing, skipped with a one-line
+ * reason — unless LAB_REQUIRE_ROOT=1 (CI), where each of its tests fails saying what is missing.
+ */
+export function describeChromium(name: string, fn: () => void): void {
+  if (chromiumMissing && process.env.LAB_REQUIRE_ROOT !== '1') {
+    describe.skip(`${name} — skipped: no '${CHROMIUM}' (Debian package chromium)`, fn)
+    return
+  }
+  describe(name, () => {
+    beforeEach(() => {
+      expect(chromiumMissing, `LAB_REQUIRE_ROOT=1 needs '${CHROMIUM}' (apt-get install chromium)`).toBe(false)
+    })
+    fn()
+  })
+}
 
 /** Attributes of every element whose class list has `cls`, in document order. */
 export function marks(svg: string, cls: string): Array<Record<string, string>> {

@@ -30,7 +30,7 @@ import { buildTcpPacket } from '../../src/net/packet.js'
 import { LINKTYPE_RAW, PcapWriter } from '../../src/net/pcap.js'
 import { parseFlags } from '../../src/tcp/segment.js'
 import { seq } from '../../src/tcp/seq.js'
-import { CHROMIUM, chromiumMissing } from '../helpers/pictures.js'
+import { CHROMIUM, describeChromium } from '../helpers/pictures.js'
 
 const T0 = 1_700_000_000_000_000_000n
 const C = { addr: parseIp('192.0.2.1'), port: 40000 }
@@ -271,9 +271,8 @@ describe('tcplab inspect on a long connection', () => {
 })
 
 
-describe.skipIf(chromiumMissing && process.env.LAB_REQUIRE_ROOT !== '1')('an elided SVG in headless Chromium', () => {
+describeChromium('an elided SVG in headless Chromium', () => {
   it('lays out the gap band between the last head arrow and the first tail arrow, its text inside its box', () => {
-    expect(chromiumMissing, `LAB_REQUIRE_ROOT=1 needs '${CHROMIUM}'`).toBe(false)
     const svg = renderSvg(exchange(20000), { maxRows: 6, inline: true })
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tcplab-ladder-long-'))
     try {
