@@ -3,7 +3,7 @@
  * decoder to check the pixels: one copy for the ladder, long-ladder and graph tests.
  */
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { inflateSync } from 'node:zlib'
@@ -63,6 +63,27 @@ export function screenshot(path: string, width: number, height: number): Buffer 
     return readFileSync(out)
   } finally {
     rmSync(profile, { recursive: true, force: true })
+  }
+}
+
+/**
+ * Screenshots `svg` at width × height (its own size) in headless Chromium, through a temporary file that
+ * is removed again; checks the PNG has that size and returns it decoded, with its pixel at (x, y).
+ */
+export function screenshotSvg(svg: string, width: number, height: number): { png: ReturnType<typeof decodePng>; px: (x: number, y: number) => [number, number, number] } {
+  const dir = mkdtempSync(join(tmpdir(), 'tcplab-svg-'))
+  try {
+    const file = join(dir, 'picture.svg')
+    writeFileSync(file, svg)
+    const png = decodePng(screenshot(file, width, height))
+    expect([png.width, png.height]).toEqual([width, height])
+    const px = (x: number, y: number): [number, number, number] => {
+      const i = (Math.floor(y) * png.width + Math.floor(x)) * 3
+      return [png.rgb[i], png.rgb[i + 1], png.rgb[i + 2]]
+    }
+    return { png, px }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
   }
 }
 

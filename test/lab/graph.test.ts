@@ -4,7 +4,7 @@
  * segment, the file formats, and the SVG rendered in headless Chromium (colours where the marks are, not
  * blank).
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -24,7 +24,7 @@ import { TcpFlags } from '../../src/tcp/segment.js'
 import type { TcpOption } from '../../src/tcp/options.js'
 import type { Seq } from '../../src/tcp/seq.js'
 import { WireError } from '../../src/tcp/errors.js'
-import { decodePng, describeChromium, hexRgb, marks, screenshot } from '../helpers/pictures.js'
+import { describeChromium, hexRgb, marks, screenshotSvg } from '../helpers/pictures.js'
 
 const { SYN, ACK, FIN, PSH, RST } = TcpFlags
 const A = 1000 // a's ISN (the data sender)
@@ -249,65 +249,53 @@ describeChromium('renderGraphSvg in headless Chromium', () => {
     const g = buildGraph({ title: 'lossy', ends: { a: '10.0.0.1:40000', b: '10.0.0.2:5001' }, segments: lossyTransfer() })
     const svg = renderGraphSvg(g)
     const [, width, height] = /<svg [^>]*width="(\d+)" height="(\d+)"/.exec(svg)!
-    const dir = mkdtempSync(join(tmpdir(), 'tcplab-graph-'))
-    try {
-      const file = join(dir, 'graph.svg')
-      writeFileSync(file, svg)
-      const png = decodePng(screenshot(file, +width, +height))
-      expect([png.width, png.height]).toEqual([+width, +height])
-      const px = (x: number, y: number): [number, number, number] => {
-        const i = (Math.floor(y) * png.width + Math.floor(x)) * 3
-        return [png.rgb[i], png.rgb[i + 1], png.rgb[i + 2]]
-      }
-      // A pixel is a mark's when, of the palette, white and the frame's greys, that colour is the nearest:
-      // anti-aliasing blends thin lines with white, but never towards another mark's colour.
-      const palette = [...Object.values(GRAPH_COLORS), '#ffffff', '#d8dee4', '#59636e', '#1f2328']
-      const dist = (p: [number, number, number], c: string): number => {
-        const [r, gg, b] = hexRgb(c)
-        return Math.abs(p[0] - r) + Math.abs(p[1] - gg) + Math.abs(p[2] - b)
-      }
-      const near = (x: number, y: number, colour: string): boolean => {
-        for (let dx = -1; dx <= 1; dx++) {
-          for (let dy = -1; dy <= 1; dy++) {
-            const p = px(x + dx, y + dy)
-            const best = palette.reduce((m, c) => (dist(p, c) < dist(p, m) ? c : m))
-            if (best === colour && dist(p, colour) < 120) return true
-          }
-        }
-        return false
-      }
-      let ink = 0
-      const colours = new Set<number>()
-      for (let i = 0; i < png.rgb.length; i += 3) {
-        const v = (png.rgb[i] << 16) | (png.rgb[i + 1] << 8) | png.rgb[i + 2]
-        colours.add(v)
-        if (v !== 0xffffff) ink++
-      }
-      expect(ink / (png.width * png.height)).toBeGreaterThan(0.03)
-      expect(colours.size).toBeGreaterThan(100)
-      // The middle of every retransmission bar is red; the zero-window dot is its colour; the fast
-      // retransmit triangle and the RTO line are theirs.
-      const mid = (d: string): [number, number] => {
-        const m = /^M([\d.]+),([\d.]+) V([\d.]+)/.exec(d)!
-        return [+m[1], (+m[2] + +m[3]) / 2]
-      }
-      for (const m of marks(svg, 'retransmission').filter((m) => m.d !== undefined)) {
-        const [x, y] = mid(m.d)
-        expect(near(x, y, GRAPH_COLORS.retransmission), `retransmission ${m['data-seg']} at ${x},${y}`).toBe(true)
-      }
-      const zw = marks(svg, 'zero-window')[0]
-      expect(near(+zw.cx, +zw.cy, GRAPH_COLORS.zeroWindow)).toBe(true)
-      const fr = /^M([\d.]+),([\d.]+)/.exec(marks(svg, 'fast-retransmit')[0].d)!
-      expect(near(+fr[1], +fr[2] + 6, GRAPH_COLORS.fastRetransmit)).toBe(true)
-      const rto = /^M([\d.]+),([\d.]+) V([\d.]+)/.exec(marks(svg, 'rto')[0].d)!
-      let rtoHits = 0
-      for (let y = +rto[2] + 20; y < +rto[3]; y += 1) if (near(+rto[1], y, GRAPH_COLORS.rto)) rtoHits++
-      expect(rtoHits).toBeGreaterThan(100)
-      // The ACK line's first step (SYN+ACK → first data ACK) runs at ack 0 in green.
-      const ack = /^M([\d.]+),([\d.]+) H([\d.]+)/.exec(marks(svg, 'ack')[0].d)!
-      expect(near((+ack[1] + +ack[3]) / 2, +ack[2], GRAPH_COLORS.ack)).toBe(true)
-    } finally {
-      rmSync(dir, { recursive: true, force: true })
+    const { png, px } = screenshotSvg(svg, +width, +height)
+    // A pixel is a mark's when, of the palette, white and the frame's greys, that colour is the nearest:
+    // anti-aliasing blends thin lines with white, but never towards another mark's colour.
+    const palette = [...Object.values(GRAPH_COLORS), '#ffffff', '#d8dee4', '#59636e', '#1f2328']
+    const dist = (p: [number, number, number], c: string): number => {
+      const [r, gg, b] = hexRgb(c)
+      return Math.abs(p[0] - r) + Math.abs(p[1] - gg) + Math.abs(p[2] - b)
     }
+    const near = (x: number, y: number, colour: string): boolean => {
+      for (let dx = -1; dx <= 1; dx++) {
+        for (let dy = -1; dy <= 1; dy++) {
+          const p = px(x + dx, y + dy)
+          const best = palette.reduce((m, c) => (dist(p, c) < dist(p, m) ? c : m))
+          if (best === colour && dist(p, colour) < 120) return true
+        }
+      }
+      return false
+    }
+    let ink = 0
+    const colours = new Set<number>()
+    for (let i = 0; i < png.rgb.length; i += 3) {
+      const v = (png.rgb[i] << 16) | (png.rgb[i + 1] << 8) | png.rgb[i + 2]
+      colours.add(v)
+      if (v !== 0xffffff) ink++
+    }
+    expect(ink / (png.width * png.height)).toBeGreaterThan(0.03)
+    expect(colours.size).toBeGreaterThan(100)
+    // The middle of every retransmission bar is red; the zero-window dot is its colour; the fast
+    // retransmit triangle and the RTO line are theirs.
+    const mid = (d: string): [number, number] => {
+      const m = /^M([\d.]+),([\d.]+) V([\d.]+)/.exec(d)!
+      return [+m[1], (+m[2] + +m[3]) / 2]
+    }
+    for (const m of marks(svg, 'retransmission').filter((m) => m.d !== undefined)) {
+      const [x, y] = mid(m.d)
+      expect(near(x, y, GRAPH_COLORS.retransmission), `retransmission ${m['data-seg']} at ${x},${y}`).toBe(true)
+    }
+    const zw = marks(svg, 'zero-window')[0]
+    expect(near(+zw.cx, +zw.cy, GRAPH_COLORS.zeroWindow)).toBe(true)
+    const fr = /^M([\d.]+),([\d.]+)/.exec(marks(svg, 'fast-retransmit')[0].d)!
+    expect(near(+fr[1], +fr[2] + 6, GRAPH_COLORS.fastRetransmit)).toBe(true)
+    const rto = /^M([\d.]+),([\d.]+) V([\d.]+)/.exec(marks(svg, 'rto')[0].d)!
+    let rtoHits = 0
+    for (let y = +rto[2] + 20; y < +rto[3]; y += 1) if (near(+rto[1], y, GRAPH_COLORS.rto)) rtoHits++
+    expect(rtoHits).toBeGreaterThan(100)
+    // The ACK line's first step (SYN+ACK → first data ACK) runs at ack 0 in green.
+    const ack = /^M([\d.]+),([\d.]+) H([\d.]+)/.exec(marks(svg, 'ack')[0].d)!
+    expect(near((+ack[1] + +ack[3]) / 2, +ack[2], GRAPH_COLORS.ack)).toBe(true)
   }, 90_000)
 })
