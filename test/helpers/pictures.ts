@@ -87,6 +87,18 @@ export function screenshotSvg(svg: string, width: number, height: number): { png
   }
 }
 
+/** How far from blank a screenshot is: the share of pixels that are not white, and how many colours it has. */
+export function inkAndColours(png: ReturnType<typeof decodePng>): { ink: number; colours: number } {
+  let ink = 0
+  const colours = new Set<number>()
+  for (let i = 0; i < png.rgb.length; i += 3) {
+    const v = (png.rgb[i] << 16) | (png.rgb[i + 1] << 8) | png.rgb[i + 2]
+    colours.add(v)
+    if (v !== 0xffffff) ink++
+  }
+  return { ink: ink / (png.width * png.height), colours: colours.size }
+}
+
 /** Decodes an 8-bit RGB or RGBA non-interlaced PNG into RGB triples. */
 export function decodePng(png: Buffer): { width: number; height: number; rgb: Uint8Array } {
   if (png.subarray(0, 8).toString('hex') !== '89504e470d0a1a0a') throw new Error('not a PNG')

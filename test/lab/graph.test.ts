@@ -24,7 +24,7 @@ import { TcpFlags } from '../../src/tcp/segment.js'
 import type { TcpOption } from '../../src/tcp/options.js'
 import type { Seq } from '../../src/tcp/seq.js'
 import { WireError } from '../../src/tcp/errors.js'
-import { describeChromium, hexRgb, marks, screenshotSvg } from '../helpers/pictures.js'
+import { describeChromium, hexRgb, inkAndColours, marks, screenshotSvg } from '../helpers/pictures.js'
 
 const { SYN, ACK, FIN, PSH, RST } = TcpFlags
 const A = 1000 // a's ISN (the data sender)
@@ -267,15 +267,9 @@ describeChromium('renderGraphSvg in headless Chromium', () => {
       }
       return false
     }
-    let ink = 0
-    const colours = new Set<number>()
-    for (let i = 0; i < png.rgb.length; i += 3) {
-      const v = (png.rgb[i] << 16) | (png.rgb[i + 1] << 8) | png.rgb[i + 2]
-      colours.add(v)
-      if (v !== 0xffffff) ink++
-    }
-    expect(ink / (png.width * png.height)).toBeGreaterThan(0.03)
-    expect(colours.size).toBeGreaterThan(100)
+    const { ink, colours } = inkAndColours(png)
+    expect(ink).toBeGreaterThan(0.03)
+    expect(colours).toBeGreaterThan(100)
     // The middle of every retransmission bar is red; the zero-window dot is its colour; the fast
     // retransmit triangle and the RTO line are theirs.
     const mid = (d: string): [number, number] => {

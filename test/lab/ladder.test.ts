@@ -27,7 +27,7 @@ import type { LadderExchange, LadderRow } from '../../src/lab/ladder/index.js'
 import type { TcpOption } from '../../src/tcp/options.js'
 import type { Seq } from '../../src/tcp/seq.js'
 import { WireError } from '../../src/tcp/errors.js'
-import { decodePng, describeChromium, hexRgb, screenshot, screenshotSvg } from '../helpers/pictures.js'
+import { decodePng, describeChromium, hexRgb, inkAndColours, screenshot, screenshotSvg } from '../helpers/pictures.js'
 
 // ---------------------------------------------------------------------------------------------------------
 // The seed's exchange, as a Linux client and server would make it on the namespace lab's veth pair.
@@ -438,16 +438,10 @@ describeChromium('renderSvg in headless Chromium', () => {
     const svg = renderSvg(seedExchange())
     const { width, height } = elements(svg, 'svg')[0]
     const { png, px } = screenshotSvg(svg, +width, +height)
-    let ink = 0
-    const colours = new Set<number>()
-    for (let i = 0; i < png.rgb.length; i += 3) {
-      const v = (png.rgb[i] << 16) | (png.rgb[i + 1] << 8) | png.rgb[i + 2]
-      colours.add(v)
-      if (v !== 0xffffff) ink++
-    }
+    const { ink, colours } = inkAndColours(png)
     // Measured here at about 13% of pixels inked and thousands of colours (anti-aliased text).
-    expect(ink / (png.width * png.height)).toBeGreaterThan(0.06)
-    expect(colours.size).toBeGreaterThan(200)
+    expect(ink).toBeGreaterThan(0.06)
+    expect(colours).toBeGreaterThan(200)
     // The middle of each arrow's shaft is its colour: the drawing is where the layout says.
     for (const l of elements(svg, 'line').filter((e) => e.y1 === e.y2)) {
       const [r, g, b] = px((+l.x1 + +l.x2) / 2, +l.y1)
