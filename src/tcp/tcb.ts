@@ -1094,6 +1094,7 @@ export class Tcb {
       !(f & (SYN | FIN)) &&
       newWnd === this.sndWnd &&
       seqLt(this.sndUna, this.sndMax)
+    const unaBefore = this.sndUna
     if (this.sackOk) {
       this.sackAck(now, ack, dup)
     } else if (seqGt(ack, this.sndUna)) {
@@ -1102,11 +1103,14 @@ export class Tcb {
       this.onDupAck(now)
     }
     // Window update: "If SND.UNA =< SEG.ACK =< SND.NXT, the send window should be updated" when the
-    // segment is newer than the last update (WL1/WL2 rule).
-    if (
-      seqGe(ack, this.sndUna) &&
-      (seqLt(this.sndWl1, segSeq) || (this.sndWl1 === segSeq && seqLe(this.sndWl2, ack)))
-    ) {
+    // segment is newer than the last update (WL1/WL2 rule). Linux (tcp_may_update_window) takes it from any
+    // ACK of new data or a later SEG.SEQ, but from the same SEG.SEQ only a larger or zero window: a segment
+    // that only shrinks the window without new sequence space is taken for an old one.
+    const newer =
+      this.config.profile === 'linux'
+        ? seqGt(ack, unaBefore) || seqGt(segSeq, this.sndWl1) || (segSeq === this.sndWl1 && (newWnd > this.sndWnd || newWnd === 0))
+        : seqLt(this.sndWl1, segSeq) || (this.sndWl1 === segSeq && seqLe(this.sndWl2, ack))
+    if (seqGe(ack, this.sndUna) && newer) {
       this.sndWnd = newWnd
       if (newWnd > this.maxSndWnd) this.maxSndWnd = newWnd
       this.sndWl1 = segSeq

@@ -399,3 +399,29 @@ describe('linear SYN timeouts (open-syn-linear-timeouts.pkt)', () => {
     expect(synTimes({ profile: 'linux', synLinearTimeouts: 0 }, 4)).toEqual([0, 1000, 3000, 7000])
   })
 })
+
+describe('window updates from the same SEG.SEQ (checked on the kernel with --stack both)', () => {
+  const mss1000 = [{ kind: 'mss' as const, value: 1000 }]
+
+  it('linux: a bare ACK that only shrinks the window (same SEG.SEQ and SEG.ACK) is not taken; one that opens it is', () => {
+    const t = passive({ profile: 'linux' }, mss1000, 65535)
+    send(t, { seq: R(0), ack: L(0), window: 300 }, 100_000)
+    expect(t.sndWnd).toBe(65535)
+    t.send(bytes(1000))
+    expectSent(t, { seq: L(0), flags: ACK | PSH, payload: bytes(1000) }, 100_000)
+    const u = passive({ profile: 'linux' }, mss1000, 300)
+    send(u, { seq: R(0), ack: L(0), window: 2000 }, 100_000)
+    expect(u.sndWnd).toBe(2000)
+    u.send(bytes(1000))
+    expectSent(u, { seq: L(0), flags: ACK | PSH, payload: bytes(1000) }, 100_000)
+  })
+
+  it('linux: a zero window from the same SEG.SEQ is taken; rfc takes any window from it (RFC 9293 §3.10.7.4 WL1/WL2)', () => {
+    const t = passive({ profile: 'linux' }, mss1000, 65535)
+    send(t, { seq: R(0), ack: L(0), window: 0 }, 100_000)
+    expect(t.sndWnd).toBe(0)
+    const r = passive({ profile: 'rfc' }, mss1000, 65535)
+    send(r, { seq: R(0), ack: L(0), window: 300 }, 100_000)
+    expect(r.sndWnd).toBe(300)
+  })
+})
