@@ -23,6 +23,7 @@
 #include <fcntl.h>
 #include <net/if.h>
 #include <linux/if_tun.h>
+#include <linux/virtio_net.h>
 #include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -1051,11 +1052,21 @@ static napi_value TunOpen(napi_env env, napi_callback_info info) {
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
   memcpy(ifr.ifr_name, name, nl);
-  ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+  /*
+   * As packetdrill's TUN: a virtio_net_hdr on every packet and the offloads a NIC has (checksum, TSO for IPv4
+   * and IPv6, TSO with ECN), so the kernel's TCP sends super-segments and decides as it does over real
+   * hardware (TSO sizing and deferral); a script's lines see what packetdrill's see.
+   */
+  ifr.ifr_flags = IFF_TUN | IFF_NO_PI | IFF_VNET_HDR;
   if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
     int e = errno;
     close(fd);
     return throw_sys(env, "ioctl(TUNSETIFF)", e);
+  }
+  if (ioctl(fd, TUNSETOFFLOAD, (unsigned long)(TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN)) < 0) {
+    int e = errno;
+    close(fd);
+    return throw_sys(env, "ioctl(TUNSETOFFLOAD)", e);
   }
   /* Interface ioctls go through any socket of the namespace; a datagram socket is the usual one. */
   int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -1103,9 +1114,25 @@ static napi_value TunRead(napi_env env, napi_callback_info info) {
       return bad_arg(env, "tunRead: stamp must be a BigUint64Array of length >= 1");
     stamp = (uint64_t *)d;
   }
-  long r = may_use((int)fd) ? read((int)fd, p, n) : (errno = EBADF, -1);
+  struct virtio_net_hdr vh;
+  struct iovec iov[2] = {{&vh, sizeof vh}, {p, n}};
+  long r = may_use((int)fd) ? readv((int)fd, iov, 2) : (errno = EBADF, -1);
   /* Stamped right as the packet leaves the kernel, before any JS runs. */
   if (r >= 0 && stamp != NULL) *stamp = now_ns();
+  if (r >= 0) {
+    r = r >= (long)sizeof vh ? r - (long)sizeof vh : 0;
+    /* A checksum left to the "hardware" (CHECKSUM_PARTIAL) is finished here, as a NIC would, so what is
+     * recorded or printed carries the checksum that would reach the wire. */
+    if ((vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) && (size_t)vh.csum_start + vh.csum_offset + 2 <= (size_t)r) {
+      uint32_t sum = 0;
+      for (size_t i = vh.csum_start; i + 1 < (size_t)r; i += 2) sum += (uint32_t)((p[i] << 8) | p[i + 1]);
+      if (((size_t)r - vh.csum_start) & 1) sum += (uint32_t)(p[r - 1] << 8);
+      while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+      uint16_t c = (uint16_t)~sum;
+      p[vh.csum_start + vh.csum_offset] = (uint8_t)(c >> 8);
+      p[vh.csum_start + vh.csum_offset + 1] = (uint8_t)c;
+    }
+  }
   napi_value out;
   SCHECK(napi_create_int64(env, r < 0 ? -(int64_t)errno : r, &out));
   return out;
@@ -1121,7 +1148,12 @@ static napi_value TunWrite(napi_env env, napi_callback_info info) {
   size_t n;
   if (argc < 3 || !get_i64(env, argv[0], &fd) || !get_bytes(env, argv[1], &p, &n) || !get_i64(env, argv[2], &len) || len < 0 || (uint64_t)len > n)
     return bad_arg(env, "tunWrite(fd, buf: Uint8Array, len <= buf.length)");
-  long r = may_use((int)fd) ? write((int)fd, p, (size_t)len) : (errno = EBADF, -1);
+  /* An inbound packet is one whole segment with its checksum done: a zero virtio_net_hdr says so. */
+  struct virtio_net_hdr vh;
+  memset(&vh, 0, sizeof vh);
+  struct iovec iov[2] = {{&vh, sizeof vh}, {p, (size_t)len}};
+  long r = may_use((int)fd) ? writev((int)fd, iov, 2) : (errno = EBADF, -1);
+  if (r >= (long)sizeof vh) r -= (long)sizeof vh;
   napi_value out;
   SCHECK(napi_create_int64(env, r < 0 ? -(int64_t)errno : r, &out));
   return out;

@@ -238,6 +238,27 @@ describeRoot('tcplab script against the kernel', () => {
     expect([existsSync(`${pcap}.1`), existsSync(`${pcap}.2`)]).toEqual([true, true])
   }, 120_000)
 
+  it('the TUN has the offloads packetdrill\'s has: a 10-segment write leaves in TSO packets, their checksums finished in the capture', async () => {
+    const lines = (line: string) => [...ESTABLISHED, '+0    write(4, ..., 10000) = 10000', line]
+    const pcap = join(dir, 'tso.pcap')
+    const one = await cli([write('tso.pkt', lines('+0    > P. 1:10001(10000) ack 1')), '--pcap', pcap])
+    expect(one).toEqual({ code: 0, out: ['tso.pkt: ok'], err: [] })
+    // tshark sees super-segments (several MSS of 1000 each, as the kernel's TSO autosizing cuts the write)
+    // adding up to the 10000 bytes, each with a TCP checksum tshark verifies good (status 1).
+    const t = spawnSync('tshark', ['-r', pcap, '-o', 'tcp.check_checksum:TRUE', '-Y', 'tcp.len > 0', '-T', 'fields', '-e', 'tcp.len', '-e', 'tcp.checksum.status'], { encoding: 'utf8' })
+    expect(t.status).toBe(0)
+    const sent = t.stdout.trim().split('\n').map((l) => l.split('\t').map(Number))
+    expect(sent.map(([, status]) => status)).toEqual(sent.map(() => 1))
+    expect(sent.reduce((n, [len]) => n + len!, 0)).toBe(10000)
+    expect(sent.every(([len]) => len! % 1000 === 0)).toBe(true)
+    expect(Math.max(...sent.map(([len]) => len!))).toBeGreaterThan(1000)
+    // A line for the first 1000 bytes only fails as under packetdrill: the live super-segment is not cut to fit.
+    const cut = await cli([write('tso-cut.pkt', lines('+0    > . 1:1001(1000) ack 1'))])
+    expect(cut.code).toBe(1)
+    expect(cut.err[0]).toMatch(/^tso-cut\.pkt:11: error handling packet: live packet payload: expected 1000 bytes vs actual [1-9]0000? bytes$/)
+    expect(cut.err[0]).not.toContain('actual 1000 bytes')
+  }, 60_000)
+
   it('runs shell commands with PACKETDRILL_PID set, as packetdrill does (helpers such as set_sysctls.py need it)', async () => {
     const name = write('pid.pkt', ['`test -n "$PACKETDRILL_PID" && test "$PACKETDRILL_PID" -gt 1`', ...ESTABLISHED.slice(1)])
     const r = await cli([name])
