@@ -1138,19 +1138,28 @@ static napi_value TunRead(napi_env env, napi_callback_info info) {
   return out;
 }
 
-/* tunWrite(fd, buf, len): buf[0, len) as one packet → bytes written or -errno. */
+/* tunWrite(fd, buf, len, gsoSize?): buf[0, len) as one packet → bytes written or -errno. */
 static napi_value TunWrite(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
+  size_t argc = 4;
+  napi_value argv[4] = {NULL, NULL, NULL, NULL};
   SCHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int64_t fd, len;
   uint8_t *p;
   size_t n;
-  if (argc < 3 || !get_i64(env, argv[0], &fd) || !get_bytes(env, argv[1], &p, &n) || !get_i64(env, argv[2], &len) || len < 0 || (uint64_t)len > n)
-    return bad_arg(env, "tunWrite(fd, buf: Uint8Array, len <= buf.length)");
-  /* An inbound packet is one whole segment with its checksum done: a zero virtio_net_hdr says so. */
+  int64_t gso = 0;
+  if (argc < 3 || !get_i64(env, argv[0], &fd) || !get_bytes(env, argv[1], &p, &n) || !get_i64(env, argv[2], &len) || len < 0 || (uint64_t)len > n ||
+      (argc >= 4 && !is_nullish(env, argv[3]) && (!get_i64(env, argv[3], &gso) || gso < 0 || gso > 65535)))
+    return bad_arg(env, "tunWrite(fd, buf: Uint8Array, len <= buf.length, gsoSize?: 0..65535)");
+  /*
+   * An inbound packet is one whole segment with its checksum done (a zero virtio_net_hdr), or with gsoSize a
+   * TCP super-segment the kernel takes as GRO would have made it (packetdrill's --mss), its checksum done.
+   */
   struct virtio_net_hdr vh;
   memset(&vh, 0, sizeof vh);
+  if (gso > 0 && len > 0) {
+    vh.gso_type = (p[0] >> 4) == 6 ? VIRTIO_NET_HDR_GSO_TCPV6 : VIRTIO_NET_HDR_GSO_TCPV4;
+    vh.gso_size = (uint16_t)gso;
+  }
   struct iovec iov[2] = {{&vh, sizeof vh}, {p, (size_t)len}};
   long r = may_use((int)fd) ? writev((int)fd, iov, 2) : (errno = EBADF, -1);
   if (r >= (long)sizeof vh) r -= (long)sizeof vh;

@@ -386,7 +386,7 @@ export interface ScriptSysModule {
   /** One packet into `buf` → its length or -errno (-11: none waiting); `stamp[0]` gets monotonicNs() right after the read. */
   tunRead(fd: number, buf: Uint8Array, stamp?: BigUint64Array): number
   /** buf[0, len) as one packet → the bytes written or -errno. */
-  tunWrite(fd: number, buf: Uint8Array, len: number): number
+  tunWrite(fd: number, buf: Uint8Array, len: number, gsoSize?: number): number
   /** Calls `onReadable(status)` from the event loop while packets wait (status < 0: a libuv error); keep the handle. */
   tunWatch(fd: number, onReadable: (status: number) => void): TunWatchHandle
   /** Stops a watch and uv_close()s it (idempotent); unwatch before closing the fd. */

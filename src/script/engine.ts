@@ -157,6 +157,8 @@ class Run {
   private readonly tsTick: number
   private readonly tsEcrScaled: boolean
   private readonly nonFatal: Set<string>
+  /** packetdrill's --mss: the segment size of inbound data lines longer than it (sent as GRO super-segments). */
+  private readonly mss: number | undefined
   private liveStart = 0
   private last?: Timed
   private conn?: Conn
@@ -200,6 +202,7 @@ class Run {
     this.tsTick = config.tcpTsTickUsecs ?? num('tcp_ts_tick_usecs') ?? 0
     this.tsEcrScaled = config.tcpTsEcrScaled === true || opt.has('tcp_ts_ecr_scaled')
     this.nonFatal = new Set([...(config.nonFatal ?? []), ...(opt.get('non_fatal')?.split(',') ?? [])])
+    this.mss = config.mss ?? num('mss')
   }
 
   async go(): Promise<ScriptVerdict> {
@@ -497,7 +500,8 @@ class Run {
     )
     await this.waitFor(timed, 'inbound packet')
     c.lastIn = { seq, ack, len: p.seq.len, flags }
-    await this.target.inject(bytes)
+    // With --mss, a data line longer than it arrives as one super-segment of that segment size (GRO's).
+    await this.target.inject(bytes, this.mss !== undefined && p.seq.len > this.mss ? { gsoSize: this.mss } : undefined)
     this.events.push({ kind: 'tcp', line, time: this.scriptNow(), packet: `< ${formatPacket(this.scriptPacket(p))}` })
   }
 

@@ -70,8 +70,11 @@ export interface Target {
   now(): number
   /** Waits until now() ≥ t (returns at once when already past); a virtual target advances its clock. */
   waitUntil(t: number): Promise<void>
-  /** Hands the stack an IP packet as if it came from the wire. */
-  inject(bytes: Uint8Array): Promise<void>
+  /**
+   * Hands the stack an IP packet as if it came from the wire; with `gsoSize`, a TCP super-segment of that
+   * segment size, as GRO hands a stack one (packetdrill's --mss).
+   */
+  inject(bytes: Uint8Array, opts?: { gsoSize?: number }): Promise<void>
   /** The next packet the stack sends, or null when none leaves before `deadline` (µs; Infinity: wait forever). */
   nextOutbound(deadline: number): Promise<OutboundPacket | null>
   /** Makes a system call; may block (the promise settles when it returns). */

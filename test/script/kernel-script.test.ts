@@ -259,6 +259,19 @@ describeRoot('tcplab script against the kernel', () => {
     expect(cut.err[0]).not.toContain('actual 1000 bytes')
   }, 60_000)
 
+  it('--mss: a longer inbound data line arrives as one GRO super-segment of that size (tcpi_rcv_mss shows it)', async () => {
+    const lines = (mss: number) => [
+      ...ESTABLISHED,
+      '+0    < P. 1:3001(3000) ack 1 win 65535',
+      '+0    read(4, ..., 3000) = 3000',
+      `+0    getsockopt(4, SOL_TCP, TCP_INFO, {tcpi_rcv_mss=${mss}}, [104]) = 0`,
+    ]
+    expect(await cli([write('gro.pkt', lines(1000)), '--mss', '1000'])).toEqual({ code: 0, out: ['gro.pkt: ok'], err: [] })
+    // Without --mss the same line is one plain 3000-byte segment: the kernel measures 3000, capped at its own
+    // advertised MSS (1460).
+    expect(await cli([write('gro-plain.pkt', lines(1460))])).toEqual({ code: 0, out: ['gro-plain.pkt: ok'], err: [] })
+  }, 60_000)
+
   it('runs shell commands with PACKETDRILL_PID set, as packetdrill does (helpers such as set_sysctls.py need it)', async () => {
     const name = write('pid.pkt', ['`test -n "$PACKETDRILL_PID" && test "$PACKETDRILL_PID" -gt 1`', ...ESTABLISHED.slice(1)])
     const r = await cli([name])

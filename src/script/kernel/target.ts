@@ -153,8 +153,8 @@ export class KernelTarget implements Target {
     }
   }
 
-  async inject(bytes: Uint8Array): Promise<void> {
-    const n = this.sys.native.tunWrite(this.tun, bytes, bytes.length)
+  async inject(bytes: Uint8Array, opts?: { gsoSize?: number }): Promise<void> {
+    const n = this.sys.native.tunWrite(this.tun, bytes, bytes.length, opts?.gsoSize)
     if (n < 0) throw new Error(`writing a packet to the TUN device failed (errno ${-n})`)
   }
 
