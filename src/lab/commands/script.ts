@@ -446,7 +446,7 @@ export const scriptCommand: Command = {
     ladder: { type: 'boolean', help: 'print a ladder diagram of each script run' },
     diagram: { type: 'string', arg: 'FILE', help: 'write the ladder to FILE (.svg, .html, .mmd, .md)' },
     pcap: { type: 'string', arg: 'FILE', help: 'write every packet to FILE' },
-    mss: { type: 'string', arg: 'N', help: 'the MSS the scripts assume' },
+    mss: { type: 'string', arg: 'N', help: 'segment size of inbound GRO super-segments (data lines longer than N)' },
     mtu: { type: 'string', arg: 'N', help: 'the MTU of the test interface' },
     'local-ip': { type: 'string', arg: 'IP', help: "the stack under test's address" },
     'remote-ip': { type: 'string', arg: 'IP', help: "the script's (remote) address" },
