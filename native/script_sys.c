@@ -1234,6 +1234,22 @@ static napi_value ExitNow(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * realtimeOffsetNs(): CLOCK_REALTIME minus CLOCK_MONOTONIC in ns, read back to back (the realtime read between
+ * two monotonic ones, against their midpoint), for stamps the kernel gives in wall time (SO_TIMESTAMPING).
+ */
+static napi_value RealtimeOffsetNs(napi_env env, napi_callback_info info) {
+  struct timespec a, r, b;
+  clock_gettime(CLOCK_MONOTONIC, &a);
+  clock_gettime(CLOCK_REALTIME, &r);
+  clock_gettime(CLOCK_MONOTONIC, &b);
+  int64_t mono = ((int64_t)a.tv_sec * 1000000000 + a.tv_nsec + (int64_t)b.tv_sec * 1000000000 + b.tv_nsec) / 2;
+  int64_t real = (int64_t)r.tv_sec * 1000000000 + r.tv_nsec;
+  napi_value out;
+  SCHECK(napi_create_bigint_int64(env, real - mono, &out));
+  return out;
+}
+
 /* Called from packet_tx.c's Init: adds this file's functions to the addon's exports. */
 napi_value script_sys_init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
@@ -1244,6 +1260,7 @@ napi_value script_sys_init(napi_env env, napi_value exports) {
       {"tunUnwatch", NULL, TunUnwatch, NULL, NULL, NULL, napi_enumerable, NULL},
       {"monotonicNs", NULL, MonotonicNs, NULL, NULL, NULL, napi_enumerable, NULL},
       {"exitNow", NULL, ExitNow, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"realtimeOffsetNs", NULL, RealtimeOffsetNs, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sys", NULL, Sys, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sysAsync", NULL, SysAsync, NULL, NULL, NULL, napi_enumerable, NULL},
   };

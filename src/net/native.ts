@@ -393,6 +393,8 @@ export interface ScriptSysModule {
   tunUnwatch(watch: TunWatchHandle): void
   /** CLOCK_MONOTONIC in nanoseconds: the clock of tunRead's stamp and sysAsync's startNs/endNs. */
   monotonicNs(): bigint
+  /** CLOCK_REALTIME minus CLOCK_MONOTONIC in ns, read back to back (wall time of a monotonic stamp). */
+  realtimeOffsetNs(): bigint
   /** Ends the process at once (_exit), without joining threadpool threads a blocked call still holds. */
   exitNow(status: number): never
   /** Makes the call now, on this thread. */

@@ -132,13 +132,9 @@ export class KernelTarget implements Target {
     return Number(this.sys.native.monotonicNs() / 1000n)
   }
 
-  /**
-   * CLOCK_REALTIME µs at a time of this target's (monotonic) clock, for stamps the kernel gives in wall time
-   * (SO_TIMESTAMPING). performance's origin is a wall-clock instant and its now() runs on CLOCK_MONOTONIC.
-   */
+  /** CLOCK_REALTIME µs at a time of this target's (monotonic) clock, for stamps the kernel gives in wall time (SO_TIMESTAMPING). */
   realtimeAt(t: number): number {
-    const wallNow = Math.round((performance.timeOrigin + performance.now()) * 1000)
-    return wallNow - (this.now() - t)
+    return t + Number(this.sys.native.realtimeOffsetNs() / 1000n)
   }
 
   async waitUntil(t: number): Promise<void> {
