@@ -35,77 +35,22 @@ const VERSIONS = ['ipv4', 'ipv6']
  * with "to fix:" (with where: the TCB in src/tcp or the script target in src/script/tcplab) or "on purpose:".
  */
 const REASONS = {
-  'close-fin-out-of-order.pkt': {
-    cause: 'SACK block of an out-of-order FIN',
-    why: 'to fix (TCB): an out-of-order segment carrying a FIN is SACKed with the FIN\'s sequence number included (Linux queues it with end_seq = seq + len + 1); tcplab\'s block stops before the FIN. RFC 9293 §3.4 gives the FIN a sequence number, RFC 2018 §3 reports received sequence space.',
-  },
-  'close-last-ack-retransmit.pkt': {
-    cause: 'delayed ACK before the first data (Linux\'s ato of 0)',
-    why: 'to fix (TCB, linux profile): a bare FIN arriving before any data is ACKed on Linux\'s next timer tick, because its delayed-ACK timeout (icsk_ack.ato) is 0 until tcp_event_data_recv sets it to 40 ms; tcplab delays it the full 40 ms (ping-pong mode on the FIN).',
-  },
-  'data-both-ways.pkt': {
-    cause: 'interactive (ping-pong) mode and the receive window',
-    why: 'to fix (TCB, linux profile): after we sent data within the ACK timeout of receiving, Linux is in ping-pong mode (tcp_event_data_sent) and lets the next ACK ride on our data, keeping the window it offered (64040, tcp_select_window does not reopen it for 200 bytes read); tcplab quick-ACKs the data on its own (win 64040) and then sends the data with the window reopened to 65535.',
-  },
-  'data-delayed-ack.pkt': {
-    cause: 'TCP_QUICKACK: no socket option reaches the quick-ack mode',
-    why: 'to fix (TCB): setsockopt TCP_QUICKACK (0 enters ping-pong mode, 1 leaves it and sends a pending ACK) needs a Tcb method for src/tcp/quickack.ts; the target names it unsupported rather than ignore it.',
-  },
-  'data-delayed-ack-cumulative.pkt': {
-    cause: 'TCP_QUICKACK: no socket option reaches the quick-ack mode',
-    why: 'to fix (TCB): as data-delayed-ack.pkt — TCP_QUICKACK=0 before the data.',
-  },
-  'info-passive-options.pkt': {
-    cause: 'TCP_INFO fields the TCB does not expose',
-    why: 'to fix (TCB): the block reads tcpi_ca_state, tcpi_unacked (segments in flight) and tcpi_retransmits; the tcplab target fills only the TCP_INFO fields the Tcb exposes (state, options, window scales, snd_mss, snd_cwnd, rto, backoff, rtt) and names the others. Needs a TCP_INFO record from the Tcb (its congestion state, packets out, RTO retransmissions in a row).',
-  },
-  'info-rto-loss-state.pkt': {
-    cause: 'TCP_INFO fields the TCB does not expose',
-    why: 'to fix (TCB): as info-passive-options.pkt — tcpi_ca_state (Loss after the RTO), tcpi_retransmits and tcpi_total_retrans.',
-  },
-  'info-unacked-rtt.pkt': {
-    cause: 'TCP_INFO fields the TCB does not expose',
-    why: 'to fix (TCB): as info-passive-options.pkt — tcpi_unacked in segments, tcpi_bytes_acked and tcpi_data_segs_out.',
-  },
   'open-fastopen-client.pkt': {
     cause: 'TCP Fast Open',
     why: 'to fix (TCB): tcplab has no TCP Fast Open (RFC 7413): no cookie option, no data on a SYN; tcp_fastopen is named unsupported.',
   },
   'open-fastopen-server.pkt': { cause: 'TCP Fast Open', why: 'to fix (TCB): as open-fastopen-client.pkt, on the server side (RFC 7413 §4.2).' },
-  'open-passive-wscale-only.pkt': {
-    cause: 'window-limited segments: held back, and without PSH',
-    why: 'to fix (TCB, linux profile): a write larger than the peer\'s window leaves at once as a window-sized segment with PSH on Linux (tcp_write_xmit sends what the window allows; tcp_push marks the end of a write); tcplab applies RFC 9293 §3.8.6.2.1 sender SWS avoidance against the largest window seen (the SYN\'s), holds the segment for the override timeout and sends it without PSH.',
-  },
   'open-simultaneous.pkt': {
     cause: 'window scale in a simultaneous-open SYN-ACK',
     why: 'on purpose: RFC 7323 §2.2 — a Window Scale option goes in a <SYN,ACK> only if the <SYN> received carried one; Linux\'s simultaneous-open SYN-ACK repeats its own SYN\'s options, window scale included, although the peer\'s SYN had none.',
   },
-  'open-syn-linear-timeouts.pkt': {
-    cause: 'linear SYN timeouts',
-    why: 'to fix (TCB): Linux retransmits its first tcp_syn_linear_timeouts (default 4) SYNs 1 s apart before backing off; tcplab backs off from the first retransmission (RFC 6298 §5.5), so only tcp_syn_linear_timeouts=0 maps.',
-  },
-  'retrans-fast-retransmit.pkt': {
-    cause: 'PSH lost on retransmission',
-    why: 'to fix (TCB): Linux retransmits a segment with the flags it was first sent with (the skb keeps its PSH); tcplab\'s retransmission of the first segment carries no PSH.',
-  },
-  'retrans-sack-recovery.pkt': { cause: 'PSH lost on retransmission', why: 'to fix (TCB): as retrans-fast-retransmit.pkt, in SACK recovery.' },
-  'rst-syn-sent-bad-ack.pkt': {
-    cause: 'SYN resent at once after an unacceptable ACK in SYN-SENT',
-    why: 'to fix (TCB, linux profile): after a segment in SYN-SENT whose ACK does not acknowledge our SYN, Linux re-arms the SYN timer to TCP_TIMEOUT_MIN (2 jiffies) if no SYN was retransmitted yet (tcp_rcv_synsent_state_process), so the SYN goes again within a few ms; tcplab sends the RST (RFC 9293 §3.10.7.3) and waits for its 1 s RTO.',
-  },
-  'rst-syn-sent-ignored.pkt': {
-    cause: 'SYN resent at once after an unacceptable ACK in SYN-SENT',
-    why: 'to fix (TCB, linux profile): as rst-syn-sent-bad-ack.pkt — here the unacceptable ACK rides on a RST.',
-  },
-  'sack-dsack-duplicate.pkt': {
-    cause: 'no D-SACK',
-    why: 'to fix (TCB): tcplab sends no D-SACK blocks (RFC 2883 §4) for a duplicate segment; Linux does by default (tcp_dsack=1).',
-  },
-  'sack-dsack-out-of-order.pkt': { cause: 'no D-SACK', why: 'to fix (TCB): as sack-dsack-duplicate.pkt, for a duplicate of out-of-order data (RFC 2883 §4.2).' },
-  'window-limited-send.pkt': {
-    cause: 'window-limited segments: held back, and without PSH',
-    why: 'to fix (TCB, linux profile): as open-passive-wscale-only.pkt — the 300-byte window is filled at once, with PSH, on Linux; tcplab waits for the override timeout (0.4 s).',
-  },
+}
+
+/** Why the rfc profile fails where the linux profile passes, for scripts the message alone does not explain. */
+const RFC_REASONS = {
+  'data-delayed-ack-cumulative.pkt': 'on purpose (rfc profile): a second full-sized segment is ACKed at once (RFC 9293 §3.8.6.3 SHLD-19, RFC 1122 §4.2.3.2); Linux waits while the application has not read, as the linux profile does.',
+  'open-passive-wscale-only.pkt': 'on purpose (rfc profile): sender SWS avoidance against the largest window seen, the SYN\'s (RFC 9293 §3.8.6.2.1): the window-limited segment waits for the override timeout and carries no PSH; the linux profile bounds segments to half the window of the handshake\'s ACK and pushes them, as Linux does.',
+  'window-limited-send.pkt': 'on purpose (rfc profile): as open-passive-wscale-only.pkt — RFC 9293 §3.8.6.2.1 sender SWS avoidance against the SYN\'s window.',
 }
 
 /** Why the rfc profile fails where the linux profile passes, read from the verdict's message. */
@@ -347,7 +292,7 @@ out.push('| --- | --- | --- | --- | --- |')
 for (const r of rows.filter((x) => x.linuxPass && !x.rfcPass)) {
   const c = r.rfcDiff.c
   const t = r.rfcDiff.v === 'IPv4' ? r.r4 : r.r6
-  out.push(`| ${r.f} | ${r.rfcDiff.v} :${c.line ?? t.line ?? '?'} | ${c.kernelActual ? code(c.kernelActual) : ''} | ${c.tcplabActual ? code(c.tcplabActual) : md(t.message ?? '')} | ${rfcOnlyWhy(t.message)} |`)
+  out.push(`| ${r.f} | ${r.rfcDiff.v} :${c.line ?? t.line ?? '?'} | ${c.kernelActual ? code(c.kernelActual) : ''} | ${c.tcplabActual ? code(c.tcplabActual) : md(t.message ?? '')} | ${RFC_REASONS[r.f] ?? rfcOnlyWhy(t.message)} |`)
 }
 const rfcBetter = rows.filter((x) => !x.linuxPass && x.rfcPass)
 if (rfcBetter.length > 0) {

@@ -94,7 +94,8 @@ export interface TcpConfig {
   synRetries: number
   /**
    * SYN retransmissions in SYN-SENT that keep the initial RTO instead of doubling it (Linux's
-   * tcp_syn_linear_timeouts, 4 by default since 6.7); 0 backs off from the first (RFC 6298 §5.5).
+   * tcp_syn_linear_timeouts, 4 by default since 6.7, the 'linux' profile's); 0 backs off from the first
+   * (RFC 6298 §5.5, the 'rfc' profile's).
    */
   synLinearTimeouts: number
   /** Retransmissions of data or FIN before giving up (RFC 9293 R2, MUST-20); Linux tcp_retries2 = 15. */
@@ -168,13 +169,15 @@ export const DEFAULT_TCP_CONFIG: Readonly<TcpConfig> = Object.freeze({
 /**
  * The defaults of the 'linux' profile: DEFAULT_TCP_CONFIG already has Linux's initial window (10), initial
  * RTO (1 s), minimum RTO (200 ms), delayed ACK (40 ms, TCP_ATO_MIN) and 1 ms timestamp clock; the profile
- * adds CUBIC, Linux's default congestion control, D-SACK (tcp_dsack=1), and (in the TCB) the option layout and quick-ack mode.
+ * adds CUBIC, Linux's default congestion control, D-SACK (tcp_dsack=1), linear SYN timeouts
+ * (tcp_syn_linear_timeouts=4), and (in the TCB) the option layout and quick-ack mode.
  */
 export const LINUX_TCP_CONFIG: Readonly<TcpConfig> = Object.freeze({
   ...DEFAULT_TCP_CONFIG,
   profile: 'linux',
   congestionControl: 'cubic',
   dsack: true,
+  synLinearTimeouts: 4,
 })
 
 /** Merges a partial config over the defaults and checks the ranges that would break the TCB. */

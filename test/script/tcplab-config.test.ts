@@ -59,12 +59,19 @@ describe('tcplab target settings', () => {
   it('accepts a Linux default without a knob; names what it cannot honour', () => {
     expect(applyShellCommand(scriptTcpConfig(), 'sysctl -q net.ipv4.tcp_dsack=1 net.ipv4.tcp_autocorking=0 net.ipv4.tcp_rfc1337=0')).toBeUndefined()
     expect(applyShellCommand(scriptTcpConfig(), 'sysctl -q net.ipv4.tcp_congestion_control=reno net.ipv4.tcp_syn_linear_timeouts=0')).toBeUndefined()
-    expect(applyShellCommand(scriptTcpConfig(), 'sysctl -q net.ipv4.tcp_syn_linear_timeouts=4')?.unsupported).toMatch(/^sysctl net\.ipv4\.tcp_syn_linear_timeouts=4: /)
-    expect(applyShellCommand(scriptTcpConfig(), 'sysctl -q net.ipv4.tcp_dsack=0')).toEqual({ unsupported: 'sysctl net.ipv4.tcp_dsack=0: no tcplab setting for it' })
+    expect(applyShellCommand(scriptTcpConfig(), 'sysctl -q net.ipv4.tcp_fack=1')).toEqual({ unsupported: 'sysctl net.ipv4.tcp_fack=1: no tcplab setting for it' })
     expect(applyShellCommand(scriptTcpConfig(), 'sysctl -q net.ipv4.tcp_timestamps=maybe')).toEqual({ unsupported: 'sysctl net.ipv4.tcp_timestamps=maybe: value not understood' })
     expect(applyShellCommand(scriptTcpConfig(), '../common/defaults.sh')).toEqual({
       unsupported: 'shell command `../common/defaults.sh` cannot run on the tcplab target (only sysctl net.ipv4.tcp_* settings are mapped)',
     })
+  })
+
+  it('tcp_syn_linear_timeouts and tcp_dsack reach the TCB config (Linux defaults 4 and 1 in the linux profile)', () => {
+    const s = scriptTcpConfig()
+    expect([s.tcp.synLinearTimeouts, s.tcp.dsack]).toEqual([4, true])
+    expect(applyShellCommand(s, 'sysctl -q net.ipv4.tcp_syn_linear_timeouts=0 net.ipv4.tcp_dsack=0')).toBeUndefined()
+    expect([s.tcp.synLinearTimeouts, s.tcp.dsack]).toEqual([0, false])
+    expect(applyShellCommand(s, 'sysctl -q net.ipv4.tcp_syn_linear_timeouts=-1')).toEqual({ unsupported: 'sysctl net.ipv4.tcp_syn_linear_timeouts=-1: value not understood' })
   })
 
   it('tcp_rfc1337: 1 has the stack drop a RST in TIME-WAIT; 0 is the default', () => {

@@ -181,10 +181,13 @@ export function applySysctl(s: ScriptStackSettings, name: string, value: string)
       s.finTimeout = sec * SECOND
       return undefined
     }
-    case 'net.ipv4.tcp_syn_linear_timeouts':
-      // tcplab backs off its SYN timer exponentially from the first retransmission: 0 linear timeouts.
-      if (value === '0') return undefined
-      return `sysctl ${name}=${value}: tcplab's SYN timer backs off exponentially from the first retransmission`
+    case 'net.ipv4.tcp_syn_linear_timeouts': {
+      // SYN-SENT timeouts that keep the initial RTO before it doubles (TcpConfig.synLinearTimeouts).
+      const n = Number(value)
+      if (!Number.isInteger(n) || n < 0) return badValue(name, value)
+      t.synLinearTimeouts = n
+      return undefined
+    }
     case 'net.ipv4.tcp_syncookies':
       if (value !== '0' && value !== '1') return badValue(name, value)
       s.synCookies = value === '1'
@@ -200,9 +203,12 @@ export function applySysctl(s: ScriptStackSettings, name: string, value: string)
       if (value === '0') return undefined
       return `sysctl ${name}=${value}: tcplab has no autocorking`
     case 'net.ipv4.tcp_dsack':
+      // D-SACK blocks for duplicates (RFC 2883, TcpConfig.dsack).
+      if (b === undefined) return badValue(name, value)
+      t.dsack = b
+      return undefined
     case 'net.ipv4.tcp_recovery':
     case 'net.ipv4.tcp_fack':
-      if (name === 'net.ipv4.tcp_dsack' && value === '1') return undefined
       if (name === 'net.ipv4.tcp_recovery' && value === '1') return undefined
       if (name === 'net.ipv4.tcp_fack' && value === '0') return undefined
       return `sysctl ${name}=${value}: no tcplab setting for it`

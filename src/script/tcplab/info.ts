@@ -1,7 +1,7 @@
 /**
  * Python blocks (`%{ }%`) on the tcplab target: the snapshot a block sees is TCP_INFO as Linux fills it
- * (tcp_get_info), for the fields tcplab's TCB exposes today. A block that reads any other snapshot variable
- * (tcpi_ca_state, tcpi_unacked in segments, SK_MEMINFO_*…) makes the script `unsupported` before it runs,
+ * (tcp_get_info), for the fields tcplab's TCB exposes today (Tcb and Tcb.info()). A block that reads any other
+ * snapshot variable (tcpi_lost, tcpi_ato, SK_MEMINFO_*…) makes the script `unsupported` before it runs,
  * naming the variables, rather than reading a made-up 0. The program itself runs with python3, after the
  * script, as on the kernel target (src/script/python.ts builds it).
  */
@@ -26,7 +26,22 @@ const FILLED = new Set([
   'tcpi_rto', // icsk_rto in µs, backoff applied
   'tcpi_backoff', // icsk_backoff: RTO doublings in force
   'tcpi_rtt', // the smoothed RTT in µs
+  // From Tcb.info():
+  'tcpi_ca_state', // TCP_CA_Open, Disorder, Recovery or Loss (never CWR: no ECN)
+  'tcpi_retransmits', // icsk_retransmits: RTOs in a row with no ACK of new data since
+  'tcpi_unacked', // packets_out: segments sent and not acknowledged
+  'tcpi_sacked', // sacked_out
+  'tcpi_retrans', // retrans_out: retransmitted and not SACKed
+  'tcpi_total_retrans', // every retransmitted segment, SYNs included
+  'tcpi_rttvar', // in µs
+  'tcpi_bytes_acked', // the SYN included on an active open, as Linux counts it
+  'tcpi_bytes_received',
+  'tcpi_data_segs_out', // retransmissions included
+  'tcpi_data_segs_in',
 ])
+
+/** Linux's TCP_CA_* numbers. */
+const CA_STATE = { open: 0, disorder: 1, recovery: 3, loss: 4 } as const
 
 /** Every variable a snapshot defines on the kernel target (what a block may read), symbols aside. */
 const SNAPSHOT_NAMES = new Set([
@@ -83,6 +98,7 @@ export function tcplabSnapshot(sock: { listening: boolean; tcb: Tcb | undefined 
   const set = (name: string, value: number): void => {
     const f = TCP_INFO_LAYOUT.find(([n]) => n === name)!
     if (f[2] === 1) v.setUint8(f[1], value)
+    else if (f[2] === 8) v.setBigUint64(f[1], BigInt(value), true)
     else v.setUint32(f[1], value >>> 0, true)
   }
   set('tcpi_state', sock.listening ? LINUX_STATE.LISTEN : t ? LINUX_STATE[t.state] : LINUX_STATE.CLOSED)
@@ -95,6 +111,18 @@ export function tcplabSnapshot(sock: { listening: boolean; tcb: Tcb | undefined 
     set('tcpi_rto', t.rtt.current)
     set('tcpi_backoff', t.rtt.backoff)
     set('tcpi_rtt', t.rtt.srtt ?? 0)
+    const i = t.info()
+    set('tcpi_ca_state', CA_STATE[i.caState])
+    set('tcpi_retransmits', i.retransmits)
+    set('tcpi_unacked', i.unacked)
+    set('tcpi_sacked', i.sacked)
+    set('tcpi_retrans', i.retransOut)
+    set('tcpi_total_retrans', i.totalRetrans)
+    set('tcpi_rttvar', Math.round(i.rttvar))
+    set('tcpi_bytes_acked', i.bytesAcked)
+    set('tcpi_bytes_received', i.bytesReceived)
+    set('tcpi_data_segs_out', i.dataSegsOut)
+    set('tcpi_data_segs_in', i.dataSegsIn)
   }
   return tcpInfoVars(bytes).filter(([n]) => !n.startsWith('tcpi_') || FILLED.has(n))
 }

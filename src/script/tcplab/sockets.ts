@@ -721,12 +721,17 @@ export class Sockets {
           s.inq = val() !== 0
           return ok()
         case TCPO.QUICKACK: {
-          // The 'rfc' profile has no quick-ACK mode: 0 is what it does. The 'linux' profile has one
-          // (src/tcp/quickack.ts) but the TCB takes no socket option to leave or re-enter it (Linux: 0 enters
-          // ping-pong mode, 1 leaves it and sends a pending ACK), so either value is named, not ignored.
+          // Tcb.setQuickAck: 0 enters ping-pong mode (ACKs wait to ride on data), 1 leaves it and sends an ACK
+          // being delayed ('rfc' has no quick-ACK mode: 0 is what it does). Before there is a connection the
+          // option would have to reach the TCB a listener or connect creates, which tcplab does not carry.
           const on = val()
-          if (on === 0 && (t?.config.profile ?? this.env.settings.tcp.profile) !== 'linux') return ok()
-          throw new Unsupported(`setsockopt TCP_QUICKACK=${on}: the TCB's quick-ACK mode cannot be set by a socket option yet`)
+          if (t) {
+            t.setQuickAck(on !== 0)
+            this.env.stack.pump()
+            return ok()
+          }
+          if (on === 0 && this.env.settings.tcp.profile !== 'linux') return ok()
+          throw new Unsupported(`setsockopt TCP_QUICKACK=${on} before the socket is connected: tcplab has no setting that carries it to the connection`)
         }
         default:
           throw new Unsupported(`setsockopt ${optName}: not supported on the tcplab target`)
@@ -773,6 +778,9 @@ export class Sockets {
           return { ret: 0, optval: Math.floor((c.userTimeout ?? 0) / 1000) }
         case TCPO.INQ:
           return { ret: 0, optval: s.inq ? 1 : 0 }
+        case TCPO.QUICKACK:
+          // Linux: inet_csk_in_quickack_mode, whether the next ACK goes out at once.
+          return { ret: 0, optval: s.tcb?.quickAckMode ? 1 : 0 }
         case TCPO.INFO:
           // The engine does not compare tcp_info's fields (neither does the kernel target): the call succeeds.
           return { ret: 0 }
