@@ -32,6 +32,16 @@ export interface Msghdr {
 /** A field a target cannot read; it reports the script `unsupported` with this message. */
 export class MsghdrUnsupported extends Error {}
 
+/** Runs a reader and turns its MsghdrUnsupported into the target's own `unsupported` error type. */
+export function readingAs<T>(read: () => T, as: new (message: string) => Error): T {
+  try {
+    return read()
+  } catch (e) {
+    if (e instanceof MsghdrUnsupported) throw new as(e.message)
+    throw e
+  }
+}
+
 /** The iovec lengths of `[{..., 100}, {..., 200}]`. */
 export function iovLengths(name: string, iov: Expr | undefined): number[] {
   if (iov?.kind !== 'array') throw new MsghdrUnsupported(`${name}: the iovec array must be written out`)

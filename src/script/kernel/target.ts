@@ -12,7 +12,7 @@ import { isIP } from 'node:net'
 import type { Expr } from '../ast.js'
 import type { CodeSnapshot, LiveConnection, OutboundPacket, SyscallCall, SyscallResult, Target } from '../target.js'
 import { ccInfoVars, memInfoVars, PY_TCP_INFO_LEN, tcpInfoVars } from '../python.js'
-import { iovLengths, MsghdrUnsupported, parseMsghdr, recvmsgMismatch } from '../msghdr.js'
+import { iovLengths, parseMsghdr, readingAs, recvmsgMismatch } from '../msghdr.js'
 import { evalInt, structInts } from '../symbols.js'
 import { buildTcpPacket } from '../../net/packet.js'
 import { parseIp } from '../../net/addr.js'
@@ -86,15 +86,6 @@ export function gatewayFor(localIp: string, netmaskIp: string, fallback: string)
 
 class Unsupported extends Error {}
 
-/** Runs a reader whose MsghdrUnsupported means the script is unsupported here. */
-function unsupportedAs<T>(read: () => T): T {
-  try {
-    return read()
-  } catch (e) {
-    if (e instanceof MsghdrUnsupported) throw new Unsupported(e.message)
-    throw e
-  }
-}
 
 const ip = (...args: string[]): void => {
   execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] })
@@ -337,7 +328,7 @@ export class KernelTarget implements Target {
         return this.msg(call, int(0), int(2, 0))
       case 'writev':
       case 'readv': {
-        const lens = unsupportedAs(() => iovLengths(call.name, a[1]))
+        const lens = readingAs(() => iovLengths(call.name, a[1]), Unsupported)
         return call.name === 'writev' ? { op: 'writev', args: [int(0), lens.map((n) => new Uint8Array(n))] } : { op: 'readv', args: [int(0), lens] }
       }
       case 'close':
@@ -426,7 +417,7 @@ export class KernelTarget implements Target {
    * messages; recvmsg's result is checked against msg_flags and the cmsgs in packetdrill's words.
    */
   private msg(call: SyscallCall, fd: number, flags: number): { op: SysOp; args: unknown[]; post?: (r: SysResult) => Partial<SyscallResult> } {
-    const { name, iov, flags: msgFlags, cmsgs } = unsupportedAs(() => parseMsghdr(call.name, call.args[1]))
+    const { name, iov, flags: msgFlags, cmsgs } = readingAs(() => parseMsghdr(call.name, call.args[1]), Unsupported)
     const to = name ? sockAddr(this.opts.remoteIp, this.opts.connectPort) : undefined
     if (call.name === 'sendmsg') {
       if (cmsgs?.some((c) => c.ee || c.ts !== undefined)) throw new Unsupported('sendmsg: error-queue and timestamp cmsgs are only something recvmsg returns')

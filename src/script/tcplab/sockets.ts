@@ -8,7 +8,7 @@
 import type { Expr } from '../ast.js'
 import type { SyscallCall, SyscallResult } from '../target.js'
 import { evalInt, structInts } from '../symbols.js'
-import { intCmsgData, iovLengths, MsghdrUnsupported, parseMsghdr, recvmsgMismatch, type WantCmsg } from '../msghdr.js'
+import { intCmsgData, iovLengths, parseMsghdr, readingAs, recvmsgMismatch, type WantCmsg } from '../msghdr.js'
 import { errnoNumber } from '../errno.js'
 import { Listener } from '../../tcp/listener.js'
 import { Tcb, TcpUserError } from '../../tcp/tcb.js'
@@ -843,27 +843,18 @@ function exprText(e: Expr): string {
 
 /** What a recvmsg's msghdr asks for: the room in msg_iov, the msg_flags and the integer cmsgs it expects back. */
 function recvMsgWant(msg: Expr | undefined): { len: number; flags: number | undefined; cmsgs: WantCmsg[] | undefined } {
-  const m = unsupportedAs(() => parseMsghdr('recvmsg', msg))
+  const m = readingAs(() => parseMsghdr('recvmsg', msg), Unsupported)
   if (m.cmsgs?.some((c) => c.data === undefined)) throw new Unsupported('recvmsg: error-queue and timestamp control messages on the tcplab target')
   return { len: m.iov.reduce((n, x) => n + x, 0), flags: m.flags, cmsgs: m.cmsgs }
 }
 
 /** The payload length of a sendmsg's msg_iov; its control messages (cmsgs) are beyond this target. */
 function msgIovTotal(name: string, msg: Expr | undefined): number {
-  const m = unsupportedAs(() => parseMsghdr(name, msg))
+  const m = readingAs(() => parseMsghdr(name, msg), Unsupported)
   if (m.cmsgs !== undefined) throw new Unsupported(`${name}: control messages (msg_control) on the tcplab target`)
   return m.iov.reduce((n, x) => n + x, 0)
 }
 
-/** Runs a reader whose MsghdrUnsupported means the script is unsupported on this target. */
-function unsupportedAs<T>(read: () => T): T {
-  try {
-    return read()
-  } catch (e) {
-    if (e instanceof MsghdrUnsupported) throw new Unsupported(e.message)
-    throw e
-  }
-}
 
 /** A struct value's `name=value` fields, the values evaluated with Linux's symbols (TCP_ESTABLISHED…). */
 function structFields(s: Extract<Expr, { kind: 'struct' }>): Map<string, number> {
@@ -879,5 +870,5 @@ function structFields(s: Extract<Expr, { kind: 'struct' }>): Map<string, number>
 
 /** The total length of a written-out iovec array ([{..., 100}, {..., 200}]). */
 function iovTotal(name: string, iov: Expr | undefined): number {
-  return unsupportedAs(() => iovLengths(name, iov)).reduce((n, x) => n + x, 0)
+  return readingAs(() => iovLengths(name, iov), Unsupported).reduce((n, x) => n + x, 0)
 }
