@@ -35,6 +35,33 @@ export function evalInt(e: Expr): number | undefined {
   }
 }
 
+/** How an argument reads in the script (a symbol's name, a number), for messages. */
+export function exprText(e: Expr): string {
+  switch (e.kind) {
+    case 'word': return e.name
+    case 'int': return e.text
+    case 'ellipsis': return '...'
+    case 'array': return `[${e.items.map(exprText).join(', ')}]`
+    case 'or': return e.operands.map(exprText).join('|')
+    default: return e.kind
+  }
+}
+
+/**
+ * A call's integer argument `i` (`...` or missing gives `dflt`); one a target cannot read throws the target's
+ * own unsupported error, naming the argument and the target.
+ */
+export function intArg(call: { name: string; args: Expr[] }, i: number, dflt: number | undefined, unsupported: new (message: string) => Error, target: string): number {
+  const e = call.args[i]
+  if (e === undefined || e.kind === 'ellipsis') {
+    if (dflt !== undefined) return dflt
+    throw new unsupported(`${call.name}: argument ${i + 1} must be a number`)
+  }
+  const v = evalInt(e)
+  if (v === undefined) throw new unsupported(`${call.name}: cannot evaluate argument ${i + 1} (${exprText(e)}) on the ${target}`)
+  return v
+}
+
 /** The integer fields of a struct literal by name ({fd=3, events=POLLIN} → fd 3, events 1); others are left out. */
 export function structInts(s: Extract<Expr, { kind: 'struct' }>): Map<string, number> {
   const m = new Map<string, number>()

@@ -13,7 +13,7 @@ import type { Expr } from '../ast.js'
 import type { CodeSnapshot, LiveConnection, OutboundPacket, SyscallCall, SyscallResult, Target } from '../target.js'
 import { ccInfoVars, memInfoVars, PY_TCP_INFO_LEN, tcpInfoVars } from '../python.js'
 import { iovLengths, parseMsghdr, readingAs, recvmsgMismatch } from '../msghdr.js'
-import { evalInt, structInts } from '../symbols.js'
+import { evalInt, intArg, structInts } from '../symbols.js'
 import { buildTcpPacket } from '../../net/packet.js'
 import { parseIp } from '../../net/addr.js'
 import type { Seq } from '../../tcp/seq.js'
@@ -258,16 +258,7 @@ export class KernelTarget implements Target {
   private translate(call: SyscallCall): { op: SysOp; args: unknown[]; post?: (r: SysResult) => Partial<SyscallResult> } {
     const a = call.args
     const v6 = this.opts.ipVersion === 'ipv6'
-    const int = (i: number, dflt?: number): number => {
-      const e = a[i]
-      if (e === undefined || e.kind === 'ellipsis') {
-        if (dflt !== undefined) return dflt
-        throw new Unsupported(`${call.name}: argument ${i + 1} must be a number`)
-      }
-      const v = intOf(e)
-      if (v === undefined) throw new Unsupported(`${call.name}: cannot evaluate argument ${i + 1} on the kernel target`)
-      return v
-    }
+    const int = (i: number, dflt?: number): number => intArg(call, i, dflt, Unsupported, 'kernel target')
     // packetdrill's buffer argument: `...` (zeroed bytes) or NULL (the kernel sees a NULL pointer).
     const isNull = (i: number): boolean => {
       const e = a[i]

@@ -7,7 +7,7 @@
  */
 import type { Expr } from '../ast.js'
 import type { SyscallCall, SyscallResult } from '../target.js'
-import { evalInt, structInts } from '../symbols.js'
+import { evalInt, exprText, intArg, structInts } from '../symbols.js'
 import { intCmsgData, iovLengths, parseMsghdr, readingAs, recvmsgMismatch, type WantCmsg } from '../msghdr.js'
 import { errnoNumber } from '../errno.js'
 import { Listener } from '../../tcp/listener.js'
@@ -161,16 +161,7 @@ export class Sockets {
    */
   prepare(call: SyscallCall): { attempt: () => Attempt; timeoutUs?: number; onDeadline?: () => Omit<SyscallResult, 'endTime'> } {
     const a = call.args
-    const int = (i: number, dflt?: number): number => {
-      const e = a[i]
-      if (e === undefined || e.kind === 'ellipsis') {
-        if (dflt !== undefined) return dflt
-        throw new Unsupported(`${call.name}: argument ${i + 1} must be a number`)
-      }
-      const v = intOf(e)
-      if (v === undefined) throw new Unsupported(`${call.name}: cannot evaluate argument ${i + 1} (${exprText(e)}) on the tcplab target`)
-      return v
-    }
+    const int = (i: number, dflt?: number): number => intArg(call, i, dflt, Unsupported, 'tcplab target')
     const sockAt = (i: number): Sock | undefined => this.fds.get(int(i))
     const badf = { attempt: (): Attempt => fail('EBADF') }
     // packetdrill's NULL buffer: the kernel's copy to or from it fails (EFAULT) when the call gets that far.
@@ -828,18 +819,6 @@ function checkFlags(call: string, flags: number, allowed: number): void {
 
 /** An integer argument: numbers, Linux's symbols and errno names, `A|B`, `[n]` (symbols.ts's evalInt). */
 const intOf = evalInt
-
-/** How an argument reads in the script (a symbol's name, a number), for messages. */
-function exprText(e: Expr): string {
-  switch (e.kind) {
-    case 'word': return e.name
-    case 'int': return e.text
-    case 'ellipsis': return '...'
-    case 'array': return `[${e.items.map(exprText).join(', ')}]`
-    case 'or': return e.operands.map(exprText).join('|')
-    default: return e.kind
-  }
-}
 
 /** What a recvmsg's msghdr asks for: the room in msg_iov, the msg_flags and the integer cmsgs it expects back. */
 function recvMsgWant(msg: Expr | undefined): { len: number; flags: number | undefined; cmsgs: WantCmsg[] | undefined } {
