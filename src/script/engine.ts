@@ -4,7 +4,7 @@
  * messages. The same code judges the kernel (real time) and tcplab's own TCP (virtual time).
  */
 import type { Expr, IcmpPacket, IpInfo, PythonBlock, ScriptEvent, Script, SyscallEvent, TcpOptionNode, TcpPacket, TimeSpec } from './ast.js'
-import type { LiveConnection, OutboundPacket, SyscallResult, Target } from './target.js'
+import type { LiveConnection, OutboundPacket, SyscallResult, Target, UnsupportedKind } from './target.js'
 import { parseIp, formatIp, ipEquals } from '../net/addr.js'
 import { buildTcpPacket } from '../net/packet.js'
 import { parseIpv4 } from '../net/ipv4.js'
@@ -269,7 +269,7 @@ class Run {
     let prevAbs: number | undefined
     for (const [i, ev] of this.script.events.entries()) {
       const a = ev.action
-      const un = (what: 'python' | 'udp' | 'icmp' | 'encapsulation', own: string | undefined): Stop | undefined => {
+      const un = (what: UnsupportedKind, own: string | undefined): Stop | undefined => {
         const why = own ?? this.target.unsupported(what)
         return why === undefined ? undefined : new Stop('unsupported', ev.line, `${this.file}:${ev.line}: unsupported: ${why}`, why)
       }
@@ -284,6 +284,7 @@ class Run {
         if (!s && a.encapsulation.length > 0) s = un('encapsulation', 'encapsulated (tunnel) packets are not supported')
       }
       else if (a.kind === 'tcp' && a.encapsulation.length > 0) s = un('encapsulation', 'encapsulated (tunnel) packets are not supported')
+      else if (a.kind === 'tcp' && a.options !== 'any' && a.options.some((o) => o.kind === 'fastopen')) s = un('fastopen', undefined)
       if (s) return s
       if (i === 0 && !(ev.time.kind === 'absolute' && ev.time.usecs === 0) && ev.time.kind !== 'relative') {
         const m = 'first event should be at time 0'

@@ -65,6 +65,12 @@ export interface LiveConnection {
 export type CodeSnapshot = { vars: ReadonlyArray<readonly [string, bigint]> } | { error: string } | { unsupported: string }
 
 /** The stack under test, as the engine drives it. */
+/**
+ * What a target may be unable to run, checked before a run: Python blocks, UDP lines, ICMP lines, tunnels, and
+ * TCP Fast Open (a packet line with the FO option).
+ */
+export type UnsupportedKind = 'python' | 'udp' | 'icmp' | 'encapsulation' | 'fastopen'
+
 export interface Target {
   /** The target's clock in microseconds (real or virtual); only differences matter. */
   now(): number
@@ -88,8 +94,8 @@ export interface Target {
   codeSnapshot?(fd: number): Promise<CodeSnapshot>
   /** Runs the program built from every Python block once, after the script; its exit status and output. */
   runPython?(source: string): Promise<{ status: number; output: string }>
-  /** Why this target cannot run an action ('python', 'udp', 'icmp', 'encapsulation'), or undefined when it can. */
-  unsupported(what: 'python' | 'udp' | 'icmp' | 'encapsulation'): string | undefined
+  /** Why this target cannot run an action of this kind, or undefined when it can. */
+  unsupported(what: UnsupportedKind): string | undefined
   /** The end of a run: RST each live connection (the kernel keeps state otherwise) and release everything. */
   close(connections: LiveConnection[]): Promise<void>
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { applyShellCommand, linuxRcvSpace, linuxWindowScale, scriptTcpConfig, shellWords } from '../../src/script/tcplab/config.js'
+import { applyShellCommand, expandArithmetic, linuxRcvSpace, linuxWindowScale, scriptTcpConfig, shellWords } from '../../src/script/tcplab/config.js'
 import { LINUX_TCP_CONFIG, DEFAULT_TCP_CONFIG } from '../../src/tcp/types.js'
 
 describe('tcplab target settings', () => {
@@ -61,9 +61,60 @@ describe('tcplab target settings', () => {
     expect(applyShellCommand(scriptTcpConfig(), 'sysctl -q net.ipv4.tcp_congestion_control=reno net.ipv4.tcp_syn_linear_timeouts=0')).toBeUndefined()
     expect(applyShellCommand(scriptTcpConfig(), 'sysctl -q net.ipv4.tcp_fack=1')).toEqual({ unsupported: 'sysctl net.ipv4.tcp_fack=1: no tcplab setting for it' })
     expect(applyShellCommand(scriptTcpConfig(), 'sysctl -q net.ipv4.tcp_timestamps=maybe')).toEqual({ unsupported: 'sysctl net.ipv4.tcp_timestamps=maybe: value not understood' })
-    expect(applyShellCommand(scriptTcpConfig(), '../common/defaults.sh')).toEqual({
-      unsupported: 'shell command `../common/defaults.sh` cannot run on the tcplab target (only sysctl net.ipv4.tcp_* settings are mapped)',
+    expect(applyShellCommand(scriptTcpConfig(), 'nstat > /dev/null')).toEqual({
+      unsupported: 'shell command `nstat` cannot run on the tcplab target (only sysctl net.ipv4.tcp_* settings are mapped)',
     })
+  })
+
+  it('runs a shell script file line by line, as packetdrill\'s scripts run ../common/defaults.sh', () => {
+    // Our own file in the shape of packetdrill's: a shebang, comments, $((…)), redirections, no-op commands.
+    const file = [
+      '#!/bin/bash',
+      '# settings for the tests',
+      'ip tcp_metrics flush all > /dev/null 2>&1',
+      'sysctl -q net.ipv4.tcp_rmem="4096 540000 $((15*1024*1024))"',
+      'sysctl -q net.ipv4.tcp_wmem="4096 $((256*1024)) 4194304"',
+      'sysctl -q net.ipv4.tcp_syn_retries=5',
+      'sysctl -q net.ipv4.tcp_frto=2 net.ipv4.tcp_reordering=3 net.ipv4.tcp_slow_start_after_idle=0',
+      'sysctl -q net.ipv4.tcp_early_retrans=4 net.ipv4.tcp_recovery=1',
+      'sysctl -q net.ipv4.tcp_ecn=0 net.ipv4.tcp_ecn_option=2 net.ipv4.tcp_pacing_ss_ratio=200',
+      'sysctl -q net.ipv4.tcp_notsent_lowat=4294967295 > /dev/null 2>&1',
+      'sysctl -q net.ipv4.tcp_fastopen=0x70403 net.ipv4.tcp_fastopen_key=01020304-05060708-090a0b0c-0d0e0f10',
+      'tc qdisc add dev tun0 root pfifo',
+      '',
+    ].join('\n')
+    const read: string[] = []
+    const s = scriptTcpConfig()
+    expect(applyShellCommand(s, '../common/defaults.sh', (p) => (read.push(p), p === '../common/defaults.sh' ? file : undefined))).toBeUndefined()
+    expect(read).toEqual(['../common/defaults.sh'])
+    expect(s.tcp).toMatchObject({ rcvBuf: 270000, windowScale: 8, rack: true })
+    expect(s.synRetries).toBe(5)
+    // A file it cannot read, and one that runs itself, are named.
+    expect(applyShellCommand(scriptTcpConfig(), './missing.sh', () => undefined)).toEqual({ unsupported: 'shell command `./missing.sh`: cannot read the file on the tcplab target' })
+    expect(applyShellCommand(scriptTcpConfig(), './loop.sh', () => './loop.sh')).toEqual({ unsupported: 'shell command `./loop.sh`: shell scripts nested too deep on the tcplab target' })
+    // What tcplab cannot do is still named from inside the file.
+    expect(applyShellCommand(scriptTcpConfig(), './a.sh', () => 'sysctl -q net.ipv4.tcp_ecn=1')).toEqual({ unsupported: 'sysctl net.ipv4.tcp_ecn=1: tcplab has no ECN' })
+    expect(applyShellCommand(scriptTcpConfig(), 'tc qdisc replace dev tun0 root fq')).toEqual({
+      unsupported: "shell command `tc qdisc replace dev tun0 root fq`: tcplab's virtual link has no queueing discipline (only a plain pfifo is what it does)",
+    })
+    expect(applyShellCommand(scriptTcpConfig(), 'sysctl -q net.ipv4.tcp_tso_win_divisor=100')).toEqual({ unsupported: 'sysctl net.ipv4.tcp_tso_win_divisor=100: no tcplab setting for it' })
+  })
+
+  it('maps packetdrill\'s set_sysctls.py and undoes it with the restore script it writes', () => {
+    const s = scriptTcpConfig()
+    expect(applyShellCommand(s, '../common/set_sysctls.py /proc/sys/net/ipv4/tcp_timestamps=0 \\\n  /proc/sys/net/ipv4/tcp_syn_retries=3')).toBeUndefined()
+    expect([s.tcp.timestamps, s.synRetries]).toEqual([false, 3])
+    expect(applyShellCommand(s, '/tmp/sysctl_restore_${PPID}.sh')).toBeUndefined()
+    expect([s.tcp.timestamps, s.synRetries, s.restore]).toEqual([true, 6, undefined])
+    expect(applyShellCommand(s, '../common/set_sysctls.py tcp_timestamps=0')).toEqual({
+      unsupported: 'shell command `../common/set_sysctls.py tcp_timestamps=0`: only /proc/sys/NAME=VALUE arguments are mapped on the tcplab target',
+    })
+  })
+
+  it('expands sh\'s $((…)) integer arithmetic and leaves anything else as written', () => {
+    expect(expandArithmetic('a=$((15*1024*1024)) b=$(( (2+3) * 4 - 7 / 2 % 3 ))')).toBe('a=15728640 b=20')
+    expect(expandArithmetic('$((1/0)) $((x+1)) $(( 2 ** 3 ))')).toBe('$((1/0)) $((x+1)) $(( 2 ** 3 ))')
+    expect(expandArithmetic('$((-4+1))')).toBe('-3')
   })
 
   it('tcp_syn_linear_timeouts and tcp_dsack reach the TCB config (Linux defaults 4 and 1 in the linux profile)', () => {

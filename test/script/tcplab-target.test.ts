@@ -537,8 +537,8 @@ describe('tcplab target: scripts that must fail', () => {
 
 describe('tcplab target: what it cannot run is unsupported, named', () => {
   it('a sysctl with no tcplab setting', async () => {
-    const v = await run('`sysctl -q net.ipv4.tcp_frto=2`\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n')
-    expect(v).toMatchObject({ result: 'unsupported', line: 1, message: 'sysctl net.ipv4.tcp_frto=2: no tcplab setting for it' })
+    const v = await run('`sysctl -q net.ipv4.tcp_frto=0`\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n')
+    expect(v).toMatchObject({ result: 'unsupported', line: 1, message: 'sysctl net.ipv4.tcp_frto=0: no tcplab setting for it' })
   })
 
   it('a shell command other than sysctl', async () => {
@@ -553,5 +553,15 @@ describe('tcplab target: what it cannot run is unsupported, named', () => {
     })
     const o = await run('0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 setsockopt(3, IPPROTO_TCP, TCP_CORK, [1], 4) = 0\n')
     expect(o).toMatchObject({ result: 'unsupported', line: 2, message: 'setsockopt TCP_CORK: tcplab has no corking' })
+  })
+
+  it('a packet line with a TCP Fast Open option, whichever way it goes, before anything runs', async () => {
+    const inbound = await run(`${NO_TS}0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 bind(3, ..., ...) = 0\n+0 listen(3, 1) = 0\n+0 < S 0:10(10) win 65535 <mss 1000,FO abcd1234,nop,nop>\n`)
+    expect(inbound).toMatchObject({ result: 'unsupported', line: 5, message: "tcplab's TCP has no TCP Fast Open yet (a packet line with the FO option)" })
+    expect(inbound.events).toEqual([])
+    const outbound = await run(`${PASSIVE}+0 > . 1:1(0) ack 1 <FO,nop,nop>\n`)
+    expect(outbound).toMatchObject({ result: 'unsupported', line: 10 })
+    // The sysctl alone changes nothing tcplab does, and is taken (packetdrill's defaults set it for every script).
+    expect(await run('`sysctl -q net.ipv4.tcp_fastopen=0x70403`\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n')).toMatchObject({ result: 'pass' })
   })
 })

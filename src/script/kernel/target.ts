@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { isIP } from 'node:net'
 import type { Expr } from '../ast.js'
-import type { CodeSnapshot, LiveConnection, OutboundPacket, SyscallCall, SyscallResult, Target } from '../target.js'
+import type { CodeSnapshot, LiveConnection, OutboundPacket, SyscallCall, SyscallResult, Target, UnsupportedKind } from '../target.js'
 import { ccInfoVars, memInfoVars, PY_TCP_INFO_LEN, tcpInfoVars } from '../python.js'
 import { iovLengths, parseMsghdr, readingAs, recvmsgMismatch } from '../msghdr.js'
 import { evalInt, intArg, structInts } from '../symbols.js'
@@ -467,7 +467,7 @@ export class KernelTarget implements Target {
     }
   }
 
-  unsupported(what: 'python' | 'udp' | 'icmp' | 'encapsulation'): string | undefined {
+  unsupported(what: UnsupportedKind): string | undefined {
     if (what === 'python') return hasPython3() ? undefined : 'Python blocks (%{ }%) run with python3, which is not installed (apt-get install python3)'
     return undefined
   }

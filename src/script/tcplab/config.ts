@@ -4,6 +4,7 @@
  * in their init command, mapped onto those settings. A sysctl tcplab cannot honour makes the script
  * `unsupported`, with the command named, rather than running it with a setting silently ignored.
  */
+import { readFileSync } from 'node:fs'
 import { DEFAULT_TCP_CONFIG, LINUX_TCP_CONFIG, MILLISECOND, SECOND, type TcpConfig, type TcpProfile } from '../../tcp/types.js'
 
 /** Everything a script's sockets are made with: the TCB config plus what lives beside it (listener, per-side SYN retries). */
@@ -24,6 +25,8 @@ export interface ScriptStackSettings {
   wsOff?: boolean
   /** net.ipv4.tcp_rfc1337: TIME-WAIT drops a RST (RFC 1337) instead of closing (Linux default 0). */
   rfc1337?: boolean
+  /** What packetdrill's set_sysctls.py changed from, for the restore script it writes. */
+  restore?: Omit<ScriptStackSettings, 'restore'>
 }
 
 /** Linux's tcp_rmem / tcp_wmem defaults (min, default, max), as a fresh namespace has them. */
@@ -193,8 +196,8 @@ export function applySysctl(s: ScriptStackSettings, name: string, value: string)
       s.synCookies = value === '1'
       return undefined
     case 'net.ipv4.tcp_early_retrans':
-      // 3 (Linux's default) is RACK-TLP; 0 turns TLP off, which tcplab does only with RACK off (DupThresh).
-      if (value === '3') t.rack = true
+      // 3 (Linux's default) and 4 are RACK-TLP; 0 turns TLP off, which tcplab does only with RACK off (DupThresh).
+      if (value === '3' || value === '4') t.rack = true
       else if (value === '0') t.rack = false
       else return `sysctl ${name}=${value}: tcplab has only RACK-TLP (3) or neither (0)`
       return undefined
@@ -229,37 +232,184 @@ export function applySysctl(s: ScriptStackSettings, name: string, value: string)
       if (value === 'cubic' || value === 'reno') t.congestionControl = value
       else return `sysctl ${name}=${value}: tcplab has cubic and reno congestion control only`
       return undefined
-    default:
+    case 'net.ipv4.tcp_slow_start_after_idle':
+      // RFC 5681 §4.1's restart window after an idle period: tcplab never restarts, which is Linux's 0.
+      if (value === '0') return undefined
+      return `sysctl ${name}=${value}: tcplab does not restart slow start after idle (RFC 5681 §4.1)`
+    case 'net.ipv4.tcp_ecn':
+      // tcplab never negotiates ECN: 0, and Linux's default 2 (ECN only when a peer's SYN asks, which a script
+      // then shows at its SYN-ACK line), are what it does; 1 would ask for ECN in its own SYNs.
+      if (value === '0' || value === '2') return undefined
+      return `sysctl ${name}=${value}: tcplab has no ECN`
+    case 'net.ipv4.tcp_ecn_option':
+    case 'net.ipv4.tcp_pacing_ss_ratio':
+    case 'net.ipv4.tcp_pacing_ca_ratio':
+    case 'net.ipv4.tcp_fastopen':
+    case 'net.ipv4.tcp_fastopen_key':
+      // Settings of features tcplab lacks (AccECN's option, pacing — which needs fq or a pacing rate —, TCP
+      // Fast Open): nothing to set; a script that uses the feature shows it at the packet or call that does.
+      if (value.trim() === '') return badValue(name, value)
+      return undefined
+    default: {
+      // Linux defaults with no knob in tcplab: taken as is, since tcplab already behaves that way (the
+      // reordering degree is RFC 6675's DupThresh, sysctl.c's defaults for the rest).
+      const linuxDefault = LINUX_DEFAULTS[name]
+      if (linuxDefault !== undefined && linuxDefault === value.trim()) return undefined
       return `sysctl ${name}=${value}: no tcplab setting for it`
+    }
   }
+}
+
+/**
+ * Linux's default for sysctls tcplab has no setting for, accepted as every script without the line already
+ * runs with them: DupThresh 3 (RFC 6675's, as tcplab's), TCP_NOTSENT_LOWAT unset (as tcplab), TSO's deferral
+ * divisor and minimum segments (tcplab sends MSS-sized segments; the engine groups them into a TSO line as
+ * packetdrill does), and F-RTO 2 (RFC 5682, which tcplab lacks: where it would change the packets after an
+ * RTO, the script shows it at that line).
+ */
+const LINUX_DEFAULTS: Readonly<Record<string, string>> = {
+  'net.ipv4.tcp_frto': '2',
+  'net.ipv4.tcp_reordering': '3',
+  'net.ipv4.tcp_tso_win_divisor': '3',
+  'net.ipv4.tcp_min_tso_segs': '2',
+  'net.ipv4.tcp_notsent_lowat': '4294967295',
 }
 
 function badValue(name: string, value: string): string {
   return `sysctl ${name}=${value}: value not understood`
 }
 
+/** How a shell command reads a script file it runs (`../common/defaults.sh`): the file's text, or undefined. */
+export type ReadShellFile = (path: string) => string | undefined
+
+const readFromDisk: ReadShellFile = (path) => {
+  try {
+    return readFileSync(path, 'utf8')
+  } catch {
+    return undefined
+  }
+}
+
+/** Shell scripts run from a shell script, at most this deep (a file that runs itself ends here). */
+const MAX_SHELL_DEPTH = 4
+
 /**
- * Runs a script's shell command on the settings: `sysctl [-q] [-w] name=value…` lines (several joined by
- * `;` or `&&`) and `true`/`:`; anything else is unsupported on the tcplab target, with the command named.
+ * Runs a script's shell command on the settings, as sh would run it in the directory tcplab runs in (where
+ * the kernel target's sh runs it too): `sysctl [-q] [-w] name=value…` lines (several joined by `;` or `&&`,
+ * continued with `\`, with comments, `$((…))` arithmetic and output redirections), a shell script file such
+ * as packetdrill's `../common/defaults.sh` read and run line by line, packetdrill's `set_sysctls.py
+ * /proc/sys/net/ipv4/NAME=VALUE…` and the `/tmp/sysctl_restore_${PPID}.sh` it writes (restoring what it
+ * set), and the commands that have nothing to act on in tcplab: `true`, `:`, `ip tcp_metrics flush` (no
+ * metrics cache) and `tc qdisc … pfifo` on the tunnel (no queue in front of virtual time). Anything else is
+ * unsupported on the tcplab target, with the command named.
  */
-export function applyShellCommand(s: ScriptStackSettings, command: string): ShellOutcome {
+export function applyShellCommand(s: ScriptStackSettings, command: string, readFile: ReadShellFile = readFromDisk, depth = 0): ShellOutcome {
   // sh's line continuations and comments first (`sysctl -q \\⏎ a=1 # why`).
   const joined = command.replace(/\\\n/g, ' ').replace(/(^|\s)#[^\n]*/g, '$1')
   for (const part of joined.split(/;|&&|\n/)) {
-    const line = part.trim()
+    const line = expandArithmetic(part).replace(/\s[12]?>\s*\/dev\/null|\s2>&1/g, ' ').trim()
     if (line === '') continue
     const words = shellWords(line)
     if (words === undefined) return { unsupported: `shell command \`${line}\` is not understood by the tcplab target` }
-    if (words.length === 1 && (words[0] === 'true' || words[0] === ':')) continue
-    if (words[0] !== 'sysctl') return { unsupported: `shell command \`${line}\` cannot run on the tcplab target (only sysctl net.ipv4.tcp_* settings are mapped)` }
+    const why = applyShellWords(s, line, words, readFile, depth)
+    if (why !== undefined) return why
+  }
+  return undefined
+}
+
+/** One simple command, split into words. */
+function applyShellWords(s: ScriptStackSettings, line: string, words: string[], readFile: ReadShellFile, depth: number): ShellOutcome {
+  const cmd = words[0]!
+  const base = cmd.slice(cmd.lastIndexOf('/') + 1)
+  if (words.length === 1 && (cmd === 'true' || cmd === ':')) return undefined
+  if (cmd === 'sysctl') {
     for (const w of words.slice(1)) {
       if (w === '-q' || w === '-w' || w === '-qw' || w === '-wq') continue
       const eq = w.indexOf('=')
       if (w.startsWith('-') || eq < 0) return { unsupported: `shell command \`${line}\`: only sysctl [-q] [-w] NAME=VALUE is mapped on the tcplab target` }
-      const name = w.slice(0, eq).replace(/\//g, '.')
-      const why = applySysctl(s, name, w.slice(eq + 1))
+      const why = applySysctl(s, w.slice(0, eq).replace(/\//g, '.'), w.slice(eq + 1))
       if (why !== undefined) return { unsupported: why }
     }
+    return undefined
   }
-  return undefined
+  if (base === 'set_sysctls.py') {
+    // packetdrill's helper: /proc/sys/<name>=<value>…, after writing a script that restores the old values.
+    s.restore = structuredClone({ ...s, restore: undefined })
+    for (const w of words.slice(1)) {
+      const m = /^\/proc\/sys\/([^=]+)=(.*)$/.exec(w)
+      if (!m) return { unsupported: `shell command \`${line}\`: only /proc/sys/NAME=VALUE arguments are mapped on the tcplab target` }
+      const why = applySysctl(s, m[1]!.replace(/\//g, '.'), m[2]!)
+      if (why !== undefined) return { unsupported: why }
+    }
+    return undefined
+  }
+  if (/^sysctl_restore_.*\.sh$/.test(base) && words.length === 1) {
+    // The file set_sysctls.py wrote: back to the values before it ran.
+    const before = s.restore
+    if (before !== undefined) Object.assign(s, before, { restore: undefined })
+    return undefined
+  }
+  if (cmd === 'ip' && words[1] === 'tcp_metrics' && words[2] === 'flush') return undefined
+  if (cmd === 'tc' && words[1] === 'qdisc' && words.includes('root')) {
+    const op = words[2]
+    const kind = words[words.indexOf('root') + 1]
+    if (op === 'del' || op === 'delete') return undefined
+    if ((op === 'add' || op === 'replace') && kind === 'pfifo' && !words.includes('limit')) return undefined
+    return { unsupported: `shell command \`${line}\`: tcplab's virtual link has no queueing discipline (only a plain pfifo is what it does)` }
+  }
+  if (words.length === 1 && cmd.includes('/') && !cmd.endsWith('.py')) {
+    // A shell script file (packetdrill's ../common/defaults.sh): run its lines here.
+    const text = depth < MAX_SHELL_DEPTH ? readFile(cmd) : undefined
+    if (text === undefined) return { unsupported: `shell command \`${line}\`: ${depth < MAX_SHELL_DEPTH ? 'cannot read the file' : 'shell scripts nested too deep'} on the tcplab target` }
+    return applyShellCommand(s, text.replace(/^#![^\n]*/, ''), readFile, depth + 1)
+  }
+  return { unsupported: `shell command \`${line}\` cannot run on the tcplab target (only sysctl net.ipv4.tcp_* settings are mapped)` }
+}
+
+/** sh's `$((…))`: integer arithmetic with + - * / % and parentheses; anything else is left as written. */
+export function expandArithmetic(text: string): string {
+  return text.replace(/\$\(\(([0-9+\-*/%()\s]*)\)\)/g, (all, expr: string) => {
+    const v = evalArithmetic(expr)
+    return v === undefined ? all : String(v)
+  })
+}
+
+function evalArithmetic(expr: string): number | undefined {
+  const toks = expr.match(/\d+|[+\-*/%()]/g) ?? []
+  if (toks.join('') !== expr.replace(/\s+/g, '')) return undefined
+  let i = 0
+  const primary = (): number | undefined => {
+    const t = toks[i++]
+    if (t === '(') {
+      const v = sum()
+      return toks[i++] === ')' ? v : undefined
+    }
+    if (t === '-') {
+      const v = primary()
+      return v === undefined ? undefined : -v
+    }
+    return t !== undefined && /^\d+$/.test(t) ? Number(t) : undefined
+  }
+  const product = (): number | undefined => {
+    let v = primary()
+    while (v !== undefined && (toks[i] === '*' || toks[i] === '/' || toks[i] === '%')) {
+      const op = toks[i++]
+      const r = primary()
+      if (r === undefined || (op !== '*' && r === 0)) return undefined
+      v = op === '*' ? v * r : op === '/' ? Math.trunc(v / r) : v % r
+    }
+    return v
+  }
+  const sum = (): number | undefined => {
+    let v = product()
+    while (v !== undefined && (toks[i] === '+' || toks[i] === '-')) {
+      const op = toks[i++]
+      const r = product()
+      if (r === undefined) return undefined
+      v = op === '+' ? v + r : v - r
+    }
+    return v
+  }
+  const v = sum()
+  return i === toks.length && v !== undefined && Number.isSafeInteger(v) ? v : undefined
 }

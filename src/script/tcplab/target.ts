@@ -6,7 +6,7 @@
  */
 import type { Script } from '../ast.js'
 import { runScript, DEFAULT_ADDRESSES, DEFAULT_TOLERANCE_USECS, type RunConfig, type ScriptVerdict } from '../engine.js'
-import type { CodeSnapshot, LiveConnection, OutboundPacket, SyscallCall, SyscallResult, Target } from '../target.js'
+import type { CodeSnapshot, LiveConnection, OutboundPacket, SyscallCall, SyscallResult, Target, UnsupportedKind } from '../target.js'
 import { parseIp } from '../../net/addr.js'
 import { VirtualStack } from './stack.js'
 import { BLOCK, Sockets, Unsupported } from './sockets.js'
@@ -174,7 +174,7 @@ export class TcplabTarget implements Target {
     return r ? { status: 0, unsupported: r.unsupported } : { status: 0 }
   }
 
-  unsupported(what: 'python' | 'udp' | 'icmp' | 'encapsulation'): string | undefined {
+  unsupported(what: UnsupportedKind): string | undefined {
     switch (what) {
       case 'python':
         return this.python
@@ -184,6 +184,8 @@ export class TcplabTarget implements Target {
         return this.icmp
       case 'encapsulation':
         return 'the tcplab target has no tunnels (encapsulated packets)'
+      case 'fastopen':
+        return "tcplab's TCP has no TCP Fast Open yet (a packet line with the FO option)"
     }
   }
 
