@@ -1743,8 +1743,10 @@ export class Tcb {
     if (s !== 'ESTABLISHED' && s !== 'FIN-WAIT-1' && s !== 'FIN-WAIT-2') return
     // Window update after the application reads (RFC 9293 §3.8.6.2.2): only when the right edge can move
     // by at least min(RCV.BUFF/2, MSS) and the window at least doubles (Linux's tcp_cleanup_rbuf rule).
+    // The window we could advertise now: the free space, up to what the field carries (65535 without scaling;
+    // Linux's window_clamp). A read that frees more than that has no larger window to announce.
     const cur = this.rcvWnd
-    const free = this.config.rcvBuf - this.rcvBuf.length
+    const free = Math.min(this.config.rcvBuf - this.rcvBuf.length, 0xffff * 2 ** this.rcvShift)
     if (free - cur >= Math.min(this.config.rcvBuf >> 1, this.config.mss) && free >= 2 * cur) this.ackNow = true
     // Linux (tcp_cleanup_rbuf): a delayed ACK that covers more than one of the peer's segments goes out once
     // the application has read (the every-second-segment ACK waits for the read: scheduleAck).
