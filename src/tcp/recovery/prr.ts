@@ -72,7 +72,9 @@ export class Prr {
   /**
    * One ACK during the reduction (Linux's tcp_cwnd_reduction; RFC 6937 §3 "on every ACK"). Returns the new
    * cwnd in segments: the pipe plus sndcnt, so exactly sndcnt segments may be sent in reply. An ACK that
-   * delivered nothing changes nothing (Linux returns early), so the last window stands.
+   * delivered nothing changes nothing (Linux returns early), so the last window stands. When RACK's reorder
+   * timer, not an ACK, starts the recovery, Linux calls this as if one segment had been delivered
+   * (tcp_rack_reo_timeout), so that the first retransmission may leave.
    */
   onAck(ack: PrrAck): number {
     if (!this.active || ack.deliveredPackets <= 0) return this.cwnd
