@@ -97,6 +97,11 @@ describe('tcplab target settings', () => {
     expect(applyShellCommand(scriptTcpConfig(), 'tc qdisc replace dev tun0 root fq')).toEqual({
       unsupported: "shell command `tc qdisc replace dev tun0 root fq`: tcplab's virtual link has no queueing discipline (only a plain pfifo is what it does)",
     })
+    // echo into /proc/sys is a sysctl; into tcp_cubic's parameters, taken at Linux's defaults only.
+    const e = scriptTcpConfig()
+    expect(applyShellCommand(e, 'echo 0 > /proc/sys/net/ipv4/tcp_sack; echo 3 > /sys/module/tcp_cubic/parameters/hystart_detect')).toBeUndefined()
+    expect(e.tcp.sackPermitted).toBe(false)
+    expect(applyShellCommand(e, 'echo 0 > /sys/module/tcp_cubic/parameters/hystart')).toEqual({ unsupported: "tcp_cubic parameter hystart=0: tcplab's CUBIC has Linux's defaults built in" })
     expect(applyShellCommand(scriptTcpConfig(), 'sysctl -q net.ipv4.tcp_tso_win_divisor=100')).toEqual({ unsupported: 'sysctl net.ipv4.tcp_tso_win_divisor=100: no tcplab setting for it' })
   })
 

@@ -349,6 +349,21 @@ function applyShellWords(s: ScriptStackSettings, line: string, words: string[], 
     if (before !== undefined) Object.assign(s, before, { restore: undefined })
     return undefined
   }
+  if (cmd === 'echo' && words.length === 4 && words[2] === '>') {
+    // `echo VALUE > /proc/sys/…` is a sysctl; `echo VALUE > /sys/module/tcp_cubic/parameters/NAME` one of
+    // CUBIC's module parameters, taken when it is Linux's default (src/tcp/cc/cubic.ts has those built in).
+    const [value, path] = [words[1]!, words[3]!]
+    const sys = /^\/proc\/sys\/(.+)$/.exec(path)
+    if (sys) {
+      const why = applySysctl(s, sys[1]!.replace(/\//g, '.'), value)
+      return why === undefined ? undefined : { unsupported: why }
+    }
+    const param = /^\/sys\/module\/tcp_cubic\/parameters\/(\w+)$/.exec(path)
+    if (param) {
+      if (CUBIC_DEFAULTS[param[1]!] === value) return undefined
+      return { unsupported: `tcp_cubic parameter ${param[1]}=${value}: tcplab's CUBIC has Linux's defaults built in` }
+    }
+  }
   if (cmd === 'ip' && words[1] === 'tcp_metrics' && words[2] === 'flush') return undefined
   if (cmd === 'tc' && words[1] === 'qdisc' && words.includes('root')) {
     const op = words[2]
@@ -364,6 +379,19 @@ function applyShellWords(s: ScriptStackSettings, line: string, words: string[], 
     return applyShellCommand(s, text.replace(/^#![^\n]*/, ''), readFile, depth + 1)
   }
   return { unsupported: `shell command \`${line}\` cannot run on the tcplab target (only sysctl net.ipv4.tcp_* settings are mapped)` }
+}
+
+/** tcp_cubic's module parameters at Linux's defaults: what src/tcp/cc/cubic.ts implements. */
+const CUBIC_DEFAULTS: Readonly<Record<string, string>> = {
+  fast_convergence: '1',
+  beta: '717',
+  initial_ssthresh: '0',
+  bic_scale: '41',
+  tcp_friendliness: '1',
+  hystart: '1',
+  hystart_detect: '3',
+  hystart_low_window: '16',
+  hystart_ack_delta_us: '2000',
 }
 
 /** sh's `$((…))`: integer arithmetic with + - * / % and parentheses; anything else is left as written. */

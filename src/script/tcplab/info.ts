@@ -23,6 +23,7 @@ const FILLED = new Set([
   'tcpi_rcv_wscale', // ours, likewise
   'tcpi_snd_mss', // mss_cache: the segment payload size, timestamps taken off (Tcb.effMss)
   'tcpi_snd_cwnd', // in segments of that size
+  'tcpi_snd_ssthresh', // likewise, TCP_INFINITE_SSTHRESH (0x7fffffff) before the first reduction or slow-start exit
   'tcpi_rto', // icsk_rto in µs, backoff applied
   'tcpi_backoff', // icsk_backoff: RTO doublings in force
   'tcpi_rtt', // the smoothed RTT in µs
@@ -39,6 +40,9 @@ const FILLED = new Set([
   'tcpi_data_segs_out', // retransmissions included
   'tcpi_data_segs_in',
 ])
+
+/** Linux's snd_ssthresh while it is unset. */
+const TCP_INFINITE_SSTHRESH = 0x7fffffff
 
 /** Linux's TCP_CA_* numbers. */
 const CA_STATE = { open: 0, disorder: 1, recovery: 3, loss: 4 } as const
@@ -108,6 +112,7 @@ export function tcplabSnapshot(sock: { listening: boolean; tcb: Tcb | undefined 
     if (t.wsOk) v.setUint8(6, (t.sndShift & 0x0f) | ((t.rcvShift & 0x0f) << 4))
     set('tcpi_snd_mss', t.effMss)
     set('tcpi_snd_cwnd', Math.floor(t.cwnd / t.effMss))
+    set('tcpi_snd_ssthresh', Number.isFinite(t.ssthresh) ? Math.floor(t.ssthresh / t.effMss) : TCP_INFINITE_SSTHRESH)
     set('tcpi_rto', t.rtt.current)
     set('tcpi_backoff', t.rtt.backoff)
     set('tcpi_rtt', t.rtt.srtt ?? 0)
