@@ -482,7 +482,8 @@ export class Tcb {
     this.peerMss = this.defaultPeerMss()
     // The RTO: RFC 6298's estimator, or Linux's with its profile (rto.ts).
     this.rtt = new (c.profile === 'linux' ? LinuxRttEstimator : RttEstimator)(c.rtoInitial, c.rtoMin, c.rtoMax)
-    this.cc = createCongestionControl(c.congestionControl)
+    // Linux's slow start counts every acknowledged segment; RFC 5681's at most one SMSS per ACK.
+    this.cc = createCongestionControl(c.congestionControl, { slowStart: c.profile === 'linux' ? 'acked' : 'smss' })
     this.cc.init(c.initialCwnd * this.effMss, now)
     this.quickAck = c.profile === 'linux' ? new QuickAck() : undefined
     this.progressAt = now

@@ -14,6 +14,7 @@
  */
 import { seqGt, type Seq } from '../seq.js'
 import type { CcName, CongestionControl, LossKind } from './index.js'
+import { slowStart, type SlowStartRule } from './slowstart.js'
 
 /** RFC 9438 §5.1: C, in segments per second cubed. */
 export const CUBIC_C = 0.4
@@ -47,6 +48,8 @@ export function wCubic(t: number, k: number, wMax: number): number {
 export class Cubic implements CongestionControl {
   /** Always 'cubic'. */
   readonly name: CcName = 'cubic'
+  /** @param rule how slow start counts an ACK (index.ts). */
+  constructor(private readonly rule: SlowStartRule = 'smss') {}
   /** Slow-start threshold in bytes. */
   ssthresh = Infinity
   /** The window in bytes, fractional: CUBIC grows it by fractions of a segment per ACK. */
@@ -134,11 +137,13 @@ export class Cubic implements CongestionControl {
     this.ssthresh = this.cwnd
   }
 
-  /** Slow start as RFC 5681 §3.1 (L = 1 SMSS), then RFC 9438 §4.2–4.5 congestion avoidance. */
+  /** Slow start as RFC 5681 §3.1 (per the slow-start rule), then RFC 9438 §4.2–4.5 congestion avoidance. */
   onAck(acked: number, smss: number, now: number): void {
     if (this.w < this.ssthresh) {
-      this.w += Math.min(acked, smss)
-      return
+      const ss = slowStart(this.w, acked, smss, this.ssthresh, this.rule)
+      this.w = ss.w
+      if (ss.left <= 0) return
+      acked = ss.left
     }
     const seg = this.w / smss
     if (this.epochStart === undefined) {

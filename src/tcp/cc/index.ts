@@ -9,9 +9,11 @@
 import type { Seq } from '../seq.js'
 import { Cubic } from './cubic.js'
 import { Reno } from './reno.js'
+import type { SlowStartRule } from './slowstart.js'
 
 export { Cubic } from './cubic.js'
 export { Reno } from './reno.js'
+export { slowStart, type SlowStartRule } from './slowstart.js'
 
 /** The algorithms by name (Linux's names for `tcp_congestion_control`). */
 export type CcName = 'reno' | 'cubic'
@@ -47,13 +49,20 @@ export interface CongestionControl {
   setRecoveryWindow(bytes: number): void
 }
 
+/** Options every algorithm takes. */
+export interface CcOptions {
+  /** Slow start's count per ACK (default 'smss'). */
+  slowStart?: SlowStartRule
+}
+
 /** A congestion controller by name; throws RangeError for an unknown one. */
-export function createCongestionControl(name: CcName): CongestionControl {
+export function createCongestionControl(name: CcName, opts: CcOptions = {}): CongestionControl {
+  const rule = opts.slowStart ?? 'smss'
   switch (name) {
     case 'reno':
-      return new Reno()
+      return new Reno(rule)
     case 'cubic':
-      return new Cubic()
+      return new Cubic(rule)
     default:
       throw new RangeError(`congestionControl ${String(name)} is not one of ${CC_NAMES.join(', ')}`)
   }

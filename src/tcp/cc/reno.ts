@@ -4,9 +4,13 @@
  */
 import type { Seq } from '../seq.js'
 import type { CcName, CongestionControl, LossKind } from './index.js'
+import { slowStart, type SlowStartRule } from './slowstart.js'
 
 /** RFC 5681 Reno, byte-counted. */
 export class Reno implements CongestionControl {
+  /** @param rule how slow start counts an ACK (index.ts). */
+  constructor(private readonly rule: SlowStartRule = 'smss') {}
+
   /** Always 'reno'. */
   readonly name: CcName = 'reno'
   /** Congestion window in bytes. */
@@ -22,10 +26,14 @@ export class Reno implements CongestionControl {
   /** Reno takes no RTT input. */
   onRttSample(_rtt: number, _now: number, _smss: number, _una: Seq, _sndNxt: Seq): void {}
 
-  /** RFC 5681 §3.1: slow start below ssthresh (at most one SMSS per ACK), else congestion avoidance. */
+  /** RFC 5681 §3.1: slow start below ssthresh (per the slow-start rule), else congestion avoidance. */
   onAck(acked: number, smss: number, _now: number): void {
-    if (this.cwnd < this.ssthresh) this.cwnd += Math.min(acked, smss)
-    else this.cwnd += Math.max(1, Math.floor((smss * smss) / this.cwnd))
+    if (this.cwnd < this.ssthresh) {
+      const ss = slowStart(this.cwnd, acked, smss, this.ssthresh, this.rule)
+      this.cwnd = ss.w
+      if (ss.left <= 0) return
+    }
+    this.cwnd += Math.max(1, Math.floor((smss * smss) / this.cwnd))
   }
 
   /**

@@ -133,6 +133,24 @@ describe('CUBIC: RTO (RFC 9438 §4.8)', () => {
   })
 })
 
+describe("CUBIC: slow start with Linux's rule (the 'linux' profile)", () => {
+  it('a stretch ACK opens the window by every segment it covers; past ssthresh the rest is congestion avoidance', () => {
+    const c = new Cubic('acked')
+    c.init(10 * S, 0)
+    c.onAck(10 * S, S, 1)
+    expect(c.cwnd).toBe(20 * S) // 10 → 20 on one ACK, as packetdrill's slow-start scripts see on the kernel
+    c.onRto(40 * S, S, 2) // ssthresh = 28 segments (β 0.7), cwnd 1
+    c.onAck(30 * S, S, 3) // 27 segments of slow start, 3 left for the first epoch of congestion avoidance
+    expect(c.ssthresh).toBe(28 * S)
+    expect(c.cwnd).toBeGreaterThanOrEqual(28 * S)
+    expect(c.epochStart).toBe(3)
+    const rfc = new Cubic()
+    rfc.init(10 * S, 0)
+    rfc.onAck(10 * S, S, 1)
+    expect(rfc.cwnd).toBe(11 * S) // RFC 5681's one SMSS per ACK, the default
+  })
+})
+
 describe('HyStart (Linux tcp_cubic.c): leaving slow start before a loss', () => {
   /** A controller in slow start at `w` segments whose first RTT sample (at t = 0) is `base` µs. */
   function slowStart(w: number, base: number): Cubic {

@@ -24,6 +24,25 @@ describe('Reno', () => {
     expect([r.cwnd, r.ssthresh]).toEqual([17_521, Infinity])
   })
 
+  it("with Linux's rule ('acked') slow start counts every acknowledged byte, up to ssthresh, the rest in congestion avoidance", () => {
+    const r = new Reno('acked')
+    r.init(10 * M, 0)
+    r.onAck(2 * M, M, 1) // an ACK of two segments opens the window by two (tcp_slow_start)
+    expect(r.cwnd).toBe(12 * M)
+    r.onRto(26 * M, M, 2) // ssthresh 13 segments, cwnd 1
+    r.onAck(10 * M, M, 3) // one stretch ACK of 10: slow start to 11
+    expect([r.cwnd, r.ssthresh]).toEqual([11 * M, 13 * M])
+    r.onAck(5 * M, M, 4) // 2 segments take it to ssthresh; the 3 left over are one congestion-avoidance step
+    expect(r.cwnd).toBe(13 * M + Math.floor((M * M) / (13 * M)))
+    // The factory passes the rule on; RFC 5681's stays the default.
+    const a = createCongestionControl('reno', { slowStart: 'acked' })
+    const d = createCongestionControl('reno')
+    for (const c of [a, d]) c.init(10 * M, 0)
+    a.onAck(3 * M, M, 1)
+    d.onAck(3 * M, M, 1)
+    expect([a.cwnd, d.cwnd]).toEqual([13 * M, 11 * M])
+  })
+
   it('a loss halves the flight (at least 2·SMSS); congestion avoidance adds ⌊SMSS²/cwnd⌋ (at least 1)', () => {
     const r = new Reno()
     r.init(20_000, 0)
