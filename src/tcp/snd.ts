@@ -10,9 +10,35 @@ export class SendBuffer {
   private buf: Uint8Array | undefined
   private head = 0
   private len = 0
+  private cap: number
 
   /** `capacity` bytes; storage is allocated on the first write so idle or half-open TCBs stay small. */
-  constructor(readonly capacity: number) {}
+  constructor(capacity: number) {
+    this.cap = capacity
+  }
+
+  /** Most bytes the ring holds. */
+  get capacity(): number {
+    return this.cap
+  }
+
+  /**
+   * A new capacity (SO_SNDBUF on an open connection), never below what is queued: the bytes move to a new
+   * ring, so segments already handed out keep the old one's bytes.
+   */
+  resize(capacity: number): void {
+    const cap = Math.max(capacity, this.len)
+    if (cap === this.cap) return
+    if (this.buf !== undefined) {
+      const next = new Uint8Array(cap)
+      const first = Math.min(this.len, this.cap - this.head)
+      next.set(this.buf.subarray(this.head, this.head + first), 0)
+      if (first < this.len) next.set(this.buf.subarray(0, this.len - first), first)
+      this.buf = next
+    }
+    this.head = 0
+    this.cap = cap
+  }
 
   /** Bytes queued (sent but unacknowledged, plus unsent). */
   get length(): number {
@@ -21,17 +47,17 @@ export class SendBuffer {
 
   /** Room left for `write`. */
   get free(): number {
-    return this.capacity - this.len
+    return this.cap - this.len
   }
 
   /** Copies as much of `data` as fits and returns how many bytes were taken (backpressure). */
   write(data: Uint8Array): number {
-    const n = Math.min(data.length, this.capacity - this.len)
+    const n = Math.min(data.length, this.cap - this.len)
     if (n === 0) return 0
-    const buf = (this.buf ??= new Uint8Array(this.capacity))
+    const buf = (this.buf ??= new Uint8Array(this.cap))
     let tail = this.head + this.len
-    if (tail >= this.capacity) tail -= this.capacity
-    const first = Math.min(n, this.capacity - tail)
+    if (tail >= this.cap) tail -= this.cap
+    const first = Math.min(n, this.cap - tail)
     buf.set(data.subarray(0, first), tail)
     if (first < n) buf.set(data.subarray(first, n), 0)
     this.len += n
@@ -43,7 +69,7 @@ export class SendBuffer {
     if (n <= 0) return
     if (n > this.len) n = this.len
     this.head += n
-    if (this.head >= this.capacity) this.head -= this.capacity
+    if (this.head >= this.cap) this.head -= this.cap
     this.len -= n
     if (this.len === 0) this.head = 0
   }
@@ -56,8 +82,8 @@ export class SendBuffer {
     const buf = this.buf
     if (buf === undefined || offset >= this.len) return EMPTY
     let start = this.head + offset
-    if (start >= this.capacity) start -= this.capacity
-    const n = Math.min(max, this.len - offset, this.capacity - start)
+    if (start >= this.cap) start -= this.cap
+    const n = Math.min(max, this.len - offset, this.cap - start)
     return buf.subarray(start, start + n)
   }
 }

@@ -700,6 +700,15 @@ export class Tcb {
     return n
   }
 
+  /**
+   * A new send-buffer size in bytes (SO_SNDBUF once the connection exists): queued data is kept, so the
+   * buffer never shrinks below it.
+   */
+  setSendBuffer(bytes: number): void {
+    if (!(bytes >= 1)) throw new RangeError(`send buffer of ${bytes} bytes`)
+    this.sndBuf.resize(Math.floor(bytes))
+  }
+
   /** RECEIVE (§3.10.3): copies up to `max` in-order bytes into a new array (empty when none). */
   recv(max = Infinity): Uint8Array {
     const n = Math.min(max, this.rcvBuf.length)

@@ -535,6 +535,20 @@ describe('tcplab target: scripts that must fail', () => {
   })
 })
 
+describe('tcplab target: socket buffers', () => {
+  it('SO_SNDBUF on an open connection resizes its send buffer: a write the old one could not take is taken whole', async () => {
+    const script = (sndbuf: number): string => `${PASSIVE}+0 setsockopt(4, SOL_SOCKET, SO_SNDBUF, [${sndbuf}], 4) = 0
++0 fcntl(4, F_SETFL, O_RDWR|O_NONBLOCK) = 0
++0 write(4, ..., 100000) = 100000
+`
+    expect(await run(script(200000))).toMatchObject({ result: 'pass' })
+    // The same write against a buffer of 2 × 30000 bytes takes 60000, as the socket now holds no more.
+    const small = await run(script(30000))
+    expect(small).toMatchObject({ result: 'fail', line: 12 })
+    expect(small.message).toContain('60000')
+  })
+})
+
 describe('tcplab target: what it cannot run is unsupported, named', () => {
   it('a sysctl with no tcplab setting', async () => {
     const v = await run('`sysctl -q net.ipv4.tcp_frto=0`\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n')

@@ -669,8 +669,9 @@ export class Sockets {
           s.cfg.rcvBuf = linuxRcvSpace(Math.max(val(), 1152) * 2)
           return ok()
         case SO.SNDBUF:
-          preConnect('SO_SNDBUF')
           s.cfg.sndBuf = Math.max(val(), 2304) * 2
+          // On an open connection the TCB's buffer is resized (queued data kept), as Linux's sk_sndbuf changes.
+          t?.setSendBuffer(s.cfg.sndBuf)
           return ok()
         case SO.OOBINLINE:
           s.oobinline = val() !== 0
