@@ -53,6 +53,7 @@ import { createCongestionControl, type CongestionControl } from './cc/index.js'
 import { TcbTimers } from './timers.js'
 import { QuickAck } from './quickack.js'
 import { LinuxRttEstimator } from './rto.js'
+import { GsoPacket, linuxTsoSegs } from './tso.js'
 import {
   resolveConfig,
   type FourTuple,
@@ -344,6 +345,10 @@ export class Tcb {
   private readonly pushMarks: Seq[] = []
   /** End of the data last sent with PSH (Linux's pushed_seq), for the 'linux' profile's forced push. */
   private pushedSeq: Seq
+  /** The 'linux' profile's GSO packet being sent (tso.ts): its last segment carries PSH. */
+  private readonly gso = new GsoPacket()
+  /** The smallest RTT sample (µs), for the GSO packet size (Linux's tcp_min_rtt). */
+  private minRtt: number | undefined = undefined
 
   // --- receive sequence space ---
   /** Initial receive sequence number (valid once the peer's SYN is seen). */
@@ -785,6 +790,7 @@ export class Tcb {
   /** One incoming segment for this connection (checksum already verified, demultiplexed by 4-tuple). */
   process(now: number, seg: TcpRepr): void {
     this.now = now
+    this.gso.reset()
     this.stats.segsIn++
     if (seg.payload.length > 0) this.stats.dataSegsIn++
     if (this.onEvent) this.emitSegIn(seg)
@@ -1669,6 +1675,7 @@ export class Tcb {
 
   private rttSample(now: number, r: number): void {
     this.rtt.sample(r, this.sndUna, this.sndMax)
+    if (this.minRtt === undefined || r < this.minRtt) this.minRtt = r
     this.stats.rttSamples++
     if (this.onEvent) {
       const e = this.rtt
@@ -2028,6 +2035,13 @@ export class Tcb {
     return false
   }
 
+  /** Segments in one of Linux's GSO packets now (tso.ts). */
+  private tsoSegs(): number {
+    const mss = this.effMss
+    const out = this.sackOk && this.sndUna !== this.iss ? this.log.length : Math.ceil(seqDiff(this.sndMax, this.sndUna) / mss)
+    return linuxTsoSegs({ mss, cwndSegs: Math.floor(this.cwnd / mss), packetsOut: out, ssthreshSegs: this.ssthresh / mss, srtt: this.rtt.srtt, minRtt: this.minRtt })
+  }
+
   private segMss(): number {
     // SACK blocks ride in the header and take room from the payload (RFC 9293 §3.7.1 Eff.snd.MSS).
     const finBlock = this.rcvFinAt !== undefined && this.rcvBuf.oooEnd !== seqDiff(this.rcvFinAt, this.rcvNxt) ? 1 : 0
@@ -2169,6 +2183,10 @@ export class Tcb {
     if (this.timers.rtx === undefined || this.timers.rtxKind === 'persist') {
       this.timers.rtx = now + this.rtt.current
       this.timers.rtxKind = 'retransmit'
+    }
+    if (this.config.profile === 'linux' && payload.length > 0 && !resend && !retransmit) {
+      // Linux sends new data as GSO packets and pushes each one of several segments (tso.ts).
+      if (this.gso.add(now, this.tsoSegs(), this.planData() > 0, (flags & PSH) !== 0)) flags |= PSH
     }
     const seg = this.makeSeg(at, flags, this.windowField(), payload, this.segOptions(now))
     seg.urgent = urgent
