@@ -753,17 +753,23 @@ export class Tcb {
         return
       case 'SYN-RECEIVED':
       case 'ESTABLISHED':
-        this.finQueued = true
+        this.queueFin()
         this.setState('FIN-WAIT-1', 'CLOSE')
         return
       case 'CLOSE-WAIT':
-        this.finQueued = true
+        this.queueFin()
         this.setState('LAST-ACK', 'CLOSE')
         return
       default:
         // CLOSED: "connection does not exist"; FIN-WAIT-*, CLOSING, LAST-ACK, TIME-WAIT: already closing.
         return
     }
+  }
+
+  /** The FIN follows the queued data; like data, it starts the user timeout when nothing was waiting. */
+  private queueFin(): void {
+    if (this.sndBuf.length === 0 && this.sndUna === this.sndMax && this.sndUna !== this.iss) this.progressAt = this.now
+    this.finQueued = true
   }
 
   /**

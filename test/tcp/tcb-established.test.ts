@@ -180,6 +180,23 @@ describe('ESTABLISHED: zero window and probing', () => {
     expect(t.error?.reason).toMatch(/user timeout 5000 ms\) with a zero window/)
   })
 
+  it('the user timeout of a FIN counts from the CLOSE after an idle spell, not from the last progress before it', () => {
+    const t = tcbEstablished({ userTimeout: 3_000_000, maxRetries: 100 })
+    send(t, { seq: R(0), ack: L(0) }, 2_000_000) // idle two seconds; the TCB's clock is at 2 s
+    t.close()
+    expectSent(t, { seq: L(0), ack: R(0), flags: FIN | ACK, payload: '' }, 2_000_000)
+    // Retransmissions go on for 3 s after the FIN, not 3 s after the handshake (packetdrill's user_timeout.pkt).
+    const times: number[] = []
+    while (t.state !== 'CLOSED' && times.length < 50) {
+      const at = t.pollAt()!
+      times.push(at)
+      drain(t, at)
+    }
+    expect(t.error?.code).toBe('ETIMEDOUT')
+    expect(times.at(-1)).toBeGreaterThanOrEqual(5_000_000)
+    expect(times.filter((x) => x < 5_000_000).length).toBeGreaterThan(1)
+  })
+
   it('advertises a zero window when the buffer is full, answers probes with it, and updates on read', () => {
     const t = tcbEstablished({ rcvBuf: 1000 })
     send(t, { seq: R(0), ack: L(0), payload: bytes(1500) })
