@@ -783,7 +783,8 @@ export class Tcb {
       case 'FIN-WAIT-1':
       case 'FIN-WAIT-2':
       case 'CLOSE-WAIT':
-        this.replies.push(this.makeSeg(this.sndMax, RST | ACK, 0, EMPTY, NO_OPTIONS))
+        // RFC 7323 §3.2: timestamps SHOULD be sent in a <RST> too (Linux's tcp_send_active_reset does).
+        this.replies.push(this.makeSeg(this.sndMax, RST | ACK, 0, EMPTY, this.tsOk ? dataOptions(true, this.tsVal(this.now), this.tsRecent, undefined) : NO_OPTIONS))
         break
       default:
         break

@@ -10,6 +10,7 @@ import type { TcpConfig } from '../../src/tcp/types.js'
 import {
   ACK,
   FIN,
+  RST,
   L,
   LOCAL_ISS,
   LOCAL_WIN,
@@ -334,6 +335,20 @@ describe('ESTABLISHED: timestamps and PAWS (RFC 7323)', () => {
       t,
       { ack: R(1), options: [{ kind: 'nop' }, { kind: 'nop' }, { kind: 'timestamp', value: 7, echo: 1005 }] },
       7000,
+    )
+  })
+
+  it('an ABORT\'s RST carries the timestamps too (RFC 7323 §3.2 SHOULD; packetdrill\'s reset_tsval.pkt on Linux)', () => {
+    const t = tsEstablished()
+    send(t, { seq: R(0), ack: L(0), payload: 'a', options: [{ kind: 'timestamp', value: 1005, echo: 0 }] }, 7000)
+    t.dispatch(7000)
+    // A second later the RST's TSval has moved on with the clock, and it echoes the peer's latest.
+    send(t, { seq: R(1), ack: L(0), payload: '', options: [{ kind: 'timestamp', value: 1006, echo: 7 }] }, 1_007_000)
+    t.abort()
+    expectSent(
+      t,
+      { seq: L(0), ack: R(1), flags: RST | ACK, window: 0, options: [{ kind: 'nop' }, { kind: 'nop' }, { kind: 'timestamp', value: 1007, echo: 1006 }] },
+      1_007_000,
     )
   })
 
