@@ -30,15 +30,15 @@
  */
 import { seq, seqAdd, seqDiff, seqGe, seqGt, seqInWindow, seqLe, seqLt, type Seq } from './seq.js'
 import { TcpFlags, type TcpRepr } from './segment.js'
-import type { TcpOption } from './options.js'
+import { newSegOpts, scanSegOpts, type SegOpts, type TcpOption } from './options.js'
 import { NO_OPTIONS, dataOptions, synOptions, synWindow } from './optlayout.js'
 import { defaultSecret, isnFor, tsOffsetFor } from './isn.js'
-import { RecvBuffer } from './rcv.js'
+import { RecvBuffer, sackBlocks } from './rcv.js'
 import { EMPTY, RttEstimator, SendBuffer } from './snd.js'
 import type { DropReason, TimerKind, TraceEvent, TraceListener } from './trace.js'
 import { createCongestionControl, type CongestionControl } from './cc/index.js'
 import { TIMEOUT_MIN, TcbTimers } from './timers.js'
-import { createRecovery, type LossRecovery, type RecoveryHost } from './recovery/index.js'
+import { RecoveryView, createRecovery, type LossRecovery, type RecoveryHost } from './recovery/index.js'
 import { newStats, tcbInfo, type TcbInfo, type TcbStats } from './info.js'
 import { QuickAck } from './quickack.js'
 import { LinuxRttEstimator } from './rto.js'
@@ -87,53 +87,6 @@ export const LEGAL_TRANSITIONS: Readonly<Record<TcpState, readonly TcpState[]>> 
 
 export type { CaState, TcbInfo, TcbStats } from './info.js'
 
-/** The options of one incoming segment, scanned into a reused scratch object. */
-interface SegOpts {
-  mss: number
-  ws: number
-  sackOk: boolean
-  ts: boolean
-  tsVal: number
-  tsEcr: number
-  /** The SACK blocks of the segment (the parsed option's own array, not copied), if any. */
-  sack: ReadonlyArray<readonly [Seq, Seq]> | undefined
-}
-
-function scanOptions(options: readonly TcpOption[], o: SegOpts): void {
-  o.mss = 0
-  o.ws = -1
-  o.sackOk = false
-  o.ts = false
-  o.tsVal = 0
-  o.tsEcr = 0
-  o.sack = undefined
-  // RFC 9293 MUST-5/MUST-6: options may appear in any segment; unknown kinds are ignored.
-  for (let i = 0; i < options.length; i++) {
-    const opt = options[i]
-    switch (opt.kind) {
-      case 'mss':
-        o.mss = opt.value
-        break
-      case 'wscale':
-        o.ws = opt.shift
-        break
-      case 'sackPermitted':
-        o.sackOk = true
-        break
-      case 'timestamp':
-        o.ts = true
-        o.tsVal = opt.value >>> 0
-        o.tsEcr = opt.echo >>> 0
-        break
-      case 'sack':
-        o.sack = opt.blocks
-        break
-      default:
-        break
-    }
-  }
-}
-
 /**
  * RFC 9293 §3.10.7.1: the reply to a segment that belongs to no connection (CLOSED). An incoming RST is
  * never answered. With ACK set: <SEQ=SEG.ACK><CTL=RST>; otherwise <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>,
@@ -170,69 +123,6 @@ export function rstForClosed(seg: TcpRepr): TcpRepr | undefined {
 
 /** Called by a listener's child on every transition, so the listener can keep its backlog counts. */
 export type StateHook = (tcb: Tcb, from: TcpState, to: TcpState) => void
-
-/** The actions a loss recovery may ask of its TCB (the rest of {@link RecoveryHost} is read-only state). */
-type RecoveryActions = Pick<RecoveryHost, 'segMss' | 'tsVal' | 'ackAdvance' | 'planData' | 'buildSegment' | 'forgetRttSample' | 'emitTimer'>
-
-/**
- * A TCB as its loss recovery sees it (recovery/recovery.ts). A class, not an object literal with getters:
- * every TCB's view then shares one hidden class, so the recovery's property reads stay monomorphic.
- */
-class TcbView implements RecoveryHost {
-  readonly config: TcpConfig
-  readonly cc: CongestionControl
-  readonly timers: TcbTimers
-  readonly stats: TcbStats
-  readonly rtt: RttEstimator
-  readonly segMss: RecoveryActions['segMss']
-  readonly tsVal: RecoveryActions['tsVal']
-  readonly ackAdvance: RecoveryActions['ackAdvance']
-  readonly planData: RecoveryActions['planData']
-  readonly buildSegment: RecoveryActions['buildSegment']
-  readonly forgetRttSample: RecoveryActions['forgetRttSample']
-  readonly emitTimer: RecoveryActions['emitTimer']
-  private readonly emit = (e: TraceEvent): void => this.t.onEvent?.(e, this.t)
-
-  constructor(
-    private readonly t: Tcb,
-    a: RecoveryActions,
-  ) {
-    this.config = t.config
-    this.cc = t.cc
-    this.timers = t.timers
-    this.stats = t.stats
-    this.rtt = t.rtt
-    this.segMss = a.segMss
-    this.tsVal = a.tsVal
-    this.ackAdvance = a.ackAdvance
-    this.planData = a.planData
-    this.buildSegment = a.buildSegment
-    this.forgetRttSample = a.forgetRttSample
-    this.emitTimer = a.emitTimer
-  }
-
-  get state(): TcpState {
-    return this.t.state
-  }
-  get sndUna(): Seq {
-    return this.t.sndUna
-  }
-  get sndNxt(): Seq {
-    return this.t.sndNxt
-  }
-  get sndMax(): Seq {
-    return this.t.sndMax
-  }
-  get sndWnd(): number {
-    return this.t.sndWnd
-  }
-  get effMss(): number {
-    return this.t.effMss
-  }
-  get trace(): ((e: TraceEvent) => void) | undefined {
-    return this.t.onEvent ? this.emit : undefined
-  }
-}
 
 /** One TCP connection: a Transmission Control Block and the RFC 9293 state machine around it. */
 export class Tcb {
@@ -359,7 +249,7 @@ export class Tcb {
   private readonly stateHook: StateHook | undefined
   /** When the retransmission timer last fired (µs): echoes of older TSvals give no RTT sample. */
   private lastRtoAt: number | undefined = undefined
-  private readonly opts: SegOpts = { mss: 0, ws: -1, sackOk: false, ts: false, tsVal: 0, tsEcr: 0, sack: undefined }
+  private readonly opts: SegOpts = newSegOpts()
   private readonly sackScratch: number[] = [0, 0, 0, 0, 0, 0, 0, 0]
 
   private constructor(
@@ -409,7 +299,7 @@ export class Tcb {
 
   /** The narrow view of this TCB that loss recovery works through (recovery/recovery.ts). */
   private recoveryHost(): RecoveryHost {
-    return new TcbView(this, {
+    return new RecoveryView(this, {
       segMss: () => this.segMss(),
       tsVal: (at) => this.tsVal(at),
       ackAdvance: (now, ack) => this.ackAdvance(now, ack),
@@ -447,7 +337,7 @@ export class Tcb {
     const t = new Tcb(tuple, now, config, true, hook)
     t.onEvent = onEvent
     t.emitSegIn(syn)
-    scanOptions(syn.options, t.opts)
+    scanSegOpts(syn.options, t.opts)
     t.acceptSyn(now, syn)
     t.sndWnd = syn.window // never scaled in a SYN (RFC 7323 §2.2)
     t.maxSndWnd = syn.window
@@ -746,7 +636,7 @@ export class Tcb {
       this.drop(seg, 'no-syn-or-rst')
       return
     }
-    scanOptions(seg.options, this.opts)
+    scanSegOpts(seg.options, this.opts)
     this.acceptSyn(now, seg)
     if (f & ACK) {
       // Our SYN is acknowledged: SND.UNA ← SEG.ACK, ESTABLISHED, ACK the SYN.
@@ -814,7 +704,7 @@ export class Tcb {
     let fin = (f & FIN) !== 0
     let payload = seg.payload
     const o = this.opts
-    scanOptions(seg.options, o)
+    scanSegOpts(seg.options, o)
 
     // Simultaneous open: the peer's SYN+ACK (seq IRS, acknowledging our SYN) arrives in SYN-RECEIVED. By
     // the letter of §3.10.7.4 it is out of window and only elicits an ACK (RFC 9293 Appendix A.2); Linux
@@ -1658,33 +1548,9 @@ export class Tcb {
     if (!this.tsOk && sackN === 0 && dsack === undefined && !(this.sackOk && this.rcvFinAt !== undefined)) return NO_OPTIONS
     let blocks: Array<[Seq, Seq]> | undefined
     if (sackN > 0 || dsack !== undefined || (this.sackOk && this.rcvFinAt !== undefined)) {
-      blocks = []
-      const max = this.tsOk ? 3 : 4
-      // RFC 2883 §4: the D-SACK block first, once; then the SACK blocks (RFC 2018 §4).
-      if (dsack !== undefined) {
-        blocks.push([dsack, this.dsackEnd])
-        this.dsackStart = undefined
-      }
-      const k = sackN > 0 ? this.rcvBuf.sackOffsets(this.sackScratch, max - blocks.length) : 0
-      const fin = this.rcvFinAt
-      let finCovered = fin === undefined
-      for (let i = 0; i < k; i++) {
-        let end = seqAdd(this.rcvNxt, this.sackScratch[2 * i + 1])
-        // A FIN held beyond a hole takes a sequence number (RFC 9293 §3.4) and is reported with its data, as
-        // Linux's out-of-order queue holds it (end_seq = seq + len + 1): RFC 2018 reports received sequence space.
-        if (end === fin) {
-          end = seqAdd(end, 1)
-          finCovered = true
-        }
-        blocks.push([seqAdd(this.rcvNxt, this.sackScratch[2 * i]), end])
-      }
-      if (!finCovered && blocks.length < max) {
-        // A FIN alone beyond the hole: its own block (the kernel's: <sack 101:102>), first if it came last.
-        const b: [Seq, Seq] = [fin!, seqAdd(fin!, 1)]
-        if (this.rcvFinRecent) blocks.splice(dsack !== undefined ? 1 : 0, 0, b)
-        else blocks.push(b)
-      }
-      if (blocks.length === 0) blocks = undefined
+      const d: [Seq, Seq] | undefined = dsack !== undefined ? [dsack, this.dsackEnd] : undefined
+      blocks = sackBlocks(this.rcvBuf, this.rcvNxt, this.tsOk ? 3 : 4, d, this.rcvFinAt, this.rcvFinRecent, this.sackScratch)
+      this.dsackStart = undefined // RFC 2883 §4: a D-SACK block is sent once
     }
     return dataOptions(this.tsOk, this.tsOk ? this.tsVal(now) : 0, this.tsRecent, blocks)
   }

@@ -9,7 +9,7 @@ import { NewRenoRecovery } from './newreno.js'
 import type { LossRecovery, RecoveryHost } from './recovery.js'
 import { SackRecovery } from './sack-recovery.js'
 
-export type { LossRecovery, RecoveryHost } from './recovery.js'
+export { RecoveryView, type LossRecovery, type RecoveryActions, type RecoveryHost, type RecoverySource } from './recovery.js'
 export { NewRenoRecovery } from './newreno.js'
 export { SackRecovery } from './sack-recovery.js'
 
