@@ -34,7 +34,7 @@ import { newSegOpts, scanSegOpts, type SegOpts, type TcpOption } from './options
 import { NO_OPTIONS, dataOptions, synOptions, synWindow } from './optlayout.js'
 import { defaultSecret, isnFor, tsOffsetFor } from './isn.js'
 import { RecvBuffer, sackBlocks } from './rcv.js'
-import { EMPTY, RttEstimator, SendBuffer } from './snd.js'
+import { EMPTY, PushMarks, RttEstimator, RttTiming, SendBuffer } from './snd.js'
 import type { DropReason, TimerKind, TraceEvent, TraceListener } from './trace.js'
 import { createCongestionControl, type CongestionControl } from './cc/index.js'
 import { TIMEOUT_MIN, TcbTimers } from './timers.js'
@@ -166,13 +166,8 @@ export class Tcb {
   private sndUp: Seq | undefined
   /** End of the last short (sub-MSS) segment sent, for Minshall's Nagle (Linux's snd_sml). */
   private sndSml: Seq
-  /**
-   * Where PSH was set on data sent and not yet acknowledged (ascending): a retransmission carries PSH when
-   * it covers one of these push points, as Linux's retransmitted skb keeps the PSH it was first sent with.
-   */
-  private readonly pushMarks: Seq[] = []
-  /** End of the data last sent with PSH (Linux's pushed_seq), for the 'linux' profile's forced push. */
-  private pushedSeq: Seq
+  /** Where PSH was set on data not yet acknowledged (snd.ts), and Linux's pushed_seq. */
+  private readonly push: PushMarks
 
   // --- receive sequence space ---
   /** Initial receive sequence number (valid once the peer's SYN is seen). */
@@ -224,8 +219,8 @@ export class Tcb {
   private ackSinceTimeout = false
   /** The RFC 6298 estimator. */
   readonly rtt: RttEstimator
-  private rttSeq: Seq | undefined
-  private rttStart = 0
+  /** Which segment or echo the next RTT sample comes from (snd.ts: Karn, RFC 7323 RTTM). */
+  private readonly rttTiming = new RttTiming()
   /** When the connection last made progress (µs): the user timeout counts from here. */
   private progressAt: number
 
@@ -247,8 +242,6 @@ export class Tcb {
   private lastOowAckAt = -Infinity
   private now: number
   private readonly stateHook: StateHook | undefined
-  /** When the retransmission timer last fired (µs): echoes of older TSvals give no RTT sample. */
-  private lastRtoAt: number | undefined = undefined
   private readonly opts: SegOpts = newSegOpts()
   private readonly sackScratch: number[] = [0, 0, 0, 0, 0, 0, 0, 0]
 
@@ -281,7 +274,7 @@ export class Tcb {
     this.sndWl2 = this.iss
     this.sndBufSeq = seqAdd(this.iss, 1)
     this.sndSml = this.iss
-    this.pushedSeq = seqAdd(this.iss, 1)
+    this.push = new PushMarks(seqAdd(this.iss, 1))
     this.sndBuf = new SendBuffer(c.sndBuf)
     // One scaling unit of slack: a window rounded up to the scale never overruns the ring.
     this.rcvBuf = new RecvBuffer(c.rcvBuf + (c.windowScale === false ? 1 : 1 << c.windowScale))
@@ -305,9 +298,7 @@ export class Tcb {
       ackAdvance: (now, ack) => this.ackAdvance(now, ack),
       planData: (ignoreCwnd) => this.planData(ignoreCwnd),
       buildSegment: (now, at, max, resend) => this.buildSegment(now, at, max, resend),
-      forgetRttSample: () => {
-        this.rttSeq = undefined
-      },
+      forgetRttSample: () => this.rttTiming.forget(),
       emitTimer: (now, timer) => this.emitTimer(now, timer),
     })
   }
@@ -658,7 +649,7 @@ export class Tcb {
       this.sndWl1 = seg.seq
       this.sndWl2 = this.iss
       this.sndNxt = this.iss
-      this.rttSeq = undefined
+      this.rttTiming.forget()
       // Text in a bare SYN is dropped; the peer sends it again after the handshake.
       this.setState('SYN-RECEIVED', 'SYN received in SYN-SENT (simultaneous open)')
     }
@@ -1070,34 +1061,14 @@ export class Tcb {
     this.sndUna = ack
     if (seqLt(this.sndNxt, ack)) this.sndNxt = ack
     this.recovery.onUnaAdvanced(ack)
-    let pm = 0
-    while (pm < this.pushMarks.length && seqLe(this.pushMarks[pm], ack)) pm++
-    if (pm > 0) this.pushMarks.splice(0, pm)
+    this.push.ack(ack)
     if (this.sndUp !== undefined && seqLe(this.sndUp, ack)) this.sndUp = undefined
     this.retries = 0
     this.progressAt = now
+    // RFC 6298 §3 / RFC 7323 §4: the RTT sample this ACK gives, if any (snd.ts).
     const o = this.opts
-    let sample: number | undefined
-    if (this.tsOk && o.ts && o.tsEcr !== 0) {
-      // RFC 7323 §4 (RTTM): with timestamps every ACK of new data times the segment whose TSval it echoes,
-      // retransmitted or not, so Karn's ambiguity does not arise (Linux does the same).
-      // But an echo of a TSval sent before the last RTO times the ORIGINAL transmission of a segment we
-      // then resent (its ACK was lost): that sample is RTO + RTT, and taking it ratchets the RTO upward
-      // under loss. Skip it, as Eifel (RFC 3522) detection would; the next fresh echo gives a true sample.
-      const sentMs = (o.tsEcr - this.tsOffset) >>> 0
-      const ms = (Math.floor(now / 1000) - sentMs) >>> 0
-      const stale = this.lastRtoAt !== undefined && ((sentMs - Math.floor(this.lastRtoAt / 1000)) | 0) < 0
-      if (ms < 0x7fffffff && !stale) this.rttSample(now, (sample = ms * 1000))
-      // The echo shows data sent before the RTO arrived (Eifel detection, RFC 3522 §2: the timeout was
-      // spurious). No sample, but the path works: the backoff goes (RFC 8961 §4 (4); Linux resets it on any
-      // ACK with a timestamp). Keeping it made a few unlucky losses in a row cost minutes at 20% loss.
-      else if (stale) this.rtt.backoff = 0
-      this.rttSeq = undefined
-    } else if (this.rttSeq !== undefined && seqGe(ack, this.rttSeq)) {
-      // Karn (MUST-18): rttSeq is only set for segments sent once; an RTO or fast retransmit clears it.
-      this.rttSample(now, (sample = now - this.rttStart))
-      this.rttSeq = undefined
-    }
+    const sample = this.rttTiming.onAck(now, ack, this.tsOk && o.ts ? o.tsEcr : 0, this.tsOffset, this.rtt)
+    if (sample !== undefined) this.rttSample(now, sample)
     // The congestion controller's RTT sample and window (cc/), set by the loss recovery (recovery/).
     this.recovery.onAckedData(now, acked, sample)
     // RFC 6298 §5.2/§5.3: stop the timer when all is acknowledged, otherwise restart it.
@@ -1270,7 +1241,7 @@ export class Tcb {
   /** RFC 6298 §5.4–5.6 and RFC 9293 §3.8.3 (R2): the retransmission timer expired. */
   private onRetransmitTimeout(now: number): void {
     this.emitTimer(now, 'retransmit')
-    this.lastRtoAt = now
+    this.rttTiming.lastRtoAt = now
     this.stats.timeouts++
     const synPhase = this.sndUna === this.iss
     // Probes the peer answered with a zero window do not count: MUST-37 lets the window stay closed.
@@ -1290,7 +1261,7 @@ export class Tcb {
     if (!synPhase) this.recovery.onRto(now)
     // Linux (tcp_syn_linear_timeouts): the first SYN retransmissions keep the initial RTO.
     if (!(this._state === 'SYN-SENT' && this.retries <= this.config.synLinearTimeouts)) this.rtt.expired()
-    this.rttSeq = undefined // Karn: no sample from anything sent before now
+    this.rttTiming.forget() // Karn: no sample from anything sent before now
     // With SACK the recovery resends what it marks lost (RFC 6675 §5.1, RFC 8985 §6.3); else go back N.
     if (!synPhase && this.recovery.rtoRecovery(now)) return
     this.sndNxt = this.sndUna // go back N from the earliest unacknowledged octet (RFC 6298 §5.4)
@@ -1367,17 +1338,7 @@ export class Tcb {
    * open-passive-wscale-only.pkt on the kernel.
    */
   private linuxForcedPush(end: Seq, probe: boolean): boolean {
-    return probe || seqGt(end, seqAdd(this.pushedSeq, this.maxSndWnd >>> 1))
-  }
-
-  /** A push point in (at, end]: the PSH a retransmission of that range carries. */
-  private coversPushMark(at: Seq, end: Seq): boolean {
-    const m = this.pushMarks
-    for (let i = 0; i < m.length; i++) {
-      if (seqGt(m[i], end)) return false
-      if (seqGt(m[i], at)) return true
-    }
-    return false
+    return probe || seqGt(end, seqAdd(this.push.last, this.maxSndWnd >>> 1))
   }
 
   private segMss(): number {
@@ -1449,12 +1410,9 @@ export class Tcb {
       // PSH marks the end of pushed data (RFC 9293 §3.9.1, RFC 1122 §4.2.2.2: a property of the data, so a
       // retransmission that covers a push point carries it again, as Linux's does); new data is pushed when
       // it reaches the end of what is queued (MUST-61).
-      if (seqLt(at, this.sndMax) && this.coversPushMark(at, end)) flags |= PSH
+      if (seqLt(at, this.sndMax) && this.push.covers(at, end)) flags |= PSH
       else if (seqGt(end, this.sndMax) && (end === bufEnd || (this.config.profile === 'linux' && this.linuxForcedPush(end, probe)))) flags |= PSH
-      if (flags & PSH && seqGt(end, this.sndMax)) {
-        this.pushMarks.push(end)
-        this.pushedSeq = end
-      }
+      if (flags & PSH && seqGt(end, this.sndMax)) this.push.add(end)
     }
     if (this.finQueued && end === bufEnd) {
       // The FIN needs one sequence number inside the window, unless this is a forced probe or a resend.
@@ -1479,16 +1437,13 @@ export class Tcb {
       this.sndNxt = next
       if (seqGt(next, this.sndMax)) {
         // Time one fresh segment at a time (RFC 6298 §3 with Karn's rule: never a retransmitted one).
-        if (!retransmit && this.rttSeq === undefined) {
-          this.rttSeq = next
-          this.rttStart = now
-        }
+        if (!retransmit && this.rttTiming.seq === undefined) this.rttTiming.start(next, now)
         this.sndMax = next
       }
     }
     if (retransmit) {
       this.stats.retransmits++
-      if (this.rttSeq !== undefined && seqLt(at, this.rttSeq)) this.rttSeq = undefined
+      this.rttTiming.resent(at)
     }
     if (this.timers.rtx === undefined || this.timers.rtxKind === 'persist') {
       this.timers.rtx = now + this.rtt.current
@@ -1517,8 +1472,7 @@ export class Tcb {
     this.sndNxt = seqAdd(this.iss, 1)
     this.sndMax = this.sndNxt
     if (!retransmit) {
-      this.rttSeq = this.sndNxt
-      this.rttStart = now
+      this.rttTiming.start(this.sndNxt, now)
     } else {
       this.stats.retransmits++
     }
