@@ -6,7 +6,7 @@
  *
  * Incoming segments follow RFC 9293 §3.10.7 step by step (the comments name the step), hardened by
  * RFC 5961 (challenge ACKs) and RFC 7323 (PAWS). Retransmission follows RFC 6298; congestion control is a
- * module chosen by name (cc/: RFC 5681 Reno, or RFC 9438 CUBIC; MUST-19) with limited transmit (RFC 3042).
+ * module chosen by name (cc/: RFC 5681 Reno, or RFC 9438 CUBIC; MUST-19).
  * Policies live beside the state machine: cc/, the option layout (optlayout.ts), the timers (timers.ts),
  * and for the 'linux' profile quick ACKs (quickack.ts) and Linux's RTO (rto.ts). Loss recovery is its own
  * module (recovery/), chosen when the handshake ends: when both ends agreed on SACK, RFC 6675 with RACK-TLP
@@ -1074,8 +1074,6 @@ export class Tcb {
     // RFC 6298 §5.2/§5.3: stop the timer when all is acknowledged, otherwise restart it.
     if (this.sndUna === this.sndMax) {
       this.timers.rtx = undefined
-      this.timers.pto = undefined
-      this.timers.reo = undefined
     } else {
       this.timers.rtx = now + this.rtt.current
       this.timers.rtxKind = 'retransmit'

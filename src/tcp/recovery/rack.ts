@@ -4,9 +4,8 @@
  * bookkeeping (§7.3, §7.4). RACK's own state and its steps 1–4 are `Rack` in ../sack.ts. Linux's
  * tcp_recovery.c and gVisor's rack.go are the models.
  *
- * Design choices where the RFC leaves room:
- * - Only RACK marks losses when it is on (Linux: RACK replaces the DupThresh rule); with `rack: false`
- *   RFC 6675's IsLost does (sack-recovery.ts).
+ * Design choices where the RFC leaves room (for which of RACK and RFC 6675's IsLost marks losses, see
+ * sack-recovery.ts):
  * - The PTO is 2·SRTT plus 2 ms (Linux's TCP_TIMEOUT_MIN: timer slack, and a floor on sub-millisecond
  *   paths), or plus WCDelAckT = 200 ms when one segment is in flight (RFC 8985 §7.2), capped by the RTO.
  *   As the RFC and Linux, no probe during fast or RTO recovery, nor while SACKed data is outstanding; at

@@ -228,6 +228,11 @@ export abstract class BaseRecovery implements LossRecovery {
     if (ccRtt !== undefined) h.cc.onRttSample(ccRtt, now, h.effMss, h.sndUna, h.sndMax)
     this.ackWindow(now, acked)
     this.dupAcks = 0
+    // Nothing outstanding: the PTO and RACK's reordering timer stop, as the RTO does (RFC 6298 §5.2).
+    if (h.sndUna === h.sndMax) {
+      h.timers.pto = undefined
+      h.timers.reo = undefined
+    }
   }
 
   onRto(now: number): void {

@@ -15,7 +15,7 @@
  *   blocks); with `rack: false` RFC 6675's IsLost does, with its rules 3 and 4 (rescue retransmission) of
  *   NextSeg.
  * - With SACK an RTO against a zero window resends the first segment, which serves as the window probe
- *   (Linux does the same; the TCB sends a one-octet-less probe without SACK).
+ *   (Linux does the same); without SACK the TCB's own zero-window probe goes instead.
  */
 import type { RecoveryInfo } from '../info.js'
 import { DUP_THRESH, Rack, SEG_LOST, SEG_RETRANS, SEG_SACKED, SackScoreboard, SentLog, isDsack } from '../sack.js'
