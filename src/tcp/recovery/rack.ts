@@ -26,7 +26,13 @@ const TLP_SLACK = TIMEOUT_MIN
  * is called for each, in order. Returns how long until the earliest of the others may be lost (µs, 0: none),
  * for the reordering timer.
  */
-export function rackDetectLoss(rack: Rack, log: SentLog, now: number, reo: number, markLost: (i: number, now: number) => void): number {
+export function rackDetectLoss(
+  rack: Rack,
+  log: SentLog,
+  now: number,
+  reo: number,
+  markLost: (i: number, now: number) => void,
+): number {
   let timeout = 0
   for (let i = 0; i < log.length; i++) {
     const fl = log.flags(i)

@@ -200,7 +200,13 @@ export abstract class BaseRecovery implements LossRecovery {
   }
 
   abstract get pipe(): number
-  abstract onAck(now: number, ack: Seq, dup: boolean, blocks: ReadonlyArray<readonly [Seq, Seq]> | undefined, tsEcr: number): void
+  abstract onAck(
+    now: number,
+    ack: Seq,
+    dup: boolean,
+    blocks: ReadonlyArray<readonly [Seq, Seq]> | undefined,
+    tsEcr: number,
+  ): void
   abstract rtoRecovery(now: number): boolean
   abstract onTimers(now: number): void
   abstract sendWindow(ignoreCwnd: boolean): number
@@ -255,7 +261,8 @@ export abstract class BaseRecovery implements LossRecovery {
   protected recoveryEvent(now: number, event: RecoveryEvent): void {
     const h = this.host
     if (h.trace) {
-      h.trace({ type: 'recovery', now, event, sndUna: h.sndUna, recover: this.recover, cwnd: h.cc.cwnd, ssthresh: h.cc.ssthresh })
+      const { cwnd, ssthresh } = h.cc
+      h.trace({ type: 'recovery', now, event, sndUna: h.sndUna, recover: this.recover, cwnd, ssthresh })
     }
   }
 }

@@ -467,7 +467,8 @@ export class SackRecovery extends BaseRecovery {
     if (!started) return { caState: this.caState(this.inLoss, false), unacked: 0, sacked: 0, retransOut: 0 }
     let retransOut = 0
     for (let i = 0; i < log.length; i++) if ((log.flags(i) & (SEG_RETRANS | SEG_SACKED)) === SEG_RETRANS) retransOut++
-    return { caState: this.caState(this.inLoss, log.sackedCount > 0), unacked: log.length, sacked: log.sackedCount, retransOut }
+    const caState = this.caState(this.inLoss, log.sackedCount > 0)
+    return { caState, unacked: log.length, sacked: log.sackedCount, retransOut }
   }
 
   check(): string | undefined {
