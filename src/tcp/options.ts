@@ -516,3 +516,56 @@ export function namedToOption(n: NamedOption): Extract<TcpOption, { kind: 'unkno
     }
   }
 }
+
+/** The options of one incoming segment, scanned into a reused scratch object. */
+export interface SegOpts {
+  mss: number
+  ws: number
+  sackOk: boolean
+  ts: boolean
+  tsVal: number
+  tsEcr: number
+  /** The SACK blocks of the segment (the parsed option's own array, not copied), if any. */
+  sack: ReadonlyArray<readonly [Seq, Seq]> | undefined
+}
+
+/** An empty {@link SegOpts} to scan into. */
+export function newSegOpts(): SegOpts {
+  return { mss: 0, ws: -1, sackOk: false, ts: false, tsVal: 0, tsEcr: 0, sack: undefined }
+}
+
+/** Scans a segment's options into `o` (reused, so a segment costs no allocation). */
+export function scanSegOpts(options: readonly TcpOption[], o: SegOpts): void {
+  o.mss = 0
+  o.ws = -1
+  o.sackOk = false
+  o.ts = false
+  o.tsVal = 0
+  o.tsEcr = 0
+  o.sack = undefined
+  // RFC 9293 MUST-5/MUST-6: options may appear in any segment; unknown kinds are ignored.
+  for (let i = 0; i < options.length; i++) {
+    const opt = options[i]
+    switch (opt.kind) {
+      case 'mss':
+        o.mss = opt.value
+        break
+      case 'wscale':
+        o.ws = opt.shift
+        break
+      case 'sackPermitted':
+        o.sackOk = true
+        break
+      case 'timestamp':
+        o.ts = true
+        o.tsVal = opt.value >>> 0
+        o.tsEcr = opt.echo >>> 0
+        break
+      case 'sack':
+        o.sack = opt.blocks
+        break
+      default:
+        break
+    }
+  }
+}

@@ -5,6 +5,7 @@
  * everything behind it in-order at once, without moving a byte. Ranges are kept as offsets from RCV.NXT.
  */
 import { mergeSpan, spanOf, type RangeSpan } from './ranges.js'
+import { seqAdd, type Seq } from './seq.js'
 import { EMPTY } from './snd.js'
 
 /** Most out-of-order ranges we hold; a segment that would open one more is dropped (it will be resent). */
@@ -185,4 +186,42 @@ export class RecvBuffer {
     }
     return undefined
   }
+}
+
+/**
+ * The SACK blocks a receiver reports on its next segment (RFC 2018 §4), at most `max`: the D-SACK block
+ * first, when there is one (RFC 2883 §4), then the blocks of the data held past RCV.NXT, most recently
+ * updated first. A FIN held beyond a hole (`fin`) is reported too, with its data or in a block of its own
+ * (first when `finRecent`: it came last). `scratch` holds 2·max numbers. Undefined when there is none.
+ */
+export function sackBlocks(
+  buf: RecvBuffer,
+  rcvNxt: Seq,
+  max: number,
+  dsack: [Seq, Seq] | undefined,
+  fin: Seq | undefined,
+  finRecent: boolean,
+  scratch: number[],
+): Array<[Seq, Seq]> | undefined {
+  const blocks: Array<[Seq, Seq]> = []
+  if (dsack !== undefined) blocks.push(dsack)
+  const k = buf.oooRanges > 0 ? buf.sackOffsets(scratch, max - blocks.length) : 0
+  let finCovered = fin === undefined
+  for (let i = 0; i < k; i++) {
+    let end = seqAdd(rcvNxt, scratch[2 * i + 1])
+    // A FIN held beyond a hole takes a sequence number (RFC 9293 §3.4) and is reported with its data, as
+    // Linux's out-of-order queue holds it (end_seq = seq + len + 1): RFC 2018 reports received sequence space.
+    if (end === fin) {
+      end = seqAdd(end, 1)
+      finCovered = true
+    }
+    blocks.push([seqAdd(rcvNxt, scratch[2 * i]), end])
+  }
+  if (!finCovered && blocks.length < max) {
+    // A FIN alone beyond the hole: its own block (the kernel's: <sack 101:102>), first if it came last.
+    const b: [Seq, Seq] = [fin!, seqAdd(fin!, 1)]
+    if (finRecent) blocks.splice(dsack !== undefined ? 1 : 0, 0, b)
+    else blocks.push(b)
+  }
+  return blocks.length === 0 ? undefined : blocks
 }

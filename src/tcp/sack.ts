@@ -432,7 +432,7 @@ export function rackSentAfter(t1: number, seq1: Seq, t2: number, seq2: Seq): boo
 
 /**
  * RACK's state (RFC 8985 §5.2) and its steps 1–4 of §6.2. Loss detection itself (step 5) walks the
- * SentLog in the TCB, which also owns the timers.
+ * SentLog in recovery/rack.ts; the SACK recovery (recovery/sack-recovery.ts) arms the timers.
  */
 export class Rack {
   /** RACK.xmit_ts: send time of the most recently sent segment known delivered (−∞: none yet). */

@@ -3,7 +3,7 @@
  * the end of what the application queued, and the RFC 6298 retransmission-timer estimator. Bytes are
  * copied once, on the way in; outgoing segments are zero-copy subarrays of the ring.
  */
-import type { Seq } from './seq.js'
+import { seqGe, seqGt, seqLe, seqLt, type Seq } from './seq.js'
 
 /** A byte ring: bytes are appended at the tail, acknowledged off the head, and read as subarrays. */
 export class SendBuffer {
@@ -88,6 +88,41 @@ export class SendBuffer {
   }
 }
 
+/**
+ * Where PSH was set on data sent and not yet acknowledged (ascending): a retransmission carries PSH when
+ * it covers one of these push points, as Linux's retransmitted skb keeps the PSH it was first sent with.
+ */
+export class PushMarks {
+  private readonly marks: Seq[] = []
+
+  /** `last`: the end of the data last sent with PSH (Linux's pushed_seq), for the 'linux' forced push. */
+  constructor(public last: Seq) {}
+
+  /** New data up to `end` went out with PSH. */
+  add(end: Seq): void {
+    this.marks.push(end)
+    this.last = end
+  }
+
+  /** SND.UNA moved to `ack`: the push points it covers are forgotten. */
+  ack(ack: Seq): void {
+    const m = this.marks
+    let n = 0
+    while (n < m.length && seqLe(m[n], ack)) n++
+    if (n > 0) m.splice(0, n)
+  }
+
+  /** A push point in (at, end]: the PSH a retransmission of that range carries. */
+  covers(at: Seq, end: Seq): boolean {
+    const m = this.marks
+    for (let i = 0; i < m.length; i++) {
+      if (seqGt(m[i], end)) return false
+      if (seqGt(m[i], at)) return true
+    }
+    return false
+  }
+}
+
 /** A shared empty payload, so segments without data allocate nothing. */
 export const EMPTY = new Uint8Array(0)
 
@@ -148,5 +183,63 @@ export class RttEstimator {
   /** RFC 6298 §5.5: the timer expired; double the RTO (until the doubled value passes rtoMax). */
   expired(): void {
     if (this.rto * 2 ** this.backoff < this.rtoMax) this.backoff++
+  }
+}
+
+/**
+ * Where RTT samples come from: one segment sent once is timed at a time (RFC 6298 §3 with Karn's rule,
+ * MUST-18: an RTO or a retransmission of it cancels the timing), or, with timestamps, every ACK of new data
+ * times the segment whose TSval it echoes (RFC 7323 §4, RTTM).
+ */
+export class RttTiming {
+  /** End of the segment being timed, undefined when none is. */
+  seq: Seq | undefined = undefined
+  private startedAt = 0
+  /** When the retransmission timer last fired (µs): echoes of older TSvals give no RTT sample. */
+  lastRtoAt: number | undefined = undefined
+
+  /** Times the segment ending at `end`, sent `now`. */
+  start(end: Seq, now: number): void {
+    this.seq = end
+    this.startedAt = now
+  }
+
+  /** Karn: no sample from what is being timed. */
+  forget(): void {
+    this.seq = undefined
+  }
+
+  /** Data from `at` was sent again: a timed segment at or past it no longer gives a sample. */
+  resent(at: Seq): void {
+    if (this.seq !== undefined && seqLt(at, this.seq)) this.seq = undefined
+  }
+
+  /**
+   * An ACK of new data up to `ack` that echoes `tsEcr` (0: no timestamp to use), for our TSval clock
+   * `tsOffset` + ms: the RTT sample it gives (µs), or undefined. May clear `rtt`'s backoff (below).
+   */
+  onAck(now: number, ack: Seq, tsEcr: number, tsOffset: number, rtt: RttEstimator): number | undefined {
+    let sample: number | undefined
+    if (tsEcr !== 0) {
+      // RFC 7323 §4 (RTTM): with timestamps every ACK of new data times the segment whose TSval it echoes,
+      // retransmitted or not, so Karn's ambiguity does not arise (Linux does the same).
+      // But an echo of a TSval sent before the last RTO times the ORIGINAL transmission of a segment we
+      // then resent (its ACK was lost): that sample is RTO + RTT, and taking it ratchets the RTO upward
+      // under loss. Skip it, as Eifel (RFC 3522) detection would; the next fresh echo gives a true sample.
+      const sentMs = (tsEcr - tsOffset) >>> 0
+      const ms = (Math.floor(now / 1000) - sentMs) >>> 0
+      const stale = this.lastRtoAt !== undefined && ((sentMs - Math.floor(this.lastRtoAt / 1000)) | 0) < 0
+      if (ms < 0x7fffffff && !stale) sample = ms * 1000
+      // The echo shows data sent before the RTO arrived (Eifel detection, RFC 3522 §2: the timeout was
+      // spurious). No sample, but the path works: the backoff goes (RFC 8961 §4 (4); Linux resets it on any
+      // ACK with a timestamp). Keeping it made a few unlucky losses in a row cost minutes at 20% loss.
+      else if (stale) rtt.backoff = 0
+      this.seq = undefined
+    } else if (this.seq !== undefined && seqGe(ack, this.seq)) {
+      // Karn (MUST-18): `seq` is only set for segments sent once; an RTO or fast retransmit clears it.
+      sample = now - this.startedAt
+      this.seq = undefined
+    }
+    return sample
   }
 }

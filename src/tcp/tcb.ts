@@ -6,51 +6,40 @@
  *
  * Incoming segments follow RFC 9293 §3.10.7 step by step (the comments name the step), hardened by
  * RFC 5961 (challenge ACKs) and RFC 7323 (PAWS). Retransmission follows RFC 6298; congestion control is a
- * module chosen by name (cc/: RFC 5681 Reno, or RFC 9438 CUBIC; MUST-19) with limited transmit (RFC 3042).
+ * module chosen by name (cc/: RFC 5681 Reno, or RFC 9438 CUBIC; MUST-19).
  * Policies live beside the state machine: cc/, the option layout (optlayout.ts), the timers (timers.ts),
- * and for the 'linux' profile quick ACKs (quickack.ts) and Linux's RTO (rto.ts). Loss recovery: when both
- * ends agreed on SACK, the peer's blocks feed a scoreboard (sack.ts) and recovery follows RFC 6675 with
- * RACK-TLP loss detection (RFC 8985); without SACK it is NewReno (RFC 6582). Where we follow Linux rather
- * than the letter of an RFC, the comment says "Linux".
+ * and for the 'linux' profile quick ACKs (quickack.ts) and Linux's RTO (rto.ts). Loss recovery is its own
+ * module (recovery/), chosen when the handshake ends: when both ends agreed on SACK, RFC 6675 with RACK-TLP
+ * loss detection (RFC 8985); without SACK, NewReno (RFC 6582). The TCB calls it on every acceptable ACK,
+ * on an RTO, from its timers, and from dispatch/pollAt for what to (re)send; its design choices are in
+ * its files. What TCP_INFO reports is info.ts. Where we follow Linux rather than the letter of an RFC, the
+ * comment says "Linux".
  *
  * Design choices where the RFCs leave room:
  * - RTO minimum 200 ms, as Linux (TCP_RTO_MIN), rather than RFC 6298 §2.4's 1 s (a SHOULD): the lab talks
  *   to Linux peers over veths with sub-millisecond RTTs, and a 1 s floor would make every loss a visible
  *   one-second stall that no Linux peer shows.
- * - Without SACK, after an RTO we go back N (SND.NXT ← SND.UNA, as smoltcp and BSD do) and let slow start
- *   resend; we keep SND.MAX, the highest sequence number ever sent, for ACK acceptability (RFC 5961 §5.2),
- *   so an ACK for data sent before the rollback is still valid and moves SND.NXT forward.
- * - With SACK, SND.NXT stays at SND.MAX: an RTO marks segments lost in the transmission log (RFC 8985
- *   §6.3: the first one, and those sent at least RACK.rtt + reo_wnd ago) and recovery resends exactly those,
- *   skipping what the peer SACKed. The scoreboard is kept across the RTO, as Linux does, rather than cleared
- *   (RFC 2018 §8 allows either): reneging is detected instead (a cumulative ACK that stops at SACKed data, or
- *   SACKed data at SND.UNA when the RTO fires), and only then is the scoreboard cleared.
- * - Only RACK marks losses when it is on (Linux: RACK replaces the DupThresh rule); with `rack: false`
- *   RFC 6675's IsLost does, with its rules 3 and 4 (rescue retransmission) of NextSeg.
- * - The PTO is 2·SRTT plus 2 ms (Linux's TCP_TIMEOUT_MIN: timer slack, and a floor on sub-millisecond
- *   paths), or plus WCDelAckT = 200 ms when one segment is in flight (RFC 8985 §7.2), capped by the RTO.
- *   As the RFC and Linux, no probe during fast or RTO recovery, nor while SACKed data is outstanding; at
- *   most one probe until its ACK is understood (§7.4). A probe that repaired a loss halves cwnd.
  * - The RTO backoff is cleared by an ACK of data sent only once, or whose echo shows the original arrived
  *   (a spurious timeout, RFC 3522), not only by a fresh RTT sample (RFC 8961 §4 (4); Linux resets it on
  *   every ACK with a timestamp). Without this a few losses in a row at 20% left RTOs of tens of seconds.
- * - With SACK an RTO against a zero window resends the first segment, which serves as the window probe
- *   (Linux does the same); without SACK it is a one-octet probe (below).
+ * - Without SACK, after an RTO we go back N (SND.NXT ← SND.UNA) and let slow start resend (newreno.ts);
+ *   with SACK, SND.NXT stays at SND.MAX and the recovery resends what it marked lost (sack-recovery.ts).
  * - A zero-window probe carries no data and the sequence number SND.UNA - 1, as Linux's (RFC 9293
  *   §3.8.6.1 allows it or one octet of new data; see dataSegment for why not the octet); sent after one RTO
  *   and backed off exponentially; probes answered by the peer do not count toward the retry limit (MUST-37).
  */
 import { seq, seqAdd, seqDiff, seqGe, seqGt, seqInWindow, seqLe, seqLt, type Seq } from './seq.js'
 import { TcpFlags, type TcpRepr } from './segment.js'
-import type { TcpOption } from './options.js'
+import { newSegOpts, scanSegOpts, type SegOpts, type TcpOption } from './options.js'
 import { NO_OPTIONS, dataOptions, synOptions, synWindow } from './optlayout.js'
 import { defaultSecret, isnFor, tsOffsetFor } from './isn.js'
-import { RecvBuffer } from './rcv.js'
-import { EMPTY, RttEstimator, SendBuffer } from './snd.js'
-import { DUP_THRESH, Rack, SEG_LOST, SEG_RETRANS, SEG_SACKED, SackScoreboard, SentLog, isDsack, rackSentAfter } from './sack.js'
-import type { DropReason, LossSource, RecoveryEvent, TimerKind, TraceListener } from './trace.js'
+import { RecvBuffer, sackBlocks } from './rcv.js'
+import { EMPTY, PushMarks, RttEstimator, RttTiming, SendBuffer } from './snd.js'
+import type { DropReason, TimerKind, TraceEvent, TraceListener } from './trace.js'
 import { createCongestionControl, type CongestionControl } from './cc/index.js'
-import { TcbTimers } from './timers.js'
+import { TIMEOUT_MIN, TcbTimers } from './timers.js'
+import { RecoveryView, createRecovery, type LossRecovery, type RecoveryHost } from './recovery/index.js'
+import { newStats, tcbInfo, type TcbInfo, type TcbStats } from './info.js'
 import { QuickAck } from './quickack.js'
 import { LinuxRttEstimator } from './rto.js'
 import { GsoPacket, linuxTsoSegs } from './tso.js'
@@ -70,15 +59,6 @@ export const MIN_SND_MSS = 48
 
 /** RFC 7323 §5.5: TS.Recent older than 24 days is stale and no longer used for PAWS (µs). */
 const PAWS_IDLE = 24 * 24 * 3600 * 1_000_000
-
-/** RFC 8985 §7.2 WCDelAckT: the worst-case delayed-ACK time added to the PTO for a one-segment flight (µs). */
-const WC_DEL_ACK = 200_000
-/** Linux's TCP_TIMEOUT_MIN (2 jiffies: 2 ms at HZ=1000), its shortest timer (µs). */
-const TIMEOUT_MIN = 2_000
-/** Added to 2·SRTT for the PTO otherwise: Linux's TCP_TIMEOUT_MIN. */
-const TLP_SLACK = TIMEOUT_MIN
-/** Linux (tcp_check_sack_reneging): after a reneging sign, the RTO fires within max(SRTT/2, 10 ms). */
-const RENEGING_MIN_WAIT = 10_000
 
 /** Errors raised by user calls made in the wrong state (RFC 9293 §3.10: "error: connection closing"...). */
 export class TcpUserError extends Error {
@@ -106,136 +86,7 @@ export const LEGAL_TRANSITIONS: Readonly<Record<TcpState, readonly TcpState[]>> 
   'TIME-WAIT': ['CLOSED'],
 })
 
-/** Counters for figures (retransmissions, challenge ACKs…) and for issue-7 style checks. */
-export interface TcbStats {
-  segsIn: number
-  segsOut: number
-  bytesIn: number
-  bytesOut: number
-  retransmits: number
-  timeouts: number
-  fastRetransmits: number
-  probes: number
-  dupAcksIn: number
-  challengeAcks: number
-  challengeAcksSuppressed: number
-  drops: number
-  rttSamples: number
-  /** Fast recoveries run on SACK information (RFC 6675); each also counts in fastRetransmits. */
-  sackRecoveries: number
-  /** Segments RACK marked lost (RFC 8985 §6.2), retransmissions included. */
-  rackLosses: number
-  /** Segments RFC 6675's IsLost or the DupThresh rule marked lost. */
-  dupThreshLosses: number
-  /** Tail loss probes sent (RFC 8985 §7.3). */
-  tlpProbes: number
-  /** Probes that repaired a loss (RFC 8985 §7.4: the ACK went past the retransmitted probe). */
-  tlpRecoveries: number
-  /** Times the peer dropped data it had SACKed (RFC 2018 §8), so the scoreboard was cleared. */
-  sackReneging: number
-  /** Segments sent with data, retransmissions included (Linux's data_segs_out). */
-  dataSegsOut: number
-  /** Segments received with data (Linux's data_segs_in). */
-  dataSegsIn: number
-}
-
-/**
- * Linux's congestion-avoidance state (tcpi_ca_state): Open; Disorder (duplicate ACKs or SACKed data, no
- * loss yet); Recovery (fast recovery); Loss (after an RTO, until what was outstanding then is acknowledged).
- * tcplab has no ECN, so never Linux's CWR.
- */
-export type CaState = 'open' | 'disorder' | 'recovery' | 'loss'
-
-/**
- * A read-only snapshot of a connection's counters in the terms of Linux's struct tcp_info, for TCP_INFO:
- * times in µs, windows in bytes, segment counts where Linux counts packets.
- */
-export interface TcbInfo {
-  /** tcpi_ca_state. */
-  caState: CaState
-  /** tcpi_retransmits: retransmission timeouts in a row, with no ACK of new data since. */
-  retransmits: number
-  /** tcpi_backoff: RTO doublings in force. */
-  backoff: number
-  /** tcpi_rto (µs), backoff applied. */
-  rto: number
-  /** tcpi_rtt and tcpi_rttvar (µs): the smoothed RTT (undefined before a sample) and its variation. */
-  rtt: number | undefined
-  rttvar: number
-  /** tcpi_snd_mss: the payload of a full segment (Eff.snd.MSS). */
-  sndMss: number
-  /** tcpi_rcv_mss: the peer's segment size as seen (the 'linux' profile's estimate; 0 in 'rfc' or before data). */
-  rcvMss: number
-  /** Congestion window and slow-start threshold in bytes (tcpi_snd_cwnd and tcpi_snd_ssthresh count segments). */
-  cwnd: number
-  ssthresh: number
-  /**
-   * tcpi_unacked: segments sent and not acknowledged (with SACK, the transmission log's records; without,
-   * the flight in full segments, rounded up).
-   */
-  unacked: number
-  /** tcpi_sacked and tcpi_retrans: of those, SACKed, and retransmitted and not SACKed (SACK only; else 0). */
-  sacked: number
-  retransOut: number
-  /** tcpi_total_retrans: every segment retransmitted, SYNs included. */
-  totalRetrans: number
-  /** tcpi_bytes_acked: sequence space the peer acknowledged (the SYN included on an active open, as Linux's). */
-  bytesAcked: number
-  /** tcpi_bytes_received: sequence space received in order past the peer's SYN. */
-  bytesReceived: number
-  /** tcpi_segs_out / tcpi_segs_in / tcpi_data_segs_out / tcpi_data_segs_in. */
-  segsOut: number
-  segsIn: number
-  dataSegsOut: number
-  dataSegsIn: number
-}
-
-/** The options of one incoming segment, scanned into a reused scratch object. */
-interface SegOpts {
-  mss: number
-  ws: number
-  sackOk: boolean
-  ts: boolean
-  tsVal: number
-  tsEcr: number
-  /** The SACK blocks of the segment (the parsed option's own array, not copied), if any. */
-  sack: ReadonlyArray<readonly [Seq, Seq]> | undefined
-}
-
-function scanOptions(options: readonly TcpOption[], o: SegOpts): void {
-  o.mss = 0
-  o.ws = -1
-  o.sackOk = false
-  o.ts = false
-  o.tsVal = 0
-  o.tsEcr = 0
-  o.sack = undefined
-  // RFC 9293 MUST-5/MUST-6: options may appear in any segment; unknown kinds are ignored.
-  for (let i = 0; i < options.length; i++) {
-    const opt = options[i]
-    switch (opt.kind) {
-      case 'mss':
-        o.mss = opt.value
-        break
-      case 'wscale':
-        o.ws = opt.shift
-        break
-      case 'sackPermitted':
-        o.sackOk = true
-        break
-      case 'timestamp':
-        o.ts = true
-        o.tsVal = opt.value >>> 0
-        o.tsEcr = opt.echo >>> 0
-        break
-      case 'sack':
-        o.sack = opt.blocks
-        break
-      default:
-        break
-    }
-  }
-}
+export type { CaState, TcbInfo, TcbStats } from './info.js'
 
 /**
  * RFC 9293 §3.10.7.1: the reply to a segment that belongs to no connection (CLOSED). An incoming RST is
@@ -286,29 +137,7 @@ export class Tcb {
   /** Resolved configuration. */
   readonly config: TcpConfig
   /** Counters. */
-  readonly stats: TcbStats = {
-    segsIn: 0,
-    segsOut: 0,
-    bytesIn: 0,
-    bytesOut: 0,
-    retransmits: 0,
-    timeouts: 0,
-    fastRetransmits: 0,
-    probes: 0,
-    dupAcksIn: 0,
-    challengeAcks: 0,
-    challengeAcksSuppressed: 0,
-    drops: 0,
-    rttSamples: 0,
-    sackRecoveries: 0,
-    rackLosses: 0,
-    dupThreshLosses: 0,
-    tlpProbes: 0,
-    tlpRecoveries: 0,
-    sackReneging: 0,
-    dataSegsOut: 0,
-    dataSegsIn: 0,
-  }
+  readonly stats: TcbStats = newStats()
 
   // --- send sequence space (RFC 9293 §3.3.1) ---
   /** Initial send sequence number. */
@@ -338,13 +167,8 @@ export class Tcb {
   private sndUp: Seq | undefined
   /** End of the last short (sub-MSS) segment sent, for Minshall's Nagle (Linux's snd_sml). */
   private sndSml: Seq
-  /**
-   * Where PSH was set on data sent and not yet acknowledged (ascending): a retransmission carries PSH when
-   * it covers one of these push points, as Linux's retransmitted skb keeps the PSH it was first sent with.
-   */
-  private readonly pushMarks: Seq[] = []
-  /** End of the data last sent with PSH (Linux's pushed_seq), for the 'linux' profile's forced push. */
-  private pushedSeq: Seq
+  /** Where PSH was set on data not yet acknowledged (snd.ts), and Linux's pushed_seq. */
+  private readonly push: PushMarks
   /** The 'linux' profile's GSO packet being sent (tso.ts): its last segment carries PSH. */
   private readonly gso = new GsoPacket()
   /** The smallest RTT sample (µs), for the GSO packet size (Linux's tcp_min_rtt). */
@@ -400,53 +224,30 @@ export class Tcb {
   private ackSinceTimeout = false
   /** The RFC 6298 estimator. */
   readonly rtt: RttEstimator
-  private rttSeq: Seq | undefined
-  private rttStart = 0
+  /** Which segment or echo the next RTT sample comes from (snd.ts: Karn, RFC 7323 RTTM). */
+  private readonly rttTiming = new RttTiming()
   /** When the connection last made progress (µs): the user timeout counts from here. */
   private progressAt: number
 
-  // --- congestion control (cc/: RFC 5681 Reno or RFC 9438 CUBIC) and NewReno recovery (RFC 6582) ---
+  // --- congestion control (cc/: RFC 5681 Reno or RFC 9438 CUBIC) and loss recovery (recovery/) ---
   /** The congestion controller chosen by `config.congestionControl`; it owns cwnd and ssthresh. */
   readonly cc: CongestionControl
-  private dupAcks = 0
-  private recover: Seq
-  private inRecovery = false
-  /** After an RTO until SND.UNA passes what was outstanding then (Linux's TCP_CA_Loss; both recoveries). */
-  private caLoss = false
-
-  // --- SACK-based loss recovery (RFC 6675, RFC 8985), used when sackOk ---
-  /** The peer's SACK blocks, as octet ranges past SND.UNA. */
-  private readonly sack = new SackScoreboard()
-  /** Every segment from SND.UNA to SND.MAX with its send time and SACKED/LOST/RETRANS marks. */
-  private readonly log = new SentLog()
-  private readonly rack = new Rack()
-  /** The congestion controller's RTT sample for the ACK being processed, from the log (µs). */
-  private ccRtt: number | undefined = undefined
-  /** RTO recovery (RFC 6675 §5.1): after an RTO until SND.UNA reaches `recover`; no fast recovery meanwhile. */
-  private inLoss = false
-  /** The next dispatch resends the first segment marked lost whatever cwnd says (RTO; entering recovery). */
-  private forceRtx = false
-  /** RFC 6675 NextSeg rule 4: the rescue retransmission of this recovery was sent. */
-  private rescued = false
-  /** RFC 8985 §7: a probe to send, and the probe in flight (TLP.end_seq, TLP.is_retrans); the PTO is in timers. */
-  private tlpPending = false
-  private tlpEndSeq: Seq | undefined
-  private tlpIsRetrans = false
+  /** Loss recovery (recovery/): NewReno until the handshake agrees on SACK, then RFC 6675 with RACK-TLP. */
+  private recovery: LossRecovery
+  /** What the recovery sees of this TCB (recovery/recovery.ts). */
+  private readonly host: RecoveryHost
 
   // --- pending output ---
   /** Linux's quick-ack mode (profile 'linux' only): the first ACKs go out at once. */
   private readonly quickAck: QuickAck | undefined
   private ackNow = false
   private segsSinceAck = 0
-  private fastRtx = false
   private forceProbe = false
   private readonly replies: TcpRepr[] = []
   private lastOowAckAt = -Infinity
   private now: number
   private readonly stateHook: StateHook | undefined
-  /** When the retransmission timer last fired (µs): echoes of older TSvals give no RTT sample. */
-  private lastRtoAt: number | undefined = undefined
-  private readonly opts: SegOpts = { mss: 0, ws: -1, sackOk: false, ts: false, tsVal: 0, tsEcr: 0, sack: undefined }
+  private readonly opts: SegOpts = newSegOpts()
   private readonly sackScratch: number[] = [0, 0, 0, 0, 0, 0, 0, 0]
 
   private constructor(
@@ -477,9 +278,8 @@ export class Tcb {
     this.sndWl1 = seq(0)
     this.sndWl2 = this.iss
     this.sndBufSeq = seqAdd(this.iss, 1)
-    this.recover = this.iss
     this.sndSml = this.iss
-    this.pushedSeq = seqAdd(this.iss, 1)
+    this.push = new PushMarks(seqAdd(this.iss, 1))
     this.sndBuf = new SendBuffer(c.sndBuf)
     // One scaling unit of slack: a window rounded up to the scale never overruns the ring.
     this.rcvBuf = new RecvBuffer(c.rcvBuf + (c.windowScale === false ? 1 : 1 << c.windowScale))
@@ -492,7 +292,23 @@ export class Tcb {
     this.cc.init(c.initialCwnd * this.effMss, now)
     this.quickAck = c.profile === 'linux' ? new QuickAck() : undefined
     this.progressAt = now
+    this.host = this.recoveryHost()
+    this.recovery = createRecovery(false, this.host, this.iss)
   }
+
+  /** The narrow view of this TCB that loss recovery works through (recovery/recovery.ts). */
+  private recoveryHost(): RecoveryHost {
+    return new RecoveryView(this, {
+      segMss: () => this.segMss(),
+      tsVal: (at) => this.tsVal(at),
+      ackAdvance: (now, ack) => this.ackAdvance(now, ack),
+      planData: (ignoreCwnd) => this.planData(ignoreCwnd),
+      buildSegment: (now, at, max, resend) => this.buildSegment(now, at, max, resend),
+      forgetRttSample: () => this.rttTiming.forget(),
+      emitTimer: (now, timer) => this.emitTimer(now, timer),
+    })
+  }
+
 
   /** Active OPEN (RFC 9293 §3.10.1): a TCB in SYN-SENT whose SYN the next `dispatch` sends. */
   static connect(tuple: FourTuple, now: number, config?: Partial<TcpConfig>, onEvent?: TraceListener): Tcb {
@@ -518,7 +334,7 @@ export class Tcb {
     const t = new Tcb(tuple, now, config, true, hook)
     t.onEvent = onEvent
     t.emitSegIn(syn)
-    scanOptions(syn.options, t.opts)
+    scanSegOpts(syn.options, t.opts)
     t.acceptSyn(now, syn)
     t.sndWnd = syn.window // never scaled in a SYN (RFC 7323 §2.2)
     t.maxSndWnd = syn.window
@@ -552,7 +368,7 @@ export class Tcb {
     t.sndUna = seqAdd(iss, 1)
     t.sndNxt = t.sndUna
     t.sndMax = t.sndUna
-    t.recover = t.sndUna
+    t.recovery = createRecovery(false, t.host, t.sndUna)
     t.sndWnd = ack.window
     t.maxSndWnd = ack.window
     t.sndWl1 = ack.seq
@@ -583,43 +399,22 @@ export class Tcb {
 
   /** A snapshot of the counters Linux reports in TCP_INFO ({@link TcbInfo}). */
   info(): TcbInfo {
-    const sack = this.sackOk && this.sndUna !== this.iss
-    const log = this.log
-    let retransOut = 0
-    if (sack) for (let i = 0; i < log.length; i++) if ((log.flags(i) & (SEG_RETRANS | SEG_SACKED)) === SEG_RETRANS) retransOut++
-    const flight = this.sndUna === this.iss ? 0 : seqDiff(this.sndMax, this.sndUna)
-    const caState: CaState = this.caLoss || this.inLoss
-      ? 'loss'
-      : this.inRecovery
-        ? 'recovery'
-        : this.dupAcks > 0 || (sack && log.sackedCount > 0)
-          ? 'disorder'
-          : 'open'
     const acked = seqDiff(this.sndUna, this.passive ? seqAdd(this.iss, 1) : this.iss)
     const received = this.synSeen ? seqDiff(this.rcvNxt, seqAdd(this.irs, 1)) : 0
-    return {
-      caState,
-      retransmits: this.retries,
-      backoff: this.rtt.backoff,
-      rto: this.rtt.current,
-      rtt: this.rtt.srtt,
-      rttvar: this.rtt.rttvar,
+    const src = {
+      retries: this.retries,
+      rtt: this.rtt,
       sndMss: this.effMss,
       rcvMss: this.quickAck?.rcvMss ?? 0,
       cwnd: this.cwnd,
       ssthresh: this.ssthresh,
-      unacked: sack ? log.length : Math.ceil(flight / this.effMss),
-      sacked: sack ? log.sackedCount : 0,
-      retransOut,
-      totalRetrans: this.stats.retransmits,
-      bytesAcked: acked > 0 ? acked : 0,
-      bytesReceived: received > 0 ? received : 0,
-      segsOut: this.stats.segsOut,
-      segsIn: this.stats.segsIn,
-      dataSegsOut: this.stats.dataSegsOut,
-      dataSegsIn: this.stats.dataSegsIn,
+      acked,
+      received,
+      stats: this.stats,
     }
+    return tcbInfo(src, this.recovery.info(this.sndUna !== this.iss))
   }
+
 
   /** Largest payload we put in one segment: RFC 9293 §3.7.1 Eff.snd.MSS, less the timestamp option. */
   get effMss(): number {
@@ -855,7 +650,7 @@ export class Tcb {
       this.drop(seg, 'no-syn-or-rst')
       return
     }
-    scanOptions(seg.options, this.opts)
+    scanSegOpts(seg.options, this.opts)
     this.acceptSyn(now, seg)
     if (f & ACK) {
       // Our SYN is acknowledged: SND.UNA ← SEG.ACK, ESTABLISHED, ACK the SYN.
@@ -877,7 +672,7 @@ export class Tcb {
       this.sndWl1 = seg.seq
       this.sndWl2 = this.iss
       this.sndNxt = this.iss
-      this.rttSeq = undefined
+      this.rttTiming.forget()
       // Text in a bare SYN is dropped; the peer sends it again after the handshake.
       this.setState('SYN-RECEIVED', 'SYN received in SYN-SENT (simultaneous open)')
     }
@@ -907,6 +702,7 @@ export class Tcb {
       this.tsRecentValid = true
     }
     this.sackOk = o.sackOk && c.sackPermitted
+    if (this.sackOk) this.recovery = createRecovery(true, this.host, this.recovery.recover)
     // A SYN+ACK's window may depend on what was agreed (Linux counts segments less the timestamp option).
     if (this.passive && c.synWindow === undefined) this.synWindow = synWindow(c.profile, c.rcvBuf, c.mss - (this.tsOk ? 12 : 0))
     this.rcvAdvRight = seqAdd(this.rcvNxt, this.synWindow)
@@ -922,7 +718,7 @@ export class Tcb {
     let fin = (f & FIN) !== 0
     let payload = seg.payload
     const o = this.opts
-    scanOptions(seg.options, o)
+    scanSegOpts(seg.options, o)
 
     // Simultaneous open: the peer's SYN+ACK (seq IRS, acknowledging our SYN) arrives in SYN-RECEIVED. By
     // the letter of §3.10.7.4 it is out of window and only elicits an ACK (RFC 9293 Appendix A.2); Linux
@@ -1118,13 +914,8 @@ export class Tcb {
       newWnd === this.sndWnd &&
       seqLt(this.sndUna, this.sndMax)
     const unaBefore = this.sndUna
-    if (this.sackOk) {
-      this.sackAck(now, ack, dup)
-    } else if (seqGt(ack, this.sndUna)) {
-      this.ackAdvance(now, ack)
-    } else if (dup) {
-      this.onDupAck(now)
-    }
+    // Loss recovery (recovery/) takes the ACK; the cumulative part comes back to ackAdvance.
+    this.recovery.onAck(now, ack, dup, o.sack, this.tsOk && o.ts ? o.tsEcr : 0)
     // Window update: "If SND.UNA =< SEG.ACK =< SND.NXT, the send window should be updated" when the
     // segment is newer than the last update (WL1/WL2 rule). Linux (tcp_may_update_window) takes it from any
     // ACK of new data or a later SEG.SEQ, but from the same SEG.SEQ only a larger or zero window: a segment
@@ -1282,7 +1073,7 @@ export class Tcb {
     this.setState('TIME-WAIT', cause)
   }
 
-  /** An ACK that acknowledges new data: RFC 9293 §3.10.7.4 fifth, RFC 6298 §5.3, RFC 5681/6582. */
+  /** An ACK that acknowledges new data: RFC 9293 §3.10.7.4 fifth, RFC 6298 §5.3 (recovery/ for RFC 5681/6582). */
   private ackAdvance(now: number, ack: Seq): void {
     const acked = seqDiff(ack, this.sndUna)
     if (seqGt(ack, this.sndBufSeq)) {
@@ -1292,391 +1083,23 @@ export class Tcb {
     }
     this.sndUna = ack
     if (seqLt(this.sndNxt, ack)) this.sndNxt = ack
-    if (this.caLoss && seqGe(ack, this.recover)) this.caLoss = false
-    let pm = 0
-    while (pm < this.pushMarks.length && seqLe(this.pushMarks[pm], ack)) pm++
-    if (pm > 0) this.pushMarks.splice(0, pm)
+    this.recovery.onUnaAdvanced(ack)
+    this.push.ack(ack)
     if (this.sndUp !== undefined && seqLe(this.sndUp, ack)) this.sndUp = undefined
     this.retries = 0
     this.progressAt = now
+    // RFC 6298 §3 / RFC 7323 §4: the RTT sample this ACK gives, if any (snd.ts).
     const o = this.opts
-    let sample: number | undefined
-    if (this.tsOk && o.ts && o.tsEcr !== 0) {
-      // RFC 7323 §4 (RTTM): with timestamps every ACK of new data times the segment whose TSval it echoes,
-      // retransmitted or not, so Karn's ambiguity does not arise (Linux does the same).
-      // But an echo of a TSval sent before the last RTO times the ORIGINAL transmission of a segment we
-      // then resent (its ACK was lost): that sample is RTO + RTT, and taking it ratchets the RTO upward
-      // under loss. Skip it, as Eifel (RFC 3522) detection would; the next fresh echo gives a true sample.
-      const sentMs = (o.tsEcr - this.tsOffset) >>> 0
-      const ms = (Math.floor(now / 1000) - sentMs) >>> 0
-      const stale = this.lastRtoAt !== undefined && ((sentMs - Math.floor(this.lastRtoAt / 1000)) | 0) < 0
-      if (ms < 0x7fffffff && !stale) this.rttSample(now, (sample = ms * 1000))
-      // The echo shows data sent before the RTO arrived (Eifel detection, RFC 3522 §2: the timeout was
-      // spurious). No sample, but the path works: the backoff goes (RFC 8961 §4 (4); Linux resets it on any
-      // ACK with a timestamp). Keeping it made a few unlucky losses in a row cost minutes at 20% loss.
-      else if (stale) this.rtt.backoff = 0
-      this.rttSeq = undefined
-    } else if (this.rttSeq !== undefined && seqGe(ack, this.rttSeq)) {
-      // Karn (MUST-18): rttSeq is only set for segments sent once; an RTO or fast retransmit clears it.
-      this.rttSample(now, (sample = now - this.rttStart))
-      this.rttSeq = undefined
-    }
-    // The congestion controller's RTT sample (Linux's ca_rtt, which HyStart reads): with SACK, sackAck took
-    // it from the transmission log, to the µs and on every ACK; otherwise it is the RTO estimator's.
-    const ccRtt = this.ccRtt ?? sample
-    this.ccRtt = undefined
-    if (ccRtt !== undefined) this.cc.onRttSample(ccRtt, now, this.effMss, this.sndUna, this.sndMax)
-    // Congestion control: the window grows outside recovery (cc/).
-    const smss = this.effMss
-    if (this.sackOk) {
-      // RFC 6675: cwnd stays at ssthresh during fast recovery; RTO recovery slow-starts (cwnd < ssthresh).
-      if (!this.inRecovery) this.cc.onAck(acked, smss, now)
-    } else if (this.inRecovery) {
-      if (seqGe(ack, this.recover)) {
-        // RFC 6582 §3.2 step 3: full acknowledgment ends recovery.
-        this.inRecovery = false
-        this.cc.setRecoveryWindow(Math.min(this.cc.ssthresh, Math.max(seqDiff(this.sndMax, this.sndUna), 0) + smss))
-      } else {
-        // Partial acknowledgment: retransmit the next hole, deflate by the amount acked.
-        this.fastRtx = true
-        this.cc.setRecoveryWindow(Math.max(this.cc.cwnd - acked + smss, smss))
-      }
-    } else {
-      this.cc.onAck(acked, smss, now)
-    }
-    this.dupAcks = 0
+    const sample = this.rttTiming.onAck(now, ack, this.tsOk && o.ts ? o.tsEcr : 0, this.tsOffset, this.rtt)
+    if (sample !== undefined) this.rttSample(now, sample)
+    // The congestion controller's RTT sample and window (cc/), set by the loss recovery (recovery/).
+    this.recovery.onAckedData(now, acked, sample)
     // RFC 6298 §5.2/§5.3: stop the timer when all is acknowledged, otherwise restart it.
     if (this.sndUna === this.sndMax) {
       this.timers.rtx = undefined
-      this.timers.pto = undefined
-      this.timers.reo = undefined
     } else {
       this.timers.rtx = now + this.rtt.current
       this.timers.rtxKind = 'retransmit'
-    }
-  }
-
-  // ------------------------------------------------------------------ SACK-based loss recovery
-
-  /**
-   * An acceptable ACK when SACK is in use, in RFC 8985 §6.2's order: the cumulative part and the new SACK
-   * blocks update the transmission log, and each newly delivered segment RACK's state (steps 1–3); then the
-   * reordering window (step 4) and loss detection (step 5, or RFC 6675's IsLost), recovery entry and exit
-   * (RFC 6675 §5), the tail loss probe's outcome (§7.4) and the PTO (§7.2).
-   */
-  private sackAck(now: number, ack: Seq, dup: boolean): void {
-    const log = this.log
-    const blocks = this.opts.sack
-    let acked = 0
-    if (seqGt(ack, this.sndUna)) {
-      acked = seqDiff(ack, this.sndUna)
-      let fresh = false
-      let retransAcked = false
-      let lastSent = -Infinity
-      while (log.length > 0 && seqLe(log.end(0), ack)) {
-        const fl = log.flags(0)
-        if (!(fl & SEG_SACKED)) this.delivered(now, log.sentAt(0), log.end(0), fl)
-        if (!(fl & SEG_RETRANS)) fresh = true
-        else retransAcked = true
-        if (!(fl & (SEG_RETRANS | SEG_SACKED)) && log.sentAt(0) > lastSent) lastSent = log.sentAt(0)
-        log.shift()
-      }
-      // Linux (tcp_clean_rtx_queue): the congestion controller times the most recently sent segment this
-      // ACK newly covers, unless it also covers a retransmission (Karn).
-      if (!retransAcked && lastSent > -Infinity) this.ccRtt = now - lastSent
-      if (log.length > 0) log.trimHead(ack)
-      else log.first = ack
-      this.sack.advance(acked)
-      this.ackAdvance(now, ack)
-      // RFC 8961 §4 (4) (a): data sent once was delivered, so the RTO backoff goes (Karn's ambiguity does
-      // not arise: the segment was never resent).
-      if (fresh) this.rtt.backoff = 0
-    } else if (dup) {
-      this.stats.dupAcksIn++
-      this.dupAcks++
-    }
-    let dsack = false
-    if (blocks !== undefined && blocks.length > 0 && log.length > 0) {
-      dsack = isDsack(blocks, ack)
-      for (let b = 0; b < blocks.length; b++) {
-        const blk = blocks[b]
-        if (this.sack.add(blk[0], blk[1], this.sndUna, this.sndMax) > 0) this.markSackedRange(now, blk[0], blk[1])
-      }
-    }
-    // Reneging (RFC 2018 §8): the cumulative ACK stopped at data the peer had SACKed. Linux
-    // (tcp_check_sack_reneging) gives the peer max(SRTT/2, 10 ms) to restore its blocks, then the RTO fires
-    // and clears the scoreboard; we do the same.
-    if (this.sack.ranges > 0 && this.sack.startAt(0) === 0 && this.timers.rtx !== undefined) {
-      const at = now + Math.max((this.rtt.srtt ?? 0) / 2, RENEGING_MIN_WAIT)
-      if (at < this.timers.rtx) this.timers.rtx = at
-    }
-    if (this.config.rack) {
-      this.rack.onAck(this.sndUna, this.sndMax, dsack)
-      this.rackDetectLoss(now)
-    } else if (blocks !== undefined) {
-      this.markLostIsLost(now)
-    }
-    // RFC 6675 §5 (4): DupThresh duplicate ACKs start recovery even without SACK information (with RACK on,
-    // only then: Linux lets RACK replace the DupThresh rule once the peer sends blocks).
-    if (
-      this.dupAcks >= DUP_THRESH && !this.inRecovery && !this.inLoss && log.length > 0 &&
-      !(log.flags(0) & (SEG_SACKED | SEG_RETRANS)) && (!this.config.rack || log.sackedCount === 0)
-    ) {
-      this.markLost(now, 0, 'dupthresh')
-    }
-    if ((this.inRecovery || this.inLoss) && seqGe(this.sndUna, this.recover)) {
-      // RFC 6675 §5 / §5.1: a cumulative ACK covering RecoveryPoint ends recovery.
-      this.recoveryEvent(now, 'exit')
-      this.inRecovery = false
-      this.inLoss = false
-      this.rack.onRecoveryExit()
-    }
-    this.afterLossMarking(now)
-    this.tlpProcessAck(now, ack, dup, dsack, blocks)
-    if (acked > 0) this.armPto(now)
-  }
-
-  /** RFC 8985 §6.2 steps 1–3 for one newly delivered segment (cumulatively or selectively). */
-  private delivered(now: number, sentAt: number, end: Seq, fl: number): void {
-    const retrans = (fl & SEG_RETRANS) !== 0
-    let echoOk = true
-    const o = this.opts
-    if (retrans && this.tsOk && o.ts && o.tsEcr !== 0) {
-      // The ACK must echo a TSval not older than the last transmission, or it may be for an earlier one.
-      echoOk = !seqLt(seq(o.tsEcr), seq(this.tsVal(sentAt)))
-    }
-    this.rack.update(sentAt, end, retrans, now, echoOk)
-    this.rack.detectReordering(end, retrans)
-  }
-
-  /** Marks SACKED each record overlapping [left, right) that the scoreboard now covers whole. */
-  private markSackedRange(now: number, left: Seq, right: Seq): void {
-    const log = this.log
-    let i = log.find(left)
-    if (i < 0) i = 0
-    for (; i < log.length && seqLt(log.start(i), right); i++) {
-      const fl = log.flags(i)
-      if (fl & SEG_SACKED) continue
-      if (!this.sack.covers(seqDiff(log.start(i), this.sndUna), seqDiff(log.end(i), this.sndUna))) continue
-      log.markSacked(i)
-      this.delivered(now, log.sentAt(i), log.end(i), fl)
-    }
-  }
-
-  /** Marks record `i` lost (counted and traced once). */
-  private markLost(now: number, i: number, by: LossSource): void {
-    if (!this.log.markLost(i)) return
-    if (by === 'rack') this.stats.rackLosses++
-    else if (by === 'dupthresh') this.stats.dupThreshLosses++
-    if (this.onEvent) this.onEvent({ type: 'lost', now, start: this.log.start(i), end: this.log.end(i), by }, this)
-  }
-
-  /**
-   * RFC 8985 §6.2 step 5 (RACK_detect_loss_and_arm_timer): every segment sent before the most recently
-   * delivered one is lost once RACK.rtt + reo_wnd has passed since it was sent; the reordering timer waits
-   * for the earliest of the others.
-   */
-  private rackDetectLoss(now: number): void {
-    const log = this.log
-    const rack = this.rack
-    this.timers.reo = undefined
-    if (rack.xmitTs === -Infinity || log.length === 0) return
-    const reo = rack.reoWnd(this.inRecovery || this.inLoss, log.sackedCount, this.rtt.srtt ?? 0)
-    let timeout = 0
-    for (let i = 0; i < log.length; i++) {
-      const fl = log.flags(i)
-      if (fl & (SEG_SACKED | SEG_LOST)) continue
-      const t = log.sentAt(i)
-      if (!rackSentAfter(rack.xmitTs, rack.endSeq, t, log.end(i))) {
-        // Sent after the delivered segment. New data goes out in sequence order, so every later record went
-        // out (or was resent) later still than one never retransmitted: none of them can be lost either.
-        // This ends the walk at the first record after a cumulative ACK, as Linux's time-sorted list does.
-        if ((fl & SEG_RETRANS) === 0 && t > rack.xmitTs) break
-        continue
-      }
-      const remaining = t + rack.rtt + reo - now
-      if (remaining <= 0) this.markLost(now, i, 'rack')
-      else if (remaining > timeout) timeout = remaining
-    }
-    if (timeout > 0) this.timers.reo = now + Math.ceil(timeout)
-  }
-
-  /**
-   * RFC 6675 §4 IsLost, used when RACK is off: walking up from SND.UNA, every segment not yet SACKed nor
-   * retransmitted for which IsLost holds is lost (IsLost only gets harder further up, so the walk stops at
-   * the first one that is not).
-   */
-  private markLostIsLost(now: number): void {
-    const log = this.log
-    const high = this.sack.highEnd
-    for (let i = 0; i < log.length; i++) {
-      const fl = log.flags(i)
-      if (fl & (SEG_SACKED | SEG_LOST | SEG_RETRANS)) continue
-      const off = seqDiff(log.start(i), this.sndUna)
-      if (off >= high || !this.sack.isLost(off, this.effMss)) break
-      this.markLost(now, i, 'dupthresh')
-    }
-  }
-
-  /** RFC 6675 §5 (4) / RFC 8985: a segment newly marked lost outside recovery starts fast recovery. */
-  private afterLossMarking(now: number): void {
-    if (this.inRecovery || this.inLoss || this.log.lostBytes === 0) return
-    // (4.1) RecoveryPoint = HighData; (4.2) ssthresh = cwnd = FlightSize / 2 (RFC 5681 equation 4; the
-    // congestion controller's own reduction with CUBIC).
-    this.cc.onLoss('sack', seqDiff(this.sndMax, this.sndUna), this.effMss, now)
-    this.recover = this.sndMax
-    this.inRecovery = true
-    this.rescued = false
-    this.timers.pto = undefined
-    // (4.3) the first loss goes out now, whatever pipe says.
-    this.forceRtx = true
-    this.rttSeq = undefined
-    this.stats.fastRetransmits++
-    this.stats.sackRecoveries++
-    this.recoveryEvent(now, 'enter')
-  }
-
-  /**
-   * RFC 8985 §7.4 (TLP_process_ack, in Linux's form): once the ACK covers the probe, a probe that resent
-   * data and was not reported as a duplicate (D-SACK) repaired a loss: react as to any loss (RFC 5681).
-   */
-  private tlpProcessAck(now: number, ack: Seq, dup: boolean, dsack: boolean, blocks: ReadonlyArray<readonly [Seq, Seq]> | undefined): void {
-    const end = this.tlpEndSeq
-    if (end === undefined || seqLt(ack, end)) return
-    if (!this.tlpIsRetrans) {
-      this.tlpEndSeq = undefined // a probe of new data was delivered
-    } else if (dsack && blocks![0][1] === end) {
-      this.tlpEndSeq = undefined // the original and the probe both arrived: no loss
-    } else if (seqGt(ack, end)) {
-      this.tlpEndSeq = undefined
-      this.stats.tlpRecoveries++
-      if (!this.inRecovery && !this.inLoss) {
-        this.cc.onLoss('tlp', seqDiff(this.sndMax, this.sndUna), this.effMss, now)
-        this.recoveryEvent(now, 'tlp-repair')
-      }
-    } else if (dup && blocks === undefined) {
-      this.tlpEndSeq = undefined // Linux: a pure duplicate ACK, the original and the probe arrived
-    }
-  }
-
-  /** RFC 8985 §7.2: may a tail loss probe be scheduled or sent now? */
-  private tlpAllowed(): boolean {
-    const s = this._state
-    return (
-      this.sackOk && this.config.rack && !this.inRecovery && !this.inLoss && this.tlpEndSeq === undefined &&
-      this.log.length > 0 && this.log.sackedCount === 0 && this.sndWnd > 0 && this.timers.rtxKind === 'retransmit' &&
-      (s === 'ESTABLISHED' || s === 'CLOSE-WAIT' || s === 'FIN-WAIT-1' || s === 'CLOSING' || s === 'LAST-ACK')
-    )
-  }
-
-  /** RFC 8985 §7.2 (TLP_calc_PTO): (re)arms the PTO after new data goes out or new data is acknowledged. */
-  private armPto(now: number): void {
-    if (!this.tlpAllowed()) {
-      this.timers.pto = undefined
-      return
-    }
-    const srtt = this.rtt.srtt
-    const flight = seqDiff(this.sndMax, this.sndUna)
-    const pto = srtt === undefined ? 1_000_000 : 2 * srtt + (flight <= this.effMss ? WC_DEL_ACK : TLP_SLACK)
-    let at = now + Math.ceil(pto)
-    if (this.timers.rtx !== undefined && at > this.timers.rtx) at = this.timers.rtx
-    this.timers.pto = at
-  }
-
-  /** RFC 6675 §4 pipe, per segment: octets outstanding that are neither SACKed nor deemed lost. */
-  private get pipe(): number {
-    return seqDiff(this.sndMax, this.sndUna) - this.log.sackedBytes - this.log.lostBytes
-  }
-
-  /**
-   * RFC 6675 NextSeg rule 1: the first segment marked lost, when cwnd − pipe has room for it and it starts
-   * inside the peer's window (Linux's tcp_retransmit_skb; the first one may go regardless). Pure.
-   */
-  private nextLost(): number {
-    const log = this.log
-    const i = log.firstLost()
-    if (i < 0) return -1
-    const len = Math.min(log.len(i), this.segMss())
-    if (this.cwnd - this.pipe < len) return -1
-    if (i > 0 && !seqLt(log.start(i), seqAdd(this.sndUna, this.sndWnd))) return -1
-    return i
-  }
-
-  /**
-   * RFC 6675 NextSeg rules 3 and 4 (RACK off, in fast recovery, nothing else to send): the first unSACKed
-   * segment below the highest SACKed octet not yet resent, else once per recovery a rescue retransmission of
-   * the highest unSACKed segment. Pure: returns i for rule 3, −2 − i for rule 4, −1 when neither applies.
-   */
-  private nextRescue(): number {
-    if (this.config.rack || !this.inRecovery) return -1
-    const log = this.log
-    if (this.cwnd - this.pipe < this.effMss) return -1
-    const high = this.sack.highEnd
-    for (let i = 0; i < log.length; i++) {
-      if (seqDiff(log.start(i), this.sndUna) >= high) break
-      if (!(log.flags(i) & (SEG_SACKED | SEG_LOST | SEG_RETRANS))) return i
-    }
-    if (this.rescued) return -1
-    for (let i = log.length - 1; i >= 0; i--) if (!(log.flags(i) & SEG_SACKED)) return -2 - i
-    return -1
-  }
-
-  /**
-   * Resends record `i` of the log (or its first segment's worth, splitting the record): a retransmission
-   * that leaves SND.NXT alone.
-   */
-  private resendRecord(now: number, i: number): TcpRepr {
-    const log = this.log
-    const start = log.start(i)
-    const recLen = log.len(i)
-    const seg = this.buildSegment(now, start, Math.min(recLen, this.segMss()), true)
-    let covered = seg.payload.length + (seg.flags & FIN ? 1 : 0)
-    if (covered <= 0) covered = recLen
-    if (covered < recLen) log.split(i, seqAdd(start, covered))
-    log.retransmitted(i, now)
-    // A FIN that rode along belongs to the next record: it went again too.
-    if (covered > recLen && i + 1 < log.length) log.retransmitted(i + 1, now)
-    return seg
-  }
-
-  /**
-   * RFC 8985 §7.3 (TLP_send_probe): one segment of new data if the peer's window allows it (cwnd
-   * notwithstanding), else the last segment sent again. Then the RTO is re-armed, not the PTO: as Linux
-   * (tcp_rearm_rto after a probe), it keeps the expiry the oldest outstanding data already had, so a probe
-   * does not postpone the RTO; it restarts only if it had fallen due.
-   */
-  private tlpProbe(now: number): TcpRepr | undefined {
-    const log = this.log
-    let seg: TcpRepr | undefined
-    const len = this.planData(true)
-    if (len >= 0) {
-      seg = this.buildSegment(now, this.sndNxt, len, false)
-      this.tlpIsRetrans = false
-    } else if (log.length > 0) {
-      let i = log.length - 1
-      const mss = this.segMss()
-      // The last segment: a record longer than one segment sends its tail.
-      if (log.len(i) > mss + 1) {
-        log.split(i, seqAdd(log.end(i), -mss))
-        i++
-      }
-      seg = this.resendRecord(now, i)
-      this.tlpIsRetrans = true
-    }
-    if (seg !== undefined) {
-      this.tlpEndSeq = this.sndMax
-      this.stats.tlpProbes++
-    }
-    if (seqLt(this.sndUna, this.sndMax) && (this.timers.rtx === undefined || this.timers.rtx <= now)) {
-      this.timers.rtx = now + this.rtt.current
-      this.timers.rtxKind = 'retransmit'
-    }
-    return seg
-  }
-
-  private recoveryEvent(now: number, event: RecoveryEvent): void {
-    if (this.onEvent) {
-      this.onEvent({ type: 'recovery', now, event, sndUna: this.sndUna, recover: this.recover, cwnd: this.cwnd, ssthresh: this.ssthresh }, this)
     }
   }
 
@@ -1687,25 +1110,6 @@ export class Tcb {
     if (this.onEvent) {
       const e = this.rtt
       this.onEvent({ type: 'rtt', now, sample: r, srtt: e.srtt!, rttvar: e.rttvar, rto: e.rto }, this)
-    }
-  }
-
-  /** RFC 5681 §3.2 fast retransmit / fast recovery, with RFC 6582's `recover` guard. */
-  private onDupAck(now: number): void {
-    this.stats.dupAcksIn++
-    this.dupAcks++
-    const smss = this.effMss
-    if (this.inRecovery) {
-      this.cc.setRecoveryWindow(this.cc.cwnd + smss) // RFC 6582 §3.2 step 3: inflate per duplicate ACK
-    } else if (this.dupAcks === 3 && seqGt(this.sndUna, this.recover)) {
-      // RFC 5681 §3.2 steps 2 and 3: ssthresh per the congestion controller, cwnd = ssthresh + 3·SMSS.
-      this.cc.onLoss('dupack', seqDiff(this.sndMax, this.sndUna), smss, now)
-      this.recover = this.sndMax
-      this.cc.setRecoveryWindow(this.cc.ssthresh + 3 * smss)
-      this.inRecovery = true
-      this.fastRtx = true
-      this.rttSeq = undefined
-      this.stats.fastRetransmits++
     }
   }
 
@@ -1805,12 +1209,10 @@ export class Tcb {
   pollAt(): number | undefined {
     if (this.replies.length > 0) return 0
     if (this._state === 'CLOSED') return undefined
-    if (this.ackNow || this.fastRtx) return 0
+    if (this.ackNow) return 0
     if (this.sndUna === this.iss && this.sndNxt === this.iss) return 0 // SYN or SYN+ACK to send
     if (this.sndUna !== this.iss && this.planData() >= 0) return 0
-    if (this.sackOk && this.sndUna !== this.iss && this.sendable()) {
-      if (this.forceRtx || this.tlpPending || this.nextLost() >= 0 || this.nextRescue() !== -1) return 0
-    }
+    if (this.recovery.wantsToSend(this.sndUna !== this.iss && this.sendable())) return 0
     return this.timers.earliest()
   }
 
@@ -1844,22 +1246,8 @@ export class Tcb {
       this.toClosed('2MSL timeout')
       return
     }
-    if (this.timers.pto !== undefined && now >= this.timers.pto) {
-      this.timers.pto = undefined
-      if (this.tlpAllowed()) {
-        // RFC 8985 §7.3: the probe goes out on this dispatch and the RTO stays armed; when the PTO was capped
-        // by it (they fall due together) it restarts, so the probe comes first.
-        this.emitTimer(now, 'tlp')
-        this.tlpPending = true
-        if (this.timers.rtx !== undefined && this.timers.rtx <= now) this.timers.rtx = now + this.rtt.current
-      }
-    }
-    if (this.timers.reo !== undefined && now >= this.timers.reo) {
-      this.timers.reo = undefined
-      this.emitTimer(now, 'rack')
-      this.rackDetectLoss(now)
-      this.afterLossMarking(now)
-    }
+    // The tail loss probe's and RACK's reordering timers (RFC 8985 §7.3, §6.2).
+    this.recovery.onTimers(now)
     if (this.timers.rtx !== undefined && now >= this.timers.rtx) {
       this.timers.rtx = undefined
       if (this.timers.rtxKind === 'persist') this.onPersistTimeout(now)
@@ -1877,7 +1265,7 @@ export class Tcb {
   /** RFC 6298 §5.4–5.6 and RFC 9293 §3.8.3 (R2): the retransmission timer expired. */
   private onRetransmitTimeout(now: number): void {
     this.emitTimer(now, 'retransmit')
-    this.lastRtoAt = now
+    this.rttTiming.lastRtoAt = now
     this.stats.timeouts++
     const synPhase = this.sndUna === this.iss
     // Probes the peer answered with a zero window do not count: MUST-37 lets the window stay closed.
@@ -1893,60 +1281,15 @@ export class Tcb {
       return
     }
     if (this.userTimedOut(now)) return
-    const wasRecovering = this.inRecovery || this.inLoss
-    if (!synPhase) {
-      // RFC 5681 §3.1 equation (4) and the loss window of one segment (the congestion controller's
-      // reduction); RFC 6582 §4: recover ← highest sent.
-      this.cc.onRto(seqDiff(this.sndMax, this.sndUna), this.effMss, now)
-      this.inRecovery = false
-      this.caLoss = true
-      this.recover = this.sndMax
-      this.dupAcks = 0
-      this.fastRtx = false
-    }
+    // RFC 5681 §3.1, RFC 6582 §4: the congestion controller's reduction and recover ← highest sent.
+    if (!synPhase) this.recovery.onRto(now)
     // Linux (tcp_syn_linear_timeouts): the first SYN retransmissions keep the initial RTO.
     if (!(this._state === 'SYN-SENT' && this.retries <= this.config.synLinearTimeouts)) this.rtt.expired()
-    this.rttSeq = undefined // Karn: no sample from anything sent before now
-    if (!synPhase && this.sackOk && this.log.length > 0) {
-      this.sackTimeout(now, wasRecovering)
-      return
-    }
+    this.rttTiming.forget() // Karn: no sample from anything sent before now
+    // With SACK the recovery resends what it marks lost (RFC 6675 §5.1, RFC 8985 §6.3); else go back N.
+    if (!synPhase && this.recovery.rtoRecovery(now)) return
     this.sndNxt = this.sndUna // go back N from the earliest unacknowledged octet (RFC 6298 §5.4)
     if (this.sndWnd === 0 && !synPhase) this.forceProbe = true
-  }
-
-  /**
-   * The RTO with SACK: RTO recovery (RFC 6675 §5.1: no fast recovery until SND.UNA passes RecoveryPoint)
-   * and RFC 8985 §6.3's RACK_mark_losses_on_RTO: the first segment is lost, and so is every segment sent at
-   * least RACK.rtt + reo_wnd ago (every unSACKed one when RACK is off). The first goes out now; the rest as
-   * slow start allows. SACKed data at SND.UNA means the peer reneged: the scoreboard is cleared first.
-   */
-  private sackTimeout(now: number, wasRecovering: boolean): void {
-    const log = this.log
-    if (wasRecovering) this.rack.onRecoveryExit()
-    this.inRecovery = false
-    this.inLoss = true
-    this.tlpEndSeq = undefined
-    this.tlpPending = false
-    this.timers.pto = undefined
-    if (log.flags(0) & SEG_SACKED || (this.sack.ranges > 0 && this.sack.startAt(0) === 0)) {
-      this.sack.clear()
-      log.clearSacked()
-      this.stats.sackReneging++
-      this.recoveryEvent(now, 'reneging')
-    }
-    this.recoveryEvent(now, 'rto')
-    const rack = this.rack
-    const useRack = this.config.rack && rack.xmitTs !== -Infinity
-    const reo = useRack ? rack.reoWnd(true, log.sackedCount, this.rtt.srtt ?? 0) : 0
-    for (let i = 0; i < log.length; i++) {
-      if (log.flags(i) & SEG_SACKED) continue
-      if (i === 0 || !useRack || log.sentAt(i) + rack.rtt + reo <= now) this.markLost(now, i, 'rto')
-    }
-    this.rackDetectLoss(now)
-    this.forceRtx = true
-    // Against a zero window that first segment is the window probe (MUST-36), counted as one.
-    if (this.sndWnd === 0) this.stats.probes++
   }
 
   /** RFC 9293 §3.8.6.1: the persist timer expired; send a window probe and back off (SHLD-29/30). */
@@ -1994,18 +1337,8 @@ export class Tcb {
     const finPending = this.finQueued && avail >= 0
     if (avail <= 0 && !finPending) return -1
     const mss = this.segMss()
-    let usable: number
-    if (this.sackOk) {
-      // RFC 6675 §5: with SACK the congestion window is checked against pipe, not FlightSize (which also
-      // gives RFC 3042's limited transmit: each SACKed segment leaves pipe). A probe ignores cwnd.
-      const rwnd = seqDiff(seqAdd(this.sndUna, this.sndWnd), this.sndNxt)
-      const cw = this.cwnd - this.pipe
-      usable = ignoreCwnd || rwnd < cw ? rwnd : cw
-    } else {
-      // RFC 3042 limited transmit: the first two duplicate ACKs each let one new segment out.
-      const lt = !this.inRecovery && this.dupAcks > 0 && this.dupAcks < DUP_THRESH ? this.dupAcks * this.effMss : 0
-      usable = seqDiff(seqAdd(this.sndUna, Math.min(this.sndWnd, this.cwnd + lt)), this.sndNxt)
-    }
+    // The congestion state's limit (recovery/: cwnd against pipe with SACK, limited transmit without).
+    const usable = this.recovery.sendWindow(ignoreCwnd)
     let len = Math.min(mss, avail > 0 ? avail : 0, usable > 0 ? usable : 0)
     if (len < mss && len < avail) {
       // Sender SWS avoidance (§3.8.6.2.1, MUST-38): a short window-limited segment only if it is at least
@@ -2029,24 +1362,13 @@ export class Tcb {
    * open-passive-wscale-only.pkt on the kernel.
    */
   private linuxForcedPush(end: Seq, probe: boolean): boolean {
-    return probe || seqGt(end, seqAdd(this.pushedSeq, this.maxSndWnd >>> 1))
-  }
-
-  /** A push point in (at, end]: the PSH a retransmission of that range carries. */
-  private coversPushMark(at: Seq, end: Seq): boolean {
-    const m = this.pushMarks
-    for (let i = 0; i < m.length; i++) {
-      if (seqGt(m[i], end)) return false
-      if (seqGt(m[i], at)) return true
-    }
-    return false
+    return probe || seqGt(end, seqAdd(this.push.last, this.maxSndWnd >>> 1))
   }
 
   /** Segments in one of Linux's GSO packets now (tso.ts). */
   private tsoSegs(): number {
     const mss = this.effMss
-    const out = this.sackOk && this.sndUna !== this.iss ? this.log.length : Math.ceil(seqDiff(this.sndMax, this.sndUna) / mss)
-    return linuxTsoSegs({ mss, cwndSegs: Math.floor(this.cwnd / mss), packetsOut: out, ssthreshSegs: this.ssthresh / mss, srtt: this.rtt.srtt, minRtt: this.minRtt })
+    return linuxTsoSegs({ mss, cwndSegs: Math.floor(this.cwnd / mss), packetsOut: this.recovery.packetsOut, ssthreshSegs: this.ssthresh / mss, srtt: this.rtt.srtt, minRtt: this.minRtt })
   }
 
   private segMss(): number {
@@ -2064,27 +1386,10 @@ export class Tcb {
   }
 
   private dataSegment(now: number): TcpRepr | undefined {
-    if (this.fastRtx) {
-      this.fastRtx = false
-      if (seqLt(this.sndUna, this.sndMax)) return this.buildSegment(now, this.sndUna, this.segMss(), true)
-    }
-    const sackMode = this.sackOk && this.sendable()
-    if (sackMode) {
-      // RFC 6675 NextSeg, in order: the forced first retransmission (RTO, entering recovery), a tail loss
-      // probe, rule 1 (a segment marked lost), then rule 2 (new data) below, then rules 3 and 4.
-      if (this.forceRtx) {
-        this.forceRtx = false
-        const i = this.log.firstLost()
-        if (i >= 0) return this.resendRecord(now, i)
-      }
-      if (this.tlpPending) {
-        this.tlpPending = false
-        const p = this.tlpProbe(now)
-        if (p !== undefined) return p
-      }
-      const i = this.nextLost()
-      if (i >= 0) return this.resendRecord(now, i)
-    }
+    // Loss recovery first (recovery/): a fast retransmission, or RFC 6675 NextSeg rule 1 and the probes.
+    const sendable = this.sendable()
+    const rtx = this.recovery.retransmission(now, sendable)
+    if (rtx !== undefined) return rtx
     if (this.forceProbe && seqDiff(seqAdd(this.sndUna, this.sndWnd), this.sndNxt) <= 0) {
       // Zero-window probe (MUST-36) as Linux sends it (tcp_xmit_probe_skb): no data, SEQ = SND.UNA - 1. The
       // receiver finds it unacceptable and must answer with an ACK carrying its window (§3.10.7.4). A probe
@@ -2097,17 +1402,7 @@ export class Tcb {
       return probe
     }
     const len = this.planData()
-    if (len < 0) {
-      if (sackMode) {
-        const r = this.nextRescue()
-        if (r >= 0) return this.resendRecord(now, r)
-        if (r < -1) {
-          this.rescued = true
-          return this.resendRecord(now, -2 - r)
-        }
-      }
-      return undefined
-    }
+    if (len < 0) return sendable ? this.recovery.rescue(now) : undefined
     const probe = this.forceProbe
     if (probe) {
       this.forceProbe = false
@@ -2115,7 +1410,7 @@ export class Tcb {
     }
     const seg = this.buildSegment(now, this.sndNxt, len, false, probe)
     // RFC 8985 §7.2: (re)start the PTO after sending new data.
-    if (sackMode) this.armPto(now)
+    if (sendable) this.recovery.onNewDataSent(now)
     return seg
   }
 
@@ -2145,12 +1440,9 @@ export class Tcb {
       // PSH marks the end of pushed data (RFC 9293 §3.9.1, RFC 1122 §4.2.2.2: a property of the data, so a
       // retransmission that covers a push point carries it again, as Linux's does); new data is pushed when
       // it reaches the end of what is queued (MUST-61).
-      if (seqLt(at, this.sndMax) && this.coversPushMark(at, end)) flags |= PSH
+      if (seqLt(at, this.sndMax) && this.push.covers(at, end)) flags |= PSH
       else if (seqGt(end, this.sndMax) && (end === bufEnd || (this.config.profile === 'linux' && this.linuxForcedPush(end, probe)))) flags |= PSH
-      if (flags & PSH && seqGt(end, this.sndMax)) {
-        this.pushMarks.push(end)
-        this.pushedSeq = end
-      }
+      if (flags & PSH && seqGt(end, this.sndMax)) this.push.add(end)
     }
     if (this.finQueued && end === bufEnd) {
       // The FIN needs one sequence number inside the window, unless this is a forced probe or a resend.
@@ -2171,21 +1463,17 @@ export class Tcb {
     const next = seqAdd(end, flags & FIN ? 1 : 0)
     const retransmit = seqLt(at, this.sndMax)
     if (!resend) {
-      // With SACK every new segment gets a record in the transmission log (SND.NXT is SND.MAX there).
-      if (this.sackOk && at === this.sndMax && next !== at) this.log.append(at, next, now, this.effMss)
+      if (at === this.sndMax && next !== at) this.recovery.onSent(at, next, now)
       this.sndNxt = next
       if (seqGt(next, this.sndMax)) {
         // Time one fresh segment at a time (RFC 6298 §3 with Karn's rule: never a retransmitted one).
-        if (!retransmit && this.rttSeq === undefined) {
-          this.rttSeq = next
-          this.rttStart = now
-        }
+        if (!retransmit && this.rttTiming.seq === undefined) this.rttTiming.start(next, now)
         this.sndMax = next
       }
     }
     if (retransmit) {
       this.stats.retransmits++
-      if (this.rttSeq !== undefined && seqLt(at, this.rttSeq)) this.rttSeq = undefined
+      this.rttTiming.resent(at)
     }
     if (this.timers.rtx === undefined || this.timers.rtxKind === 'persist') {
       this.timers.rtx = now + this.rtt.current
@@ -2218,8 +1506,7 @@ export class Tcb {
     this.sndNxt = seqAdd(this.iss, 1)
     this.sndMax = this.sndNxt
     if (!retransmit) {
-      this.rttSeq = this.sndNxt
-      this.rttStart = now
+      this.rttTiming.start(this.sndNxt, now)
     } else {
       this.stats.retransmits++
     }
@@ -2249,33 +1536,9 @@ export class Tcb {
     if (!this.tsOk && sackN === 0 && dsack === undefined && !(this.sackOk && this.rcvFinAt !== undefined)) return NO_OPTIONS
     let blocks: Array<[Seq, Seq]> | undefined
     if (sackN > 0 || dsack !== undefined || (this.sackOk && this.rcvFinAt !== undefined)) {
-      blocks = []
-      const max = this.tsOk ? 3 : 4
-      // RFC 2883 §4: the D-SACK block first, once; then the SACK blocks (RFC 2018 §4).
-      if (dsack !== undefined) {
-        blocks.push([dsack, this.dsackEnd])
-        this.dsackStart = undefined
-      }
-      const k = sackN > 0 ? this.rcvBuf.sackOffsets(this.sackScratch, max - blocks.length) : 0
-      const fin = this.rcvFinAt
-      let finCovered = fin === undefined
-      for (let i = 0; i < k; i++) {
-        let end = seqAdd(this.rcvNxt, this.sackScratch[2 * i + 1])
-        // A FIN held beyond a hole takes a sequence number (RFC 9293 §3.4) and is reported with its data, as
-        // Linux's out-of-order queue holds it (end_seq = seq + len + 1): RFC 2018 reports received sequence space.
-        if (end === fin) {
-          end = seqAdd(end, 1)
-          finCovered = true
-        }
-        blocks.push([seqAdd(this.rcvNxt, this.sackScratch[2 * i]), end])
-      }
-      if (!finCovered && blocks.length < max) {
-        // A FIN alone beyond the hole: its own block (the kernel's: <sack 101:102>), first if it came last.
-        const b: [Seq, Seq] = [fin!, seqAdd(fin!, 1)]
-        if (this.rcvFinRecent) blocks.splice(dsack !== undefined ? 1 : 0, 0, b)
-        else blocks.push(b)
-      }
-      if (blocks.length === 0) blocks = undefined
+      const d: [Seq, Seq] | undefined = dsack !== undefined ? [dsack, this.dsackEnd] : undefined
+      blocks = sackBlocks(this.rcvBuf, this.rcvNxt, this.tsOk ? 3 : 4, d, this.rcvFinAt, this.rcvFinRecent, this.sackScratch)
+      this.dsackStart = undefined // RFC 2883 §4: a D-SACK block is sent once
     }
     return dataOptions(this.tsOk, this.tsOk ? this.tsVal(now) : 0, this.tsRecent, blocks)
   }
@@ -2387,10 +1650,8 @@ export class Tcb {
     }
     this.timers.clearAll()
     this.ackNow = false
-    this.fastRtx = false
     this.forceProbe = false
-    this.forceRtx = false
-    this.tlpPending = false
+    this.recovery.onClose()
     this.setState('CLOSED', cause)
   }
 
@@ -2439,14 +1700,10 @@ export class Tcb {
       return 'unacknowledged data but no retransmission timer'
     }
     if (s === 'TIME-WAIT' && this.timers.timeWait === undefined) return 'TIME-WAIT without its timer'
-    if (this.sackOk && this.sndUna !== this.iss) {
-      if (this.sndNxt !== this.sndMax) return `SACK in use but SND.NXT ${this.sndNxt} != SND.MAX ${this.sndMax}`
-      const l = this.log.check(this.sndUna, this.sndMax)
-      if (l) return l
-      const b = this.sack.check(seqDiff(this.sndMax, this.sndUna))
-      if (b) return b
-      if (this.pipe < 0) return `pipe ${this.pipe} < 0`
-      if (this.inRecovery && this.inLoss) return 'fast recovery and RTO recovery at once'
+    if (this.sndUna !== this.iss) {
+      // The loss recovery's own (with SACK: SND.NXT = SND.MAX, the log and scoreboard, pipe ≥ 0).
+      const r = this.recovery.check()
+      if (r) return r
     }
     const closingSend = s === 'FIN-WAIT-1' || s === 'FIN-WAIT-2' || s === 'CLOSING' || s === 'LAST-ACK' || s === 'TIME-WAIT'
     if (closingSend !== this.finQueued) return `FIN queued=${this.finQueued} in ${s}`

@@ -4,6 +4,9 @@
  * `pollAt` is the earliest of them; `dispatch(now)` runs those that are due.
  */
 
+/** Linux's TCP_TIMEOUT_MIN (2 jiffies: 2 ms at HZ=1000), its shortest timer (µs). */
+export const TIMEOUT_MIN = 2_000
+
 /** Which job the retransmission timer does: RFC 6298's retransmission, or RFC 9293 §3.8.6.1's persist. */
 export type RtxKind = 'retransmit' | 'persist'
 
