@@ -46,11 +46,17 @@ const REASONS = {
   },
 }
 
+const PRR_RFC =
+  'on purpose (rfc profile): RFC 6675 §5 holds cwnd at ssthresh through fast recovery, so the retransmissions leave at once and new data waits for pipe to fall, and only the end of queued data is pushed; Linux spreads the reduction over the round trip with PRR (RFC 6937) and pushes each multi-segment GSO packet, as the linux profile does.'
+
 /** Why the rfc profile fails where the linux profile passes, for scripts the message alone does not explain. */
 const RFC_REASONS = {
   'data-delayed-ack-cumulative.pkt': 'on purpose (rfc profile): a second full-sized segment is ACKed at once (RFC 9293 §3.8.6.3 SHLD-19, RFC 1122 §4.2.3.2); Linux waits while the application has not read, as the linux profile does.',
   'open-passive-wscale-only.pkt': 'on purpose (rfc profile): sender SWS avoidance against the largest window seen, the SYN\'s (RFC 9293 §3.8.6.2.1): the window-limited segment waits for the override timeout and carries no PSH; the linux profile bounds segments to half the window of the handshake\'s ACK and pushes them, as Linux does.',
   'window-limited-send.pkt': 'on purpose (rfc profile): as open-passive-wscale-only.pkt — RFC 9293 §3.8.6.2.1 sender SWS avoidance against the SYN\'s window.',
+  'retrans-prr-proportional-cubic.pkt': PRR_RFC,
+  'retrans-prr-proportional-reno.pkt': PRR_RFC,
+  'retrans-prr-reduction-bound.pkt': PRR_RFC,
 }
 
 /** Why the rfc profile fails where the linux profile passes, read from the verdict's message. */

@@ -217,6 +217,8 @@ export class SentLog {
   sackedCount = 0
   /** Sequence space in records marked LOST (and not SACKED): lost and not retransmitted since. */
   lostBytes = 0
+  /** Records marked LOST (Linux's lost_out less what was retransmitted since). */
+  lostCount = 0
 
   /** Number of records. */
   get length(): number {
@@ -306,6 +308,7 @@ export class SentLog {
     this.n++
     this.endv[this.ix(i)] = at
     if (this.fl[this.ix(i)] & SEG_SACKED) this.sackedCount++
+    if (this.fl[this.ix(i)] & SEG_LOST) this.lostCount++
   }
 
   /** Marks record `i` SACKED (it may have been LOST). */
@@ -314,7 +317,10 @@ export class SentLog {
     const f = this.fl[k]
     if (f & SEG_SACKED) return
     const len = this.len(i)
-    if (f & SEG_LOST) this.lostBytes -= len
+    if (f & SEG_LOST) {
+      this.lostBytes -= len
+      this.lostCount--
+    }
     this.fl[k] = (f & ~SEG_LOST) | SEG_SACKED
     this.sackedBytes += len
     this.sackedCount++
@@ -327,6 +333,7 @@ export class SentLog {
     if (f & (SEG_SACKED | SEG_LOST)) return false
     this.fl[k] = f | SEG_LOST
     this.lostBytes += this.len(i)
+    this.lostCount++
     return true
   }
 
@@ -334,7 +341,10 @@ export class SentLog {
   retransmitted(i: number, now: number): void {
     const k = this.ix(i)
     const f = this.fl[k]
-    if (f & SEG_LOST) this.lostBytes -= this.len(i)
+    if (f & SEG_LOST) {
+      this.lostBytes -= this.len(i)
+      this.lostCount--
+    }
     this.fl[k] = (f & ~SEG_LOST) | SEG_RETRANS
     this.xmit[k] = now
   }
@@ -354,7 +364,10 @@ export class SentLog {
     if (f & SEG_SACKED) {
       this.sackedBytes -= len
       this.sackedCount--
-    } else if (f & SEG_LOST) this.lostBytes -= len
+    } else if (f & SEG_LOST) {
+      this.lostBytes -= len
+      this.lostCount--
+    }
     this.first = this.endv[k] as Seq
     this.head = (this.head + 1) & (this.endv.length - 1)
     this.n--
@@ -378,6 +391,7 @@ export class SentLog {
     this.sackedBytes = 0
     this.sackedCount = 0
     this.lostBytes = 0
+    this.lostCount = 0
   }
 
   /** Index of the record holding sequence number `s`, or -1 (binary search). */
@@ -408,6 +422,7 @@ export class SentLog {
     let sacked = 0
     let count = 0
     let lost = 0
+    let lostN = 0
     for (let i = 0; i < this.n; i++) {
       const len = this.len(i)
       if (len <= 0) return `sent log record ${i} has length ${len}`
@@ -417,10 +432,13 @@ export class SentLog {
         sacked += len
         count++
       }
-      if (f & SEG_LOST) lost += len
+      if (f & SEG_LOST) {
+        lost += len
+        lostN++
+      }
     }
     if (sacked !== this.sackedBytes || count !== this.sackedCount) return `sent log SACKED ${this.sackedBytes}/${this.sackedCount} != ${sacked}/${count}`
-    if (lost !== this.lostBytes) return `sent log LOST ${this.lostBytes} != ${lost}`
+    if (lost !== this.lostBytes || lostN !== this.lostCount) return `sent log LOST ${this.lostBytes}/${this.lostCount} != ${lost}/${lostN}`
     return undefined
   }
 }

@@ -62,7 +62,10 @@ export class NewRenoRecovery extends BaseRecovery {
     const h = this.host
     const smss = h.effMss
     if (!this.inRecovery) {
-      h.cc.onAck(acked, smss, now)
+      // Linux (tcp_remove_reno_sacks): each duplicate ACK already counted one segment delivered, so the ACK
+      // that moves SND.UNA delivers what it covers less those, at least one segment.
+      if (this.linux) this.linuxGrowth(now, Math.max(acked - this.dupAcks * smss, Math.min(acked, smss)))
+      else h.cc.onAck(acked, smss, now)
     } else if (seqGe(h.sndUna, this.recover)) {
       // RFC 6582 §3.2 step 3: full acknowledgment ends recovery.
       this.inRecovery = false
@@ -108,7 +111,9 @@ export class NewRenoRecovery extends BaseRecovery {
     return undefined
   }
 
-  onSent(): void {}
+  onSent(_at: Seq, next: Seq): void {
+    this.noteSend(next)
+  }
 
   onNewDataSent(): void {}
 

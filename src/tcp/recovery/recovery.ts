@@ -15,6 +15,7 @@
  * {@link LossRecovery} lists them in the order they occur.
  */
 import type { CongestionControl } from '../cc/index.js'
+import { CwndUsage } from '../cwnd-usage.js'
 import type { RecoveryInfo, TcbStats } from '../info.js'
 import type { TcpRepr } from '../segment.js'
 import { seqDiff, seqGe, type Seq } from '../seq.js'
@@ -193,12 +194,36 @@ export abstract class BaseRecovery implements LossRecovery {
   protected caLoss = false
   /** The congestion controller's RTT sample for the ACK being processed, when the recovery took one (µs). */
   protected ccRtt: number | undefined = undefined
+  /** How much of cwnd the sender used (cwnd-usage.ts): the 'linux' profile grows cwnd only when it did. */
+  protected readonly usage: CwndUsage
+  /** The 'linux' profile: Linux's window growth and PRR (the subclasses say where). */
+  protected readonly linux: boolean
 
   constructor(
     protected readonly host: RecoveryHost,
     recover: Seq,
   ) {
     this.recover = recover
+    this.usage = new CwndUsage(recover)
+    this.linux = host.config.profile === 'linux'
+  }
+
+  /** After a new segment went out: what it left of the window, for cwnd validation (Linux's tcp_cwnd_validate). */
+  protected noteSend(next: Seq): void {
+    const h = this.host
+    this.usage.onSend(h.sndUna, next, this.packetsOut, this.pipe + h.effMss > h.cc.cwnd)
+  }
+
+  /**
+   * Linux's window growth outside recovery (tcp_cong_avoid behind tcp_may_raise_cwnd and
+   * tcp_is_cwnd_limited): only on an ACK that moved SND.UNA, only while cwnd is being used, by what the ACK
+   * delivered (`delivered` octets: newly acknowledged or newly SACKed).
+   */
+  protected linuxGrowth(now: number, delivered: number): void {
+    const h = this.host
+    const mss = h.effMss
+    if (delivered <= 0 || !this.usage.mayGrow(Math.floor(h.cc.cwnd / mss), h.cc.cwnd < h.cc.ssthresh)) return
+    h.cc.onAck(delivered, mss, now)
   }
 
   abstract get pipe(): number

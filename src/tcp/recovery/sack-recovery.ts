@@ -24,6 +24,7 @@ import { seq, seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, type Seq } from '../s
 import type { LossSource } from '../trace.js'
 import { BaseRecovery } from './recovery.js'
 import { TailLossProbe, ptoFor, rackDetectLoss } from './rack.js'
+import { Prr } from './prr.js'
 
 /** Linux (tcp_check_sack_reneging): after a reneging sign, the RTO fires within max(SRTT/2, 10 ms). */
 const RENEGING_MIN_WAIT = 10_000
@@ -46,6 +47,15 @@ export class SackRecovery extends BaseRecovery {
   private wasRecovering = false
   /** RACK's loss marking (one closure per connection, not per ACK). */
   private readonly rackLost = (i: number, now: number): void => this.markLost(now, i, 'rack')
+  /**
+   * The 'linux' profile's Proportional Rate Reduction (prr.ts) while fast recovery lasts; without it ('rfc')
+   * cwnd stays at ssthresh through the recovery, as RFC 6675 has it.
+   */
+  private readonly prr: Prr | undefined = this.linux ? new Prr() : undefined
+  /** Of the ACK being processed: segments (log records) and octets newly delivered, and segments newly lost. */
+  private ackSegs = 0
+  private ackOctets = 0
+  private ackLost = 0
 
   /** RFC 6675 §4 pipe, per segment: octets outstanding that are neither SACKed nor deemed lost. */
   get pipe(): number {
@@ -66,14 +76,23 @@ export class SackRecovery extends BaseRecovery {
     const h = this.host
     const log = this.log
     let acked = 0
+    this.ackSegs = 0
+    this.ackOctets = 0
+    this.ackLost = 0
     if (seqGt(ack, h.sndUna)) {
       acked = seqDiff(ack, h.sndUna)
+      this.ackOctets = acked
       let fresh = false
       let retransAcked = false
       let lastSent = -Infinity
       while (log.length > 0 && seqLe(log.end(0), ack)) {
         const fl = log.flags(0)
-        if (!(fl & SEG_SACKED)) this.delivered(now, log.sentAt(0), log.end(0), fl, tsEcr)
+        if (!(fl & SEG_SACKED)) {
+          this.delivered(now, log.sentAt(0), log.end(0), fl, tsEcr)
+          this.ackSegs++
+        } else {
+          this.ackOctets -= log.len(0) // delivered when it was SACKed
+        }
         if (!(fl & SEG_RETRANS)) fresh = true
         else retransAcked = true
         if (!(fl & (SEG_RETRANS | SEG_SACKED)) && log.sentAt(0) > lastSent) lastSent = log.sentAt(0)
@@ -125,6 +144,11 @@ export class SackRecovery extends BaseRecovery {
     if ((this.inRecovery || this.inLoss) && seqGe(h.sndUna, this.recover)) {
       // RFC 6675 §5 / §5.1: a cumulative ACK covering RecoveryPoint ends recovery.
       this.recoveryEvent(now, 'exit')
+      // Linux (tcp_end_cwnd_reduction): PRR hands over with cwnd = ssthresh.
+      if (this.prr?.active && this.inRecovery) {
+        this.prr.end()
+        h.cc.setRecoveryWindow(Math.max(Math.floor(h.cc.ssthresh), h.effMss))
+      }
       this.inRecovery = false
       this.inLoss = false
       this.rack.onRecoveryExit()
@@ -138,12 +162,31 @@ export class SackRecovery extends BaseRecovery {
         this.recoveryEvent(now, 'tlp-repair')
       }
     }
+    if (this.linux) {
+      // Linux (tcp_cong_control): in recovery PRR sets the window from what this ACK delivered; otherwise it
+      // may grow by that, now that the SACK blocks are in.
+      if (this.inRecovery && this.prr?.active) this.prrWindow(acked > 0)
+      else if (acked > 0) this.linuxGrowth(now, this.ackOctets)
+    }
     if (acked > 0) this.armPto(now)
   }
 
-  /** RFC 6675: cwnd stays at ssthresh during fast recovery; RTO recovery slow-starts (cwnd < ssthresh). */
+  /**
+   * RFC 6675: cwnd stays at ssthresh during fast recovery; RTO recovery slow-starts (cwnd < ssthresh). The
+   * 'linux' profile decides at the end of the ACK instead (onAck), once its SACK blocks are counted.
+   */
   protected ackWindow(now: number, acked: number): void {
-    if (!this.inRecovery) this.host.cc.onAck(acked, this.host.effMss, now)
+    if (!this.inRecovery && !this.linux) this.host.cc.onAck(acked, this.host.effMss, now)
+  }
+
+  /** PRR's window for the ACK just processed (prr.ts): the pipe plus the segments it lets out. */
+  private prrWindow(unaAdvanced: boolean): void {
+    const prr = this.prr!
+    const log = this.log
+    if (this.ackSegs <= 0) return
+    prr.onAck({ deliveredPackets: this.ackSegs, newlyLost: this.ackLost, unaAdvanced, inFlightPackets: log.length - log.sackedCount - log.lostCount })
+    const h = this.host
+    h.cc.setRecoveryWindow(Math.max(this.pipe + prr.sndcnt * h.effMss, h.effMss))
   }
 
   /** RFC 8985 §6.2 steps 1–3 for one newly delivered segment (cumulatively or selectively). */
@@ -169,6 +212,8 @@ export class SackRecovery extends BaseRecovery {
       if (fl & SEG_SACKED) continue
       if (!this.sack.covers(seqDiff(log.start(i), una), seqDiff(log.end(i), una))) continue
       log.markSacked(i)
+      this.ackSegs++
+      this.ackOctets += log.len(i)
       this.delivered(now, log.sentAt(i), log.end(i), fl, tsEcr)
     }
   }
@@ -176,6 +221,7 @@ export class SackRecovery extends BaseRecovery {
   /** Marks record `i` lost (counted and traced once). */
   private markLost(now: number, i: number, by: LossSource): void {
     if (!this.log.markLost(i)) return
+    this.ackLost++
     const h = this.host
     if (by === 'rack') h.stats.rackLosses++
     else if (by === 'dupthresh') h.stats.dupThreshLosses++
@@ -216,9 +262,12 @@ export class SackRecovery extends BaseRecovery {
   private afterLossMarking(now: number): void {
     if (this.inRecovery || this.inLoss || this.log.lostBytes === 0) return
     const h = this.host
+    const prior = h.cc.cwnd
     // (4.1) RecoveryPoint = HighData; (4.2) ssthresh = cwnd = FlightSize / 2 (RFC 5681 equation 4; the
     // congestion controller's own reduction with CUBIC).
     h.cc.onLoss('sack', seqDiff(h.sndMax, h.sndUna), h.effMss, now)
+    // Linux (tcp_init_cwnd_reduction): PRR from the window before the cut down to the new ssthresh.
+    if (this.prr) this.prr.start(Math.max(Math.floor(prior / h.effMss), 1), Math.floor(h.cc.ssthresh / h.effMss))
     this.recover = h.sndMax
     this.inRecovery = true
     this.rescued = false
@@ -275,8 +324,16 @@ export class SackRecovery extends BaseRecovery {
     if (timers.reo !== undefined && now >= timers.reo) {
       timers.reo = undefined
       h.emitTimer(now, 'rack')
+      this.ackLost = 0
+      const was = this.inRecovery
       this.detectLoss(now)
       this.afterLossMarking(now)
+      // Linux (tcp_rack_reo_timeout): a recovery the timer starts gets PRR's window as if one segment had
+      // been delivered, so its first retransmission may leave.
+      if (this.prr?.active && this.inRecovery) {
+        this.ackSegs = was ? 0 : 1
+        this.prrWindow(false)
+      }
     }
   }
 
@@ -328,6 +385,7 @@ export class SackRecovery extends BaseRecovery {
     if (covered <= 0) covered = recLen
     if (covered < recLen) log.split(i, seqAdd(start, covered))
     log.retransmitted(i, now)
+    if (this.inRecovery) this.prr?.onSent(1)
     // A FIN that rode along belongs to the next record: it went again too.
     if (covered > recLen && i + 1 < log.length) log.retransmitted(i + 1, now)
     return seg
@@ -417,6 +475,8 @@ export class SackRecovery extends BaseRecovery {
   /** With SACK every new segment gets a record in the transmission log (SND.NXT is SND.MAX here). */
   onSent(at: Seq, next: Seq, now: number): void {
     this.log.append(at, next, now, this.host.effMss)
+    if (this.inRecovery) this.prr?.onSent(1)
+    this.noteSend(next)
   }
 
   override onRto(now: number): void {
@@ -435,6 +495,8 @@ export class SackRecovery extends BaseRecovery {
     if (log.length === 0) return false
     const h = this.host
     if (this.wasRecovering) this.rack.onRecoveryExit()
+    // Linux: the Loss state is no window reduction; PRR stops without handing over.
+    if (this.prr) this.prr.active = false
     this.inRecovery = false
     this.inLoss = true
     this.tlp.endSeq = undefined
