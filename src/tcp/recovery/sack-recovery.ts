@@ -393,9 +393,10 @@ export class SackRecovery extends BaseRecovery {
 
   /**
    * RFC 8985 §7.3 (TLP_send_probe): one segment of new data if the peer's window allows it (cwnd
-   * notwithstanding), else the last segment sent again. Then the RTO is re-armed, not the PTO: as Linux
-   * (tcp_rearm_rto after a probe), it keeps the expiry the oldest outstanding data already had, so a probe
-   * does not postpone the RTO; it restarts only if it had fallen due.
+   * notwithstanding), else the last segment sent again. Then the RTO is re-armed, not the PTO: a full RTO
+   * from the probe ("the sender MUST re-arm the RTO timer"; Linux's tcp_rearm_rto after the loss-probe timer,
+   * which finds no timer pending and so takes icsk_rto whole: packetdrill's fr-4pkt-fack-last-byte.pkt sees
+   * the RTO one RTO after the probe on the kernel).
    */
   private tlpProbe(now: number): TcpRepr | undefined {
     const log = this.log
@@ -421,7 +422,7 @@ export class SackRecovery extends BaseRecovery {
       h.stats.tlpProbes++
     }
     const timers = h.timers
-    if (seqLt(h.sndUna, h.sndMax) && (timers.rtx === undefined || timers.rtx <= now)) {
+    if (seqLt(h.sndUna, h.sndMax)) {
       timers.rtx = now + h.rtt.current
       timers.rtxKind = 'retransmit'
     }
