@@ -63,8 +63,15 @@ export interface TcbInfo {
   rttvar: number
   /** tcpi_snd_mss: the payload of a full segment (Eff.snd.MSS). */
   sndMss: number
-  /** tcpi_rcv_mss: the peer's segment size as seen (the 'linux' profile's estimate; 0 in 'rfc' or before data). */
+  /**
+   * tcpi_rcv_mss: the peer's segment size as seen (the 'linux' profile's estimate: Linux's first guess once
+   * the connection is established, then the largest segment received; 0 in 'rfc' or before the handshake).
+   */
   rcvMss: number
+  /** tcpi_advmss: the MSS we announce (TcpConfig.mss, as TCP_MAXSEG sets it). */
+  advMss: number
+  /** tcpi_min_rtt (µs): the smallest RTT sample, undefined before one. */
+  minRtt: number | undefined
   /** Congestion window and slow-start threshold in bytes (tcpi_snd_cwnd and tcpi_snd_ssthresh count segments). */
   cwnd: number
   ssthresh: number
@@ -126,6 +133,8 @@ export interface InfoSource {
   rtt: RttEstimator
   sndMss: number
   rcvMss: number
+  advMss: number
+  minRtt: number | undefined
   cwnd: number
   ssthresh: number
   /** Sequence space acknowledged and received in order (may be negative before the handshake ends). */
@@ -145,6 +154,8 @@ export function tcbInfo(s: InfoSource, r: RecoveryInfo): TcbInfo {
     rttvar: s.rtt.rttvar,
     sndMss: s.sndMss,
     rcvMss: s.rcvMss,
+    advMss: s.advMss,
+    minRtt: s.minRtt,
     cwnd: s.cwnd,
     ssthresh: s.ssthresh,
     unacked: r.unacked,

@@ -69,8 +69,8 @@ export class Listener {
   }
   private readonly acceptQueue: Tcb[] = []
   private halfOpenCount = 0
-  private readonly config: Partial<TcpConfig>
-  private readonly resolved: TcpConfig
+  private config: Partial<TcpConfig>
+  private resolved: TcpConfig
   private readonly secret: Uint8Array
   private readonly synCookies: boolean
   private readonly onEvent: TraceListener | undefined
@@ -88,6 +88,15 @@ export class Listener {
     this.secret = this.resolved.isnSecret ?? defaultSecret()
     this.synCookies = options.synCookies ?? false
     this.onEvent = options.onEvent
+  }
+
+  /**
+   * The configuration of connections made from now on (a socket option set on a listening socket, which
+   * Linux's children inherit); connections already made keep theirs. The ISN secret stays.
+   */
+  setConfig(config: Partial<TcpConfig>): void {
+    this.resolved = resolveConfig(config)
+    this.config = config
   }
 
   /** Connections in SYN-RECEIVED. */

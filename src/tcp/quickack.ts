@@ -52,14 +52,20 @@ export class QuickAck {
    * send MSS, `rcvWnd` the window we last advertised, `rto` the current RTO.
    */
   onData(now: number, len: number, advMss: number, sndMss: number, rcvWnd: number, rto: number): void {
-    if (this.rcvMss === 0) {
-      // tcp_initialize_rcv_mss: a conservative first guess.
-      this.rcvMss = Math.max(Math.min(advMss, sndMss, Math.floor(rcvWnd / 2), MSS_DEFAULT), MIN_MSS)
-    }
+    this.rcvMss = this.estimate(advMss, sndMss, rcvWnd)
     // tcp_measure_rcv_mss: a segment at least as large as the estimate raises it.
     if (len >= this.rcvMss) this.rcvMss = Math.min(len, advMss)
     if (this.lastDataAt === undefined || now - this.lastDataAt > rto) this.incr(rcvWnd)
     this.lastDataAt = now
+  }
+
+  /**
+   * The peer's segment size as Linux estimates it (icsk_ack.rcv_mss): before any data, tcp_initialize_rcv_mss's
+   * conservative first guess, min(our MSS, the send MSS, half the window, 536), at least 88.
+   */
+  estimate(advMss: number, sndMss: number, rcvWnd: number): number {
+    if (this.rcvMss > 0) return this.rcvMss
+    return Math.max(Math.min(advMss, sndMss, Math.floor(rcvWnd / 2), MSS_DEFAULT), MIN_MSS)
   }
 
   /**

@@ -504,6 +504,16 @@ describe('LISTEN: the listener', () => {
     expect(l.process(0, seg({ seq: seq(5), flags: FIN }), PEER_TUPLE)).toBeUndefined()
   })
 
+  it('setConfig: connections made after it take the new config (TCP_MAXSEG on a listening socket); earlier ones keep theirs', () => {
+    const l = new Listener({ localPort: REMOTE_PORT, config: PLAIN })
+    const before = l.process(0, synFrom(1000), L_TUPLE(1000)) as Tcb
+    l.setConfig({ ...PLAIN, mss: 1100 })
+    const after = l.process(0, synFrom(1001), L_TUPLE(1001)) as Tcb
+    const mssOf = (t: Tcb) => t.dispatch(0)!.options.find((o) => o.kind === 'mss')
+    expect([mssOf(before), mssOf(after)]).toEqual([{ kind: 'mss', value: 1460 }, { kind: 'mss', value: 1100 }])
+    expect([before.config.mss, after.config.mss]).toEqual([1460, 1100])
+  })
+
   it('traces what it answers and what it drops', () => {
     const events: string[] = []
     const l = new Listener({

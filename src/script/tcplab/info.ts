@@ -35,6 +35,9 @@ const FILLED = new Set([
   'tcpi_retrans', // retrans_out: retransmitted and not SACKed
   'tcpi_total_retrans', // every retransmitted segment, SYNs included
   'tcpi_rttvar', // in µs
+  'tcpi_rcv_mss', // Linux's estimate of the peer's segment size (536 before data, then the largest seen)
+  'tcpi_advmss', // the MSS we announce
+  'tcpi_min_rtt', // the smallest RTT sample, µs (~0U before one, as Linux's minmax starts)
   'tcpi_bytes_acked', // the SYN included on an active open, as Linux counts it
   'tcpi_bytes_received',
   'tcpi_data_segs_out', // retransmissions included
@@ -124,6 +127,9 @@ export function tcplabSnapshot(sock: { listening: boolean; tcb: Tcb | undefined 
     set('tcpi_retrans', i.retransOut)
     set('tcpi_total_retrans', i.totalRetrans)
     set('tcpi_rttvar', Math.round(i.rttvar))
+    set('tcpi_rcv_mss', i.rcvMss)
+    set('tcpi_advmss', i.advMss)
+    set('tcpi_min_rtt', i.minRtt === undefined ? 0xffffffff : Math.round(i.minRtt))
     set('tcpi_bytes_acked', i.bytesAcked)
     set('tcpi_bytes_received', i.bytesReceived)
     set('tcpi_data_segs_out', i.dataSegsOut)

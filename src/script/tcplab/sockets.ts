@@ -328,7 +328,14 @@ export class Sockets {
         const level = int(1)
         const name = int(2)
         const v = a[3]
-        return { attempt: () => this.setsockopt(s, level, name, v, exprText(a[2]!)) }
+        return {
+          attempt: () => {
+            const r = this.setsockopt(s, level, name, v, exprText(a[2]!))
+            // A listener's options reach the connections it makes from now on (Linux's children inherit them).
+            if (s.listener && r !== BLOCK && r.ret === 0) s.listener.listener.setConfig(this.tcbConfig(s, true))
+            return r
+          },
+        }
       }
       case 'getsockopt': {
         const s = sockAt(0)
