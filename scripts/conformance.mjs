@@ -35,11 +35,6 @@ const VERSIONS = ['ipv4', 'ipv6']
  * with "to fix:" (with where: the TCB in src/tcp or the script target in src/script/tcplab) or "on purpose:".
  */
 const REASONS = {
-  'open-fastopen-client.pkt': {
-    cause: 'TCP Fast Open',
-    why: 'to fix (TCB): tcplab has no TCP Fast Open (RFC 7413): no cookie option, no data on a SYN; tcp_fastopen is named unsupported.',
-  },
-  'open-fastopen-server.pkt': { cause: 'TCP Fast Open', why: 'to fix (TCB): as open-fastopen-client.pkt, on the server side (RFC 7413 §4.2).' },
   'open-simultaneous.pkt': {
     cause: 'window scale in a simultaneous-open SYN-ACK',
     why: 'on purpose: RFC 7323 §2.2 — a Window Scale option goes in a <SYN,ACK> only if the <SYN> received carried one; Linux\'s simultaneous-open SYN-ACK repeats its own SYN\'s options, window scale included, although the peer\'s SYN had none.',

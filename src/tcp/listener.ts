@@ -3,13 +3,17 @@
  * match no connection and spawns one TCB per incoming SYN. Backlogs are bounded twice, as in Linux: half-open
  * connections (SYN-RECEIVED, the "SYN queue") and established ones not yet accepted (the accept queue).
  * When the SYN queue is full and `synCookies` is on, the SYN+ACK carries a SYN cookie (RFC 4987 §3.6) and
- * no state is kept until a valid ACK comes back.
+ * no state is kept until a valid ACK comes back. With TCP Fast Open (RFC 7413 §4.2, TcpConfig.fastOpen and
+ * a queue set with {@link Listener.fastOpenQueue}) a SYN with a valid cookie, or any SYN with data when
+ * cookies are not required, makes a child that is accepted at once (Linux's tcp_try_fastopen, fastopen.ts).
  */
 import { seq, seqAdd, type Seq } from './seq.js'
 import { TcpFlags, type TcpRepr } from './segment.js'
 import { defaultSecret, HashDomain, keyedHash32 } from './isn.js'
 import { EMPTY } from './snd.js'
 import { synOptions, synWindow } from './optlayout.js'
+import { fastOpenServerDecision } from './fastopen.js'
+import { sipHash24, sipHashHigh } from './siphash.js'
 import { rstForClosed, Tcb } from './tcb.js'
 import type { DropReason, TraceListener } from './trace.js'
 import { resolveConfig, type FourTuple, type TcpConfig, type TcpState } from './types.js'
@@ -69,6 +73,17 @@ export class Listener {
   }
   private readonly acceptQueue: Tcb[] = []
   private halfOpenCount = 0
+  /**
+   * The most Fast Open children in SYN-RECEIVED at once (Linux's fastopenq.max_qlen, set by TCP_FASTOPEN or
+   * the listen() backlog under tcp_fastopen 0x400); 0 turns Fast Open off for this listener.
+   */
+  fastOpenQueue = 0
+  /** The listener's own Fast Open keys (Linux's TCP_FASTOPEN_KEY), over the config's. */
+  fastOpenKeys: Uint8Array[] | undefined
+  private fastOpenCount = 0
+  private readonly fastOpenHook = (_tcb: Tcb, from: TcpState): void => {
+    if (from === 'SYN-RECEIVED') this.fastOpenCount--
+  }
   private config: Partial<TcpConfig>
   private resolved: TcpConfig
   private readonly secret: Uint8Array
@@ -152,12 +167,41 @@ export class Listener {
         this.stats.synsDropped++
         return this.dropped(now, seg, 'backlog-full')
       }
+      const keys = this.fastOpenKeys ?? this.resolved.fastOpenKeys ?? [this.derivedKey()]
+      const fo = this.resolved.fastOpen === 0 ? undefined : fastOpenServerDecision({
+        mode: this.resolved.fastOpen,
+        queueOk: this.fastOpenQueue > 0 && this.fastOpenCount < this.fastOpenQueue,
+        keys,
+        client: tuple.remoteAddr,
+        server: tuple.localAddr,
+        synData: seg.payload.length > 0,
+        options: seg.options,
+      })
+      if (fo?.child) {
+        // RFC 7413 §4.2.2: the child takes the SYN's data and is ready for accept() before the handshake ends.
+        this.fastOpenCount++
+        const tcb = Tcb.fromSyn(tuple, now, seg, this.config, this.onEvent, this.fastOpenHook, fo)
+        this.acceptQueue.push(tcb)
+        return tcb
+      }
       this.halfOpenCount++
-      return Tcb.fromSyn(tuple, now, seg, this.config, this.onEvent, this.hook)
+      return Tcb.fromSyn(tuple, now, seg, this.config, this.onEvent, this.hook, fo)
     }
     // Fourth: "Any other control or text-bearing segment (not containing SYN) must have an ACK and thus
     // would have been discarded by the ACK processing" — drop.
     return this.dropped(now, seg, 'listen')
+  }
+
+  /** A Fast Open key of our own when none is set (Linux makes a random one): derived from the secret. */
+  private derivedKey(): Uint8Array {
+    const k = new Uint8Array(16)
+    const v = new DataView(k.buffer)
+    const label = new TextEncoder().encode('tcplab fast open key')
+    v.setUint32(0, sipHash24(this.secret, label), true)
+    v.setUint32(4, sipHashHigh, true)
+    v.setUint32(8, sipHash24(this.secret, label, label.length - 1), true)
+    v.setUint32(12, sipHashHigh, true)
+    return k
   }
 
   private dropped(now: number, seg: TcpRepr, reason: DropReason): undefined {

@@ -81,6 +81,16 @@ export class QuickAck {
     this.pingpong = false
   }
 
+  /**
+   * The SYN+ACK arrived while a writer waits for the connection (tcp_rcv_synsent_state_process): quick-ack
+   * mode with Linux's ato started (tcp_enter_quickack_mode) and the arrival as the last receive time
+   * (tcp_finish_connect's lrcvtime), so data sent now makes the connection interactive.
+   */
+  enterOnConnect(now: number, rcvWnd: number): void {
+    this.enter(rcvWnd)
+    this.lastDataAt = now
+  }
+
   /** tcp_enter_quickack_mode: a retransmission of data we already had (our ACK was lost or too late). */
   enter(rcvWnd: number): void {
     this.incr(rcvWnd)

@@ -43,6 +43,7 @@ import { newStats, tcbInfo, type TcbInfo, type TcbStats } from './info.js'
 import { QuickAck } from './quickack.js'
 import { LinuxRttEstimator } from './rto.js'
 import { GsoPacket, linuxTsoSegs } from './tso.js'
+import type { FastOpenClient } from './fastopen.js'
 import {
   resolveConfig,
   type FourTuple,
@@ -56,6 +57,9 @@ const { FIN, SYN, RST, PSH, ACK, URG } = TcpFlags
 
 /** Smallest peer MSS we honour (Linux's tcp_min_snd_mss default). */
 export const MIN_SND_MSS = 48
+
+/** Linux's TCP_DELACK_MAX (µs): the longest an ACK is delayed. */
+const DELACK_MAX = 200_000
 
 /** RFC 7323 §5.5: TS.Recent older than 24 days is stale and no longer used for PAWS (µs). */
 const PAWS_IDLE = 24 * 24 * 3600 * 1_000_000
@@ -250,6 +254,25 @@ export class Tcb {
   private readonly opts: SegOpts = newSegOpts()
   private readonly sackScratch: number[] = [0, 0, 0, 0, 0, 0, 0, 0]
 
+  // --- TCP Fast Open (RFC 7413, fastopen.ts) ---
+  /** An active open's Fast Open: the option and data of the first SYN, and the cache the SYN+ACK updates. */
+  private fastOpen: FastOpenClient | undefined
+  /** Data octets the first SYN carried (active open). */
+  private synData = 0
+  /** Where the SYN's data the SYN+ACK did not acknowledge ends, while it is sent again (Linux: a retransmission). */
+  private synDataEnd: Seq | undefined
+  /** The option our first SYN+ACK carries (a cookie for the client), if any. */
+  private synAckOption: TcpOption[] | undefined
+  /** A Fast Open child (RFC 7413 §4.2.2): its SYN's data was accepted and it may send before the handshake ends. */
+  private tfoChild = false
+  /** The data of our SYN, or of the peer's, was acknowledged or accepted (Linux's TCPI_OPT_SYN_DATA). */
+  synDataAcked = false
+  /**
+   * A blocking write waits for this connection to be established (Linux's sk_write_pending): the ACK of the
+   * SYN+ACK is then delayed to ride on that data ('linux' profile). The socket layer sets it.
+   */
+  writePending = false
+
   private constructor(
     readonly tuple: FourTuple,
     now: number,
@@ -310,10 +333,14 @@ export class Tcb {
   }
 
 
-  /** Active OPEN (RFC 9293 §3.10.1): a TCB in SYN-SENT whose SYN the next `dispatch` sends. */
-  static connect(tuple: FourTuple, now: number, config?: Partial<TcpConfig>, onEvent?: TraceListener): Tcb {
+  /**
+   * Active OPEN (RFC 9293 §3.10.1): a TCB in SYN-SENT whose SYN the next `dispatch` sends. With `fastOpen`
+   * (RFC 7413 §4.1) that SYN carries its option and, up to its space, the data queued by then.
+   */
+  static connect(tuple: FourTuple, now: number, config?: Partial<TcpConfig>, onEvent?: TraceListener, fastOpen?: FastOpenClient): Tcb {
     const t = new Tcb(tuple, now, config, false, undefined)
     t.onEvent = onEvent
+    t.fastOpen = fastOpen
     t.setState('SYN-SENT', 'OPEN (active)')
     return t
   }
@@ -321,6 +348,8 @@ export class Tcb {
   /**
    * Passive OPEN, one connection: the TCB a listener spawns for an incoming SYN (RFC 9293 §3.10.7.2
    * third check). It starts in SYN-RECEIVED with the SYN+ACK queued. `syn` must have SYN set and no ACK.
+   * `fastOpen` is the listener's Fast Open decision (fastopen.ts): `child` accepts the SYN's data at once
+   * (RFC 7413 §4.2.2, Linux's tcp_fastopen_create_child), `option` rides on the first SYN+ACK.
    */
   static fromSyn(
     tuple: FourTuple,
@@ -329,6 +358,7 @@ export class Tcb {
     config?: Partial<TcpConfig>,
     onEvent?: TraceListener,
     hook?: StateHook,
+    fastOpen?: { child: boolean; option: TcpOption[] | undefined },
   ): Tcb {
     if ((syn.flags & (SYN | ACK | RST)) !== SYN) throw new RangeError('fromSyn needs a segment with SYN and neither ACK nor RST')
     const t = new Tcb(tuple, now, config, true, hook)
@@ -336,6 +366,20 @@ export class Tcb {
     t.emitSegIn(syn)
     scanSegOpts(syn.options, t.opts)
     t.acceptSyn(now, syn)
+    t.synAckOption = fastOpen?.option
+    if (fastOpen?.child) {
+      // The SYN's data is in order at RCV.NXT: taken now, so the SYN+ACK acknowledges it.
+      t.tfoChild = true
+      const n = syn.payload.length > 0 ? t.rcvBuf.write(0, syn.payload) : 0
+      if (n > 0) {
+        t.rcvNxt = seqAdd(t.rcvNxt, n)
+        t.lastAckSent = t.rcvNxt
+        // The SYN+ACK's window counts from its ACK, past the data (Linux's tcp_make_synack).
+        t.rcvAdvRight = seqAdd(t.rcvNxt, t.synWindow)
+        t.stats.bytesIn += n
+        t.synDataAcked = true
+      }
+    }
     t.sndWnd = syn.window // never scaled in a SYN (RFC 7323 §2.2)
     t.maxSndWnd = syn.window
     t.sndWl1 = syn.seq
@@ -385,6 +429,11 @@ export class Tcb {
   /** Current RFC 9293 state. */
   get state(): TcpState {
     return this._state
+  }
+
+  /** A Fast Open child (RFC 7413 §4.2.2): accepted with its SYN's data, it may send before the handshake ends. */
+  get fastOpenPassive(): boolean {
+    return this.tfoChild
   }
 
   /** Congestion window in bytes (the congestion controller's). */
@@ -655,14 +704,23 @@ export class Tcb {
     scanSegOpts(seg.options, this.opts)
     this.acceptSyn(now, seg)
     if (f & ACK) {
+      if (this.fastOpen) this.fastOpenSynAck(seg)
       // Our SYN is acknowledged: SND.UNA ← SEG.ACK, ESTABLISHED, ACK the SYN.
       this.ackAdvance(now, seg.ack)
+      // Linux sets the initial window once the handshake is done (tcp_init_transfer), whatever the SYN's
+      // data added to it.
+      if (this.synData > 0) this.cc.init(this.config.initialCwnd * this.effMss, now)
       this.sndWnd = seg.window // never scaled in a SYN (RFC 7323 §2.2)
       this.maxSndWnd = Math.max(this.maxSndWnd, this.sndWnd)
       this.sndWl1 = seg.seq
       this.sndWl2 = seg.ack
       this.setState('ESTABLISHED', 'SYN+ACK received')
-      this.ackNow = true
+      if (this.quickAck && this.writePending && seqGe(seg.ack, this.sndMax)) {
+        // Linux (tcp_rcv_synsent_state_process): a writer is waiting, so the ACK is delayed to ride on its
+        // data, in quick-ack mode with the delayed-ACK timeout started (unless SYN data must go again).
+        this.quickAck.enterOnConnect(now, this.rcvWnd)
+        this.timers.delayedAck = now + DELACK_MAX
+      } else this.ackNow = true
       // "Data or controls included in the SYN+ACK are processed at the sixth step."
       if (seg.payload.length > 0 || f & FIN || f & URG) {
         this.processUrgText(now, seg, seqAdd(seg.seq, 1), seg.payload, (f & FIN) !== 0)
@@ -678,6 +736,21 @@ export class Tcb {
       // Text in a bare SYN is dropped; the peer sends it again after the handshake.
       this.setState('SYN-RECEIVED', 'SYN received in SYN-SENT (simultaneous open)')
     }
+  }
+
+  /**
+   * The SYN+ACK of a Fast Open (RFC 7413 §4.1.2, Linux's tcp_rcv_fastopen_synack): the cache learns the
+   * server's MSS and cookie; data of our SYN it does not acknowledge is sent again after the handshake,
+   * as new data (SND.NXT and SND.MAX back to SEG.ACK: nothing of it counts as in flight).
+   */
+  private fastOpenSynAck(seg: TcpRepr): void {
+    this.fastOpen!.onSynAck(seg.options, this.retries > 0 || this.stats.retransmits > 0)
+    if (this.synData === 0) return
+    if (seqLt(seg.ack, this.sndMax)) {
+      this.synDataEnd = this.sndMax
+      this.sndMax = seg.ack
+      this.sndNxt = seg.ack
+    } else this.synDataAcked = true
   }
 
   /** Records the peer's SYN: IRS, RCV.NXT and the options of RFC 9293 §3.7.1, RFC 7323 and RFC 2018. */
@@ -840,7 +913,9 @@ export class Tcb {
       }
       switch (this._state) {
         case 'SYN-RECEIVED':
-          if (this.passive) this.toClosed('RST in SYN-RECEIVED (passive OPEN: the listener goes on)')
+          // A Fast Open child is a connection its application already holds: reset, as Linux's tcp_reset.
+          if (this.tfoChild) this.toClosed('RST', { code: 'ECONNRESET', reason: 'connection reset by peer in SYN-RECEIVED (Fast Open)' })
+          else if (this.passive) this.toClosed('RST in SYN-RECEIVED (passive OPEN: the listener goes on)')
           else this.toClosed('RST in SYN-RECEIVED', { code: 'ECONNREFUSED', reason: 'connection refused: RST in SYN-RECEIVED' })
           return
         case 'ESTABLISHED':
@@ -1213,7 +1288,7 @@ export class Tcb {
     if (this._state === 'CLOSED') return undefined
     if (this.ackNow) return 0
     if (this.sndUna === this.iss && this.sndNxt === this.iss) return 0 // SYN or SYN+ACK to send
-    if (this.sndUna !== this.iss && this.planData() >= 0) return 0
+    if ((this.sndUna !== this.iss || (this.fastOpenPassive && this.sndNxt !== this.iss)) && this.planData() >= 0) return 0
     if (this.recovery.wantsToSend(this.sndUna !== this.iss && this.sendable())) return 0
     return this.timers.earliest()
   }
@@ -1227,8 +1302,13 @@ export class Tcb {
     const s = this._state
     if (s === 'CLOSED' || s === 'LISTEN') return undefined
     if (this.sndUna === this.iss) {
-      // Our SYN is not acknowledged yet: (re)send SYN or SYN+ACK, nothing else carries data.
+      // Our SYN is not acknowledged yet: (re)send SYN or SYN+ACK, nothing else carries data — except from a
+      // Fast Open child once its SYN+ACK is out (RFC 7413 §4.2.2; Linux's tcp_sendmsg lets it send).
       if (this.sndNxt === this.iss) return this.synSegment(now)
+      if (this.fastOpenPassive && s === 'SYN-RECEIVED') {
+        const d = this.dataSegment(now)
+        if (d !== undefined) return d
+      }
       if (this.ackNow && this.synSeen) return this.ackSegment(now)
       return undefined
     }
@@ -1333,7 +1413,8 @@ export class Tcb {
    */
   private planData(ignoreCwnd = false): number {
     const s = this._state
-    if (s !== 'ESTABLISHED' && s !== 'CLOSE-WAIT' && s !== 'FIN-WAIT-1' && s !== 'CLOSING' && s !== 'LAST-ACK') return -1
+    const early = s === 'SYN-RECEIVED' && this.fastOpenPassive && this.sndNxt !== this.iss
+    if (s !== 'ESTABLISHED' && s !== 'CLOSE-WAIT' && s !== 'FIN-WAIT-1' && s !== 'CLOSING' && s !== 'LAST-ACK' && !early) return -1
     const bufEnd = seqAdd(this.sndBufSeq, this.sndBuf.length)
     const avail = seqDiff(bufEnd, this.sndNxt)
     const finPending = this.finQueued && avail >= 0
@@ -1342,6 +1423,8 @@ export class Tcb {
     // The congestion state's limit (recovery/: cwnd against pipe with SACK, limited transmit without).
     const usable = this.recovery.sendWindow(ignoreCwnd)
     let len = Math.min(mss, avail > 0 ? avail : 0, usable > 0 ? usable : 0)
+    // Linux sends the SYN's unacknowledged data again as it was queued (its own skb), never merged with more.
+    if (len > 0 && this.synDataEnd !== undefined && seqLt(this.sndNxt, this.synDataEnd)) return Math.min(len, seqDiff(this.synDataEnd, this.sndNxt))
     if (len < mss && len < avail) {
       // Sender SWS avoidance (§3.8.6.2.1, MUST-38): a short window-limited segment only if it is at least
       // half the largest window the peer ever offered, or when the override (persist) timer fired.
@@ -1460,7 +1543,12 @@ export class Tcb {
         urgent = off
       }
     }
-    if (payload.length > 0 && payload.length < this.segMss()) this.sndSml = end
+    // Linux sends the SYN's unacknowledged data again as a retransmission, pushed (tcp_send_syn_data's
+    // TCPHDR_PSH), which Minshall's Nagle does not count.
+    const synResend = this.synDataEnd !== undefined && seqLe(end, this.synDataEnd)
+    if (synResend && end === this.synDataEnd && payload.length > 0) flags |= PSH
+    if (this.synDataEnd !== undefined && seqGe(end, this.synDataEnd)) this.synDataEnd = undefined
+    if (payload.length > 0 && payload.length < this.segMss() && !synResend) this.sndSml = end
     if (this.quickAck && payload.length > 0) this.quickAck.onDataSent(now, this.config.ackDelay)
     const next = seqAdd(end, flags & FIN ? 1 : 0)
     const retransmit = seqLt(at, this.sndMax)
@@ -1498,27 +1586,37 @@ export class Tcb {
     // RFC 9293 §3.7.1 / RFC 7323 / RFC 2018 options, laid out per profile (optlayout.ts). A SYN+ACK only
     // echoes what the peer offered.
     const ts = this.synSeen ? this.tsOk : c.timestamps
-    const o = synOptions(c.profile, {
+    let o = synOptions(c.profile, {
       mss: c.mss,
       sackPermitted: this.synSeen ? this.sackOk : c.sackPermitted,
       tsVal: ts ? this.tsVal(now) : undefined,
       tsEcr: this.synSeen ? this.tsRecent : 0,
       wscale: (this.synSeen ? this.wsOk : c.windowScale !== false) ? (c.windowScale as number) : undefined,
     })
+    // RFC 7413 §4.1: Fast Open's option (last, as Linux's tcp_options_write) and data on the first SYN only;
+    // a retransmitted SYN carries neither (Linux), and the data goes again after the handshake.
+    let payload: Uint8Array = EMPTY
+    const fo = retransmit ? undefined : this.synSeen ? this.synAckOption : this.fastOpen?.option
+    if (fo) o = [...o, ...fo]
+    if (!retransmit && this.fastOpen && this.fastOpen.space > 0) payload = this.sndBuf.view(0, Math.min(this.sndBuf.length, this.fastOpen.space))
+    if (!retransmit) this.synData = payload.length
     this.sndNxt = seqAdd(this.iss, 1)
-    this.sndMax = this.sndNxt
     if (!retransmit) {
       this.rttTiming.start(this.sndNxt, now)
     } else {
       this.stats.retransmits++
     }
+    this.sndNxt = seqAdd(this.sndNxt, payload.length)
+    // The first SYN's data stays sent (SND.MAX) when the SYN goes again without it: the peer may acknowledge it.
+    if (seqGt(this.sndNxt, this.sndMax)) this.sndMax = this.sndNxt
     if (this.timers.rtx === undefined) {
       this.timers.rtx = now + this.rtt.current
       this.timers.rtxKind = 'retransmit'
     }
     if (this.synSeen) this.lastAckSent = this.rcvNxt
     // RFC 7323 §2.2: the window in a SYN or SYN+ACK is never scaled.
-    const seg = this.makeSeg(this.iss, flags, this.synWindow, EMPTY, o)
+    const seg = this.makeSeg(this.iss, flags, this.synWindow, payload, o)
+    this.stats.bytesOut += payload.length
     if (this.synSeen) {
       this.ackNow = false
       this.timers.delayedAck = undefined

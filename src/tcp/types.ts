@@ -134,6 +134,13 @@ export interface TcpConfig {
   isnSecret: Uint8Array | undefined
   /** Offset added to our timestamp clock (Linux randomises it per connection); undefined derives it from the secret. */
   tsOffset: number | undefined
+  /**
+   * TCP Fast Open (RFC 7413) as Linux's tcp_fastopen sysctl spells it (fastopen.ts: 0x1 client, 0x2 server,
+   * 0x4 client without cookies, 0x200 server without cookies, 0x400 every listener); 0, the default, is off.
+   */
+  fastOpen: number
+  /** The server's Fast Open keys (16 bytes each, primary first); undefined derives one from the ISN secret. */
+  fastOpenKeys: Uint8Array[] | undefined
 }
 
 /** Defaults: what a modern Linux client does, except where tcb.ts says otherwise. */
@@ -164,6 +171,8 @@ export const DEFAULT_TCP_CONFIG: Readonly<TcpConfig> = Object.freeze({
   iss: undefined,
   isnSecret: undefined,
   tsOffset: undefined,
+  fastOpen: 0,
+  fastOpenKeys: undefined,
 })
 
 /**

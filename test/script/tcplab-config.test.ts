@@ -140,6 +140,20 @@ describe('tcplab target settings', () => {
     expect(applyShellCommand(s, 'sysctl -q net.ipv4.tcp_rfc1337=2')).toEqual({ unsupported: 'sysctl net.ipv4.tcp_rfc1337=2: value not understood' })
   })
 
+  it('TCP Fast Open: tcp_fastopen and tcp_fastopen_key reach the config, ip tcp_metrics flush is flagged, sh\'s || runs its second command when the first cannot', () => {
+    const s = scriptTcpConfig('linux')
+    expect(s.tcp.fastOpen).toBe(0)
+    expect(applyShellCommand(s, 'sysctl -q net.ipv4.tcp_fastopen=0x70403 net.ipv4.tcp_fastopen_key=a1a1a1a1-b2b2b2b2-c3c3c3c3-d4d4d4d4')).toBeUndefined()
+    expect(s.tcp.fastOpen).toBe(0x70403)
+    expect(Buffer.from(s.tcp.fastOpenKeys![0]!).toString('hex')).toBe('a1a1a1a1b2b2b2b2c3c3c3c3d4d4d4d4')
+    expect(applyShellCommand(s, 'sysctl -q net.ipv4.tcp_fastopen_key=nope')).toEqual({ unsupported: 'sysctl net.ipv4.tcp_fastopen_key=nope: value not understood' })
+    expect(applyShellCommand(s, 'sysctl -q net.ipv4.tcp_fastopen_blackhole_timeout_sec=0')).toBeUndefined()
+    expect(applyShellCommand(s, 'sysctl -q net.ipv4.tcp_fastopen_blackhole_timeout_sec=3600')?.unsupported).toMatch(/blackhole/)
+    // Linux has no tcp_fastopen_cookies: sh then runs the flush.
+    expect(applyShellCommand(s, 'sysctl -q net.ipv4.tcp_fastopen_cookies=0 &> /dev/null || ip tcp_metrics flush all &> /dev/null')).toBeUndefined()
+    expect(s.flushMetrics).toBe(true)
+  })
+
   it('joins continued lines and drops comments, as sh does', () => {
     const s = scriptTcpConfig()
     expect(applyShellCommand(s, 'sysctl -q \\\n  net.ipv4.tcp_sack=0  # no SACK\nsysctl -q net.ipv4.tcp_timestamps=0')).toBeUndefined()

@@ -5,6 +5,7 @@
  * `unsupported`, with the command named, rather than running it with a setting silently ignored.
  */
 import { readFileSync } from 'node:fs'
+import { parseFastOpenKeys } from '../../tcp/fastopen.js'
 import { DEFAULT_TCP_CONFIG, LINUX_TCP_CONFIG, MILLISECOND, SECOND, type TcpConfig, type TcpProfile } from '../../tcp/types.js'
 
 /** Everything a script's sockets are made with: the TCB config plus what lives beside it (listener, per-side SYN retries). */
@@ -25,6 +26,8 @@ export interface ScriptStackSettings {
   wsOff?: boolean
   /** net.ipv4.tcp_rfc1337: TIME-WAIT drops a RST (RFC 1337) instead of closing (Linux default 0). */
   rfc1337?: boolean
+  /** `ip tcp_metrics flush` ran: the stack forgets its Fast Open cookies (the target clears the flag). */
+  flushMetrics?: boolean
   /** What packetdrill's set_sysctls.py changed from, for the restore script it writes. */
   restore?: Omit<ScriptStackSettings, 'restore'>
 }
@@ -241,13 +244,29 @@ export function applySysctl(s: ScriptStackSettings, name: string, value: string)
       // then shows at its SYN-ACK line), are what it does; 1 would ask for ECN in its own SYNs.
       if (value === '0' || value === '2') return undefined
       return `sysctl ${name}=${value}: tcplab has no ECN`
+    case 'net.ipv4.tcp_fastopen': {
+      // TCP Fast Open's modes, Linux's bits (TcpConfig.fastOpen, src/tcp/fastopen.ts); 0x70000 and other
+      // bits tcplab does not read are kept and ignored.
+      const n = Number(value.trim())
+      if (!Number.isInteger(n) || n < 0) return badValue(name, value)
+      t.fastOpen = n
+      return undefined
+    }
+    case 'net.ipv4.tcp_fastopen_blackhole_timeout_sec':
+      // Linux's detection of middleboxes that drop Fast Open SYNs; tcplab has none, which is Linux's 0 (off).
+      if (value.trim() === '0') return undefined
+      return `sysctl ${name}=${value}: tcplab has no Fast Open blackhole detection (0, off, is what it does)`
+    case 'net.ipv4.tcp_fastopen_key': {
+      const keys = parseFastOpenKeys(value)
+      if (!keys) return badValue(name, value)
+      t.fastOpenKeys = keys
+      return undefined
+    }
     case 'net.ipv4.tcp_ecn_option':
     case 'net.ipv4.tcp_pacing_ss_ratio':
     case 'net.ipv4.tcp_pacing_ca_ratio':
-    case 'net.ipv4.tcp_fastopen':
-    case 'net.ipv4.tcp_fastopen_key':
-      // Settings of features tcplab lacks (AccECN's option, pacing — which needs fq or a pacing rate —, TCP
-      // Fast Open): nothing to set; a script that uses the feature shows it at the packet or call that does.
+      // Settings of features tcplab lacks (AccECN's option, pacing — which needs fq or a pacing rate):
+      // nothing to set; a script that uses the feature shows it at the packet or call that does.
       if (value.trim() === '') return badValue(name, value)
       return undefined
     default: {
@@ -307,11 +326,18 @@ export function applyShellCommand(s: ScriptStackSettings, command: string, readF
   // sh's line continuations and comments first (`sysctl -q \\⏎ a=1 # why`).
   const joined = command.replace(/\\\n/g, ' ').replace(/(^|\s)#[^\n]*/g, '$1')
   for (const part of joined.split(/;|&&|\n/)) {
-    const line = expandArithmetic(part).replace(/\s[12]?>\s*\/dev\/null|\s2>&1/g, ' ').trim()
-    if (line === '') continue
-    const words = shellWords(line)
-    if (words === undefined) return { unsupported: `shell command \`${line}\` is not understood by the tcplab target` }
-    const why = applyShellWords(s, line, words, readFile, depth)
+    // `A || B`: B runs when A cannot (a sysctl only some kernels have, then the command for the others).
+    let why: ShellOutcome
+    for (const alt of part.split('||')) {
+      const line = expandArithmetic(alt).replace(/\s(?:[12]|&)?>\s*\/dev\/null|\s2>&1/g, ' ').trim()
+      if (line === '') {
+        why = undefined
+        continue
+      }
+      const words = shellWords(line)
+      why = words === undefined ? { unsupported: `shell command \`${line}\` is not understood by the tcplab target` } : applyShellWords(s, line, words, readFile, depth)
+      if (why === undefined) break
+    }
     if (why !== undefined) return why
   }
   return undefined
@@ -364,7 +390,10 @@ function applyShellWords(s: ScriptStackSettings, line: string, words: string[], 
       return { unsupported: `tcp_cubic parameter ${param[1]}=${value}: tcplab's CUBIC has Linux's defaults built in` }
     }
   }
-  if (cmd === 'ip' && words[1] === 'tcp_metrics' && words[2] === 'flush') return undefined
+  if (cmd === 'ip' && words[1] === 'tcp_metrics' && words[2] === 'flush') {
+    s.flushMetrics = true
+    return undefined
+  }
   if (cmd === 'tc' && words[1] === 'qdisc' && words.includes('root')) {
     const op = words[2]
     const kind = words[words.indexOf('root') + 1]

@@ -18,7 +18,7 @@ import type { TcpState } from '../../tcp/types.js'
 /** The TCP_INFO fields the tcplab target fills, each as Linux's tcp_get_info defines it. */
 const FILLED = new Set([
   'tcpi_state', // the socket's state (TIME-WAIT belongs to a minisocket: the socket reads CLOSE)
-  'tcpi_options', // TCPI_OPT_TIMESTAMPS | TCPI_OPT_SACK | TCPI_OPT_WSCALE as agreed
+  'tcpi_options', // TCPI_OPT_TIMESTAMPS | TCPI_OPT_SACK | TCPI_OPT_WSCALE as agreed, TCPI_OPT_SYN_DATA (Fast Open)
   'tcpi_snd_wscale', // the peer's shift, when window scaling was agreed
   'tcpi_rcv_wscale', // ours, likewise
   'tcpi_snd_mss', // mss_cache: the segment payload size, timestamps taken off (Tcb.effMss)
@@ -110,7 +110,7 @@ export function tcplabSnapshot(sock: { listening: boolean; tcb: Tcb | undefined 
   }
   set('tcpi_state', sock.listening ? LINUX_STATE.LISTEN : t ? LINUX_STATE[t.state] : LINUX_STATE.CLOSED)
   if (t) {
-    set('tcpi_options', (t.tsOk ? 1 : 0) | (t.sackOk ? 2 : 0) | (t.wsOk ? 4 : 0))
+    set('tcpi_options', (t.tsOk ? 1 : 0) | (t.sackOk ? 2 : 0) | (t.wsOk ? 4 : 0) | (t.synDataAcked ? 32 : 0))
     // tcpi_snd_wscale and tcpi_rcv_wscale share byte 6 (4 bits each), as GCC lays the bitfields out.
     if (t.wsOk) v.setUint8(6, (t.sndShift & 0x0f) | ((t.rcvShift & 0x0f) << 4))
     set('tcpi_snd_mss', t.effMss)

@@ -13,6 +13,7 @@ import { errnoNumber } from '../errno.js'
 import { Listener } from '../../tcp/listener.js'
 import { Tcb, TcpUserError } from '../../tcp/tcb.js'
 import type { TcpConfig } from '../../tcp/types.js'
+import { FastOpenClient, TFO_CLIENT_ENABLE, TFO_CLIENT_NO_COOKIE, TFO_SERVER_ENABLE, TFO_SERVER_WO_SOCKOPT1 } from '../../tcp/fastopen.js'
 import { seqLe } from '../../tcp/seq.js'
 import type { VirtualStack, BoundListener } from './stack.js'
 import { linuxRcvSpace, type ScriptStackSettings } from './config.js'
@@ -33,10 +34,11 @@ const MSG_PEEK = 0x2
 const MSG_DONTWAIT = 0x40
 const MSG_WAITALL = 0x100
 const MSG_NOSIGNAL = 0x4000
+const MSG_FASTOPEN = 0x20000000
 /** recv flags the target honours; any other is unsupported (named). */
 const RECV_FLAGS = MSG_OOB | MSG_PEEK | MSG_DONTWAIT | MSG_WAITALL | MSG_NOSIGNAL
-/** send flags the target honours: MSG_MORE, MSG_EOR, MSG_ZEROCOPY, MSG_FASTOPEN… change what Linux sends. */
-const SEND_FLAGS = MSG_OOB | MSG_DONTWAIT | MSG_NOSIGNAL
+/** send flags the target honours: MSG_MORE, MSG_EOR, MSG_ZEROCOPY… change what Linux sends. */
+const SEND_FLAGS = MSG_OOB | MSG_DONTWAIT | MSG_NOSIGNAL | MSG_FASTOPEN
 const FLAG_NAMES: Array<[number, string]> = [
   [0x1, 'MSG_OOB'], [0x2, 'MSG_PEEK'], [0x4, 'MSG_DONTROUTE'], [0x20, 'MSG_TRUNC'], [0x40, 'MSG_DONTWAIT'], [0x80, 'MSG_EOR'],
   [0x100, 'MSG_WAITALL'], [0x800, 'MSG_CONFIRM'], [0x2000, 'MSG_ERRQUEUE'], [0x4000, 'MSG_NOSIGNAL'], [0x8000, 'MSG_MORE'],
@@ -57,7 +59,10 @@ const POLLRDNORM = 0x40
 const POLLWRNORM = 0x100
 const POLLRDHUP = 0x2000
 const SO = { REUSEADDR: 2, TYPE: 3, ERROR: 4, SNDBUF: 7, RCVBUF: 8, KEEPALIVE: 9, OOBINLINE: 10, LINGER: 13, REUSEPORT: 15 } as const
-const TCPO = { NODELAY: 1, MAXSEG: 2, CORK: 3, INFO: 11, QUICKACK: 12, USER_TIMEOUT: 18, INQ: 36 } as const
+const TCPO = {
+  NODELAY: 1, MAXSEG: 2, CORK: 3, INFO: 11, QUICKACK: 12, USER_TIMEOUT: 18, FASTOPEN: 23, FASTOPEN_CONNECT: 30,
+  FASTOPEN_KEY: 33, FASTOPEN_NO_COOKIE: 34, INQ: 36,
+} as const
 /** Linux's TCP_CM_INQ: the cmsg type of recvmsg's "bytes still queued" (at level SOL_TCP). */
 const TCP_CM_INQ = 36
 
@@ -96,6 +101,14 @@ interface Sock {
   oobReadAt: number | undefined
   /** The TCB's last state before CLOSED: Linux reports a RST in CLOSE-WAIT as EPIPE (tcp_reset). */
   lastState: string | undefined
+  /** TCP Fast Open (fastopen.ts): TCP_FASTOPEN's queue length (a listener), TCP_FASTOPEN_KEY's keys. */
+  tfoQueue: number
+  tfoKeys: Uint8Array[] | undefined
+  /** TCP_FASTOPEN_CONNECT, and TCP_FASTOPEN_NO_COOKIE (Linux's fastopen_connect, fastopen_no_cookie). */
+  tfoConnect: boolean
+  tfoNoCookie: boolean
+  /** connect() with TCP_FASTOPEN_CONNECT and a cookie: the SYN waits for the first write (Linux's defer_connect). */
+  deferConnect: boolean
 }
 
 /** A call waiting for the stack: retried on every change; `deadline` (virtual µs) ends a poll's timeout. */
@@ -268,7 +281,9 @@ export class Sockets {
         if (call.name === 'sendto' && a[4] !== undefined && a[4].kind !== 'ellipsis' && evalInt(a[4]) !== 0) {
           throw new Unsupported('sendto: a destination address on a TCP socket')
         }
-        const st = { done: 0, nullBuf: (call.name === 'write' || call.name === 'send' || call.name === 'sendto') && isNull(1) }
+        // sendto(MSG_FASTOPEN) to AF_UNSPEC is refused (Linux's tcp_sendmsg_fastopen: EOPNOTSUPP).
+        const unspec = call.name === 'sendto' && a[4]?.kind === 'word' && a[4].name === 'AF_UNSPEC'
+        const st = { done: 0, nullBuf: (call.name === 'write' || call.name === 'send' || call.name === 'sendto') && isNull(1), unspec }
         return { attempt: () => this.write(s, len, flags, st) }
       }
       case 'close': {
@@ -328,9 +343,10 @@ export class Sockets {
         const level = int(1)
         const name = int(2)
         const v = a[3]
+        const optlen = a[4]
         return {
           attempt: () => {
-            const r = this.setsockopt(s, level, name, v, exprText(a[2]!))
+            const r = this.setsockopt(s, level, name, v, exprText(a[2]!), optlen)
             // A listener's options reach the connections it makes from now on (Linux's children inherit them).
             if (s.listener && r !== BLOCK && r.ret === 0) s.listener.listener.setConfig(this.tcbConfig(s, true))
             return r
@@ -420,6 +436,7 @@ export class Sockets {
     const s: Sock = {
       fd, nonblock, reuseaddr: false, linger: undefined, oobinline: false, inq: false, cfg: {}, bindPort: undefined, listener: undefined,
       tcb: undefined, ss: 'unconnected', errTaken: false, rdShut: false, wrShut: false, oobReadAt: undefined, lastState: undefined,
+      tfoQueue: 0, tfoKeys: undefined, tfoConnect: false, tfoNoCookie: false, deferConnect: false,
     }
     this.fds.set(fd, s)
     return s
@@ -438,6 +455,10 @@ export class Sockets {
     // Linux's accept queue is full only when it holds more than the backlog (sk_acceptq_is_full uses >).
     const n = Math.max(0, Math.min(backlog, 4096)) + 1
     const listener = new Listener({ localPort: s.bindPort, backlog: n, maxHalfOpen: Math.max(n, 256), synCookies: this.env.settings.synCookies, config: this.tcbConfig(s, true) })
+    // Linux (inet_listen): tcp_fastopen 0x400 makes every listener a Fast Open one, its queue the backlog.
+    const mode = this.env.settings.tcp.fastOpen ?? 0
+    listener.fastOpenQueue = s.tfoQueue > 0 ? s.tfoQueue : mode & TFO_SERVER_WO_SOCKOPT1 && mode & TFO_SERVER_ENABLE ? Math.max(0, Math.min(backlog, 4096)) : 0
+    listener.fastOpenKeys = s.tfoKeys
     s.listener = { listener, addr: undefined, port: s.bindPort }
     this.env.stack.listen(s.listener)
     return ok()
@@ -469,19 +490,79 @@ export class Sockets {
   private connect(s: Sock): Attempt {
     if (s.listener) return fail('EISCONN')
     if (s.ss === 'connected') return fail('EISCONN')
+    // Linux: a deferred Fast Open connect (SS_CONNECTING, defer_connect) answers connect() with EISCONN.
+    if (s.deferConnect) return fail('EISCONN')
     if (s.ss === 'connecting') {
       const st = s.tcb?.state
       if (st === 'SYN-SENT' || st === 'SYN-RECEIVED') return s.nonblock ? fail('EALREADY') : BLOCK
       return this.connectWait(s)
     }
+    let fo: FastOpenClient | undefined
+    if (s.tfoConnect) {
+      // TCP_FASTOPEN_CONNECT (Linux's tcp_fastopen_defer_connect): with a cookie (or none needed) connect()
+      // succeeds at once and the SYN leaves with the first write's data; without, the SYN asks for a cookie.
+      fo = this.fastOpenClient(s)
+      if (fo.space > 0) {
+        s.deferConnect = true
+        s.ss = 'connecting'
+        return ok()
+      }
+    }
+    this.open(s, fo, 0)
+    return s.nonblock ? fail('EINPROGRESS') : BLOCK
+  }
+
+  /** The active open: a TCB (with Fast Open: its SYN carries up to `data` bytes, queued first), in the stack. */
+  private open(s: Sock, fo: FastOpenClient | undefined, data: number): number {
     const port = s.bindPort ?? this.ephemeral()
     s.bindPort = port
     const tuple = { localAddr: this.env.localIp, localPort: port, remoteAddr: this.env.remoteIp, remotePort: this.env.connectPort }
-    s.tcb = Tcb.connect(tuple, this.env.stack.now, this.tcbConfig(s, false))
+    const t = Tcb.connect(tuple, this.env.stack.now, this.tcbConfig(s, false), undefined, fo)
+    const n = fo && data > 0 ? t.send(new Uint8Array(Math.min(data, fo.space))) : 0
+    s.tcb = t
     s.errTaken = false
     s.ss = 'connecting'
-    this.env.stack.add(s.tcb)
-    return s.nonblock ? fail('EINPROGRESS') : BLOCK
+    s.deferConnect = false
+    this.env.stack.add(t)
+    return n
+  }
+
+  /** A Fast Open for this socket's connection, from the stack's cookie cache (fastopen.ts). */
+  private fastOpenClient(s: Sock): FastOpenClient {
+    const c = this.tcbConfig(s, false)
+    const mode = (c.fastOpen ?? 0) | (s.tfoNoCookie ? TFO_CLIENT_NO_COOKIE : 0)
+    return new FastOpenClient(this.env.stack.fastOpenCache, this.env.remoteIp, mode, c.mss ?? 1460)
+  }
+
+  /**
+   * sendto(MSG_FASTOPEN), or a write after a deferred connect (Linux's tcp_sendmsg_fastopen): on an
+   * unconnected socket the SYN carries the data (with a cookie) and the call returns what it carried, or
+   * EINPROGRESS; blocking, it waits for the handshake and sends the rest. A connection in progress gives
+   * EALREADY, a connected socket EISCONN; once established MSG_FASTOPEN changes nothing. Undefined: go on
+   * as a plain write.
+   */
+  private fastOpenWrite(s: Sock, len: number, nb: boolean, st: { done: number; tfo?: boolean; unspec?: boolean }): Attempt | undefined {
+    if (!((this.env.settings.tcp.fastOpen ?? 0) & TFO_CLIENT_ENABLE) || st.unspec) return fail('EOPNOTSUPP')
+    if (s.listener) return fail('EISCONN')
+    if (s.ss === 'unconnected' || s.deferConnect) {
+      if (s.tcb) return fail('EISCONN')
+      st.tfo = true
+      st.done = this.open(s, this.fastOpenClient(s), len)
+      if (!nb) {
+        // Linux's inet_wait_for_connect counts a pending write only when data is left after the SYN's.
+        if (st.done < len) s.tcb!.writePending = true
+        return BLOCK
+      }
+      return st.done > 0 ? ok(st.done) : fail('EINPROGRESS')
+    }
+    if (s.ss === 'connected') return fail('EISCONN')
+    const state = s.tcb?.state
+    if (state === 'SYN-SENT' || state === 'SYN-RECEIVED') {
+      if (nb) return fail('EALREADY')
+      s.tcb!.writePending = true
+      return BLOCK
+    }
+    return undefined
   }
 
   /** A connect in progress: still connecting (block), connected (0), or failed (its error, once). */
@@ -532,6 +613,8 @@ export class Sockets {
   private read(s: Sock, len: number, flags: number, nullBuf = false): Attempt {
     if (s.listener) return fail('ENOTCONN')
     const t = s.tcb
+    // A deferred Fast Open connect is in SYN-SENT for Linux: a read waits.
+    if (!t && s.deferConnect) return s.nonblock || flags & MSG_DONTWAIT ? fail('EAGAIN') : BLOCK
     if (!t) return s.rdShut ? ok(0) : fail('ENOTCONN')
     // Urgent data (Linux's tcp_recvmsg): a read stops at the urgent mark; without SO_OOBINLINE the urgent
     // byte itself is skipped (recv(MSG_OOB) returns it instead).
@@ -577,24 +660,39 @@ export class Sockets {
    * tcp_sendmsg's order: wait for the connection, the pending error or EPIPE, then copy (blocking for room).
    * A NULL buffer fails the copy (EFAULT) and queues nothing.
    */
-  private write(s: Sock, len: number, flags: number, st: { done: number; nullBuf: boolean }): Attempt {
+  private write(s: Sock, len: number, flags: number, st: { done: number; nullBuf: boolean; tfo?: boolean; unspec?: boolean }): Attempt {
     const nb = s.nonblock || (flags & MSG_DONTWAIT) !== 0
+    if ((flags & MSG_FASTOPEN || s.deferConnect) && !st.tfo) {
+      const r = this.fastOpenWrite(s, len, nb, st)
+      if (r !== undefined) return r
+    }
     const t = s.tcb
     const state = t?.state
+    if (s.ss === 'connecting' && state !== undefined && state !== 'SYN-SENT' && state !== 'SYN-RECEIVED' && state !== 'CLOSED') s.ss = 'connected'
+    // A Fast Open child writes before its handshake ends (RFC 7413 §4.2.2; Linux's tcp_passive_fastopen).
+    if (state === 'SYN-RECEIVED' && t!.fastOpenPassive) return this.writeNow(s, t!, len, flags, nb, st)
     if (state !== 'ESTABLISHED' && state !== 'CLOSE-WAIT') {
       const err = this.takeError(s)
       if (err) return fail(err)
       if (state !== 'SYN-SENT' && state !== 'SYN-RECEIVED') return st.done > 0 ? ok(st.done) : fail('EPIPE')
-      return nb ? fail('EAGAIN') : BLOCK
+      if (nb) return fail('EAGAIN')
+      // Linux's sk_stream_wait_connect counts a pending write (a Fast Open's only with data left after the SYN's).
+      if (!(st.tfo && st.done >= len)) t!.writePending = true
+      return BLOCK
     }
     if (this.pendingError(s) || s.wrShut) {
       if (st.done > 0) return ok(st.done)
       return fail(this.takeError(s) ?? 'EPIPE')
     }
+    return this.writeNow(s, t!, len, flags, nb, st)
+  }
+
+  /** The copy into the send buffer (blocking for room). */
+  private writeNow(s: Sock, t: Tcb, len: number, flags: number, nb: boolean, st: { done: number; nullBuf: boolean }): Attempt {
     if (st.nullBuf && len > st.done) return st.done > 0 ? ok(st.done) : fail('EFAULT')
     let n: number
     try {
-      n = t!.send(new Uint8Array(len - st.done), { urgent: (flags & MSG_OOB) !== 0 })
+      n = t.send(new Uint8Array(len - st.done), { urgent: (flags & MSG_OOB) !== 0 })
     } catch (e) {
       if (e instanceof TcpUserError) return st.done > 0 ? ok(st.done) : fail(e.code)
       throw e
@@ -645,7 +743,7 @@ export class Sockets {
     return ok()
   }
 
-  private setsockopt(s: Sock, level: number, name: number, v: Expr | undefined, optName: string): Attempt {
+  private setsockopt(s: Sock, level: number, name: number, v: Expr | undefined, optName: string, optlen?: Expr): Attempt {
     const val = (): number => {
       const x = v ? intOf(v) : undefined
       if (x === undefined) throw new Unsupported(`setsockopt ${optName}: cannot evaluate the option value on the tcplab target`)
@@ -719,6 +817,37 @@ export class Sockets {
         case TCPO.INQ:
           s.inq = val() !== 0
           return ok()
+        case TCPO.FASTOPEN: {
+          // Linux: the Fast Open queue of a listener (fastopen_queue_tune), in CLOSE or LISTEN only.
+          const qlen = val()
+          if (t) return fail('EINVAL')
+          s.tfoQueue = Math.max(0, Math.min(qlen, 4096))
+          if (s.listener) s.listener.listener.fastOpenQueue = s.tfoQueue
+          return ok()
+        }
+        case TCPO.FASTOPEN_CONNECT:
+        case TCPO.FASTOPEN_NO_COOKIE: {
+          const on = val()
+          if (on < 0 || on > 1) return fail('EINVAL')
+          if (name === TCPO.FASTOPEN_NO_COOKIE) {
+            s.tfoNoCookie = on === 1
+            return ok()
+          }
+          if (!((this.env.settings.tcp.fastOpen ?? 0) & TFO_CLIENT_ENABLE)) return fail('EOPNOTSUPP')
+          if (t || s.listener) return fail('EINVAL')
+          s.tfoConnect = on === 1
+          return ok()
+        }
+        case TCPO.FASTOPEN_KEY: {
+          // The key's bytes as they are (Linux: 16 bytes, or 32 with a backup key).
+          const len = optlen ? intOf(optlen) : undefined
+          const bytes = v?.kind === 'string' ? unescapeBytes(v.value) : undefined
+          if (bytes === undefined || len === undefined) throw new Unsupported(`setsockopt ${optName}: the key must be a "\\x.." string and a length on the tcplab target`)
+          if ((len !== 16 && len !== 32) || bytes.length < len) return fail('EINVAL')
+          s.tfoKeys = len === 16 ? [bytes.slice(0, 16)] : [bytes.slice(0, 16), bytes.slice(16, 32)]
+          if (s.listener) s.listener.listener.fastOpenKeys = s.tfoKeys
+          return ok()
+        }
         case TCPO.QUICKACK: {
           // Tcb.setQuickAck: 0 enters ping-pong mode (ACKs wait to ride on data), 1 leaves it and sends an ACK
           // being delayed ('rfc' has no quick-ACK mode: 0 is what it does). Before there is a connection the
@@ -815,6 +944,19 @@ export class Sockets {
     }
     return m & (events | POLLERR | POLLHUP | POLLNVAL)
   }
+}
+
+/** A script string's bytes: `\xHH` escapes and plain characters. */
+function unescapeBytes(text: string): Uint8Array {
+  const out: number[] = []
+  for (let i = 0; i < text.length; i++) {
+    const m = /^\\x([0-9a-fA-F]{2})/.exec(text.slice(i))
+    if (m) {
+      out.push(parseInt(m[1]!, 16))
+      i += 3
+    } else out.push(text.charCodeAt(i) & 0xff)
+  }
+  return Uint8Array.from(out)
 }
 
 /** A flag the target does not honour makes the call unsupported, named. */

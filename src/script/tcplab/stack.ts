@@ -12,6 +12,7 @@ import { Tcb } from '../../tcp/tcb.js'
 import { TcpFlags, type TcpRepr } from '../../tcp/segment.js'
 import { seqAdd, seqGe, seqGt, seqLt, type Seq } from '../../tcp/seq.js'
 import type { FourTuple } from '../../tcp/types.js'
+import { FastOpenCache } from '../../tcp/fastopen.js'
 
 /** One packet the stack sent, stamped in virtual µs. */
 export interface SentPacket {
@@ -70,6 +71,8 @@ export class VirtualStack {
    * connection goes on, and SO_ERROR reads it once when there is no other error (sock_getsockopt).
    */
   readonly icmpSoftErrors = new WeakMap<Tcb, 'ECONNREFUSED'>()
+  /** The host's TCP Fast Open cookies, per server (RFC 7413 §4.1.3; Linux keeps them in its tcp_metrics). */
+  readonly fastOpenCache = new FastOpenCache()
   /** Sees every packet in (from the script) and out (from the stack), stamped in virtual µs (--pcap). */
   record: ((bytes: Uint8Array, time: number) => void) | undefined
 
@@ -116,7 +119,8 @@ export class VirtualStack {
 
   /** Forgets a port's half-open connections (a closed listener's SYN queue: Linux drops them silently). */
   dropHalfOpen(port: number): void {
-    for (const [k, t] of this.conns) if (t.passive && t.tuple.localPort === port && t.state === 'SYN-RECEIVED') this.conns.delete(k)
+    // A Fast Open child is not half-open for this purpose: it was accepted, its socket lives on (Linux).
+    for (const [k, t] of this.conns) if (t.passive && !t.fastOpenPassive && t.tuple.localPort === port && t.state === 'SYN-RECEIVED') this.conns.delete(k)
   }
 
   /** An IP packet from the wire (the script's side). Anything not for us, or unparsable, is dropped. */

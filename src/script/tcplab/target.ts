@@ -169,6 +169,8 @@ export class TcplabTarget implements Target {
 
   async shell(command: string): Promise<{ status: number; output?: string; unsupported?: string }> {
     const r = applyShellCommand(this.settings, command)
+    if (this.settings.flushMetrics) this.stack.fastOpenCache.clear()
+    this.settings.flushMetrics = undefined
     this.stack.finTimeout = this.settings.finTimeout
     this.stack.rfc1337 = this.settings.rfc1337 ?? false
     return r ? { status: 0, unsupported: r.unsupported } : { status: 0 }
@@ -185,7 +187,8 @@ export class TcplabTarget implements Target {
       case 'encapsulation':
         return 'the tcplab target has no tunnels (encapsulated packets)'
       case 'fastopen':
-        return "tcplab's TCP has no TCP Fast Open yet (a packet line with the FO option)"
+        // TCP Fast Open (RFC 7413) as Linux does it: src/tcp/fastopen.ts, with the tcp_fastopen sysctl.
+        return undefined
     }
   }
 
