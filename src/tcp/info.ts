@@ -126,17 +126,11 @@ export function newStats(): TcbStats {
 /** The loss recovery's part of {@link TcbInfo} (recovery/: ca state and the segment counts). */
 export type RecoveryInfo = Pick<TcbInfo, 'caState' | 'unacked' | 'sacked' | 'retransOut'>
 
-/** What else {@link tcbInfo} needs from the TCB. */
-export interface InfoSource {
+/** What else {@link tcbInfo} needs from the TCB: the fields it copies as they are, and the rest. */
+export interface InfoSource extends Pick<TcbInfo, 'sndMss' | 'rcvMss' | 'advMss' | 'minRtt' | 'cwnd' | 'ssthresh'> {
   /** Retransmission timeouts in a row. */
   retries: number
   rtt: RttEstimator
-  sndMss: number
-  rcvMss: number
-  advMss: number
-  minRtt: number | undefined
-  cwnd: number
-  ssthresh: number
   /** Sequence space acknowledged and received in order (may be negative before the handshake ends). */
   acked: number
   received: number

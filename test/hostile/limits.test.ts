@@ -163,6 +163,8 @@ describe('a peer that never ACKs', () => {
     const { client } = connectPair(r)
     r.gateB.blocked = true
     const t0 = r.vc.now
+    // The tail loss probe goes first, 2·SRTT + 2 ms after the send (RFC 8985 §7.2); the RTO counts from it.
+    const pto = 2 * client.tcb.rtt.srtt! + 2_000
     expect(client.send(new Uint8Array(10 * KiB))).toBe(10 * KiB)
     let closedAt: number | undefined
     r.run(3600 * SECOND, () => {
@@ -170,8 +172,9 @@ describe('a peer that never ACKs', () => {
     })
     expect(client.tcb.error).toEqual({ code: 'ETIMEDOUT', reason: 'no acknowledgment for data after 15 retransmissions' })
     expect(client.tcb.stats.timeouts).toBe(16)
-    // 0.2 s doubling to the 120 s cap: 924.6 s from the first send to the give-up.
-    expect(closedAt! - t0).toBe(backoffSum(200_000, 120 * SECOND, 16))
+    // The probe, then 0.2 s doubling to the 120 s cap: 924.6 s from the probe to the give-up.
+    expect(closedAt! - t0).toBe(pto + backoffSum(200_000, 120 * SECOND, 16))
+    expect(client.tcb.stats.tlpProbes).toBe(1)
     expect(r.a.connectionCount).toBe(0)
     expect(r.vc.pending).toBe(0)
   })
