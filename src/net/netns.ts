@@ -50,7 +50,7 @@ import { randomBytes } from 'node:crypto'
 import { WireError } from '../tcp/errors.js'
 import { registerCleanup, type CleanupHandle } from './cleanup.js'
 import { Capability, hasCapability, labPermissionError } from './native.js'
-import { dropOwner, markKept, ownershipOf, recordOwner, type Ownership } from './owner.js'
+import { dropOwner, dropStaleGuardRecords, markKept, ownershipOf, recordOwner, type Ownership } from './owner.js'
 
 /** Prefix of every namespace a lab creates. */
 export const LAB_NS_PREFIX = 'tcplab-'
@@ -825,6 +825,8 @@ export async function cleanupAll(opts: CleanupAllOptions = {}): Promise<CleanupR
     opts.within !== undefined
       ? names.filter((n) => remaining.includes(labIdOf(n) ?? ''))
       : [undefined, ...names.filter((n) => labIdOf(n) === undefined || (dead && remaining.includes(labIdOf(n)!)))]
+  /** Every table and rule name seen, left or removed: a guard record naming none of them is stale. */
+  const seen = new Set<string>()
   for (const ns of spaces) {
     const x = ns === undefined ? [] : ['ip', 'netns', 'exec', ns]
     const where = ns ?? 'root'
@@ -832,6 +834,7 @@ export async function cleanupAll(opts: CleanupAllOptions = {}): Promise<CleanupR
     if (tables.code === 0) {
       for (const p of prefixes) {
         for (const [family, name] of parseNftTables(tables.stdout, p)) {
+          seen.add(name)
           if (leave(tableOwnership(name, allLabs), `${where}:${family} ${name}`)) continue
           const r = await run([...x, 'nft', 'delete', 'table', family, name], { allowFail: true })
           if (r.code === 0) {
@@ -847,6 +850,7 @@ export async function cleanupAll(opts: CleanupAllOptions = {}): Promise<CleanupR
       for (const p of prefixes) {
         for (const del of parseIptablesRules(rules.stdout, p)) {
           const comment = del[del.indexOf('--comment') + 1] ?? ''
+          seen.add(comment)
           const what = `${where}:${tool} ${del.slice(1).join(' ')}`
           if (leave(tableOwnership(comment, allLabs), what)) continue
           const r = await run([...x, tool, '-w', ...del], { allowFail: true })
@@ -858,6 +862,8 @@ export async function cleanupAll(opts: CleanupAllOptions = {}): Promise<CleanupR
       }
     }
   }
+  // A full scan that saw every namespace: the records of dead guards with nothing left anywhere go too.
+  if (dead && only === undefined && opts.within === undefined) dropStaleGuardRecords(seen)
   return dead ? { ...report, ...left } : report
 }
 

@@ -105,3 +105,27 @@ export function ownershipOf(kind: OwnedKind, name: string): Ownership {
   if (rec.kept) return 'kept'
   return ownerAlive(rec) ? 'alive' : 'dead'
 }
+
+/**
+ * Drops the records of guards whose owner is gone and of which nothing is left (`present`: the names of the
+ * tables and rules found anywhere): a guard inside a lab's namespace goes with the namespace, but its record
+ * stayed in the owner directory. Returns the names dropped.
+ */
+export function dropStaleGuardRecords(present: ReadonlySet<string>): string[] {
+  let files: string[]
+  try {
+    files = fs.readdirSync(ownerDir())
+  } catch {
+    return []
+  }
+  const dropped: string[] = []
+  for (const f of files) {
+    const m = /^guard-(.+)\.json$/.exec(f)
+    if (!m || present.has(m[1]!)) continue
+    const rec = readOwner('guard', m[1]!)
+    if (rec === undefined || rec.kept || ownerAlive(rec)) continue
+    dropOwner('guard', m[1]!)
+    dropped.push(m[1]!)
+  }
+  return dropped
+}

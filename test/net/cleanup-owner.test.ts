@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { cleanupAll, labLeftovers, labNamespaces, netnsUp, removeLab } from '../../src/net/netns.js'
-import { dropOwner, markKept, ownerAlive, ownershipOf, processStart, readOwner, recordOwner } from '../../src/net/owner.js'
+import { dropOwner, dropStaleGuardRecords, markKept, ownerAlive, ownershipOf, processStart, readOwner, recordOwner } from '../../src/net/owner.js'
 import { describeRoot, itRoot } from '../helpers/root.js'
 import { LineReader, exitOf, repoPath, requireBuilt } from '../helpers/lab.js'
 
@@ -40,6 +40,19 @@ describe('owner records', () => {
     expect(processStart(process.pid)).toBe(mine.slice(mine.lastIndexOf(')') + 2).split(' ')[19])
     expect(processStart(process.pid)).toMatch(/^\d+$/)
     expect(processStart(deadProcess()[0])).toBeUndefined()
+  })
+
+  it('stale guard records: a dead owner\'s record with nothing left anywhere goes; a live one, or one still present, stays', () => {
+    const [pid] = deadProcess()
+    recordOwner('guard', 'tcplab_gstale', pid)
+    recordOwner('guard', 'tcplab_gstill', pid)
+    recordOwner('guard', 'tcplab_glive')
+    recordOwner('lab', 'labdead', pid)
+    expect(dropStaleGuardRecords(new Set(['tcplab_gstill']))).toEqual(['tcplab_gstale'])
+    expect(['tcplab_gstale', 'tcplab_gstill', 'tcplab_glive'].map((n) => readOwner('guard', n) !== undefined)).toEqual([false, true, true])
+    expect(readOwner('lab', 'labdead')).toBeDefined() // labs are removeLab's, not this sweep's
+    for (const n of ['tcplab_gstill', 'tcplab_glive']) dropOwner('guard', n)
+    dropOwner('lab', 'labdead')
   })
 
   it('alive, dead, reused pid, kept, unowned; drop removes the record', () => {
