@@ -541,13 +541,15 @@ export class Sockets {
    * EALREADY, a connected socket EISCONN; once established MSG_FASTOPEN changes nothing. Undefined: go on
    * as a plain write.
    */
-  private fastOpenWrite(s: Sock, len: number, nb: boolean, st: { done: number; tfo?: boolean; unspec?: boolean }): Attempt | undefined {
+  private fastOpenWrite(s: Sock, len: number, nb: boolean, st: { done: number; nullBuf: boolean; tfo?: boolean; unspec?: boolean }): Attempt | undefined {
     if (!((this.env.settings.tcp.fastOpen ?? 0) & TFO_CLIENT_ENABLE) || st.unspec) return fail('EOPNOTSUPP')
     if (s.listener) return fail('EISCONN')
     if (s.ss === 'unconnected' || s.deferConnect) {
       if (s.tcb) return fail('EISCONN')
       st.tfo = true
-      st.done = this.open(s, this.fastOpenClient(s), len)
+      // A NULL buffer: the copy into the SYN fails, so it goes without data (Linux's tcp_send_syn_data falls
+      // back to a plain SYN) and the call reports EINPROGRESS, or EFAULT once a blocking one has connected.
+      st.done = this.open(s, this.fastOpenClient(s), st.nullBuf ? 0 : len)
       if (!nb) {
         // Linux's inet_wait_for_connect counts a pending write only when data is left after the SYN's.
         if (st.done < len) s.tcb!.writePending = true
