@@ -49,6 +49,7 @@ const RFC_REASONS = {
   'data-delayed-ack-cumulative.pkt': 'on purpose (rfc profile): a second full-sized segment is ACKed at once (RFC 9293 §3.8.6.3 SHLD-19, RFC 1122 §4.2.3.2); Linux waits while the application has not read, as the linux profile does.',
   'open-passive-wscale-only.pkt': 'on purpose (rfc profile): sender SWS avoidance against the largest window seen, the SYN\'s (RFC 9293 §3.8.6.2.1): the window-limited segment waits for the override timeout and carries no PSH; the linux profile bounds segments to half the window of the handshake\'s ACK and pushes them, as Linux does.',
   'window-limited-send.pkt': 'on purpose (rfc profile): as open-passive-wscale-only.pkt — RFC 9293 §3.8.6.2.1 sender SWS avoidance against the SYN\'s window.',
+  'open-active-bad-tsecr-rst.pkt': 'on purpose (rfc profile): RFC 7323 applies its timestamp checks (PAWS, §5.3) in synchronized states only, so a SYN-ACK with any echo completes the handshake; Linux also refuses one whose echo it cannot have sent since its SYN, as the linux profile does.',
   'retrans-prr-proportional-cubic.pkt': PRR_RFC,
   'retrans-prr-proportional-reno.pkt': PRR_RFC,
   'retrans-prr-reduction-bound.pkt': PRR_RFC,

@@ -257,6 +257,8 @@ export class Tcb {
   // --- TCP Fast Open (RFC 7413, fastopen.ts) ---
   /** An active open's Fast Open: the option and data of the first SYN, and the cache the SYN+ACK updates. */
   private fastOpen: FastOpenClient | undefined
+  /** When our first SYN or SYN+ACK went out (µs): Linux's retrans_stamp for the SYN-SENT timestamp check. */
+  private synSentAt: number | undefined = undefined
   /** Data octets the first SYN carried (active open). */
   private synData = 0
   /** Where the SYN's data the SYN+ACK did not acknowledge ends, while it is sent again (Linux: a retransmission). */
@@ -684,6 +686,17 @@ export class Tcb {
         }
         this.drop(seg, 'bad-ack')
         return
+      }
+      // Linux (tcp_rcv_synsent_state_process, PAWSActiveRejected): an acceptable ACK whose timestamp echo is
+      // not one we can have sent since our first SYN is refused like a bad ACK, with a RST; we stay in SYN-SENT.
+      if (this.config.profile === 'linux' && this.config.timestamps && this.synSentAt !== undefined) {
+        scanSegOpts(seg.options, this.opts)
+        const e = this.opts.tsEcr
+        if (this.opts.ts && e !== 0 && (seqLt(seq(e), seq(this.tsVal(this.synSentAt))) || seqGt(seq(e), seq(this.tsVal(now))))) {
+          if (!(f & RST)) this.queueReply(this.makeRst(seg.ack))
+          this.drop(seg, 'paws')
+          return
+        }
       }
     }
     // Second: the RST bit. Acceptable only with an ACK of our SYN.
@@ -1602,6 +1615,7 @@ export class Tcb {
     if (!retransmit) this.synData = payload.length
     this.sndNxt = seqAdd(this.iss, 1)
     if (!retransmit) {
+      this.synSentAt = now
       this.rttTiming.start(this.sndNxt, now)
     } else {
       this.stats.retransmits++
