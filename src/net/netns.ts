@@ -717,6 +717,8 @@ export interface CleanupReport {
   iptablesRules: string[]
   /** With owners 'dead': what was left because its owner still runs (labs by id, tables and rules as above). */
   inUse?: string[]
+  /** With owners 'dead', a full scan: owner records of dead guards dropped because nothing of them was left. */
+  staleRecords?: string[]
   /** With owners 'dead': labs left because `netns up` handed them to nobody (remove with netns down). */
   kept?: string[]
   /** With owners 'dead': what was left because no owner record names it (an older tcplab, or made by hand). */
@@ -863,8 +865,8 @@ export async function cleanupAll(opts: CleanupAllOptions = {}): Promise<CleanupR
     }
   }
   // A full scan that saw every namespace: the records of dead guards with nothing left anywhere go too.
-  if (dead && only === undefined && opts.within === undefined) dropStaleGuardRecords(seen)
-  return dead ? { ...report, ...left } : report
+  const sweep = dead && only === undefined && opts.within === undefined
+  return dead ? { ...report, ...left, ...(sweep ? { staleRecords: dropStaleGuardRecords(seen) } : {}) } : report
 }
 
 /**

@@ -132,7 +132,8 @@ export const cleanupCommand: Command = {
     )
     if (args.values.json === true) io.stdout(JSON.stringify(only !== undefined ? { ...report, unknown } : report))
     else {
-      if (items.length > 0 || only === undefined) io.stdout(items.length ? `removed: ${items.join(', ')}` : 'nothing to clean up')
+      if (items.length > 0 || only === undefined) io.stdout(items.length ? `removed: ${items.join(', ')}` : report.staleRecords?.length ? 'nothing left to remove' : 'nothing to clean up')
+      if (report.staleRecords?.length) io.stdout(`dropped ${report.staleRecords.length} owner record(s) of guards already gone: ${report.staleRecords.join(', ')}`)
       for (const id of unknown) io.stdout(`no lab named ${id}`)
       if (report.inUse?.length) io.stdout(`left in use (owner running): ${report.inUse.join(', ')}`)
       if (report.kept?.length) io.stdout(`left kept labs (tcplab netns down --name ID, or cleanup --all): ${report.kept.join(', ')}`)
