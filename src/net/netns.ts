@@ -665,16 +665,24 @@ export async function removeLab(id: string): Promise<string[]> {
   return removed
 }
 
-/** Kills the processes in each namespace and deletes it; returns those deleted. */
+/**
+ * Kills the processes in each namespace and deletes it; returns those deleted. The owner records of the RST
+ * guards that lived inside go too (a guard's table goes with its namespace; its record would stay behind).
+ */
 async function removeNamespaces(list: readonly string[]): Promise<string[]> {
   const present = new Set(await listNamespaces())
   const removed: string[] = []
   for (const ns of list) {
     if (!present.has(ns)) continue
+    const tables = await run(['ip', 'netns', 'exec', ns, 'nft', 'list', 'tables'], { allowFail: true })
     const pids = await run(['ip', 'netns', 'pids', ns], { allowFail: true })
     killNamespacePids(pids.stdout)
     const r = await run(['ip', 'netns', 'del', ns], { allowFail: true })
-    if (r.code === 0) removed.push(ns)
+    if (r.code === 0) {
+      removed.push(ns)
+      // A guard's table is named tcplab_<id>: its record, if any, is named the same (dropping none is a no-op).
+      for (const [, name] of parseNftTables(tables.stdout)) dropOwner('guard', name)
+    }
   }
   return removed
 }
@@ -691,8 +699,13 @@ function removeNamespacesSync(list: readonly string[]): string[] {
   const removed: string[] = []
   for (const ns of list) {
     if (!present.has(ns)) continue
+    const tables = runSync(['ip', 'netns', 'exec', ns, 'nft', 'list', 'tables'], { allowFail: true })
     killNamespacePids(runSync(['ip', 'netns', 'pids', ns], { allowFail: true }).stdout)
-    if (runSync(['ip', 'netns', 'del', ns], { allowFail: true }).code === 0) removed.push(ns)
+    if (runSync(['ip', 'netns', 'del', ns], { allowFail: true }).code === 0) {
+      removed.push(ns)
+      // A guard's table is named tcplab_<id>: its record, if any, is named the same (dropping none is a no-op).
+      for (const [, name] of parseNftTables(tables.stdout)) dropOwner('guard', name)
+    }
   }
   return removed
 }

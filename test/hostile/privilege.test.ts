@@ -8,8 +8,11 @@
  * table of the lab remains, and that the root namespace has no tcplab table.
  */
 import { spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
 import { expect } from 'vitest'
 import type { Lab } from '../../src/net/netns.js'
+import { ownerDir } from '../../src/net/owner.js'
 import { LineReader, exitOf, kernelListener, repoPath, requireBuilt, withLab } from '../helpers/lab.js'
 import { nobodyPath } from '../helpers/nobody.js'
 import { describeRoot, itRoot } from '../helpers/root.js'
@@ -145,6 +148,8 @@ describeRoot('privilege and cleanup (root, namespace lab)', () => {
       const r = await lab.exec('a', [node, CLI, 'netns', 'down', '--name', lab.id], { allowFail: true })
       expect(r.code).toBe(0)
       expect(r.stdout.trim()).toBe(`removed tcplab-${lab.id}-a tcplab-${lab.id}-b`)
+      // The guard's owner record went with it: nothing of the killed run is left in the owner directory.
+      expect(existsSync(join(ownerDir(), `guard-${h.guard}.json`))).toBe(false)
     })
   }, 60_000)
 
@@ -164,6 +169,7 @@ describeRoot('privilege and cleanup (root, namespace lab)', () => {
       expect(await exitOf(child)).toEqual({ code: 0, signal: null })
       expect(report.namespaces.sort()).toEqual([`tcplab-${lab.id}-a`, `tcplab-${lab.id}-b`])
       expect(report.unknown).toEqual([])
+      expect(existsSync(join(ownerDir(), `guard-${h.guard}.json`))).toBe(false)
       // Run again: nothing of this lab is left, so the name is unknown now (exit 1, one line).
       const again = spawn(node, [CLI, 'cleanup', '--name', lab.id], { stdio: ['ignore', 'pipe', 'pipe'] })
       const againOut = new LineReader(again)
