@@ -125,7 +125,8 @@ print('ok')
       expect(refused.err.trim().split('\n')).toHaveLength(1)
       expect(refused.err).toContain(`the kernel already listens on ${a}:${KERNEL_IDLE}`)
       const tables = await lab.exec('a', ['nft', 'list', 'tables'])
-      expect(tables.stdout.split('\n').filter((t) => t.includes('tcplab_g'))).toEqual([])
+      // A guard's table is tcplab_g + 10 hex digits; the lab's own tables are tcplab_<lab id>… (an id may start with g).
+      expect(tables.stdout.split('\n').filter((t) => /\btcplab_g[0-9a-f]{10}\b/.test(t))).toEqual([])
 
       for (const c of [echoA.child, echoB.child, idle]) c.kill()
     })
