@@ -35,7 +35,7 @@ import { NO_OPTIONS, dataOptions, synOptions, synWindow } from './optlayout.js'
 import { defaultSecret, isnFor, tsOffsetFor } from './isn.js'
 import { RecvBuffer, sackBlocks } from './rcv.js'
 import { EMPTY, PushMarks, RttEstimator, RttTiming, SendBuffer } from './snd.js'
-import type { DropReason, TimerKind, TraceEvent, TraceListener } from './trace.js'
+import type { DropReason, TimerKind, TraceListener } from './trace.js'
 import { createCongestionControl, type CongestionControl } from './cc/index.js'
 import { TIMEOUT_MIN, TcbTimers } from './timers.js'
 import { RecoveryView, createRecovery, type LossRecovery, type RecoveryHost } from './recovery/index.js'
@@ -49,7 +49,6 @@ import {
   type FourTuple,
   type TcpConfig,
   type TcpError,
-  type TcpErrorCode,
   type TcpState,
 } from './types.js'
 
@@ -673,6 +672,7 @@ export class Tcb {
   /** §3.10.7.3 SYN-SENT STATE. */
   private processSynSent(now: number, seg: TcpRepr): void {
     const f = seg.flags
+    scanSegOpts(seg.options, this.opts)
     // First: check the ACK bit.
     if (f & ACK) {
       if (seqLe(seg.ack, this.iss) || seqGt(seg.ack, this.sndMax)) {
@@ -690,7 +690,6 @@ export class Tcb {
       // Linux (tcp_rcv_synsent_state_process, PAWSActiveRejected): an acceptable ACK whose timestamp echo is
       // not one we can have sent since our first SYN is refused like a bad ACK, with a RST; we stay in SYN-SENT.
       if (this.config.profile === 'linux' && this.config.timestamps && this.synSentAt !== undefined) {
-        scanSegOpts(seg.options, this.opts)
         const e = this.opts.tsEcr
         if (this.opts.ts && e !== 0 && (seqLt(seq(e), seq(this.tsVal(this.synSentAt))) || seqGt(seq(e), seq(this.tsVal(now))))) {
           if (!(f & RST)) this.queueReply(this.makeRst(seg.ack))
@@ -714,7 +713,6 @@ export class Tcb {
       this.drop(seg, 'no-syn-or-rst')
       return
     }
-    scanSegOpts(seg.options, this.opts)
     this.acceptSyn(now, seg)
     if (f & ACK) {
       if (this.fastOpen) this.fastOpenSynAck(seg)

@@ -50,7 +50,7 @@ describe('owner records', () => {
     recordOwner('lab', 'labdead', pid)
     expect(dropStaleGuardRecords(new Set(['tcplab_gstill']))).toEqual(['tcplab_gstale'])
     expect(['tcplab_gstale', 'tcplab_gstill', 'tcplab_glive'].map((n) => readOwner('guard', n) !== undefined)).toEqual([false, true, true])
-    expect(readOwner('lab', 'labdead')).toBeDefined() // labs are removeLab's, not this sweep's
+    expect(readOwner('lab', 'labdead')).toMatchObject({ pid }) // labs are removeLab's, not this sweep's
     for (const n of ['tcplab_gstill', 'tcplab_glive']) dropOwner('guard', n)
     dropOwner('lab', 'labdead')
   })

@@ -104,7 +104,8 @@ describe('NewRenoRecovery (RFC 5681 §3.2, RFC 6582, RFC 3042)', () => {
     expect(h.cc.cwnd).toBe(h.cc.ssthresh + 3 * MSS)
     expect(r.info(true)).toEqual({ caState: 'recovery', unacked: 10, sacked: 0, retransOut: 0 })
     expect(r.wantsToSend()).toBe(true)
-    expect(r.retransmission(0)).toBeDefined()
+    expect(r.retransmission(0)).toMatchObject({ seq: UNA })
+    expect(h.built.at(-1)).toEqual([UNA, MSS, true]) // SND.UNA resent, one segment, SND.NXT left alone
     expect(h.built).toEqual([[UNA, MSS, true]])
     expect(r.wantsToSend()).toBe(false)
     // A fourth duplicate inflates by one SMSS (RFC 6582 §3.2 step 3).

@@ -672,7 +672,7 @@ export class Sockets {
     const state = t?.state
     if (s.ss === 'connecting' && state !== undefined && state !== 'SYN-SENT' && state !== 'SYN-RECEIVED' && state !== 'CLOSED') s.ss = 'connected'
     // A Fast Open child writes before its handshake ends (RFC 7413 §4.2.2; Linux's tcp_passive_fastopen).
-    if (state === 'SYN-RECEIVED' && t!.fastOpenPassive) return this.writeNow(s, t!, len, flags, nb, st)
+    if (state === 'SYN-RECEIVED' && t!.fastOpenPassive) return this.writeNow(t!, len, flags, nb, st)
     if (state !== 'ESTABLISHED' && state !== 'CLOSE-WAIT') {
       const err = this.takeError(s)
       if (err) return fail(err)
@@ -686,11 +686,11 @@ export class Sockets {
       if (st.done > 0) return ok(st.done)
       return fail(this.takeError(s) ?? 'EPIPE')
     }
-    return this.writeNow(s, t!, len, flags, nb, st)
+    return this.writeNow(t!, len, flags, nb, st)
   }
 
   /** The copy into the send buffer (blocking for room). */
-  private writeNow(s: Sock, t: Tcb, len: number, flags: number, nb: boolean, st: { done: number; nullBuf: boolean }): Attempt {
+  private writeNow(t: Tcb, len: number, flags: number, nb: boolean, st: { done: number; nullBuf: boolean }): Attempt {
     if (st.nullBuf && len > st.done) return st.done > 0 ? ok(st.done) : fail('EFAULT')
     let n: number
     try {

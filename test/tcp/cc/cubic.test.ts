@@ -142,8 +142,9 @@ describe("CUBIC: slow start with Linux's rule (the 'linux' profile)", () => {
     c.onRto(40 * S, S, 2) // ssthresh = 28 segments (β 0.7), cwnd 1
     c.onAck(30 * S, S, 3) // 27 segments of slow start, 3 left for the first epoch of congestion avoidance
     expect(c.ssthresh).toBe(28 * S)
-    expect(c.cwnd).toBeGreaterThanOrEqual(28 * S)
-    expect(c.epochStart).toBe(3)
+    // 28 segments, then the first epoch's W_est grows by α = 1 (cwnd_prior was cleared by the RTO) × 3/28.
+    expect(c.cwnd).toBe(Math.floor((28 + 3 / 28) * S))
+    expect([c.epochStart, c.k, c.origin]).toEqual([3, 0, 28])
     const rfc = new Cubic()
     rfc.init(10 * S, 0)
     rfc.onAck(10 * S, S, 1)
